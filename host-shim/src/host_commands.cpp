@@ -1,0 +1,280 @@
+#include "host_commands.hpp"
+
+#include "driver_loader.hpp"
+#include "ini_config.hpp"
+
+#include <json/json.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#ifndef VOLUME_HOST_DRIVER_DIR
+#define VOLUME_HOST_DRIVER_DIR "/usr/lib/volume-drivers"
+#endif
+
+namespace volume_host {
+
+namespace {
+
+std::atomic<int> log_threshold{VD_LOG_WARNING};
+
+int level_from_name(const std::string &name) {
+    if (name == "error") return VD_LOG_ERROR;
+    if (name == "info") return VD_LOG_INFO;
+    if (name == "debug") return VD_LOG_DEBUG;
+    return VD_LOG_WARNING;
+}
+
+const char *level_name(int level) {
+    switch (level) {
+    case VD_LOG_ERROR: return "error";
+    case VD_LOG_WARNING: return "warning";
+    case VD_LOG_INFO: return "info";
+    default: return "debug";
+    }
+}
+
+// The host's log sink: one line per message on stderr; stdout stays pure JSON.
+void log_to_stderr(void *, std::int32_t level, const char *component, const char *message) {
+    if (level > log_threshold.load()) return;
+    std::fprintf(stderr, "volume-host: %s %s: %s\n", level_name(level), component ? component : "-",
+                 message ? message : "");
+}
+
+const vd_host_table host_table = {sizeof(vd_host_table), nullptr, log_to_stderr};
+
+std::string compact(const Json::Value &v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "";
+    b["emitUTF8"] = true;
+    return Json::writeString(b, v);
+}
+
+std::string pretty(const Json::Value &v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "  ";
+    b["emitUTF8"] = true;
+    return Json::writeString(b, v);
+}
+
+Outcome<std::string> read_input(const std::string &where, const char *what) {
+    std::stringstream buffer;
+    if (where == "-") {
+        buffer << std::cin.rdbuf();
+    } else {
+        std::ifstream in(where, std::ios::binary);
+        if (!in) return ShimError{"input_error", fmt::format("{}: cannot read {}", what, where), exit_usage};
+        buffer << in.rdbuf();
+    }
+    return buffer.str();
+}
+
+Outcome<Json::Value> parse_json(const std::string &text, const char *what) {
+    Json::CharReaderBuilder b;
+    b["collectComments"] = false;
+    std::string errors;
+    Json::Value v;
+    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
+    if (!reader->parse(text.data(), text.data() + text.size(), &v, &errors) || !v.isObject()) {
+        return ShimError{"input_error", fmt::format("{} is not a JSON object", what), exit_usage};
+    }
+    return v;
+}
+
+// A driver loaded per the config, with its instance.
+struct ActiveDriver {
+    DriverMapping mapping;
+    std::string path;
+    std::shared_ptr<LoadedModule> module;
+    std::unique_ptr<DriverInstance> instance;
+};
+
+std::string driver_config_json(const HostConfig &config, const std::string &volume_type) {
+    Json::Value section(Json::objectValue);
+    if (const auto *s = config.section(volume_type)) {
+        for (const auto &[key, value] : *s) section[key] = value;
+    }
+    if (!section.isMember("libvirt_uri")) section["libvirt_uri"] = config.libvirt_uri;
+    return compact(section);
+}
+
+Outcome<ActiveDriver> open_driver(const HostConfig &config, const DriverMapping &mapping) {
+    auto path = resolve_driver_path(config, mapping);
+    if (!path) return path.error();
+    auto module = LoadedModule::load(*path, host_table);
+    if (!module) return module.error();
+    auto instance = DriverInstance::create(*module, driver_config_json(config, mapping.volume_type));
+    if (!instance) return instance.error();
+    return ActiveDriver{mapping, *path, std::move(*module), std::move(*instance)};
+}
+
+Outcome<HostConfig> load_config(const GlobalOptions &global) {
+    log_threshold.store(level_from_name(global.log_level));
+    return load_host_config(global.config_path, VOLUME_HOST_DRIVER_DIR);
+}
+
+Outcome<ActiveDriver> open_driver_for(const HostConfig &config, const std::string &volume_type) {
+    for (const auto &mapping : config.drivers) {
+        if (mapping.volume_type == volume_type) return open_driver(config, mapping);
+    }
+    return ShimError{"no_driver",
+                     fmt::format("no driver is mapped for driver_volume_type '{}' in [DEFAULT] volume_drivers",
+                                 volume_type),
+                     exit_config};
+}
+
+// Prints the driver's last error on stderr and returns the driver exit code.
+int driver_failed(const ActiveDriver &driver, const char *call, std::int32_t status) {
+    Json::Value error;
+    Json::CharReaderBuilder b;
+    std::string ignored;
+    const std::string text = driver.instance->last_error();
+    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
+    if (!reader->parse(text.data(), text.data() + text.size(), &error, &ignored) || !error.isObject()) {
+        error = Json::Value(Json::objectValue);
+        error["message"] = "the driver's last error is not JSON";
+    }
+    error["call"] = call;
+    error["status"] = status;
+    Json::Value out;
+    out["error"] = error;
+    std::cerr << compact(out) << std::endl;
+    return exit_driver;
+}
+
+Outcome<std::string> volume_type_of(const Json::Value &connection_info) {
+    const Json::Value &t = connection_info["driver_volume_type"];
+    if (!t.isString() || t.asString().empty()) {
+        return ShimError{"input_error", "connection_info has no driver_volume_type string", exit_usage};
+    }
+    return t.asString();
+}
+
+}  // namespace
+
+void print_error(const ShimError &error) {
+    Json::Value out;
+    out["error"]["code"] = error.code;
+    out["error"]["message"] = error.message;
+    std::cerr << compact(out) << std::endl;
+}
+
+int run_drivers(const GlobalOptions &global) {
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    if (config->drivers.empty()) {
+        print_error(ShimError{"config_error", global.config_path + ": [DEFAULT] volume_drivers maps no driver", exit_config});
+        return exit_config;
+    }
+    Json::Value out(Json::arrayValue);
+    for (const auto &mapping : config->drivers) {
+        auto driver = open_driver(*config, mapping);
+        if (!driver) {
+            ShimError e = driver.error();
+            e.message = fmt::format("{}={}: {}", mapping.volume_type, mapping.location, e.message);
+            print_error(e);
+            return e.exit_code;
+        }
+        const vd_driver_table &t = driver->module->table();
+        Json::Value row;
+        row["volume_type"] = mapping.volume_type;
+        row["mapping"] = mapping.location;
+        row["path"] = driver->path;
+        row["abi_version"] = driver->module->abi_version();
+        row["host_abi_version"] = VD_ABI_VERSION_CURRENT;
+        row["driver_name"] = t.driver_name ? t.driver_name : "";
+        row["driver_version"] = t.driver_version ? t.driver_version : "";
+        row["volume_types"] = t.volume_types ? t.volume_types : "";
+        row["extend_volume"] = t.extend_volume != nullptr;
+        out.append(row);
+    }
+    std::cout << pretty(out) << std::endl;
+    return 0;
+}
+
+int run_connector(const GlobalOptions &global, const ConnectorOptions &options) {
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    auto driver = open_driver_for(*config, options.volume_type);
+    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    char *json = nullptr;
+    const auto &t = driver->module->table();
+    const std::int32_t rc = t.connector_properties(driver->instance->handle(), 0, &json);
+    if (rc != VD_OK) return driver_failed(*driver, "connector_properties", rc);
+    std::cout << take_driver_string(t, json) << std::endl;
+    return 0;
+}
+
+int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
+    if (options.connection_info == "-" && options.connector == "-") {
+        print_error(ShimError{"usage", "only one of CONNECTION_INFO and CONNECTOR can be read from stdin", exit_usage});
+        return exit_usage;
+    }
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
+    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
+    auto connector_text = read_input(options.connector, "CONNECTOR");
+    if (!connector_text) return print_error(connector_text.error()), connector_text.error().exit_code;
+    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
+    if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    auto type = volume_type_of(*ci);
+    if (!type) return print_error(type.error()), type.error().exit_code;
+    if (!options.attach_domain.empty()) {
+        print_error(ShimError{"not_implemented", "--attach: attaching through libvirt is not available in this build",
+                              exit_usage});
+        return exit_usage;
+    }
+    auto driver = open_driver_for(*config, *type);
+    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+
+    const auto &t = driver->module->table();
+    char *device_info = nullptr;
+    const std::int32_t rc = t.connect_volume(driver->instance->handle(), ci_text->c_str(), connector_text->c_str(),
+                                             options.disk_info.empty() ? nullptr : options.disk_info.c_str(), 0,
+                                             &device_info);
+    if (rc != VD_OK) return driver_failed(*driver, "connect_volume", rc);
+    std::cout << take_driver_string(t, device_info) << std::endl;
+    return 0;
+}
+
+int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options) {
+    if (options.connection_info == "-" && options.device_info == "-") {
+        print_error(ShimError{"usage", "only one of CONNECTION_INFO and DEVICE_INFO can be read from stdin", exit_usage});
+        return exit_usage;
+    }
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
+    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
+    auto device_text = read_input(options.device_info, "DEVICE_INFO");
+    if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
+    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
+    if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    auto type = volume_type_of(*ci);
+    if (!type) return print_error(type.error()), type.error().exit_code;
+    if (!options.detach_domain.empty()) {
+        print_error(ShimError{"not_implemented", "--detach: detaching through libvirt is not available in this build",
+                              exit_usage});
+        return exit_usage;
+    }
+    auto driver = open_driver_for(*config, *type);
+    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    std::uint32_t flags = 0;
+    if (options.force) flags |= VD_DISCONNECT_FORCE;
+    if (options.ignore_errors) flags |= VD_DISCONNECT_IGNORE_ERRORS;
+    const auto &t = driver->module->table();
+    const std::int32_t rc = t.disconnect_volume(driver->instance->handle(), ci_text->c_str(), device_text->c_str(), flags);
+    if (rc != VD_OK) return driver_failed(*driver, "disconnect_volume", rc);
+    std::cout << "{\"disconnected\":true}" << std::endl;
+    return 0;
+}
+
+}  // namespace volume_host

@@ -1,0 +1,42 @@
+// The commands of volume-host; each returns the process exit code and prints JSON on stdout.
+#pragma once
+
+#include "shim_error.hpp"
+
+#include <string>
+
+namespace volume_host {
+
+struct GlobalOptions {
+    std::string config_path;
+    std::string log_level = "warning";
+};
+
+struct ConnectorOptions {
+    std::string volume_type = "iscsi";
+};
+
+struct ConnectOptions {
+    std::string connection_info;
+    std::string connector;
+    std::string disk_info;
+    std::string attach_domain;
+};
+
+struct DisconnectOptions {
+    std::string connection_info;
+    std::string device_info;
+    std::string detach_domain;
+    bool force = false;
+    bool ignore_errors = false;
+};
+
+// Prints {"error": {...}} on stderr.
+void print_error(const ShimError &error);
+
+int run_drivers(const GlobalOptions &global);
+int run_connector(const GlobalOptions &global, const ConnectorOptions &options);
+int run_connect(const GlobalOptions &global, const ConnectOptions &options);
+int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options);
+
+}  // namespace volume_host

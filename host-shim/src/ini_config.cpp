@@ -1,0 +1,125 @@
+#include "ini_config.hpp"
+
+#include <ini.h>
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+namespace volume_host {
+
+namespace {
+
+ShimError config_error(std::string message) { return ShimError{"config_error", std::move(message), exit_config}; }
+
+std::string trim(std::string_view s) {
+    std::size_t b = 0;
+    std::size_t e = s.size();
+    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+    return std::string(s.substr(b, e - b));
+}
+
+struct ParseState {
+    HostConfig config;
+    std::string error;
+};
+
+int on_entry(void *user, const char *section, const char *name, const char *value) {
+    auto *state = static_cast<ParseState *>(user);
+    if (name == nullptr) return 1;  // a section header alone
+    auto &entries = state->config.sections[section];
+    if (!entries.emplace(name, value).second) {
+        if (state->error.empty()) state->error = fmt::format("duplicate key '{}' in section [{}]", name, section);
+        return 0;
+    }
+    return 1;
+}
+
+}  // namespace
+
+const std::map<std::string, std::string> *HostConfig::section(const std::string &name) const {
+    const auto it = sections.find(name);
+    return it == sections.end() ? nullptr : &it->second;
+}
+
+Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir) {
+    if (text.find('\0') != std::string_view::npos) return config_error("the file contains a NUL byte");
+    // inih (as Debian builds it) reads lines of at most INI_MAX_LINE bytes and would split longer ones.
+    std::size_t line_no = 1;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t nl = text.find('\n', start);
+        const std::size_t len = (nl == std::string_view::npos ? text.size() : nl) - start;
+        if (len + 2 > INI_MAX_LINE) {
+            return config_error(fmt::format("line {} is {} bytes long; at most {} are supported", line_no, len,
+                                            INI_MAX_LINE - 2));
+        }
+        if (nl == std::string_view::npos) break;
+        start = nl + 1;
+        ++line_no;
+    }
+
+    ParseState state;
+    const std::string copy(text);
+    const int rc = ::ini_parse_string(copy.c_str(), on_entry, &state);
+    if (!state.error.empty()) return config_error(state.error);
+    if (rc != 0) return config_error(fmt::format("syntax error on line {}", rc));
+
+    HostConfig config = std::move(state.config);
+    config.driver_dir = default_driver_dir;
+    if (const auto *defaults = config.section("DEFAULT")) {
+        if (auto it = defaults->find("volume_driver_dir"); it != defaults->end()) config.driver_dir = it->second;
+        if (auto it = defaults->find("volume_drivers"); it != defaults->end()) {
+            std::stringstream list(it->second);
+            std::string item;
+            while (std::getline(list, item, ',')) {
+                const std::string entry = trim(item);
+                if (entry.empty()) continue;
+                const auto eq = entry.find('=');
+                if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+                    return config_error(fmt::format(
+                        "[DEFAULT] volume_drivers: '{}' is not type=driver (e.g. iscsi=iscsi_volume_driver.so)", entry));
+                }
+                DriverMapping mapping{trim(entry.substr(0, eq)), trim(entry.substr(eq + 1))};
+                for (const auto &existing : config.drivers) {
+                    if (existing.volume_type == mapping.volume_type) {
+                        return config_error(fmt::format("[DEFAULT] volume_drivers maps '{}' twice", mapping.volume_type));
+                    }
+                }
+                config.drivers.push_back(std::move(mapping));
+            }
+        }
+    }
+    if (const auto *libvirt = config.section("libvirt")) {
+        if (auto it = libvirt->find("connection_uri"); it != libvirt->end()) config.libvirt_uri = it->second;
+    }
+    return config;
+}
+
+Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return config_error(fmt::format("cannot read config file {}", path));
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    auto config = parse_host_config(buffer.str(), default_driver_dir);
+    if (!config) {
+        ShimError e = config.error();
+        e.message = fmt::format("{}: {}", path, e.message);
+        return e;
+    }
+    return config;
+}
+
+Outcome<std::string> resolve_driver_path(const HostConfig &config, const DriverMapping &mapping) {
+    if (!mapping.location.empty() && mapping.location.front() == '/') return mapping.location;
+    if (mapping.location.find('/') != std::string::npos) {
+        return config_error(fmt::format("driver '{}' = '{}': give an absolute path or a bare file name",
+                                        mapping.volume_type, mapping.location));
+    }
+    return fmt::format("{}/{}", config.driver_dir, mapping.location);
+}
+
+}  // namespace volume_host

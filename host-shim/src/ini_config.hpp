@@ -1,0 +1,35 @@
+// The nova.conf-style INI file of volume-host, read with inih.
+#pragma once
+
+#include "shim_error.hpp"
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace volume_host {
+
+struct DriverMapping {
+    std::string volume_type;  // "iscsi"
+    std::string location;     // as written: absolute path or bare file name
+};
+
+struct HostConfig {
+    std::map<std::string, std::map<std::string, std::string>> sections;  // [DEFAULT] is "DEFAULT"
+    std::vector<DriverMapping> drivers;                                   // from volume_drivers, in order
+    std::string driver_dir;                                               // where bare names are looked up
+    std::string libvirt_uri = "qemu:///system";
+
+    const std::map<std::string, std::string> *section(const std::string &name) const;
+};
+
+// Parses INI text. Rejects NUL bytes, lines longer than inih can take, duplicate keys, and a volume_drivers
+// value that is not "type=location[,type=location...]".
+Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir);
+Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir);
+
+// Absolute path of a driver: `location` itself when absolute, else driver_dir/location for a bare name.
+Outcome<std::string> resolve_driver_path(const HostConfig &config, const DriverMapping &mapping);
+
+}  // namespace volume_host

@@ -1,0 +1,74 @@
+// volume-host: a stand-in compute service that loads volume drivers the way a nova-like host would.
+#include "driver_loader.hpp"
+#include "host_commands.hpp"
+#include "ini_config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#ifndef VOLUME_HOST_DEFAULT_CONFIG
+#define VOLUME_HOST_DEFAULT_CONFIG "/etc/volume-host/volume-host.conf"
+#endif
+
+int main(int argc, char **argv) {
+    using namespace volume_host;
+    CLI::App app{"volume-host: attach volumes to libvirt domains through volume driver modules "
+                 "(selected by a nova.conf-style volume_drivers mapping)"};
+    app.require_subcommand(1);
+    GlobalOptions global;
+    global.config_path = VOLUME_HOST_DEFAULT_CONFIG;
+    app.add_option("--config", global.config_path, "INI file with [DEFAULT] volume_drivers = type=module,...")
+        ->capture_default_str();
+    app.add_option("--log-level", global.log_level, "driver log messages shown on stderr")
+        ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
+        ->capture_default_str();
+
+    auto *drivers = app.add_subcommand("drivers", "load every mapped driver and print the negotiated ABI versions");
+
+    ConnectorOptions connector_options;
+    auto *connector = app.add_subcommand("connector", "print the connector properties a driver reports for this host");
+    connector->add_option("--type", connector_options.volume_type, "driver_volume_type of the driver to ask")
+        ->capture_default_str();
+
+    ConnectOptions connect_options;
+    auto *connect = app.add_subcommand("connect", "connect a volume and print device_info");
+    connect->add_option("CONNECTION_INFO", connect_options.connection_info, "file with connection_info JSON, or -")
+        ->required();
+    connect->add_option("CONNECTOR", connect_options.connector, "file with connector JSON, or -")->required();
+    connect->add_option("--disk-info", connect_options.disk_info, "guest side, e.g. '{\"bus\":\"scsi\",\"dev\":\"sdb\"}'");
+    connect->add_option("--attach", connect_options.attach_domain, "attach the disk to this running libvirt domain");
+
+    DisconnectOptions disconnect_options;
+    auto *disconnect = app.add_subcommand("disconnect", "disconnect a volume");
+    disconnect->add_option("CONNECTION_INFO", disconnect_options.connection_info, "file with connection_info, or -")
+        ->required();
+    disconnect->add_option("DEVICE_INFO", disconnect_options.device_info, "file with device_info from connect, or -")
+        ->required();
+    disconnect->add_option("--detach", disconnect_options.detach_domain, "detach the disk from this domain first");
+    disconnect->add_flag("--force", disconnect_options.force, "go on past a failed flush");
+    disconnect->add_flag("--ignore-errors", disconnect_options.ignore_errors, "report failed steps but succeed");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError &e) {
+        print_error(ShimError{"usage", e.what(), exit_usage});
+        return exit_usage;
+    }
+
+    try {
+        if (*drivers) return run_drivers(global);
+        if (*connector) return run_connector(global, connector_options);
+        if (*connect) return run_connect(global, connect_options);
+        if (*disconnect) return run_disconnect(global, disconnect_options);
+    } catch (const std::exception &e) {
+        print_error(ShimError{"internal_error", e.what(), 1});
+        return 1;
+    }
+    return exit_usage;
+}

@@ -1,0 +1,181 @@
+#include "driver/driver.hpp"
+
+#include "core/json_output.hpp"
+#include "request/iscsi_name.hpp"
+#include "request/json_input.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace ivd {
+
+std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log);
+std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &config, const Logger &log);
+
+namespace {
+
+// Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
+class WipeOnExit {
+public:
+    explicit WipeOnExit(Json::Value &doc) : doc_(doc) {}
+    WipeOnExit(const WipeOnExit &) = delete;
+    WipeOnExit &operator=(const WipeOnExit &) = delete;
+    ~WipeOnExit() { request::wipe_secrets_in_connection_info(doc_); }
+
+private:
+    Json::Value &doc_;
+};
+
+}  // namespace
+
+Driver::Driver(request::DriverConfig config, Logger log, DriverParts parts)
+    : config_(std::move(config)), log_(log), facts_(std::move(parts.facts)), network_(std::move(parts.network)),
+      host_(std::move(parts.host)) {
+    if (!network_) network_ = make_network_path(config_, log_);
+    if (!host_) host_ = make_host_path(config_, log_);
+}
+
+Result<std::unique_ptr<Driver>> Driver::create(const char *config_json, Logger log, DriverParts parts) {
+    auto doc = request::parse_object(config_json, "config", /*null_ok=*/true);
+    if (!doc) {
+        Error e = std::move(doc).error();
+        e.status = Status::config;
+        return e;
+    }
+    auto config = request::parse_driver_config(*doc);
+    if (!config) return std::move(config).error();
+    if (!config->initiator_name.empty()) {
+        if (auto problem = request::iscsi_name_problem(config->initiator_name); !problem.empty()) {
+            return make_error(Status::config, "config initiator_name: " + problem, "config", "initiator_name");
+        }
+    }
+    for (const std::string &key : config->unknown_keys) {
+        log.warning("config", "unknown key {} ignored", request::quote_for_message(key));
+    }
+    return std::unique_ptr<Driver>(new Driver(std::move(config).value(), log, std::move(parts)));
+}
+
+const HostFacts &Driver::facts() {
+    const std::lock_guard<std::mutex> lock(facts_mutex_);
+    if (!facts_) facts_ = detect_host_facts(config_, log_);
+    return *facts_;
+}
+
+AttachPathImpl &Driver::path_impl(AttachPath path) { return path == AttachPath::network ? *network_ : *host_; }
+
+Result<std::string> Driver::connector_properties(std::uint32_t flags) {
+    if (flags != 0) return make_error(Status::invalid_argument, "flags: must be 0", "flags");
+    const HostFacts &f = facts();
+    Json::Value out(Json::objectValue);
+    if (!f.initiator.empty()) out["initiator"] = f.initiator;
+    out["ip"] = f.ip;
+    out["host"] = f.host_name;
+    // The host's side of the spec's multipath=True: only when the host path can really multipath.
+    out["multipath"] = f.capabilities.multipath && f.capabilities.host_iscsi;
+    out["platform"] = "x86_64";
+    out["os_type"] = "linux";
+    out["do_local_attach"] = false;
+    Json::Value &caps = out["iscsi_volume_driver"];
+    caps["qemu_iscsi"] = f.capabilities.qemu_iscsi;
+    caps["qemu_iscsi_reason"] = f.capabilities.qemu_iscsi_reason;
+    caps["host_iscsi"] = f.capabilities.host_iscsi;
+    caps["host_iscsi_reason"] = f.capabilities.host_iscsi_reason;
+    caps["multipath"] = f.capabilities.multipath;
+    caps["multipath_reason"] = f.capabilities.multipath_reason;
+    caps["initiator_source"] = f.initiator_source;
+    return to_json(out);
+}
+
+Result<std::string> Driver::connect_volume(const char *connection_info, const char *connector_json,
+                                           const char *disk_info_json, std::uint32_t flags) {
+    if (flags != 0) {
+        return make_error(Status::invalid_argument, "flags: no connect flags are defined; must be 0", "flags");
+    }
+    auto ci_doc = request::parse_object(connection_info, "connection_info");
+    if (!ci_doc) return std::move(ci_doc).error();
+    const WipeOnExit wipe(*ci_doc);
+    auto volume = request::parse_connection_info(*ci_doc);
+    if (!volume) return std::move(volume).error();
+
+    auto connector_doc = request::parse_object(connector_json, "connector");
+    if (!connector_doc) return std::move(connector_doc).error();
+    auto connector = request::parse_connector(*connector_doc);
+    if (!connector) return std::move(connector).error();
+
+    auto disk_doc = request::parse_object(disk_info_json, "disk_info", /*null_ok=*/true);
+    if (!disk_doc) return std::move(disk_doc).error();
+    auto disk = request::parse_disk_info(*disk_doc);
+    if (!disk) return std::move(disk).error();
+
+    auto decision = decide_path(config_, *connector, facts().capabilities);
+    if (!decision) return std::move(decision).error();
+
+    const auto guard = locks_.lock(volume->volume_key());
+    log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
+    auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision});
+    if (!device_info) return std::move(device_info).error();
+    (*device_info)["driver"] = "iscsi";
+    (*device_info)["attach_path"] = attach_path_name(decision->path);
+    (*device_info)["path_reason"] = decision->reason;
+    if (!volume->volume_id.empty()) (*device_info)["volume_id"] = volume->volume_id;
+    return to_json(*device_info);
+}
+
+Result<void> Driver::disconnect_volume(const char *connection_info, const char *device_info_json,
+                                       std::uint32_t flags) {
+    constexpr std::uint32_t known = VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS;
+    if ((flags & ~known) != 0) {
+        return make_error(Status::invalid_argument,
+                          fmt::format("flags: unknown bits 0x{:x}; only VD_DISCONNECT_FORCE and "
+                                      "VD_DISCONNECT_IGNORE_ERRORS are defined", flags & ~known),
+                          "flags");
+    }
+    auto ci_doc = request::parse_object(connection_info, "connection_info");
+    if (!ci_doc) return std::move(ci_doc).error();
+    const WipeOnExit wipe(*ci_doc);
+    auto volume = request::parse_connection_info(*ci_doc);
+    if (!volume) return std::move(volume).error();
+
+    auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
+    if (!device_doc) return std::move(device_doc).error();
+    const Json::Value *device_info = device_doc->empty() ? nullptr : &*device_doc;
+
+    std::optional<AttachPath> path;
+    if (device_info != nullptr) {
+        const Json::Value *type = request::member(*device_info, "type");
+        const request::Where where{"device_info", "type"};
+        if (type == nullptr) return request::invalid(where, "is required (\"network\" or \"block\")");
+        auto t = request::read_string(*type, where, {.max_bytes = 16});
+        if (!t) return std::move(t).error();
+        if (*t == "network") {
+            path = AttachPath::network;
+        } else if (*t == "block") {
+            path = AttachPath::host;
+        } else {
+            return request::invalid(where, fmt::format("{} must be \"network\" or \"block\"", request::quote_for_message(*t)));
+        }
+    } else if (config_.path == request::PathChoice::network) {
+        path = AttachPath::network;
+    } else if (config_.path == request::PathChoice::host) {
+        path = AttachPath::host;
+    }
+
+    const auto guard = locks_.lock(volume->volume_key());
+    if (path) {
+        log_.info("disconnect", "{}: {} path", volume->volume_key(), attach_path_name(*path));
+        return path_impl(*path).disconnect(*volume, device_info, flags);
+    }
+    // Without device_info the path that served the volume is unknown: undo both; each is idempotent.
+    log_.info("disconnect", "{}: no device_info, cleaning up both paths", volume->volume_key());
+    auto network = network_->disconnect(*volume, nullptr, flags);
+    auto host = host_->disconnect(*volume, nullptr, flags);
+    if (!network && network.error().status != Status::not_implemented) return network;
+    if (!host && host.error().status != Status::not_implemented) return host;
+    if (!network && !host) return network;
+    return {};
+}
+
+}  // namespace ivd

@@ -1,0 +1,54 @@
+// One driver instance (one ABI handle): config, host facts, per-volume locks and the two attach paths.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "driver/attach_path.hpp"
+#include "driver/volume_locks.hpp"
+#include "host_facts/host_facts.hpp"
+#include "request/driver_config.hpp"
+
+#include <json/value.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace ivd {
+
+// Lets tests replace host detection and the attach paths with in-memory fakes.
+struct DriverParts {
+    std::optional<HostFacts> facts;              // unset: detect on first use
+    std::unique_ptr<AttachPathImpl> network;     // unset: the real path for this build
+    std::unique_ptr<AttachPathImpl> host;
+};
+
+class Driver {
+public:
+    static Result<std::unique_ptr<Driver>> create(const char *config_json, Logger log, DriverParts parts = {});
+
+    Result<std::string> connector_properties(std::uint32_t flags);
+    Result<std::string> connect_volume(const char *connection_info, const char *connector, const char *disk_info,
+                                       std::uint32_t flags);
+    Result<void> disconnect_volume(const char *connection_info, const char *device_info, std::uint32_t flags);
+
+    const request::DriverConfig &config() const { return config_; }
+    const Logger &log() const { return log_; }
+
+private:
+    Driver(request::DriverConfig config, Logger log, DriverParts parts);
+    const HostFacts &facts();
+    AttachPathImpl &path_impl(AttachPath path);
+
+    request::DriverConfig config_;
+    Logger log_;
+    std::mutex facts_mutex_;
+    std::optional<HostFacts> facts_;
+    std::unique_ptr<AttachPathImpl> network_;
+    std::unique_ptr<AttachPathImpl> host_;
+    VolumeLocks locks_;
+};
+
+}  // namespace ivd

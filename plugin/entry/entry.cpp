@@ -1,0 +1,160 @@
+// The only extern "C" code of the driver: version negotiation, the dispatch table, and the translation of every
+// result and exception into a status code plus the per-thread last error.
+#include "core/json_output.hpp"
+#include "driver/driver.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#ifndef IVD_VERSION
+#define IVD_VERSION "0.0.0"
+#endif
+
+struct vd_driver {
+    std::unique_ptr<ivd::Driver> impl;
+};
+
+namespace {
+
+constexpr std::uint32_t oldest_supported_version = VD_ABI_VERSION_1;
+constexpr std::uint32_t newest_supported_version = VD_ABI_VERSION_1;
+
+thread_local std::string last_error_json = "{}";
+
+// The log sink of the latest negotiation; each create() snapshots it into its handle.
+std::atomic<ivd::LogFn> host_log_fn{nullptr};
+std::atomic<void *> host_log_user{nullptr};
+
+void set_error(const ivd::Error &error) noexcept {
+    try {
+        last_error_json = ivd::to_json(ivd::error_to_json(error));
+    } catch (...) {
+        last_error_json = R"({"status":11,"code":"no_memory","message":"out of memory","argument":"","field":""})";
+    }
+}
+
+void clear_error() noexcept { last_error_json.assign("{}"); }
+
+// Runs `body` (which returns Result<...>) and turns it into a status; nothing escapes.
+template <class Body>
+std::int32_t guarded(Body &&body) noexcept {
+    try {
+        auto result = body();
+        if (!result) {
+            set_error(result.error());
+            return static_cast<std::int32_t>(result.error().status);
+        }
+        clear_error();
+        return VD_OK;
+    } catch (const std::bad_alloc &) {
+        set_error(ivd::make_error(ivd::Status::no_memory, "out of memory"));
+        return VD_E_NO_MEMORY;
+    } catch (const std::exception &e) {
+        set_error(ivd::make_error(ivd::Status::internal, std::string("internal error: ") + e.what()));
+        return VD_E_INTERNAL;
+    } catch (...) {
+        set_error(ivd::make_error(ivd::Status::internal, "internal error: unknown exception"));
+        return VD_E_INTERNAL;
+    }
+}
+
+ivd::Result<void> missing(const char *what) {
+    return ivd::make_error(ivd::Status::invalid_argument, std::string(what) + ": must not be NULL", what);
+}
+
+char *copy_out(const std::string &s) {
+    auto *out = static_cast<char *>(std::malloc(s.size() + 1));
+    if (out == nullptr) throw std::bad_alloc();
+    std::memcpy(out, s.c_str(), s.size() + 1);
+    return out;
+}
+
+std::int32_t create(const char *config_json, vd_driver **out) {
+    if (out != nullptr) *out = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (out == nullptr) return missing("out");
+        auto driver = ivd::Driver::create(config_json, ivd::Logger(host_log_fn.load(), host_log_user.load()));
+        if (!driver) return std::move(driver).error();
+        *out = new vd_driver{std::move(driver).value()};
+        return {};
+    });
+}
+
+void destroy(vd_driver *driver) { delete driver; }
+
+std::int32_t connector_properties(vd_driver *driver, std::uint32_t flags, char **out_json) {
+    if (out_json != nullptr) *out_json = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        if (out_json == nullptr) return missing("out_json");
+        auto json = driver->impl->connector_properties(flags);
+        if (!json) return std::move(json).error();
+        *out_json = copy_out(*json);
+        return {};
+    });
+}
+
+std::int32_t connect_volume(vd_driver *driver, const char *connection_info, const char *connector,
+                            const char *disk_info, std::uint32_t flags, char **device_info) {
+    if (device_info != nullptr) *device_info = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        if (device_info == nullptr) return missing("device_info");
+        auto json = driver->impl->connect_volume(connection_info, connector, disk_info, flags);
+        if (!json) return std::move(json).error();
+        *device_info = copy_out(*json);
+        return {};
+    });
+}
+
+std::int32_t disconnect_volume(vd_driver *driver, const char *connection_info, const char *device_info,
+                               std::uint32_t flags) {
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        return driver->impl->disconnect_volume(connection_info, device_info, flags);
+    });
+}
+
+void free_string(char *str) { std::free(str); }
+
+const char *last_error() { return last_error_json.c_str(); }
+
+const vd_driver_table driver_table_v1 = {
+    sizeof(vd_driver_table),
+    VD_ABI_VERSION_1,
+    "iscsi",
+    IVD_VERSION,
+    "iscsi",
+    create,
+    destroy,
+    connector_properties,
+    connect_volume,
+    disconnect_volume,
+    nullptr,  // extend_volume: not supported yet
+    free_string,
+    last_error,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) std::int32_t
+volume_driver_negotiate(std::uint32_t *in_out_version, const vd_host_table *host, const vd_driver_table **out_table) {
+    if (out_table != nullptr) *out_table = nullptr;
+    if (in_out_version == nullptr || host == nullptr || out_table == nullptr) return VD_E_INVALID_ARGUMENT;
+    if (host->struct_size < offsetof(vd_host_table, log) + sizeof(host->log)) return VD_E_INVALID_ARGUMENT;
+    const std::uint32_t offered = *in_out_version;
+    if (offered < oldest_supported_version) {
+        *in_out_version = newest_supported_version;
+        return VD_E_VERSION_REFUSED;
+    }
+    *in_out_version = offered < newest_supported_version ? offered : newest_supported_version;
+    host_log_user.store(host->user_data);
+    host_log_fn.store(host->log);
+    *out_table = &driver_table_v1;
+    return VD_OK;
+}

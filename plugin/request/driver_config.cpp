@@ -1,0 +1,124 @@
+#include "request/driver_config.hpp"
+
+#include "request/json_input.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace ivd::request {
+
+namespace {
+
+Error config_error(Error e) {
+    e.status = Status::config;
+    return e;
+}
+
+Result<std::string> read_choice(const Json::Value &v, const Where &where, std::initializer_list<std::string_view> allowed) {
+    auto s = read_string(v, where, {.max_bytes = 32, .allow_empty = true});
+    if (!s) return std::move(s).error();
+    if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
+        return invalid(where, fmt::format("{} must be one of {}", quote_for_message(*s), list));
+    }
+    return s;
+}
+
+Result<Tristate> read_tristate(const Json::Value &v, const Where &where) {
+    if (v.isString() && v.asString() == "auto") return Tristate::automatic;
+    auto b = read_flexible_bool(v, where);
+    if (!b) return invalid(where, "must be \"auto\", true or false");
+    return *b ? Tristate::yes : Tristate::no;
+}
+
+constexpr std::array<std::string_view, 11> known_keys = {
+    "path",       "enforce_multipath", "libvirt_uri",    "probe_portals",       "probe_timeout_ms",
+    "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
+    "qemu_iscsi"};
+
+Result<DriverConfig> parse(const Json::Value &doc) {
+    DriverConfig config;
+    const Where root{"config", {}};
+    if (const Json::Value *v = member(doc, "path")) {
+        auto s = read_choice(*v, root.key("path"), {"auto", "network", "host"});
+        if (!s) return std::move(s).error();
+        config.path = *s == "network" ? PathChoice::network : *s == "host" ? PathChoice::host : PathChoice::automatic;
+    }
+    if (const Json::Value *v = member(doc, "enforce_multipath")) {
+        auto b = read_flexible_bool(*v, root.key("enforce_multipath"));
+        if (!b) return std::move(b).error();
+        config.enforce_multipath = *b;
+    }
+    if (config.enforce_multipath && config.path == PathChoice::network) {
+        return invalid(root.key("enforce_multipath"), "cannot be true when path is \"network\" (QEMU's initiator has no multipath)");
+    }
+    if (const Json::Value *v = member(doc, "libvirt_uri")) {
+        auto s = read_string(*v, root.key("libvirt_uri"), {.max_bytes = 1024});
+        if (!s) return std::move(s).error();
+        config.libvirt_uri = std::move(s).value();
+    }
+    if (const Json::Value *v = member(doc, "probe_portals")) {
+        auto b = read_flexible_bool(*v, root.key("probe_portals"));
+        if (!b) return std::move(b).error();
+        config.probe_portals = *b;
+    }
+    if (const Json::Value *v = member(doc, "probe_timeout_ms")) {
+        auto n = read_flexible_integer(*v, root.key("probe_timeout_ms"), 50, 600000);
+        if (!n) return std::move(n).error();
+        config.probe_timeout = std::chrono::milliseconds(*n);
+    }
+    if (const Json::Value *v = member(doc, "disk_cache")) {
+        auto s = read_choice(*v, root.key("disk_cache"),
+                             {"none", "writethrough", "writeback", "directsync", "unsafe", "default"});
+        if (!s) return std::move(s).error();
+        config.disk_cache = std::move(s).value();
+    }
+    if (const Json::Value *v = member(doc, "disk_io")) {
+        auto s = read_choice(*v, root.key("disk_io"), {"native", "threads", "io_uring", "default"});
+        if (!s) return std::move(s).error();
+        config.disk_io = std::move(s).value();
+    }
+    if (config.disk_io == "native" && config.disk_cache != "none" && config.disk_cache != "directsync") {
+        return invalid(root.key("disk_io"), "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
+    }
+    if (const Json::Value *v = member(doc, "initiator_name")) {
+        auto s = read_string(*v, root.key("initiator_name"), {.max_bytes = 223, .allow_empty = true});
+        if (!s) return std::move(s).error();
+        config.initiator_name = std::move(s).value();
+    }
+    if (const Json::Value *v = member(doc, "initiator_name_file")) {
+        auto s = read_string(*v, root.key("initiator_name_file"), {.max_bytes = 4096});
+        if (!s) return std::move(s).error();
+        config.initiator_name_file = std::move(s).value();
+    }
+    if (const Json::Value *v = member(doc, "host_multipath")) {
+        auto t = read_tristate(*v, root.key("host_multipath"));
+        if (!t) return std::move(t).error();
+        config.host_multipath = *t;
+    }
+    if (const Json::Value *v = member(doc, "qemu_iscsi")) {
+        auto t = read_tristate(*v, root.key("qemu_iscsi"));
+        if (!t) return std::move(t).error();
+        config.qemu_iscsi = *t;
+    }
+    for (const std::string &name : doc.getMemberNames()) {
+        if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end()) {
+            config.unknown_keys.push_back(name);
+        }
+    }
+    return config;
+}
+
+}  // namespace
+
+Result<DriverConfig> parse_driver_config(const Json::Value &document) {
+    auto config = parse(document);
+    if (!config) return config_error(std::move(config).error());
+    return config;
+}
+
+}  // namespace ivd::request

@@ -1,0 +1,87 @@
+#include "request/iscsi_name.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+namespace ivd::request {
+
+namespace {
+
+bool is_hex(std::string_view s) {
+    for (const char c : s) {
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+}
+
+bool is_digits(std::string_view s) {
+    for (const char c : s) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return !s.empty();
+}
+
+bool allowed_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '.' || c == ':' || c == '-' || c == '_';
+}
+
+std::string iqn_problem(std::string_view name) {
+    // iqn.YYYY-MM.reversed.domain[:unique]
+    const std::string_view rest = name.substr(4);
+    if (rest.size() < 8 || rest[4] != '-' || rest[7] != '.' || !is_digits(rest.substr(0, 4)) ||
+        !is_digits(rest.substr(5, 2))) {
+        return "an iqn. name must continue with a date yyyy-mm and a dot (iqn.yyyy-mm.naming-authority)";
+    }
+    const int month = (rest[5] - '0') * 10 + (rest[6] - '0');
+    if (month < 1 || month > 12) return "the month in an iqn. name must be 01 to 12";
+    std::string_view authority = rest.substr(8);
+    authority = authority.substr(0, authority.find(':'));
+    if (authority.empty()) return "an iqn. name needs a naming authority after the date";
+    std::size_t start = 0;
+    while (start <= authority.size()) {
+        const std::size_t dot = authority.find('.', start);
+        const std::string_view label =
+            authority.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (label.empty()) return "the naming authority of an iqn. name has an empty label";
+        for (const char c : label) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+                return "the naming authority of an iqn. name may contain only letters, digits and '-'";
+            }
+        }
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string iscsi_name_problem(std::string_view name) {
+    if (name.empty()) return "an iSCSI name must not be empty";
+    if (name.size() > max_iscsi_name_bytes) {
+        return fmt::format("an iSCSI name is at most {} bytes long", max_iscsi_name_bytes);
+    }
+    for (const char c : name) {
+        if (!allowed_char(c)) {
+            return "an iSCSI name may contain only letters, digits, '.', ':', '-' and '_'";
+        }
+    }
+    const std::string_view prefix = name.substr(0, 4);
+    if (prefix == "iqn." || prefix == "IQN.") return iqn_problem(name);
+    if (prefix == "eui." || prefix == "EUI.") {
+        if (name.size() != 20 || !is_hex(name.substr(4))) return "an eui. name is 'eui.' and 16 hex digits";
+        return {};
+    }
+    if (prefix == "naa." || prefix == "NAA.") {
+        const std::string_view digits = name.substr(4);
+        if ((digits.size() != 16 && digits.size() != 32) || !is_hex(digits)) {
+            return "a naa. name is 'naa.' and 16 or 32 hex digits";
+        }
+        return {};
+    }
+    return "an iSCSI name must start with iqn., eui. or naa.";
+}
+
+}  // namespace ivd::request

@@ -1,0 +1,385 @@
+#include "request/volume_request.hpp"
+
+#include "request/iscsi_name.hpp"
+#include "request/json_input.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string_view>
+
+namespace ivd::request {
+
+namespace {
+
+constexpr std::string_view ci = "connection_info";
+
+std::string lowercase(std::string s) {
+    for (auto &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+Result<std::string> read_iscsi_name(const Json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = max_iscsi_name_bytes});
+    if (!s) return std::move(s).error();
+    if (auto problem = iscsi_name_problem(*s); !problem.empty()) {
+        return invalid(where, fmt::format("{} is not a valid iSCSI name: {}", quote_for_message(*s), problem));
+    }
+    return s;
+}
+
+Result<Portal> read_portal(const Json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = 300});
+    if (!s) return std::move(s).error();
+    Portal portal;
+    if (auto problem = parse_portal(*s, &portal); !problem.empty()) {
+        return invalid(where, fmt::format("{} is not a valid portal: {}", quote_for_message(*s), problem));
+    }
+    return portal;
+}
+
+Result<std::int64_t> read_lun(const Json::Value &v, const Where &where) { return read_integer(v, where, 0, max_lun); }
+
+// A list member: present, a non-empty array, not longer than max_targets.
+Result<const Json::Value *> read_list(const Json::Value &data, std::string_view key, const Where &data_where) {
+    const Json::Value *list = member(data, key);
+    if (list == nullptr) return static_cast<const Json::Value *>(nullptr);
+    const Where where = data_where.key(key);
+    if (!list->isArray()) return invalid(where, "must be a list");
+    if (list->empty()) return invalid(where, "must not be an empty list");
+    if (list->size() > max_targets) {
+        return invalid(where, fmt::format("has {} entries; at most {} are supported", list->size(), max_targets));
+    }
+    return list;
+}
+
+// CHAP settings under a prefix: "auth_" or "discovery_auth_".
+Result<std::optional<ChapCredentials>> read_chap(const Json::Value &data, const Where &data_where,
+                                                 std::string_view prefix) {
+    const std::string method_key = fmt::format("{}method", prefix);
+    const std::string user_key = fmt::format("{}username", prefix);
+    const std::string password_key = fmt::format("{}password", prefix);
+    bool chap = false;
+    if (const Json::Value *m = member(data, method_key)) {
+        auto method = read_string(*m, data_where.key(method_key), {.max_bytes = 16, .allow_empty = true});
+        if (!method) return std::move(method).error();
+        const std::string lowered = lowercase(*method);
+        if (lowered == "chap") {
+            chap = true;
+        } else if (!(lowered.empty() || lowered == "none")) {
+            return invalid(data_where.key(method_key),
+                           fmt::format("{} is not supported; use \"CHAP\" or \"None\"", quote_for_message(*method)));
+        }
+    }
+    const Json::Value *user = member(data, user_key);
+    const Json::Value *password = member(data, password_key);
+    if (!chap) {
+        if (user != nullptr || password != nullptr) {
+            const std::string &given = user != nullptr ? user_key : password_key;
+            return invalid(data_where.key(given), fmt::format("is set but {} is not \"CHAP\"", method_key));
+        }
+        return std::optional<ChapCredentials>{};
+    }
+    if (user == nullptr) return invalid(data_where.key(user_key), fmt::format("is required when {} is CHAP", method_key));
+    if (password == nullptr) {
+        return invalid(data_where.key(password_key), fmt::format("is required when {} is CHAP", method_key));
+    }
+    auto username = read_string(*user, data_where.key(user_key), {.max_bytes = 255});
+    if (!username) return std::move(username).error();
+    // Never echo the password: only its type and length are checked here.
+    const Where pw_where = data_where.key(password_key);
+    if (!password->isString()) return invalid(pw_where, "must be a string");
+    const char *begin = nullptr;
+    const char *end = nullptr;
+    password->getString(&begin, &end);
+    const std::string_view pw(begin, static_cast<std::size_t>(end - begin));
+    if (pw.empty()) return invalid(pw_where, "must not be empty");
+    if (pw.size() > 255) return invalid(pw_where, "is longer than 255 bytes");
+    if (!is_valid_utf8(pw)) return invalid(pw_where, "is not valid UTF-8");
+    if (pw.find('\0') != std::string_view::npos) return invalid(pw_where, "contains a NUL byte");
+    return std::optional<ChapCredentials>(ChapCredentials{std::move(username).value(), SecretString(pw)});
+}
+
+constexpr std::array<std::string_view, 13> qos_keys = {
+    "total_bytes_sec",     "read_bytes_sec",     "write_bytes_sec",     "total_iops_sec",
+    "read_iops_sec",       "write_iops_sec",     "total_bytes_sec_max", "read_bytes_sec_max",
+    "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max",   "write_iops_sec_max",
+    "size_iops_sec"};
+
+Result<QosLimits> read_qos(const Json::Value &data, const Where &data_where) {
+    QosLimits limits;
+    const Json::Value *specs = member(data, "qos_specs");
+    if (specs == nullptr) return limits;
+    const Where where = data_where.key("qos_specs");
+    if (!specs->isObject()) return invalid(where, "must be an object");
+    for (const std::string_view key : qos_keys) {
+        const Json::Value *v = member(*specs, key);
+        if (v == nullptr) continue;
+        // Cinder's qos specs carry numbers as strings; both are taken, and must be whole and non-negative.
+        auto n = read_flexible_integer(*v, where.key(key), 0, INT64_MAX);
+        if (!n) return std::move(n).error();
+        if (*n > 0) limits.emplace_back(std::string(key), static_cast<std::uint64_t>(*n));
+    }
+    // libvirt refuses a total limit together with a read or write limit of the same kind.
+    auto has = [&](std::string_view k) {
+        return std::any_of(limits.begin(), limits.end(), [&](const auto &p) { return p.first == k; });
+    };
+    for (const std::string_view kind : {"bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"}) {
+        const std::string total = fmt::format("total_{}", kind);
+        for (const std::string_view rw : {"read_", "write_"}) {
+            const std::string other = fmt::format("{}{}", rw, kind);
+            if (has(total) && has(other)) {
+                return invalid(where.key(other), fmt::format("cannot be combined with {}", total));
+            }
+        }
+    }
+    return limits;
+}
+
+}  // namespace
+
+std::string VolumeRequest::volume_key() const {
+    if (!volume_id.empty()) return "volume:" + volume_id;
+    const Target &t = targets.front();
+    return fmt::format("target:{}/{}/{}", t.portal.to_string(), t.iqn, t.lun);
+}
+
+const char *bus_name(DiskBus bus) {
+    switch (bus) {
+    case DiskBus::scsi: return "scsi";
+    case DiskBus::virtio: return "virtio";
+    case DiskBus::sata: return "sata";
+    case DiskBus::ide: return "ide";
+    case DiskBus::usb: return "usb";
+    }
+    return "scsi";
+}
+
+Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
+    VolumeRequest request;
+    const Where root{ci, {}};
+    const Json::Value *type = member(document, "driver_volume_type");
+    if (type == nullptr) return invalid(root.key("driver_volume_type"), "is required");
+    auto type_name = read_string(*type, root.key("driver_volume_type"), {.max_bytes = 64});
+    if (!type_name) return std::move(type_name).error();
+    if (*type_name != "iscsi") {
+        return invalid(root.key("driver_volume_type"),
+                       fmt::format("{} is not served by this driver (it serves \"iscsi\")", quote_for_message(*type_name)));
+    }
+    request.driver_volume_type = std::move(type_name).value();
+
+    const Json::Value *data = member(document, "data");
+    const Where dw = root.key("data");
+    if (data == nullptr) return invalid(dw, "is required");
+    if (!data->isObject()) return invalid(dw, "must be an object");
+
+    // The single keys are validated whenever present, even when lists take precedence.
+    std::optional<Portal> single_portal;
+    std::optional<std::string> single_iqn;
+    std::int64_t single_lun = 0;
+    if (const Json::Value *v = member(*data, "target_portal")) {
+        auto p = read_portal(*v, dw.key("target_portal"));
+        if (!p) return std::move(p).error();
+        single_portal = std::move(p).value();
+    }
+    if (const Json::Value *v = member(*data, "target_iqn")) {
+        auto n = read_iscsi_name(*v, dw.key("target_iqn"));
+        if (!n) return std::move(n).error();
+        single_iqn = std::move(n).value();
+    }
+    if (const Json::Value *v = member(*data, "target_lun")) {
+        auto l = read_lun(*v, dw.key("target_lun"));
+        if (!l) return std::move(l).error();
+        single_lun = *l;
+    }
+
+    auto portals = read_list(*data, "target_portals", dw);
+    if (!portals) return std::move(portals).error();
+    auto iqns = read_list(*data, "target_iqns", dw);
+    if (!iqns) return std::move(iqns).error();
+    auto luns = read_list(*data, "target_luns", dw);
+    if (!luns) return std::move(luns).error();
+
+    if (*portals != nullptr) {
+        const Json::Value &pl = **portals;
+        const Json::Value::ArrayIndex n = pl.size();
+        if (*iqns == nullptr && !single_iqn) {
+            return invalid(dw.key("target_iqns"), "is required with target_portals (or give target_iqn for all)");
+        }
+        if (*iqns != nullptr && (*iqns)->size() != n) {
+            return invalid(dw.key("target_iqns"),
+                           fmt::format("has {} entries but target_portals has {}", (*iqns)->size(), n));
+        }
+        if (*luns != nullptr && (*luns)->size() != n) {
+            return invalid(dw.key("target_luns"),
+                           fmt::format("has {} entries but target_portals has {}", (*luns)->size(), n));
+        }
+        for (Json::Value::ArrayIndex i = 0; i < n; ++i) {
+            Target t;
+            auto p = read_portal(pl[i], dw.key("target_portals").index(i));
+            if (!p) return std::move(p).error();
+            t.portal = std::move(p).value();
+            if (*iqns != nullptr) {
+                auto q = read_iscsi_name((**iqns)[i], dw.key("target_iqns").index(i));
+                if (!q) return std::move(q).error();
+                t.iqn = std::move(q).value();
+            } else {
+                t.iqn = *single_iqn;
+            }
+            if (*luns != nullptr) {
+                auto l = read_lun((**luns)[i], dw.key("target_luns").index(i));
+                if (!l) return std::move(l).error();
+                t.lun = *l;
+            } else {
+                t.lun = single_lun;  // one LUN for every portal, as os-brick does
+            }
+            for (std::size_t j = 0; j < request.targets.size(); ++j) {
+                if (request.targets[j] == t) {
+                    return invalid(dw.key("target_portals").index(i),
+                                   fmt::format("repeats the target of target_portals[{}] (same portal, IQN and LUN)", j));
+                }
+            }
+            request.targets.push_back(std::move(t));
+        }
+        request.targets_from_lists = true;
+    } else {
+        if (*iqns != nullptr) return invalid(dw.key("target_portals"), "is required with target_iqns");
+        if (*luns != nullptr) return invalid(dw.key("target_portals"), "is required with target_luns");
+        if (!single_portal) return invalid(dw.key("target_portal"), "is required (or give target_portals)");
+        if (!single_iqn) return invalid(dw.key("target_iqn"), "is required (or give target_iqns)");
+        request.targets.push_back(Target{*single_portal, *single_iqn, single_lun});
+    }
+
+    auto chap = read_chap(*data, dw, "auth_");
+    if (!chap) return std::move(chap).error();
+    request.chap = std::move(chap).value();
+    auto discovery = read_chap(*data, dw, "discovery_auth_");
+    if (!discovery) return std::move(discovery).error();
+    request.discovery_chap = std::move(discovery).value();
+
+    if (const Json::Value *v = member(*data, "volume_id")) {
+        // The volume id becomes the disk's serial: libvirt allows only these characters there.
+        auto id = read_string(*v, dw.key("volume_id"), {.max_bytes = 128});
+        if (!id) return std::move(id).error();
+        for (const char c : *id) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' && c != '+') {
+                return invalid(dw.key("volume_id"),
+                               fmt::format("{} may contain only letters, digits, '-', '_', '.' and '+'",
+                                           quote_for_message(*id)));
+            }
+        }
+        request.volume_id = std::move(id).value();
+    }
+    if (const Json::Value *v = member(*data, "access_mode")) {
+        auto mode = read_string(*v, dw.key("access_mode"), {.max_bytes = 8});
+        if (!mode) return std::move(mode).error();
+        if (*mode == "rw") {
+            request.access_mode = AccessMode::read_write;
+        } else if (*mode == "ro") {
+            request.access_mode = AccessMode::read_only;
+        } else {
+            return invalid(dw.key("access_mode"), fmt::format("{} must be \"rw\" or \"ro\"", quote_for_message(*mode)));
+        }
+    }
+    if (const Json::Value *v = member(*data, "encrypted")) {
+        auto b = read_bool(*v, dw.key("encrypted"));
+        if (!b) return std::move(b).error();
+        request.encrypted = *b;
+    }
+    if (const Json::Value *v = member(*data, "discard")) {
+        auto b = read_bool(*v, dw.key("discard"));
+        if (!b) return std::move(b).error();
+        request.discard = *b;
+    }
+    auto qos = read_qos(*data, dw);
+    if (!qos) return std::move(qos).error();
+    request.qos = std::move(qos).value();
+    return request;
+}
+
+Result<Connector> parse_connector(const Json::Value &document) {
+    Connector connector;
+    const Where root{"connector", {}};
+    if (const Json::Value *v = member(document, "initiator")) {
+        auto n = read_iscsi_name(*v, root.key("initiator"));
+        if (!n) return std::move(n).error();
+        connector.initiator = std::move(n).value();
+    }
+    if (const Json::Value *v = member(document, "host")) {
+        auto h = read_string(*v, root.key("host"), {.max_bytes = 255});
+        if (!h) return std::move(h).error();
+        connector.host = std::move(h).value();
+    }
+    if (const Json::Value *v = member(document, "ip")) {
+        auto ip = read_string(*v, root.key("ip"), {.max_bytes = 255});
+        if (!ip) return std::move(ip).error();
+        connector.ip = std::move(ip).value();
+    }
+    if (const Json::Value *v = member(document, "multipath")) {
+        auto b = read_bool(*v, root.key("multipath"));
+        if (!b) return std::move(b).error();
+        connector.multipath = *b;
+    }
+    return connector;
+}
+
+Result<DiskTarget> parse_disk_info(const Json::Value &document) {
+    DiskTarget disk;
+    const Where root{"disk_info", {}};
+    const Json::Value *dev = member(document, "dev");
+    if (dev == nullptr) return invalid(root.key("dev"), "is required (the guest device name, e.g. \"sdb\")");
+    auto name = read_string(*dev, root.key("dev"), {.max_bytes = 16});
+    if (!name) return std::move(name).error();
+    // sdX, vdX, hdX, xvdX with one to three letters after the prefix, as nova names guest devices.
+    const std::string &d = *name;
+    std::size_t prefix = 0;
+    if (d.rfind("xvd", 0) == 0) {
+        prefix = 3;
+    } else if (d.rfind("sd", 0) == 0 || d.rfind("vd", 0) == 0 || d.rfind("hd", 0) == 0) {
+        prefix = 2;
+    }
+    const std::string_view letters = std::string_view(d).substr(prefix);
+    const bool letters_ok = !letters.empty() && letters.size() <= 3 &&
+                            std::all_of(letters.begin(), letters.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+    if (prefix == 0 || !letters_ok) {
+        return invalid(root.key("dev"), fmt::format("{} is not a guest disk name like sdb, vdb or hdb", quote_for_message(d)));
+    }
+    disk.dev = d;
+    // Without a bus, the device name says it, as libvirt itself infers.
+    disk.bus = d[0] == 'v' ? DiskBus::virtio : d[0] == 'h' ? DiskBus::ide : DiskBus::scsi;
+    if (const Json::Value *b = member(document, "bus")) {
+        auto bus = read_string(*b, root.key("bus"), {.max_bytes = 16});
+        if (!bus) return std::move(bus).error();
+        constexpr std::array<DiskBus, 5> all = {DiskBus::scsi, DiskBus::virtio, DiskBus::sata, DiskBus::ide, DiskBus::usb};
+        const auto it = std::find_if(all.begin(), all.end(), [&](DiskBus x) { return *bus == bus_name(x); });
+        if (it == all.end()) {
+            return invalid(root.key("bus"),
+                           fmt::format("{} must be one of scsi, virtio, sata, ide, usb", quote_for_message(*bus)));
+        }
+        disk.bus = *it;
+    }
+    if (const Json::Value *t = member(document, "type")) {
+        auto type = read_string(*t, root.key("type"), {.max_bytes = 16});
+        if (!type) return std::move(type).error();
+        if (*type != "disk") return invalid(root.key("type"), fmt::format("{} is not supported; only \"disk\"", quote_for_message(*type)));
+    }
+    return disk;
+}
+
+void wipe_secrets_in_connection_info(Json::Value &document) {
+    const Json::Value *data = document.isObject() ? document.find("data", "data" + 4) : nullptr;
+    if (data == nullptr || !data->isObject()) return;
+    for (const char *key : {"auth_password", "discovery_auth_password"}) {
+        const Json::Value *v = data->find(key, key + std::char_traits<char>::length(key));
+        if (v == nullptr || !v->isString()) continue;
+        const char *begin = nullptr;
+        const char *end = nullptr;
+        v->getString(&begin, &end);
+        // jsoncpp owns this buffer and frees it without clearing; clear it first.
+        wipe_memory(const_cast<char *>(begin), static_cast<std::size_t>(end - begin));
+    }
+}
+
+}  // namespace ivd::request

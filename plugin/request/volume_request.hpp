@@ -1,0 +1,77 @@
+// Value types for everything the host hands to connect/disconnect, parsed and validated; no I/O here.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/secret.hpp"
+#include "request/portal.hpp"
+
+#include <json/value.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ivd::request {
+
+// SAM flat-space LUNs: what both libiscsi (QEMU's initiator) and Linux address.
+inline constexpr std::int64_t max_lun = 16383;
+inline constexpr std::size_t max_targets = 64;
+
+struct Target {
+    Portal portal;
+    std::string iqn;
+    std::int64_t lun = 0;
+    friend bool operator==(const Target &, const Target &) = default;
+};
+
+struct ChapCredentials {
+    std::string username;
+    SecretString password;
+};
+
+enum class AccessMode { read_write, read_only };
+
+// libvirt <iotune> limits, keyed by libvirt's element names (which are also nova's qos_specs keys).
+using QosLimits = std::vector<std::pair<std::string, std::uint64_t>>;
+
+struct VolumeRequest {
+    std::string driver_volume_type;
+    std::vector<Target> targets;     // one per path, in the order given; lists win over the single keys
+    bool targets_from_lists = false;  // false: single target_portal/target_iqn (discovery may add portals)
+    std::optional<ChapCredentials> chap;
+    std::optional<ChapCredentials> discovery_chap;
+    std::string volume_id;  // may be empty
+    AccessMode access_mode = AccessMode::read_write;
+    bool encrypted = false;
+    bool discard = false;
+    QosLimits qos;
+
+    // Identity used to serialise calls for the same volume and to name per-volume objects.
+    std::string volume_key() const;
+};
+
+struct Connector {
+    std::string initiator;  // may be empty
+    std::string host;
+    std::string ip;
+    bool multipath = false;
+};
+
+enum class DiskBus { scsi, virtio, sata, ide, usb };
+const char *bus_name(DiskBus bus);
+
+struct DiskTarget {
+    DiskBus bus = DiskBus::scsi;
+    std::string dev;  // "sdb"
+};
+
+Result<VolumeRequest> parse_connection_info(const Json::Value &document);
+Result<Connector> parse_connector(const Json::Value &document);
+Result<DiskTarget> parse_disk_info(const Json::Value &document);
+
+// Removes a secret's bytes from a parsed jsoncpp document before it is freed.
+void wipe_secrets_in_connection_info(Json::Value &document);
+
+}  // namespace ivd::request
