@@ -1,6 +1,7 @@
 #include "driver/driver.hpp"
 
 #include "core/json_output.hpp"
+#include "driver/path_factories.hpp"
 #include "request/iscsi_name.hpp"
 #include "request/json_input.hpp"
 
@@ -11,9 +12,6 @@
 #include <utility>
 
 namespace ivd {
-
-std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log);
-std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &config, const Logger &log);
 
 namespace {
 

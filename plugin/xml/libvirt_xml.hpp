@@ -1,0 +1,48 @@
+// The one place that writes libvirt XML (through pugixml): network and block <disk> elements and iSCSI secrets.
+#pragma once
+
+#include "request/driver_config.hpp"
+#include "request/volume_request.hpp"
+
+#include <optional>
+#include <string>
+
+namespace ivd::xml {
+
+struct DiskAuth {
+    std::string username;
+    std::string secret_usage;  // the libvirt secret's usage name (usage type iscsi)
+};
+
+// <disk type='network' device='disk'> for QEMU's built-in initiator.
+struct NetworkDiskSpec {
+    request::Target target;            // the one portal QEMU connects to
+    std::string initiator;             // <initiator><iqn name=.../></initiator>; omitted when empty
+    std::optional<DiskAuth> auth;      // <auth> inside <source>
+    request::DiskTarget guest;         // <target dev bus>
+    std::string serial;                // volume_id; omitted when empty
+    bool read_only = false;
+    bool discard = false;
+    std::string cache = "none";        // "default" omits the attribute
+    std::string io = "native";
+    request::QosLimits qos;
+};
+std::string network_disk_xml(const NetworkDiskSpec &spec);
+
+// <disk type='block' device='disk'> over a host block device (the multipath path).
+struct BlockDiskSpec {
+    std::string device_path;           // "/dev/dm-3"
+    request::DiskTarget guest;
+    std::string serial;
+    bool read_only = false;
+    bool discard = false;
+    std::string cache = "none";
+    std::string io = "native";
+    request::QosLimits qos;
+};
+std::string block_disk_xml(const BlockDiskSpec &spec);
+
+// <secret ephemeral='no' private='yes'><usage type='iscsi'><target>USAGE</target></usage>...</secret>
+std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description);
+
+}  // namespace ivd::xml
