@@ -52,6 +52,26 @@ const char *type_name(const Json::Value &v) {
     return "an unknown type";
 }
 
+// jsoncpp skips comments even with allowComments off; JSON has no '/' outside strings, so find one.
+bool has_comment(std::string_view text) {
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '/') {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 Result<Json::Value> parse_object(const char *text, std::string_view argument, bool null_ok) {
@@ -65,6 +85,7 @@ Result<Json::Value> parse_object(const char *text, std::string_view argument, bo
         return invalid(root, fmt::format("is larger than {} bytes", max_document_bytes));
     }
     if (!is_valid_utf8({text, size})) return invalid(root, "is not valid UTF-8");
+    if (has_comment({text, size})) return invalid(root, "is not valid JSON (comments are not allowed)");
 
     Json::Value value;
     std::string errors;

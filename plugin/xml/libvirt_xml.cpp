@@ -1,0 +1,97 @@
+#include "xml/libvirt_xml.hpp"
+
+#include <pugixml.hpp>
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+namespace ivd::xml {
+
+namespace {
+
+std::string serialize(const pugi::xml_document &doc) {
+    std::ostringstream out;
+    doc.save(out, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
+    return out.str();
+}
+
+// <driver name='qemu' type='raw' cache=... io=... discard=...>: shared by both disk kinds.
+void add_driver(pugi::xml_node disk, const std::string &cache, const std::string &io, bool discard) {
+    auto driver = disk.append_child("driver");
+    driver.append_attribute("name") = "qemu";
+    driver.append_attribute("type") = "raw";
+    if (!cache.empty() && cache != "default") driver.append_attribute("cache") = cache.c_str();
+    if (!io.empty() && io != "default") driver.append_attribute("io") = io.c_str();
+    if (discard) driver.append_attribute("discard") = "unmap";
+}
+
+// The guest-facing tail shared by both disk kinds: target, iotune, serial, readonly.
+void add_guest_side(pugi::xml_node disk, const request::DiskTarget &guest, const request::QosLimits &qos,
+                    const std::string &serial, bool read_only) {
+    auto target = disk.append_child("target");
+    target.append_attribute("dev") = guest.dev.c_str();
+    target.append_attribute("bus") = request::bus_name(guest.bus);
+    if (!qos.empty()) {
+        auto iotune = disk.append_child("iotune");
+        for (const auto &[name, value] : qos) {
+            iotune.append_child(name.c_str()).text().set(static_cast<unsigned long long>(value));
+        }
+    }
+    if (!serial.empty()) disk.append_child("serial").text().set(serial.c_str());
+    if (read_only) disk.append_child("readonly");
+}
+
+}  // namespace
+
+std::string network_disk_xml(const NetworkDiskSpec &spec) {
+    pugi::xml_document doc;
+    auto disk = doc.append_child("disk");
+    disk.append_attribute("type") = "network";
+    disk.append_attribute("device") = "disk";
+    add_driver(disk, spec.cache, spec.io, spec.discard);
+
+    auto source = disk.append_child("source");
+    source.append_attribute("protocol") = "iscsi";
+    source.append_attribute("name") = fmt::format("{}/{}", spec.target.iqn, spec.target.lun).c_str();
+    auto host = source.append_child("host");
+    host.append_attribute("name") = spec.target.portal.host.c_str();  // IPv6 without brackets, as libvirt wants
+    host.append_attribute("port") = spec.target.portal.port;
+    if (spec.auth) {
+        auto auth = source.append_child("auth");
+        auth.append_attribute("username") = spec.auth->username.c_str();
+        auto secret = auth.append_child("secret");
+        secret.append_attribute("type") = "iscsi";
+        secret.append_attribute("usage") = spec.auth->secret_usage.c_str();
+    }
+    if (!spec.initiator.empty()) {
+        source.append_child("initiator").append_child("iqn").append_attribute("name") = spec.initiator.c_str();
+    }
+    add_guest_side(disk, spec.guest, spec.qos, spec.serial, spec.read_only);
+    return serialize(doc);
+}
+
+std::string block_disk_xml(const BlockDiskSpec &spec) {
+    pugi::xml_document doc;
+    auto disk = doc.append_child("disk");
+    disk.append_attribute("type") = "block";
+    disk.append_attribute("device") = "disk";
+    add_driver(disk, spec.cache, spec.io, spec.discard);
+    disk.append_child("source").append_attribute("dev") = spec.device_path.c_str();
+    add_guest_side(disk, spec.guest, spec.qos, spec.serial, spec.read_only);
+    return serialize(doc);
+}
+
+std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description) {
+    pugi::xml_document doc;
+    auto secret = doc.append_child("secret");
+    secret.append_attribute("ephemeral") = "no";
+    secret.append_attribute("private") = "yes";  // libvirt never hands the value back out
+    if (!description.empty()) secret.append_child("description").text().set(description.c_str());
+    auto usage = secret.append_child("usage");
+    usage.append_attribute("type") = "iscsi";
+    usage.append_child("target").text().set(usage_name.c_str());
+    return serialize(doc);
+}
+
+}  // namespace ivd::xml

@@ -1,0 +1,181 @@
+// volume-host as people and scripts use it: exit codes, JSON on stdout, JSON errors on stderr.
+#include <json/json.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const fs::path &p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+Json::Value parse(const std::string &text) {
+    Json::Value v;
+    Json::CharReaderBuilder b;
+    std::string errors;
+    std::unique_ptr<Json::CharReader> r(b.newCharReader());
+    EXPECT_TRUE(r->parse(text.data(), text.data() + text.size(), &v, &errors)) << "not JSON: " << text;
+    return v;
+}
+
+class VolumeHostCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("volume-host-cli-" + std::to_string(::getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    fs::path write(const std::string &name, const std::string &content) {
+        const fs::path p = dir_ / name;
+        std::ofstream(p) << content;
+        return p;
+    }
+    fs::path config(const std::string &mapping, const std::string &extra = "") {
+        return write("volume-host.conf", "[DEFAULT]\nvolume_drivers = " + mapping + "\n" + extra);
+    }
+    CliRun run(const std::string &args) {
+        const fs::path out = dir_ / "stdout";
+        const fs::path err = dir_ / "stderr";
+        const std::string cmd = std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+        const int status = std::system(cmd.c_str());
+        CliRun r;
+        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        r.out = slurp(out);
+        r.err = slurp(err);
+        return r;
+    }
+    fs::path dir_;
+};
+
+const std::string module = IVD_MODULE_PATH;
+
+TEST_F(VolumeHostCli, DriversPrintsNegotiatedVersion) {
+    auto r = run("--config " + config("iscsi=" + module).string() + " drivers");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json::Value v = parse(r.out);
+    ASSERT_TRUE(v.isArray());
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0]["volume_type"].asString(), "iscsi");
+    EXPECT_EQ(v[0]["abi_version"].asInt(), 1);
+    EXPECT_EQ(v[0]["driver_name"].asString(), "iscsi");
+    EXPECT_EQ(v[0]["path"].asString(), module);
+}
+
+TEST_F(VolumeHostCli, BareNameIsLookedUpInDriverDir) {
+    const fs::path module_dir = fs::path(module).parent_path();
+    auto r = run("--config " + config("iscsi=" + fs::path(module).filename().string(),
+                                      "volume_driver_dir = " + module_dir.string() + "\n").string() + " drivers");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(parse(r.out)[0]["path"].asString(), module);
+}
+
+TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
+    struct {
+        std::string mapping;
+        const char *code;
+        int exit_code;
+        const char *mentions;
+    } cases[] = {
+        {"iscsi=/nonexistent/driver.so", "driver_not_found", 4, "/nonexistent/driver.so"},
+        {"iscsi=" + std::string(IVD_NOT_A_DRIVER_PATH), "not_a_driver", 4, "volume_driver_negotiate"},
+        {"iscsi=" + write("text.so", "not an ELF file").string(), "dlopen_failed", 4, "text.so"},
+        {"iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH), "version_refused", 4, "up to version 2"},
+        {"iscsi=relative/dir/driver.so", "config_error", 3, "absolute path"},
+    };
+    for (const auto &c : cases) {
+        auto r = run("--config " + config(c.mapping).string() + " drivers");
+        EXPECT_EQ(r.exit_code, c.exit_code) << c.mapping << "\n" << r.err;
+        Json::Value e = parse(r.err)["error"];
+        EXPECT_EQ(e["code"].asString(), c.code) << r.err;
+        EXPECT_NE(e["message"].asString().find(c.mentions), std::string::npos) << e["message"].asString();
+        EXPECT_TRUE(r.out.empty());
+    }
+    // The refusal names both versions.
+    auto r = run("--config " + config("iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH)).string() + " drivers");
+    EXPECT_NE(r.err.find("offers up to 1"), std::string::npos) << r.err;
+}
+
+TEST_F(VolumeHostCli, DriverConfigErrorsNameTheKey) {
+    auto r = run("--config " + config("iscsi=" + module, "[iscsi]\nprobe_timeout_ms = soon\n").string() + " drivers");
+    EXPECT_EQ(r.exit_code, 4);
+    Json::Value e = parse(r.err)["error"];
+    EXPECT_EQ(e["code"].asString(), "create_failed");
+    EXPECT_NE(e["message"].asString().find("probe_timeout_ms"), std::string::npos);
+}
+
+TEST_F(VolumeHostCli, ConfigFileErrors) {
+    EXPECT_EQ(run("--config " + (dir_ / "missing.conf").string() + " drivers").exit_code, 3);
+    auto dup = write("dup.conf", "[DEFAULT]\nvolume_drivers = iscsi=/a.so\nvolume_drivers = iscsi=/b.so\n");
+    auto r = run("--config " + dup.string() + " drivers");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("duplicate"), std::string::npos);
+    auto long_line = write("long.conf", "[DEFAULT]\nvolume_drivers = iscsi=/" + std::string(400, 'a') + ".so\n");
+    r = run("--config " + long_line.string() + " drivers");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+    auto bad_map = write("bad.conf", "[DEFAULT]\nvolume_drivers = iscsi\n");
+    EXPECT_EQ(run("--config " + bad_map.string() + " drivers").exit_code, 3);
+    auto none = write("none.conf", "[DEFAULT]\n");
+    EXPECT_EQ(run("--config " + none.string() + " drivers").exit_code, 3);
+}
+
+TEST_F(VolumeHostCli, ConnectorPrintsProperties) {
+    auto r = run("--config " + config("iscsi=" + module, "[iscsi]\ninitiator_name = iqn.1993-08.org.debian:01:cli\n").string() + " connector");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json::Value v = parse(r.out);
+    EXPECT_EQ(v["initiator"].asString(), "iqn.1993-08.org.debian:01:cli");
+    EXPECT_TRUE(v["multipath"].isBool());
+    EXPECT_TRUE(v["iscsi_volume_driver"].isObject());
+}
+
+TEST_F(VolumeHostCli, ConnectBadInputNamesFieldAndExits5) {
+    auto cfg = config("iscsi=" + module, "[iscsi]\nqemu_iscsi = yes\n");
+    auto ci = write("ci.json", R"({"driver_volume_type":"iscsi","data":{"target_portal":"127.0.0.1:99999","target_iqn":"iqn.2010-10.org.openstack:v"}})");
+    auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
+    auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string() + " --disk-info '{\"dev\":\"sdb\"}'");
+    EXPECT_EQ(r.exit_code, 5);
+    Json::Value e = parse(r.err)["error"];
+    EXPECT_EQ(e["code"].asString(), "invalid_argument");
+    EXPECT_EQ(e["field"].asString(), "data.target_portal");
+    EXPECT_EQ(e["call"].asString(), "connect_volume");
+    EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(VolumeHostCli, UnmappedVolumeTypeAndUsage) {
+    auto cfg = config("iscsi=" + module);
+    auto ci = write("ci.json", R"({"driver_volume_type":"rbd","data":{}})");
+    auto conn = write("connector.json", R"({})");
+    auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string());
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_EQ(parse(r.err)["error"]["code"].asString(), "no_driver");
+    EXPECT_EQ(run("--config " + cfg.string() + " frobnicate").exit_code, 2);
+    EXPECT_EQ(run("--config " + cfg.string() + " connect").exit_code, 2);
+    EXPECT_EQ(run("--config " + cfg.string() + " connect - -").exit_code, 2);
+    for (const char *sub : {"", "drivers", "connector", "connect", "disconnect"}) {
+        auto help = run(std::string(sub) + " --help");
+        EXPECT_EQ(help.exit_code, 0) << sub;
+        EXPECT_NE(help.out.find("--"), std::string::npos) << sub;
+    }
+}
+
+}  // namespace

@@ -1,0 +1,59 @@
+#include "request/driver_config.hpp"
+#include "request/json_input.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace ivd::request;
+
+ivd::Result<DriverConfig> parse(const char *text) {
+    auto doc = parse_object(text, "config");
+    if (!doc) return std::move(doc).error();
+    return parse_driver_config(*doc);
+}
+
+TEST(DriverConfig, DefaultsFromEmptyObject) {
+    auto c = parse("{}");
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->path, PathChoice::automatic);
+    EXPECT_FALSE(c->enforce_multipath);
+    EXPECT_TRUE(c->probe_portals);
+    EXPECT_EQ(c->probe_timeout.count(), 3000);
+    EXPECT_EQ(c->libvirt_uri, "qemu:///system");
+}
+
+TEST(DriverConfig, IniStringsAreAccepted) {
+    auto c = parse(R"({"path":"network","probe_portals":"false","probe_timeout_ms":"250","disk_cache":"writeback","disk_io":"threads","host_multipath":"no","extra":"x"})");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->path, PathChoice::network);
+    EXPECT_FALSE(c->probe_portals);
+    EXPECT_EQ(c->probe_timeout.count(), 250);
+    EXPECT_EQ(c->host_multipath, Tristate::no);
+    ASSERT_EQ(c->unknown_keys.size(), 1u);
+    EXPECT_EQ(c->unknown_keys[0], "extra");
+}
+
+TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
+    struct {
+        const char *text;
+        const char *field;
+    } cases[] = {
+        {R"({"path":"both"})", "path"},
+        {R"({"probe_timeout_ms":"soon"})", "probe_timeout_ms"},
+        {R"({"probe_timeout_ms":"1"})", "probe_timeout_ms"},
+        {R"({"enforce_multipath":"maybe"})", "enforce_multipath"},
+        {R"({"enforce_multipath":"true","path":"network"})", "enforce_multipath"},
+        {R"({"disk_cache":"fast"})", "disk_cache"},
+        {R"({"disk_cache":"writeback"})", "disk_io"},
+        {R"({"qemu_iscsi":"perhaps"})", "qemu_iscsi"},
+    };
+    for (const auto &c : cases) {
+        auto r = parse(c.text);
+        ASSERT_FALSE(r.ok()) << c.text;
+        EXPECT_EQ(r.error().status, ivd::Status::config) << c.text;
+        EXPECT_EQ(r.error().field, c.field) << c.text;
+    }
+}
+
+}  // namespace

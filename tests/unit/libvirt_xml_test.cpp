@@ -1,0 +1,114 @@
+// The XML writer: parse the output back and compare every field, including names XML must escape.
+#include "xml/libvirt_xml.hpp"
+
+#include <gtest/gtest.h>
+#include <pugixml.hpp>
+
+namespace {
+
+using namespace ivd;
+
+pugi::xml_document parse(const std::string &xml) {
+    pugi::xml_document doc;
+    const auto r = doc.load_string(xml.c_str());
+    EXPECT_TRUE(r) << r.description() << ": " << xml;
+    return doc;
+}
+
+xml::NetworkDiskSpec sample() {
+    xml::NetworkDiskSpec s;
+    s.target.portal = request::Portal{"127.0.0.1", 3261, false};
+    s.target.iqn = "iqn.2010-10.org.openstack:volume-1";
+    s.target.lun = 3;
+    s.initiator = "iqn.1993-08.org.debian:01:abc";
+    s.guest = request::DiskTarget{request::DiskBus::scsi, "sdb"};
+    s.serial = "vol-1";
+    return s;
+}
+
+TEST(NetworkDiskXml, AllFieldsRoundTrip) {
+    auto s = sample();
+    s.auth = xml::DiskAuth{"user<&>'\"", "usage'name&<>"};
+    s.read_only = true;
+    s.discard = true;
+    s.qos = {{"read_bytes_sec", 1000}, {"write_iops_sec", 50}};
+    const std::string text = xml::network_disk_xml(s);
+    auto doc = parse(text);
+    auto disk = doc.child("disk");
+    EXPECT_STREQ(disk.attribute("type").value(), "network");
+    EXPECT_STREQ(disk.attribute("device").value(), "disk");
+    EXPECT_STREQ(disk.child("driver").attribute("name").value(), "qemu");
+    EXPECT_STREQ(disk.child("driver").attribute("type").value(), "raw");
+    EXPECT_STREQ(disk.child("driver").attribute("cache").value(), "none");
+    EXPECT_STREQ(disk.child("driver").attribute("io").value(), "native");
+    EXPECT_STREQ(disk.child("driver").attribute("discard").value(), "unmap");
+    auto source = disk.child("source");
+    EXPECT_STREQ(source.attribute("protocol").value(), "iscsi");
+    EXPECT_STREQ(source.attribute("name").value(), "iqn.2010-10.org.openstack:volume-1/3");
+    EXPECT_STREQ(source.child("host").attribute("name").value(), "127.0.0.1");
+    EXPECT_STREQ(source.child("host").attribute("port").value(), "3261");
+    EXPECT_STREQ(source.child("auth").attribute("username").value(), "user<&>'\"");
+    EXPECT_STREQ(source.child("auth").child("secret").attribute("type").value(), "iscsi");
+    EXPECT_STREQ(source.child("auth").child("secret").attribute("usage").value(), "usage'name&<>");
+    EXPECT_STREQ(source.child("initiator").child("iqn").attribute("name").value(), "iqn.1993-08.org.debian:01:abc");
+    EXPECT_STREQ(disk.child("target").attribute("dev").value(), "sdb");
+    EXPECT_STREQ(disk.child("target").attribute("bus").value(), "scsi");
+    EXPECT_STREQ(disk.child("serial").text().get(), "vol-1");
+    EXPECT_TRUE(disk.child("readonly"));
+    EXPECT_STREQ(disk.child("iotune").child("read_bytes_sec").text().get(), "1000");
+    EXPECT_STREQ(disk.child("iotune").child("write_iops_sec").text().get(), "50");
+    // Exactly one element at the top, nothing injected.
+    int top = 0;
+    for (auto n = doc.first_child(); n; n = n.next_sibling()) ++top;
+    EXPECT_EQ(top, 1);
+}
+
+TEST(NetworkDiskXml, OptionalPartsOmitted) {
+    auto s = sample();
+    s.initiator.clear();
+    s.serial.clear();
+    s.cache = "default";
+    s.io = "default";
+    auto doc = parse(xml::network_disk_xml(s));
+    auto disk = doc.child("disk");
+    EXPECT_FALSE(disk.child("source").child("auth"));
+    EXPECT_FALSE(disk.child("source").child("initiator"));
+    EXPECT_FALSE(disk.child("serial"));
+    EXPECT_FALSE(disk.child("readonly"));
+    EXPECT_FALSE(disk.child("iotune"));
+    EXPECT_FALSE(disk.child("driver").attribute("cache"));
+    EXPECT_FALSE(disk.child("driver").attribute("io"));
+    EXPECT_FALSE(disk.child("driver").attribute("discard"));
+}
+
+TEST(NetworkDiskXml, Ipv6HostWithoutBrackets) {
+    auto s = sample();
+    s.target.portal = request::Portal{"::1", 3260, true};
+    auto doc = parse(xml::network_disk_xml(s));
+    EXPECT_STREQ(doc.child("disk").child("source").child("host").attribute("name").value(), "::1");
+}
+
+TEST(BlockDiskXml, RoundTrip) {
+    xml::BlockDiskSpec s;
+    s.device_path = "/dev/dm-3";
+    s.guest = request::DiskTarget{request::DiskBus::virtio, "vdc"};
+    s.serial = "v&1";
+    auto doc = parse(xml::block_disk_xml(s));
+    auto disk = doc.child("disk");
+    EXPECT_STREQ(disk.attribute("type").value(), "block");
+    EXPECT_STREQ(disk.child("source").attribute("dev").value(), "/dev/dm-3");
+    EXPECT_STREQ(disk.child("target").attribute("bus").value(), "virtio");
+    EXPECT_STREQ(disk.child("serial").text().get(), "v&1");
+}
+
+TEST(SecretXml, PrivateUsageIscsi) {
+    auto doc = parse(xml::iscsi_secret_xml("iscsi-volume-driver:v<1>", "CHAP for <v1>"));
+    auto secret = doc.child("secret");
+    EXPECT_STREQ(secret.attribute("ephemeral").value(), "no");
+    EXPECT_STREQ(secret.attribute("private").value(), "yes");
+    EXPECT_STREQ(secret.child("usage").attribute("type").value(), "iscsi");
+    EXPECT_STREQ(secret.child("usage").child("target").text().get(), "iscsi-volume-driver:v<1>");
+    EXPECT_STREQ(secret.child("description").text().get(), "CHAP for <v1>");
+}
+
+}  // namespace
