@@ -1,0 +1,618 @@
+#include "iscsi/iscsi_probe.hpp"
+
+#include "iscsi/iscsi_context.hpp"
+#include "iscsi/lu_identity.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace ivd::iscsi {
+
+const char *probe_outcome_name(ProbeOutcome outcome) {
+    switch (outcome) {
+    case ProbeOutcome::healthy: return "healthy";
+    case ProbeOutcome::unreachable: return "unreachable";
+    case ProbeOutcome::timeout: return "timeout";
+    case ProbeOutcome::auth_failed: return "auth_failed";
+    case ProbeOutcome::target_not_found: return "target_not_found";
+    case ProbeOutcome::lun_unavailable: return "lun_unavailable";
+    case ProbeOutcome::error: return "error";
+    }
+    return "unknown";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A logout is a courtesy to the target; it must not hold the caller up.
+constexpr std::chrono::milliseconds logout_grace{250};
+// A fresh LU reports UNIT ATTENTION (power on, parameters changed) to each new nexus; retrying clears them.
+constexpr int max_unit_attentions = 8;
+// libiscsi asks to be polled again after >= 100 ms when it has nothing to wait for.
+constexpr std::chrono::milliseconds idle_poll{100};
+
+// libiscsi's text for a refused login ends in "Status: <text>(<number>)"; the number is the RFC 7143 status.
+int login_status_code(const std::string &error) {
+    const std::size_t open = error.rfind('(');
+    if (error.find("Status:") == std::string::npos || open == std::string::npos) return -1;
+    int value = 0;
+    std::size_t i = open + 1;
+    for (; i < error.size() && error[i] >= '0' && error[i] <= '9'; ++i) value = value * 10 + (error[i] - '0');
+    return i < error.size() && error[i] == ')' && i > open + 1 ? value : -1;
+}
+
+std::string sense_text(const scsi_task &task) {
+    return fmt::format("{} / {} (sense key {:#x}, ASC/ASCQ {:#06x})", scsi_sense_key_str(task.sense.key),
+                       scsi_sense_ascq_str(task.sense.ascq), static_cast<int>(task.sense.key), task.sense.ascq);
+}
+
+// Defence in depth: libiscsi does not put CHAP secrets in its messages, but a detail must never carry one.
+std::string scrub(std::string text, const request::ChapCredentials *chap) {
+    if (chap == nullptr || chap->password.empty()) return text;
+    const std::string_view secret = chap->password.reveal();
+    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+        wipe_memory(text.data() + at, secret.size());
+        text.replace(at, secret.size(), "<redacted>");
+    }
+    return text;
+}
+
+std::string libiscsi_portal(const request::Portal &portal) { return portal.to_string(); }
+
+// One session driven by the shared event loop: owns its context and its one in-flight SCSI task.
+class Operation {
+public:
+    Operation() = default;
+    Operation(const Operation &) = delete;
+    Operation &operator=(const Operation &) = delete;
+    virtual ~Operation() { release(); }
+
+    bool done() const noexcept { return done_; }
+    bool active() const noexcept { return !done_ && static_cast<bool>(ctx_); }
+    Clock::time_point deadline() const noexcept { return deadline_; }
+    Context &context() noexcept { return ctx_; }
+
+    // Closes the socket once finished; never from inside a libiscsi callback (the context is still in use there).
+    void release() noexcept {
+        ctx_.reset();       // may call our callbacks as cancelled: they only take back their task
+        inflight_.reset();  // a task libiscsi did not hand back must outlive the context that references it
+    }
+
+    virtual void on_deadline() = 0;
+    virtual void on_service_error(const std::string &why) = 0;
+    // Ends the operation without allocating (only std::bad_alloc can leave a handler).
+    virtual void out_of_memory() noexcept = 0;
+
+protected:
+    // Takes back the task a SCSI callback reports; tasks we never issued are not ours to free.
+    TaskPtr take_task(void *command_data) noexcept {
+        if (command_data != nullptr && command_data == inflight_.get()) return std::move(inflight_);
+        return TaskPtr();
+    }
+
+    Context ctx_;
+    TaskPtr inflight_;
+    bool done_ = false;
+    Clock::time_point deadline_{};
+};
+
+// libiscsi's callbacks call into C++ handlers; nothing may unwind through libiscsi's C frames.
+template <class T, void (T::*Handler)(int, void *)>
+void callback(iscsi_context *, int status, void *command_data, void *data) noexcept {
+    T *op = static_cast<T *>(data);
+    try {
+        (op->*Handler)(status, command_data);
+    } catch (...) {
+        op->out_of_memory();
+    }
+}
+
+// Drives every operation in one poll() loop until each is done or past its deadline.
+void run_event_loop(const std::vector<Operation *> &ops) {
+    std::vector<pollfd> fds;
+    std::vector<Operation *> polled;
+    while (true) {
+        const auto now = Clock::now();
+        fds.clear();
+        polled.clear();
+        auto wake = Clock::time_point::max();
+        for (Operation *op : ops) {
+            if (op->done()) {
+                op->release();
+                continue;
+            }
+            if (now >= op->deadline()) {
+                op->on_deadline();
+                op->release();
+                continue;
+            }
+            wake = std::min(wake, op->deadline());
+            const int fd = op->context().fd();
+            const int events = op->context().which_events();
+            if (fd < 0) {
+                op->on_service_error("the connection is closed");
+                op->release();
+                continue;
+            }
+            if (events == 0) {
+                wake = std::min(wake, now + idle_poll);
+                continue;
+            }
+            fds.push_back(pollfd{fd, static_cast<short>(events), 0});
+            polled.push_back(op);
+        }
+        if (wake == Clock::time_point::max()) return;  // nothing left
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+        const int rc = ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(wait, 0, 60000)));
+        if (rc < 0 && errno != EINTR) {
+            const std::string why = fmt::format("poll() failed: {}", std::strerror(errno));
+            for (Operation *op : ops) {
+                if (!op->done()) op->on_service_error(why);
+                op->release();
+            }
+            return;
+        }
+        for (std::size_t i = 0; rc > 0 && i < fds.size(); ++i) {
+            if (fds[i].revents == 0 || polled[i]->done()) continue;
+            if (polled[i]->context().service(fds[i].revents) < 0 && !polled[i]->done()) {
+                polled[i]->on_service_error(polled[i]->context().last_error());
+            }
+            if (polled[i]->done()) polled[i]->release();
+        }
+    }
+}
+
+class Probe final : public Operation {
+public:
+    Probe(const request::Target &target, const ProbeOptions &options, Clock::time_point start)
+        : target_(target), options_(options), start_(start) {
+        deadline_ = start + options.timeout;
+    }
+
+    void start() {
+        if (options_.initiator.empty()) return finish(ProbeOutcome::error, "no initiator name to log in with");
+        if (target_.lun < 0 || target_.lun > request::max_lun) {
+            return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_lun));
+        }
+        auto ctx = Context::create(options_.initiator);
+        if (!ctx) return finish(ProbeOutcome::error, ctx.error().message);
+        ctx_ = std::move(ctx.value());
+        if (auto r = ctx_.set_target_name(target_.iqn); !r) return finish(ProbeOutcome::error, r.error().message);
+        if (options_.chap != nullptr) {
+            if (auto r = ctx_.set_chap(options_.chap->username, options_.chap->password); !r) {
+                return finish(ProbeOutcome::error, r.error().message);
+            }
+        }
+        phase_ = Phase::connecting;
+        if (!ctx_.connect(libiscsi_portal(target_.portal), &callback<Probe, &Probe::on_connected>, this)) {
+            return finish(ProbeOutcome::unreachable,
+                          fmt::format("cannot connect to {}: {}", target_.portal.to_string(), ctx_.last_error()));
+        }
+    }
+
+    ProbeResult take_result() { return std::move(result_); }
+
+    void on_deadline() override {
+        if (have_result_) {  // only the courtesy logout was pending
+            done_ = true;
+            return;
+        }
+        finish(ProbeOutcome::timeout,
+               fmt::format("no answer from {} within {} ms while {}", target_.portal.to_string(),
+                           options_.timeout.count(), phase_text()));
+    }
+
+    void on_service_error(const std::string &why) override {
+        logged_in_ = false;  // the connection is gone: nothing to log out of
+        if (have_result_) {
+            done_ = true;
+            return;
+        }
+        const ProbeOutcome outcome = phase_ == Phase::connecting ? ProbeOutcome::unreachable : ProbeOutcome::error;
+        finish(outcome, fmt::format("connection to {} failed while {}: {}", target_.portal.to_string(),
+                                    phase_text(), why));
+    }
+
+    void out_of_memory() noexcept override {
+        if (!have_result_) {
+            have_result_ = true;
+            result_.outcome = ProbeOutcome::error;
+            result_.detail = "out of memory";  // short enough not to allocate
+        }
+        done_ = true;
+    }
+
+    // libiscsi completions arrive through callback<>, which calls the private on_* handlers.
+    template <class T, void (T::*Handler)(int, void *)>
+    friend void callback(iscsi_context *, int, void *, void *) noexcept;
+
+private:
+    enum class Phase { connecting, logging_in, test_unit_ready, read_capacity, inquiry, logging_out };
+
+    bool closing() const noexcept { return !ctx_; }  // callbacks fired by Context::reset()
+
+    const char *phase_text() const {
+        switch (phase_) {
+        case Phase::connecting: return "connecting (TCP)";
+        case Phase::logging_in: return "logging in";
+        case Phase::test_unit_ready: return "waiting for TEST UNIT READY";
+        case Phase::read_capacity: return "waiting for READ CAPACITY(16)";
+        case Phase::inquiry: return "reading VPD page 0x83";
+        case Phase::logging_out: return "logging out";
+        }
+        return "probing";
+    }
+
+    int lun() const { return static_cast<int>(target_.lun); }
+
+    void finish(ProbeOutcome outcome, std::string detail) {
+        if (have_result_) return;
+        have_result_ = true;
+        result_.outcome = outcome;
+        result_.detail = scrub(std::move(detail), options_.chap);
+        result_.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_);
+        if (outcome != ProbeOutcome::healthy) {
+            result_.size_bytes = 0;
+            result_.block_size = 0;
+            result_.identity.reset();
+        }
+        if (logged_in_ && ctx_) {
+            phase_ = Phase::logging_out;
+            deadline_ = std::min(deadline_, Clock::now() + logout_grace);
+            if (ctx_.logout(&callback<Probe, &Probe::on_logged_out>, this)) return;
+        }
+        done_ = true;
+    }
+
+    void on_connected(int status, void *) {
+        if (closing() || have_result_) return;
+        if (status != SCSI_STATUS_GOOD) {
+            return finish(ProbeOutcome::unreachable, fmt::format("cannot connect to {}: {}",
+                                                                    target_.portal.to_string(),
+                                                                    ctx_.last_error()));
+        }
+        phase_ = Phase::logging_in;
+        if (!ctx_.login(&callback<Probe, &Probe::on_logged_in>, this)) {
+            finish(ProbeOutcome::error, "could not send the login request: " + ctx_.last_error());
+        }
+    }
+
+    void on_logged_in(int status, void *) {
+        if (closing() || have_result_) return;
+        if (status != SCSI_STATUS_GOOD) return login_failed();
+        logged_in_ = true;
+        send_test_unit_ready();
+    }
+
+    void login_failed() {
+        const std::string why = ctx_.last_error();
+        const std::string where = fmt::format("{} on {}", target_.iqn, target_.portal.to_string());
+        switch (login_status_code(why)) {
+        case 0x0201:
+            return finish(ProbeOutcome::auth_failed,
+                          fmt::format("login to {} refused: CHAP authentication failed{}", where,
+                                      options_.chap != nullptr
+                                          ? fmt::format(" for user '{}'", options_.chap->username)
+                                          : std::string(" (no CHAP credentials were given)")));
+        case 0x0202:
+            return finish(ProbeOutcome::auth_failed,
+                          fmt::format("login to {} refused: initiator {} is not authorized", where,
+                                      options_.initiator));
+        case 0x0203:
+        case 0x0204:
+            return finish(ProbeOutcome::target_not_found,
+                          fmt::format("the portal {} does not know the target {} ({})", target_.portal.to_string(),
+                                      target_.iqn, why));
+        default: break;
+        }
+        if (why.find("CHAP") != std::string::npos || why.find("uthentication") != std::string::npos) {
+            return finish(ProbeOutcome::auth_failed, fmt::format("login to {} failed: {}", where, why));
+        }
+        finish(ProbeOutcome::error, fmt::format("login to {} failed: {}", where, why));
+    }
+
+    // Issues a task and keeps it; a task that could not be queued ends the probe.
+    void issue(TaskPtr task, const char *what) {
+        if (!task) return finish(ProbeOutcome::error, fmt::format("could not send {}: {}", what, ctx_.last_error()));
+        inflight_ = std::move(task);
+    }
+
+    void send_test_unit_ready() {
+        phase_ = Phase::test_unit_ready;
+        issue(ctx_.test_unit_ready(lun(), &callback<Probe, &Probe::on_test_unit_ready>, this), "TEST UNIT READY");
+    }
+
+    void on_test_unit_ready(int status, void *command_data) {
+        TaskPtr task = take_task(command_data);
+        if (closing() || have_result_ || !task) return;
+        if (status == SCSI_STATUS_GOOD) {
+            phase_ = Phase::read_capacity;
+            return issue(ctx_.read_capacity16(lun(), &callback<Probe, &Probe::on_read_capacity>, this), "READ CAPACITY(16)");
+        }
+        if (status == SCSI_STATUS_CHECK_CONDITION) {
+            if (task->sense.key == SCSI_SENSE_UNIT_ATTENTION && ++unit_attentions_ < max_unit_attentions) {
+                return send_test_unit_ready();
+            }
+            if (task->sense.key == SCSI_SENSE_ILLEGAL_REQUEST &&
+                task->sense.ascq == SCSI_SENSE_ASCQ_LOGICAL_UNIT_NOT_SUPPORTED) {
+                return finish(ProbeOutcome::lun_unavailable,
+                                 fmt::format("target {} has no LUN {}", target_.iqn, target_.lun));
+            }
+            return finish(ProbeOutcome::lun_unavailable,
+                             fmt::format("LUN {} of {} is not ready: {}", target_.lun, target_.iqn,
+                                         sense_text(*task)));
+        }
+        scsi_failed("TEST UNIT READY", status);
+    }
+
+    void on_read_capacity(int status, void *command_data) {
+        TaskPtr task = take_task(command_data);
+        if (closing() || have_result_ || !task) return;
+        if (status == SCSI_STATUS_CHECK_CONDITION) {
+            // LUN 0 of tgtd (a controller) and other non-disk LUs reject it: nothing to attach there.
+            return finish(ProbeOutcome::lun_unavailable,
+                             fmt::format("LUN {} of {} is not a usable disk (READ CAPACITY(16): {})", target_.lun,
+                                         target_.iqn, sense_text(*task)));
+        }
+        if (status != SCSI_STATUS_GOOD) return scsi_failed("READ CAPACITY(16)", status);
+        const auto *cap = static_cast<const scsi_readcapacity16 *>(scsi_datain_unmarshall(task.get()));
+        if (cap == nullptr || cap->block_length == 0) {
+            return finish(ProbeOutcome::error, "the READ CAPACITY(16) answer could not be decoded");
+        }
+        result_.block_size = cap->block_length;
+        result_.size_bytes = (cap->returned_lba + 1) * cap->block_length;
+        if (!options_.read_identity) return finish(ProbeOutcome::healthy, {});
+        send_inquiry(255);
+    }
+
+    void send_inquiry(int alloc_len) {
+        phase_ = Phase::inquiry;
+        inquiry_alloc_ = alloc_len;
+        issue(ctx_.inquiry_vpd(lun(), SCSI_INQUIRY_PAGECODE_DEVICE_IDENTIFICATION, alloc_len, &callback<Probe, &Probe::on_inquiry>,
+                               this),
+              "INQUIRY (VPD 0x83)");
+    }
+
+    void on_inquiry(int status, void *command_data) {
+        TaskPtr task = take_task(command_data);
+        if (closing() || have_result_ || !task) return;
+        if (status == SCSI_STATUS_CHECK_CONDITION) {
+            return finish(ProbeOutcome::error, fmt::format("LUN {} of {} does not give VPD page 0x83: {}",
+                                                              target_.lun, target_.iqn, sense_text(*task)));
+        }
+        if (status != SCSI_STATUS_GOOD) return scsi_failed("INQUIRY (VPD 0x83)", status);
+        if (task->datain.size >= 4) {
+            const int page_len = ((task->datain.data[2] << 8) | task->datain.data[3]) + 4;
+            if (page_len > inquiry_alloc_ && inquiry_alloc_ < 0xffff) {
+                return send_inquiry(std::min(page_len, 0xffff));  // the page did not fit: ask for all of it
+            }
+        }
+        const auto *page = static_cast<const scsi_inquiry_device_identification *>(scsi_datain_unmarshall(task.get()));
+        if (page == nullptr) return finish(ProbeOutcome::error, "VPD page 0x83 could not be decoded");
+        std::vector<Designator> designators;
+        for (const scsi_inquiry_device_designator *d = page->designators; d != nullptr; d = d->next) {
+            if (d->designator == nullptr || d->designator_length <= 0) continue;
+            designators.push_back(Designator{static_cast<int>(d->designator_type), static_cast<int>(d->association),
+                                             static_cast<int>(d->code_set),
+                                             std::string(d->designator, static_cast<std::size_t>(d->designator_length))});
+        }
+        result_.identity = lu_identity_from(designators);
+        finish(ProbeOutcome::healthy, {});
+    }
+
+    void scsi_failed(const char *what, int status) {
+        const char *kind = status == SCSI_STATUS_CANCELLED ? "was cancelled"
+                           : status == SCSI_STATUS_TIMEOUT ? "timed out"
+                                                           : "failed";
+        finish(ProbeOutcome::error,
+               fmt::format("{} on LUN {} of {} {} (status {:#x}): {}", what, target_.lun, target_.iqn, kind,
+                           static_cast<unsigned>(status), ctx_.last_error()));
+    }
+
+    void on_logged_out(int, void *) {
+        logged_in_ = false;
+        done_ = true;
+    }
+
+    const request::Target &target_;
+    const ProbeOptions &options_;
+    Clock::time_point start_;
+    Phase phase_ = Phase::connecting;
+    bool logged_in_ = false;
+    bool have_result_ = false;
+    int unit_attentions_ = 0;
+    int inquiry_alloc_ = 0;
+    ProbeResult result_;
+};
+
+class Discovery final : public Operation {
+public:
+    Discovery(const request::Portal &portal, const std::string &initiator, const request::ChapCredentials *chap,
+              std::chrono::milliseconds timeout)
+        : portal_(portal), initiator_(initiator), chap_(chap), timeout_(timeout) {
+        deadline_ = Clock::now() + timeout;
+    }
+
+    void start() {
+        if (initiator_.empty()) return fail(Status::invalid_argument, "no initiator name to log in with");
+        auto ctx = Context::create(initiator_);
+        if (!ctx) return fail(ctx.error().status, ctx.error().message);
+        ctx_ = std::move(ctx.value());
+        if (auto r = ctx_.set_discovery_session(); !r) return fail(r.error().status, r.error().message);
+        if (chap_ != nullptr) {
+            if (auto r = ctx_.set_chap(chap_->username, chap_->password); !r) {
+                return fail(r.error().status, r.error().message);
+            }
+        }
+        if (!ctx_.connect(libiscsi_portal(portal_), &callback<Discovery, &Discovery::on_connected>, this)) {
+            fail(Status::unreachable, fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error()));
+        }
+    }
+
+    Result<std::vector<DiscoveredTarget>> take_result() {
+        if (error_) return std::move(*error_);
+        if (!have_result_) return make_error(Status::internal, "discovery ended without an answer");
+        return std::move(targets_);
+    }
+
+    void on_deadline() override {
+        if (have_result_) {
+            done_ = true;
+            return;
+        }
+        fail(Status::timeout, fmt::format("SendTargets discovery on {} got no answer within {} ms while {}",
+                                          portal_.to_string(), timeout_.count(), step_));
+    }
+
+    void on_service_error(const std::string &why) override {
+        logged_in_ = false;
+        if (have_result_) {
+            done_ = true;
+            return;
+        }
+        fail(connected_ ? Status::backend : Status::unreachable,
+             fmt::format("SendTargets discovery on {} failed while {}: {}", portal_.to_string(), step_, why));
+    }
+
+    void out_of_memory() noexcept override {
+        if (!have_result_) {
+            have_result_ = true;
+            error_.emplace();
+            error_->status = Status::no_memory;
+            error_->message = "out of memory";  // short enough not to allocate
+        }
+        done_ = true;
+    }
+
+    // libiscsi completions arrive through callback<>, which calls the private on_* handlers.
+    template <class T, void (T::*Handler)(int, void *)>
+    friend void callback(iscsi_context *, int, void *, void *) noexcept;
+
+private:
+    bool closing() const noexcept { return !ctx_; }
+
+    void fail(Status status, std::string message) {
+        if (have_result_) return;
+        have_result_ = true;
+        error_ = make_error(status, scrub(std::move(message), chap_));
+        done_ = true;
+    }
+
+    void on_connected(int status, void *) {
+        if (closing() || have_result_) return;
+        if (status != SCSI_STATUS_GOOD) {
+            return fail(Status::unreachable,
+                           fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error()));
+        }
+        connected_ = true;
+        step_ = "logging in";
+        if (!ctx_.login(&callback<Discovery, &Discovery::on_logged_in>, this)) {
+            fail(Status::backend, "could not send the discovery login: " + ctx_.last_error());
+        }
+    }
+
+    void on_logged_in(int status, void *) {
+        if (closing() || have_result_) return;
+        if (status != SCSI_STATUS_GOOD) {
+            const std::string why = ctx_.last_error();
+            const int code = login_status_code(why);
+            if (code == 0x0201 || code == 0x0202 || why.find("CHAP") != std::string::npos) {
+                return fail(Status::auth,
+                               fmt::format("discovery login on {} refused: authentication failed{}",
+                                           portal_.to_string(),
+                                           chap_ != nullptr ? fmt::format(" for user '{}'", chap_->username)
+                                                               : std::string(" (no discovery CHAP was given)")));
+            }
+            return fail(Status::backend,
+                           fmt::format("discovery login on {} failed: {}", portal_.to_string(), why));
+        }
+        logged_in_ = true;
+        step_ = "waiting for SendTargets";
+        if (!ctx_.discovery(&callback<Discovery, &Discovery::on_discovered>, this)) {
+            fail(Status::backend, "could not send SendTargets: " + ctx_.last_error());
+        }
+    }
+
+    void on_discovered(int status, void *command_data) {
+        if (closing() || have_result_) return;
+        if (status != SCSI_STATUS_GOOD) {
+            return fail(Status::backend,
+                           fmt::format("SendTargets on {} failed: {}", portal_.to_string(), ctx_.last_error()));
+        }
+        // The list is libiscsi's and only valid during this callback: copy it out now.
+        for (auto *a = static_cast<const iscsi_discovery_address *>(command_data); a != nullptr; a = a->next) {
+            if (a->target_name == nullptr) continue;
+            DiscoveredTarget target{a->target_name, {}};
+            for (const iscsi_target_portal *tp = a->portals; tp != nullptr; tp = tp->next) {
+                if (tp->portal == nullptr) continue;
+                std::string_view text(tp->portal);
+                if (const auto comma = text.rfind(','); comma != std::string_view::npos) text = text.substr(0, comma);
+                request::Portal parsed;
+                // A portal we cannot parse is left out: the others of the target are still worth having.
+                if (request::parse_portal(text, &parsed).empty()) target.portals.push_back(std::move(parsed));
+            }
+            targets_.push_back(std::move(target));
+        }
+        have_result_ = true;
+        step_ = "logging out";
+        deadline_ = std::min(deadline_, Clock::now() + logout_grace);
+        if (!ctx_.logout(&callback<Discovery, &Discovery::on_logged_out>, this)) done_ = true;
+    }
+
+    void on_logged_out(int, void *) {
+        logged_in_ = false;
+        done_ = true;
+    }
+
+    const request::Portal &portal_;
+    const std::string &initiator_;
+    const request::ChapCredentials *chap_;
+    std::chrono::milliseconds timeout_;
+    const char *step_ = "connecting (TCP)";
+    bool connected_ = false;
+    bool logged_in_ = false;
+    bool have_result_ = false;
+    std::optional<Error> error_;
+    std::vector<DiscoveredTarget> targets_;
+};
+
+}  // namespace
+
+std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targets, const ProbeOptions &options) {
+    const auto start = Clock::now();
+    std::vector<std::unique_ptr<Probe>> probes;
+    std::vector<Operation *> ops;
+    probes.reserve(targets.size());
+    for (const auto &target : targets) {
+        probes.push_back(std::make_unique<Probe>(target, options, start));
+        ops.push_back(probes.back().get());
+    }
+    // All connects are started before the loop runs, so every portal's clock runs at the same time.
+    for (auto &probe : probes) probe->start();
+    run_event_loop(ops);
+    std::vector<ProbeResult> results;
+    results.reserve(probes.size());
+    for (auto &probe : probes) {
+        probe->release();
+        results.push_back(probe->take_result());
+    }
+    return results;
+}
+
+Result<std::vector<DiscoveredTarget>> send_targets(const request::Portal &portal, const std::string &initiator,
+                                                   const request::ChapCredentials *discovery_chap,
+                                                   std::chrono::milliseconds timeout) {
+    Discovery discovery(portal, initiator, discovery_chap, timeout);
+    discovery.start();
+    run_event_loop({&discovery});
+    discovery.release();
+    return discovery.take_result();
+}
+
+}  // namespace ivd::iscsi
