@@ -2,6 +2,7 @@
 
 #include "driver_loader.hpp"
 #include "ini_config.hpp"
+#include "libvirt_domain.hpp"
 
 #include <json/json.h>
 
@@ -13,6 +14,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #ifndef VOLUME_HOST_DRIVER_DIR
@@ -157,6 +159,51 @@ Outcome<std::string> volume_type_of(const Json::Value &connection_info) {
     return t.asString();
 }
 
+
+// --attach: puts the connected volume's disk into the domain; when libvirt refuses, disconnects the volume again
+// so nothing stays half-attached. Prints device_info with "attached_to" on success.
+int attach_connected(const ActiveDriver &driver, DomainSession &session, const std::string &connection_info,
+                     const std::string &device_info_text) {
+    const auto &t = driver.module->table();
+    auto undo = [&](ShimError error) {
+        const std::int32_t rc =
+            t.disconnect_volume(driver.instance->handle(), connection_info.c_str(), device_info_text.c_str(), 0);
+        if (rc != VD_OK) {
+            error.message += fmt::format("; disconnecting the volume again failed too (status {}): {}", rc,
+                                         driver.instance->last_error());
+        }
+        print_error(error);
+        return error.exit_code;
+    };
+    auto device_info = parse_json(device_info_text, "device_info from the driver");
+    if (!device_info) return undo(ShimError{"driver_output", device_info.error().message, exit_driver});
+    const Json::Value &disk_xml = (*device_info)["disk_xml"];
+    if (!disk_xml.isString() || disk_xml.asString().empty()) {
+        return undo(ShimError{"driver_output", "device_info from the driver has no disk_xml to attach", exit_driver});
+    }
+    if (auto failed = session.attach_disk(disk_xml.asString())) return undo(*failed);
+    (*device_info)["attached_to"] = session.domain_name();
+    std::cout << compact(*device_info) << std::endl;
+    return 0;
+}
+
+// --detach: takes the disk named by device_info's disk_xml out of the domain and waits until QEMU let it go.
+// A disk that is already gone is fine.
+std::optional<ShimError> detach_before_disconnect(const HostConfig &config, const std::string &domain,
+                                                  const std::string &device_info_text) {
+    auto device_info = parse_json(device_info_text, "DEVICE_INFO");
+    if (!device_info) return device_info.error();
+    const Json::Value &disk_xml = (*device_info)["disk_xml"];
+    if (!disk_xml.isString()) return ShimError{"input_error", "--detach: DEVICE_INFO has no disk_xml string", exit_usage};
+    auto dev = disk_target_dev(disk_xml.asString());
+    if (!dev) return dev.error();
+    auto session = DomainSession::open(config.libvirt_uri, domain);
+    if (!session) return session.error();
+    auto detached = (*session)->detach_disk(*dev);
+    if (!detached) return detached.error();
+    return std::nullopt;
+}
+
 }  // namespace
 
 void print_error(const ShimError &error) {
@@ -227,10 +274,18 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
+    // With --attach, find the domain (and a free SCSI target when --disk-info is omitted) before connecting.
+    std::unique_ptr<DomainSession> session;
+    std::string disk_info = options.disk_info;
     if (!options.attach_domain.empty()) {
-        print_error(ShimError{"not_implemented", "--attach: attaching through libvirt is not available in this build",
-                              exit_usage});
-        return exit_usage;
+        auto opened = DomainSession::open(config->libvirt_uri, options.attach_domain);
+        if (!opened) return print_error(opened.error()), opened.error().exit_code;
+        session = std::move(*opened);
+        if (disk_info.empty()) {
+            auto dev = session->pick_free_scsi_dev();
+            if (!dev) return print_error(dev.error()), dev.error().exit_code;
+            disk_info = fmt::format(R"({{"bus":"scsi","dev":"{}"}})", *dev);
+        }
     }
     auto driver = open_driver_for(*config, *type);
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
@@ -238,10 +293,11 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     const auto &t = driver->module->table();
     char *device_info = nullptr;
     const std::int32_t rc = t.connect_volume(driver->instance->handle(), ci_text->c_str(), connector_text->c_str(),
-                                             options.disk_info.empty() ? nullptr : options.disk_info.c_str(), 0,
-                                             &device_info);
+                                             disk_info.empty() ? nullptr : disk_info.c_str(), 0, &device_info);
     if (rc != VD_OK) return driver_failed(*driver, "connect_volume", rc);
-    std::cout << take_driver_string(t, device_info) << std::endl;
+    std::string device_info_text = take_driver_string(t, device_info);
+    if (session) return attach_connected(*driver, *session, *ci_text, device_info_text);
+    std::cout << device_info_text << std::endl;
     return 0;
 }
 
@@ -260,13 +316,14 @@ int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
-    if (!options.detach_domain.empty()) {
-        print_error(ShimError{"not_implemented", "--detach: detaching through libvirt is not available in this build",
-                              exit_usage});
-        return exit_usage;
-    }
     auto driver = open_driver_for(*config, *type);
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    // The guest lets go of the disk before the volume goes away; a failed detach leaves the volume connected.
+    if (!options.detach_domain.empty()) {
+        if (auto failed = detach_before_disconnect(*config, options.detach_domain, *device_text)) {
+            return print_error(*failed), failed->exit_code;
+        }
+    }
     std::uint32_t flags = 0;
     if (options.force) flags |= VD_DISCONNECT_FORCE;
     if (options.ignore_errors) flags |= VD_DISCONNECT_IGNORE_ERRORS;

@@ -1,0 +1,72 @@
+// Where the driver keeps CHAP passwords for QEMU: libvirt secrets of usage type iscsi, keyed by usage name.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/secret.hpp"
+#include "libvirt/connection.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ivd::libvirt {
+
+class SecretStore {
+public:
+    virtual ~SecretStore() = default;
+    // Defines the secret when absent (else keeps it), sets its value, returns its UUID. A secret defined by
+    // this call is undefined again when setting the value fails.
+    virtual Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
+                                                 const SecretString &value) = 0;
+    // Succeeds when the secret is already gone.
+    virtual Result<void> remove_iscsi_secret(const std::string &usage_name) = 0;
+    // Usage names of the iscsi secrets starting with prefix, sorted.
+    virtual Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) = 0;
+};
+
+class LibvirtSecretStore final : public SecretStore {
+public:
+    explicit LibvirtSecretStore(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
+                                         const SecretString &value) override;
+    Result<void> remove_iscsi_secret(const std::string &usage_name) override;
+    Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
+
+private:
+    std::shared_ptr<Connection> connection_;
+};
+
+// In-memory fake for unit tests and benchmarks; values are SecretStrings, so they are wiped when replaced.
+class MemorySecretStore final : public SecretStore {
+public:
+    Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
+                                         const SecretString &value) override;
+    Result<void> remove_iscsi_secret(const std::string &usage_name) override;
+    Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
+
+    // Test helpers.
+    std::optional<SecretString> value_of(const std::string &usage_name) const;
+    std::optional<std::string> description_of(const std::string &usage_name) const;
+    std::size_t size() const;
+    // The next put/remove/list fails with this error (once).
+    void fail_next_call(Error error);
+
+private:
+    struct Entry {
+        std::string uuid;
+        std::string description;
+        SecretString value;
+    };
+    std::optional<Error> take_failure();
+
+    mutable std::mutex mutex_;
+    std::map<std::string, Entry, std::less<>> entries_;
+    std::optional<Error> failure_;
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace ivd::libvirt

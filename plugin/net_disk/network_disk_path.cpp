@@ -1,0 +1,219 @@
+#include "net_disk/network_disk_path.hpp"
+
+#include "driver/path_factories.hpp"
+#include "request/json_input.hpp"
+#include "xml/libvirt_xml.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace ivd::net_disk {
+
+using request::Target;
+
+std::string secret_usage_for(const request::VolumeRequest &volume) {
+    if (!volume.volume_id.empty()) return fmt::format("{}{}", secret_usage_prefix, volume.volume_id);
+    const Target &t = volume.targets.front();
+    return fmt::format("{}{}/{}", secret_usage_prefix, t.iqn, t.lun);
+}
+
+namespace {
+
+Json::Value target_json(const Target &t) {
+    Json::Value v(Json::objectValue);
+    v["portal"] = t.portal.to_string();
+    v["iqn"] = t.iqn;
+    v["lun"] = static_cast<Json::Int64>(t.lun);
+    return v;
+}
+
+// One status for "every portal failed": the common cause when all agree, else unreachable.
+Status all_failed_status(const std::vector<iscsi::ProbeResult> &results) {
+    auto all = [&](iscsi::ProbeOutcome o) {
+        return std::all_of(results.begin(), results.end(), [&](const auto &r) { return r.outcome == o; });
+    };
+    if (all(iscsi::ProbeOutcome::auth_failed)) return Status::auth;
+    if (all(iscsi::ProbeOutcome::timeout)) return Status::timeout;
+    if (all(iscsi::ProbeOutcome::target_not_found) || all(iscsi::ProbeOutcome::lun_unavailable)) {
+        return Status::not_found;
+    }
+    return Status::unreachable;
+}
+
+// Removes a freshly put secret unless the connect went through.
+class SecretRollback {
+public:
+    SecretRollback(libvirt::SecretStore &store, std::string usage, const Logger &log)
+        : store_(store), usage_(std::move(usage)), log_(log) {}
+    SecretRollback(const SecretRollback &) = delete;
+    SecretRollback &operator=(const SecretRollback &) = delete;
+    ~SecretRollback() {
+        if (committed_) return;
+        if (auto r = store_.remove_iscsi_secret(usage_); !r) {
+            log_.error("net_disk", "could not remove secret {} after a failed connect: {}", usage_, r.error().message);
+        }
+    }
+    void commit() { committed_ = true; }
+
+private:
+    libvirt::SecretStore &store_;
+    std::string usage_;
+    const Logger &log_;
+    bool committed_ = false;
+};
+
+}  // namespace
+
+NetworkDiskPath::NetworkDiskPath(request::DriverConfig config, Logger log,
+                                 std::shared_ptr<libvirt::SecretStore> secrets, Prober prober)
+    : config_(std::move(config)), log_(log), secrets_(std::move(secrets)), prober_(std::move(prober)) {}
+
+Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const request::VolumeRequest &volume,
+                                                                     const std::string &initiator) {
+    PortalChoice choice;
+    const auto &targets = volume.targets;
+    if (!config_.probe_portals || targets.size() < 2) {
+        // One portal: QEMU's own login reports its failure at attach, no need to log in twice.
+        choice.why = targets.size() < 2 ? "only one portal" : "probing disabled by config";
+        for (const Target &t : targets) {
+            Json::Value row = target_json(t);
+            row["outcome"] = "not_probed";
+            choice.report.append(row);
+        }
+        return choice;
+    }
+    iscsi::ProbeOptions options;
+    options.initiator = initiator;
+    options.chap = volume.chap ? &*volume.chap : nullptr;
+    options.timeout = config_.probe_timeout;
+    const std::vector<iscsi::ProbeResult> results = prober_(targets, options);
+    if (results.size() != targets.size()) {
+        return make_error(Status::internal, "portal probe returned a result count that does not match the portals");
+    }
+    std::optional<std::size_t> chosen;
+    std::string reasons;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const auto &r = results[i];
+        Json::Value row = target_json(targets[i]);
+        row["outcome"] = iscsi::probe_outcome_name(r.outcome);
+        row["elapsed_ms"] = static_cast<double>(r.elapsed.count()) / 1000.0;
+        if (!r.detail.empty()) row["detail"] = r.detail;
+        if (r.outcome == iscsi::ProbeOutcome::healthy && !chosen) {
+            chosen = i;
+            row["chosen"] = true;
+        } else if (r.outcome != iscsi::ProbeOutcome::healthy) {
+            reasons += fmt::format("{}{} ({} lun {}): {}{}", reasons.empty() ? "" : "; ",
+                                   targets[i].portal.to_string(), targets[i].iqn, targets[i].lun,
+                                   iscsi::probe_outcome_name(r.outcome), r.detail.empty() ? "" : " - " + r.detail);
+        }
+        choice.report.append(row);
+    }
+    if (!chosen) {
+        return make_error(all_failed_status(results), fmt::format("no portal of the volume is usable: {}", reasons));
+    }
+    choice.index = *chosen;
+    choice.why = *chosen == 0 ? "first listed portal is healthy"
+                              : fmt::format("skipped {} unhealthy portal(s): {}", *chosen, reasons);
+    if (*chosen != 0) log_.warning("net_disk", "{}", choice.why);
+    return choice;
+}
+
+Result<Json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
+    const request::VolumeRequest &volume = context.volume;
+    if (context.connector.initiator.empty()) {
+        return make_error(Status::invalid_argument,
+                          "connector initiator: required on the network path, so that QEMU logs in with the "
+                          "initiator name the storage exported the volume to",
+                          "connector", "initiator");
+    }
+    auto choice = choose_portal(volume, context.connector.initiator);
+    if (!choice) return std::move(choice).error();
+    const Target &target = volume.targets[choice->index];
+
+    xml::NetworkDiskSpec spec;
+    spec.target = target;
+    spec.initiator = context.connector.initiator;
+    spec.guest = context.disk;
+    spec.serial = volume.volume_id;
+    spec.read_only = volume.access_mode == request::AccessMode::read_only;
+    spec.discard = volume.discard;
+    spec.cache = config_.disk_cache;
+    spec.io = config_.disk_io;
+    spec.qos = volume.qos;
+
+    Json::Value device_info(Json::objectValue);
+    std::optional<SecretRollback> rollback;
+    if (volume.chap) {
+        const std::string usage = secret_usage_for(volume);
+        // Always (re)set the value: a reconnect after a password change must not keep the stale one.
+        auto uuid = secrets_->put_iscsi_secret(
+            usage, fmt::format("CHAP password of iSCSI volume {}", volume.volume_id.empty() ? target.iqn : volume.volume_id),
+            volume.chap->password);
+        if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
+        rollback.emplace(*secrets_, usage, log_);
+        spec.auth = xml::DiskAuth{volume.chap->username, usage};
+        device_info["secret_uuid"] = *uuid;
+        device_info["secret_usage"] = usage;
+        device_info["auth_username"] = volume.chap->username;
+    }
+
+    device_info["type"] = "network";
+    device_info["protocol"] = "iscsi";
+    device_info["disk_xml"] = xml::network_disk_xml(spec);
+    device_info["portal"] = target.portal.to_string();
+    device_info["target_iqn"] = target.iqn;
+    device_info["target_lun"] = static_cast<Json::Int64>(target.lun);
+    device_info["dev"] = context.disk.dev;
+    device_info["bus"] = request::bus_name(context.disk.bus);
+    Json::Value &targets = device_info["targets"] = Json::Value(Json::arrayValue);
+    for (const Target &t : volume.targets) targets.append(target_json(t));
+    device_info["portal_choice"] = choice->report;
+    device_info["portal_choice_reason"] = choice->why;
+    if (rollback) rollback->commit();
+    return device_info;
+}
+
+Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+                                         std::uint32_t flags) {
+    std::string usage;
+    if (device_info != nullptr) {
+        if (const Json::Value *u = request::member(*device_info, "secret_usage")) {
+            auto s = request::read_string(*u, request::Where{"device_info", "secret_usage"}, {.max_bytes = 512});
+            if (!s) return std::move(s).error();
+            if (s->rfind(secret_usage_prefix, 0) != 0) {
+                return request::invalid(request::Where{"device_info", "secret_usage"},
+                                        "is not a secret this driver defined");
+            }
+            usage = std::move(s).value();
+        } else if (volume.chap) {
+            usage = secret_usage_for(volume);
+        }
+    } else {
+        usage = secret_usage_for(volume);  // device_info lost: remove whatever connect may have defined
+    }
+    if (usage.empty()) return {};
+    auto removed = secrets_->remove_iscsi_secret(usage);
+    if (!removed) {
+        if ((flags & VD_DISCONNECT_IGNORE_ERRORS) != 0) {
+            log_.warning("net_disk", "ignored: removing secret {} failed: {}", usage, removed.error().message);
+            return {};
+        }
+        return std::move(removed).error().context("removing the CHAP secret from libvirt");
+    }
+    return {};
+}
+
+}  // namespace ivd::net_disk
+
+namespace ivd {
+
+std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log) {
+    auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log);
+    return std::make_unique<net_disk::NetworkDiskPath>(
+        config, log, std::make_shared<libvirt::LibvirtSecretStore>(std::move(connection)), iscsi::probe_targets);
+}
+
+}  // namespace ivd

@@ -1,0 +1,50 @@
+// The QEMU-initiator path: choose a healthy portal, keep the CHAP password in a libvirt secret, emit a
+// <disk type='network'> for libvirt. The host never logs in.
+#pragma once
+
+#include "core/log.hpp"
+#include "driver/attach_path.hpp"
+#include "iscsi/iscsi_probe.hpp"
+#include "libvirt/secret_store.hpp"
+#include "request/driver_config.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ivd::net_disk {
+
+// Prefix of every libvirt secret usage name this driver defines, so a cleanup can find what it left.
+inline constexpr std::string_view secret_usage_prefix = "iscsi-volume-driver:";
+
+// The usage name of a volume's CHAP secret: unique per volume and recognisably ours.
+std::string secret_usage_for(const request::VolumeRequest &volume);
+
+using Prober = std::function<std::vector<iscsi::ProbeResult>(const std::vector<request::Target> &,
+                                                             const iscsi::ProbeOptions &)>;
+
+class NetworkDiskPath final : public AttachPathImpl {
+public:
+    NetworkDiskPath(request::DriverConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
+                    Prober prober);
+
+    Result<Json::Value> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+                            std::uint32_t flags) override;
+
+private:
+    struct PortalChoice {
+        std::size_t index = 0;
+        Json::Value report{Json::arrayValue};  // each portal's probe outcome
+        std::string why;
+    };
+    Result<PortalChoice> choose_portal(const request::VolumeRequest &volume, const std::string &initiator);
+
+    request::DriverConfig config_;
+    Logger log_;
+    std::shared_ptr<libvirt::SecretStore> secrets_;
+    Prober prober_;
+};
+
+}  // namespace ivd::net_disk
