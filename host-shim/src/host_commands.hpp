@@ -3,6 +3,7 @@
 
 #include "shim_error.hpp"
 
+#include <map>
 #include <string>
 
 namespace volume_host {
@@ -10,6 +11,7 @@ namespace volume_host {
 struct GlobalOptions {
     std::string config_path;
     std::string log_level = "warning";
+    std::map<std::string, std::string> driver_config_overrides;  // set by --simulate-host, win over the INI
 };
 
 struct ConnectorOptions {

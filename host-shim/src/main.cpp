@@ -2,6 +2,7 @@
 #include "driver_loader.hpp"
 #include "host_commands.hpp"
 #include "ini_config.hpp"
+#include "setup.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -24,6 +25,11 @@ int main(int argc, char **argv) {
     app.add_option("--log-level", global.log_level, "driver log messages shown on stderr")
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
         ->capture_default_str();
+
+    std::string simulate_host;
+    app.add_option("--simulate-host", simulate_host,
+                   "use the simulated host under DIR (stand-in iscsiadm/multipath tools, sysfs and /dev trees) "
+                   "for the host attach path; for tests and development");
 
     auto *drivers = app.add_subcommand("drivers", "load every mapped driver and print the negotiated ABI versions");
 
@@ -62,6 +68,10 @@ int main(int argc, char **argv) {
     }
 
     try {
+        if (!simulate_host.empty()) {
+            global.driver_config_overrides =
+                ivd::simhost::prepare_simulated_host(simulate_host, "iqn.2004-10.org.example:simulated-host");
+        }
         if (*drivers) return run_drivers(global);
         if (*connector) return run_connector(global, connector_options);
         if (*connect) return run_connect(global, connect_options);

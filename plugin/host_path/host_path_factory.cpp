@@ -1,10 +1,11 @@
-#include "driver/not_implemented_path.hpp"
 #include "driver/path_factories.hpp"
+#include "host_path/host_path.hpp"
+#include "host_path/real_host_ops.hpp"
 
 namespace ivd {
 
-std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &, const Logger &) {
-    return std::make_unique<NotImplementedPath>("host (multipath)");
+std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &config, const Logger &log) {
+    return std::make_unique<host_path::HostPath>(config, log, host_path::make_real_host_ops(config, log));
 }
 
 }  // namespace ivd

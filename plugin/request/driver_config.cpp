@@ -40,6 +40,89 @@ constexpr std::array<std::string_view, 11> known_keys = {
     "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
     "qemu_iscsi"};
 
+// Host path keys (appended).
+constexpr std::array<std::string_view, 13> host_path_keys = {
+    "iscsiadm_path",          "multipath_path",   "multipathd_path",           "sysfs_root",
+    "dev_root",               "iscsi_node_dir",   "lock_dir",                  "device_wait_timeout_ms",
+    "login_timeout_ms",       "multipath_wait_timeout_ms", "command_timeout_ms", "keep_chap_in_node_record",
+    "host_iscsi"};
+
+Result<std::string> read_absolute_path(const Json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = 4096});
+    if (!s) return std::move(s).error();
+    if (s->front() != '/') return invalid(where, fmt::format("{} must be an absolute path", quote_for_message(*s)));
+    return s;
+}
+
+Result<void> parse_host_path_keys(const Json::Value &doc, const Where &root, DriverConfig &config) {
+    const std::pair<std::string_view, std::string *> paths[] = {
+        {"iscsiadm_path", &config.iscsiadm_path}, {"multipath_path", &config.multipath_path},
+        {"multipathd_path", &config.multipathd_path}, {"sysfs_root", &config.sysfs_root},
+        {"dev_root", &config.dev_root}, {"iscsi_node_dir", &config.iscsi_node_dir}, {"lock_dir", &config.lock_dir}};
+    for (const auto &[key, out] : paths) {
+        if (const Json::Value *v = member(doc, key)) {
+            auto s = read_absolute_path(*v, root.key(key));
+            if (!s) return std::move(s).error();
+            *out = std::move(s).value();
+        }
+    }
+    const std::pair<std::string_view, std::chrono::milliseconds *> times[] = {
+        {"device_wait_timeout_ms", &config.device_wait_timeout}, {"login_timeout_ms", &config.login_timeout},
+        {"multipath_wait_timeout_ms", &config.multipath_wait_timeout}, {"command_timeout_ms", &config.command_timeout}};
+    for (const auto &[key, out] : times) {
+        if (const Json::Value *v = member(doc, key)) {
+            auto n = read_flexible_integer(*v, root.key(key), 10, 3600000);
+            if (!n) return std::move(n).error();
+            *out = std::chrono::milliseconds(*n);
+        }
+    }
+    if (const Json::Value *v = member(doc, "keep_chap_in_node_record")) {
+        auto b = read_flexible_bool(*v, root.key("keep_chap_in_node_record"));
+        if (!b) return std::move(b).error();
+        config.keep_chap_in_node_record = *b;
+    }
+    if (const Json::Value *v = member(doc, "host_iscsi")) {
+        auto t = read_tristate(*v, root.key("host_iscsi"));
+        if (!t) return std::move(t).error();
+        config.host_iscsi = *t;
+    }
+    return {};
+}
+
+// Host capability detection keys (appended).
+constexpr std::array<std::string_view, 5> host_facts_keys = {
+    "qemu_emulator", "qemu_module_dir", "iscsid_socket", "multipathd_socket", "host_facts_ttl_s"};
+
+Result<void> parse_host_facts_keys(const Json::Value &doc, const Where &root, DriverConfig &config) {
+    for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"qemu_emulator", &config.qemu_emulator},
+                                   {"qemu_module_dir", &config.qemu_module_dir}}) {
+        if (const Json::Value *v = member(doc, key)) {
+            auto s = read_string(*v, root.key(key), {.max_bytes = 4096});
+            if (!s) return std::move(s).error();
+            if (s->front() != '/') return invalid(root.key(key), fmt::format("{} must be an absolute path", quote_for_message(*s)));
+            *out = std::move(s).value();
+        }
+    }
+    // A socket is a path, or "@name" for the abstract namespace (how iscsid and multipathd listen).
+    for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"iscsid_socket", &config.iscsid_socket},
+                                   {"multipathd_socket", &config.multipathd_socket}}) {
+        if (const Json::Value *v = member(doc, key)) {
+            auto s = read_string(*v, root.key(key), {.max_bytes = 107});
+            if (!s) return std::move(s).error();
+            if (s->front() != '/' && (s->front() != '@' || s->size() < 2)) {
+                return invalid(root.key(key), fmt::format("{} must be an absolute path or \"@abstract-name\"", quote_for_message(*s)));
+            }
+            *out = std::move(s).value();
+        }
+    }
+    if (const Json::Value *v = member(doc, "host_facts_ttl_s")) {
+        auto n = read_flexible_integer(*v, root.key("host_facts_ttl_s"), 0, 86400);
+        if (!n) return std::move(n).error();
+        config.host_facts_ttl = std::chrono::seconds(*n);
+    }
+    return {};
+}
+
 Result<DriverConfig> parse(const Json::Value &doc) {
     DriverConfig config;
     const Where root{"config", {}};
@@ -105,8 +188,12 @@ Result<DriverConfig> parse(const Json::Value &doc) {
         if (!t) return std::move(t).error();
         config.qemu_iscsi = *t;
     }
+    if (auto r = parse_host_path_keys(doc, root, config); !r) return std::move(r).error();
+    if (auto r = parse_host_facts_keys(doc, root, config); !r) return std::move(r).error();
     for (const std::string &name : doc.getMemberNames()) {
-        if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end()) {
+        if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end() &&
+            std::find(host_path_keys.begin(), host_path_keys.end(), name) == host_path_keys.end() &&
+            std::find(host_facts_keys.begin(), host_facts_keys.end(), name) == host_facts_keys.end()) {
             config.unknown_keys.push_back(name);
         }
     }

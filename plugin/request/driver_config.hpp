@@ -32,6 +32,31 @@ struct DriverConfig {
     Tristate host_multipath = Tristate::automatic;  // can this host multipath (multipathd)?
     Tristate qemu_iscsi = Tristate::automatic;      // does QEMU have its iSCSI block driver?
 
+    // Host path (iscsiadm, multipath-tools, sysfs). Tools are run by these absolute paths, never through a shell.
+    std::string iscsiadm_path = "/usr/sbin/iscsiadm";
+    std::string multipath_path = "/usr/sbin/multipath";
+    std::string multipathd_path = "/usr/sbin/multipathd";
+    std::string sysfs_root = "/sys";
+    std::string dev_root = "/dev";
+    std::string iscsi_node_dir = "/etc/iscsi/nodes";        // open-iscsi's node records (CHAP goes in here)
+    std::string lock_dir = "/run/lock/iscsi-volume-driver";  // flock files per (portal, IQN)
+    std::chrono::milliseconds device_wait_timeout{20000};    // LUN block device after the scan
+    std::chrono::milliseconds login_timeout{30000};          // one iscsiadm login
+    std::chrono::milliseconds multipath_wait_timeout{10000}; // dm map after multipathd took the paths
+    std::chrono::milliseconds command_timeout{15000};        // any other tool call
+    // false (default): the CHAP password is removed from the node record right after login (the session keeps
+    // it); true: left there (0600) as os-brick does, so iscsid can log in again after its own restart.
+    bool keep_chap_in_node_record = false;
+    Tristate host_iscsi = Tristate::automatic;  // can this host log in itself (iscsiadm + iscsid)?
+
+    // Host capability detection (host_facts/). Every file or socket the detector looks at is configurable, so
+    // tests can hide QEMU's iSCSI module or the host tools without touching the system.
+    std::string qemu_emulator;    // empty: the emulator libvirt's domain capabilities name
+    std::string qemu_module_dir;  // empty: the module directory compiled into that emulator
+    std::string iscsid_socket = "@ISCSIADM_ABSTRACT_NAMESPACE";              // '@': abstract unix socket
+    std::string multipathd_socket = "@/org/kernel/linux/storage/multipathd";
+    std::chrono::seconds host_facts_ttl{300};  // re-detect after this long; 0: only when a decision fails
+
     std::vector<std::string> unknown_keys;  // reported in the log, not an error
 };
 

@@ -1,0 +1,89 @@
+// HostOps: the one narrow seam between the host attach path (policy) and the host's iSCSI and multipath stacks
+// (iscsiadm, sysfs, multipathd). The real implementation runs the tools by absolute path; the simulated host
+// plugs in underneath it by configuration (other tool paths and roots), never by a branch in the policy code.
+#pragma once
+
+#include "core/error.hpp"
+#include "request/volume_request.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ivd::host_path {
+
+// A logged-in iSCSI session as the kernel shows it in sysfs.
+struct Session {
+    std::string name;     // "session3"
+    int host = -1;        // SCSI host number
+    std::string channel;  // "0", or "-" (wildcard) before the target is known
+    std::string target_id;
+};
+
+struct LoginResult {
+    Session session;
+    bool created = false;  // false: the session already existed (shared with other volumes)
+};
+
+struct MultipathMap {
+    std::string dm;    // "dm-3"
+    std::string name;  // map name (the WWID, or mpathN with user_friendly_names)
+    std::string device_path;  // dev_root + "/dm-3"
+};
+
+// Holds a cross-process lock on one (portal, IQN); released on destruction.
+class TargetLock {
+public:
+    virtual ~TargetLock() = default;
+};
+
+class HostOps {
+public:
+    virtual ~HostOps() = default;
+
+    // Serialises node-record and session changes for one (portal, IQN) across processes.
+    virtual Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) = 0;
+
+    // Creates or updates the node record (manual LUN scan, CHAP settings) and logs in. CHAP is applied without
+    // the password ever reaching a command line. An existing session counts as success (created = false).
+    virtual Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
+                                      const request::ChapCredentials *chap) = 0;
+    virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) = 0;
+    // Portals of every session to `iqn` (for a disconnect without device_info).
+    virtual std::vector<request::Portal> session_portals(const std::string &iqn) = 0;
+
+    // Asks the kernel to scan exactly one LUN of a session.
+    virtual Result<void> scan_lun(const Session &session, std::int64_t lun) = 0;
+    // Waits (bounded backoff) for the LUN's block device; returns its name ("sdc").
+    virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) = 0;
+    // The LUN's device if it is there now; empty otherwise.
+    virtual std::string find_device(const request::Target &target) = 0;
+    // The udev by-path link of a LUN (may not exist).
+    virtual std::string by_path_link(const request::Target &target) const = 0;
+    virtual std::string device_path(const std::string &device) const = 0;  // "sdc" -> dev_root + "/sdc"
+    // The WWID Linux gives the device (scsi_id form, e.g. "3600..."), from sysfs.
+    virtual Result<std::string> read_wwid(const std::string &device) = 0;
+    // LUNs of the session that still have a block device.
+    virtual std::vector<std::int64_t> session_luns(const Session &session) = 0;
+
+    // Makes multipathd take the paths and waits for their map.
+    virtual Result<MultipathMap> multipath_add(const std::vector<std::string> &devices, const std::string &wwid,
+                                               std::chrono::milliseconds timeout) = 0;
+    // The map holding `device`, if any.
+    virtual std::optional<MultipathMap> find_multipath(const std::string &device) = 0;
+    virtual std::optional<MultipathMap> find_multipath_by_name(const std::string &name) = 0;
+    // Path devices the map holds now ("sdc", ...).
+    virtual std::vector<std::string> multipath_paths(const MultipathMap &map) = 0;
+    virtual Result<void> flush_multipath(const MultipathMap &map) = 0;
+
+    // Flushes buffers and deletes the SCSI device; waits until it is gone.
+    virtual Result<void> remove_device(const std::string &device) = 0;
+    // Logs out of the session (no session: success) and deletes its node record (no record: success).
+    virtual Result<void> logout(const request::Portal &portal, const std::string &iqn) = 0;
+    virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn) = 0;
+};
+
+}  // namespace ivd::host_path

@@ -1,0 +1,422 @@
+#include "host_path/host_path.hpp"
+
+#include "host_facts/host_facts.hpp"
+#include "xml/libvirt_xml.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <json/writer.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+namespace ivd::host_path {
+
+namespace {
+
+Json::Value target_json(const request::Target &t) {
+    Json::Value v(Json::objectValue);
+    v["portal"] = t.portal.to_string();
+    v["iqn"] = t.iqn;
+    v["lun"] = static_cast<Json::Int64>(t.lun);
+    return v;
+}
+
+std::string compact(const Json::Value &v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "";
+    return Json::writeString(b, v);
+}
+
+// One path's attempt, filled by its login thread.
+struct PathAttempt {
+    request::Target target;
+    bool ok = false;
+    bool session_created = false;
+    bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours
+    std::string device;  // "sdc"
+    std::string wwid;
+    Error error;
+};
+
+}  // namespace
+
+HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
+    : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
+
+Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
+    const request::VolumeRequest &volume = ctx.volume;
+    const bool multipath = ctx.decision.multipath;
+    std::string initiator = ctx.connector.initiator;
+    if (initiator.empty()) initiator = config_.initiator_name;
+    if (initiator.empty()) initiator = read_initiator_name_file(config_.initiator_name_file);
+    if (initiator.empty()) {
+        return make_error(Status::invalid_argument,
+                          "connector initiator: the host path needs this host's initiator name (none in the connector, "
+                          "config initiator_name or " + config_.initiator_name_file + ")",
+                          "connector", "initiator");
+    }
+
+    // 1. Targets: the lists as given, or the single target plus what SendTargets reports for the same IQN.
+    std::vector<request::Target> targets = volume.targets;
+    Json::Value discovery(Json::objectValue);
+    if (!volume.targets_from_lists && multipath) {
+        const request::Target first = targets.front();
+        const request::ChapCredentials *dchap = volume.discovery_chap ? &*volume.discovery_chap : nullptr;
+        auto found = queries_.discover(first.portal, initiator, dchap, config_.probe_timeout);
+        discovery["portal"] = first.portal.to_string();
+        if (!found) {
+            // The given target still works without discovery: degrade to it, and say so.
+            log_.warning("host_path", "SendTargets on {} failed ({}); using the given target only",
+                         first.portal.to_string(), found.error().message);
+            discovery["error"] = found.error().message;
+        } else {
+            for (const auto &dt : *found) {
+                if (dt.iqn != first.iqn) continue;
+                for (const auto &p : dt.portals) {
+                    request::Target t{p, first.iqn, first.lun};
+                    if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
+                }
+            }
+            discovery["portals_found"] = static_cast<Json::UInt>(targets.size());
+        }
+    }
+
+    // 2. LU identity on every path before any login: never combine paths that lead to different LUs.
+    iscsi::ProbeOptions options;
+    options.initiator = initiator;
+    options.chap = volume.chap ? &*volume.chap : nullptr;
+    options.timeout = config_.probe_timeout;
+    options.read_identity = true;
+    const std::vector<iscsi::ProbeResult> probes = queries_.probe(targets, options);
+    Json::Value failed(Json::arrayValue);
+    std::vector<std::size_t> usable;
+    std::optional<std::size_t> reference;
+    std::vector<Status> failure_statuses;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const iscsi::ProbeResult &p = i < probes.size() ? probes[i] : iscsi::ProbeResult{};
+        if (p.outcome == iscsi::ProbeOutcome::healthy && p.identity) {
+            if (!reference) {
+                reference = i;
+            } else if (!(*p.identity == *probes[*reference].identity)) {
+                return make_error(Status::inconsistent,
+                                  fmt::format("portal {} ({} LUN {}) leads to a different logical unit (WWID {}) than "
+                                              "portal {} (WWID {}); refusing to combine them, nothing was logged in",
+                                              targets[i].portal.to_string(), targets[i].iqn, targets[i].lun,
+                                              p.identity->wwid.empty() ? "none" : p.identity->wwid,
+                                              targets[*reference].portal.to_string(),
+                                              probes[*reference].identity->wwid.empty() ? "none" : probes[*reference].identity->wwid));
+            }
+            usable.push_back(i);
+            continue;
+        }
+        Json::Value f = target_json(targets[i]);
+        f["stage"] = "probe";
+        f["reason"] = p.outcome == iscsi::ProbeOutcome::healthy ? "no LU identity (VPD page 0x83)" : iscsi::probe_outcome_name(p.outcome);
+        if (!p.detail.empty()) f["detail"] = p.detail;
+        failed.append(f);
+        failure_statuses.push_back(p.outcome == iscsi::ProbeOutcome::auth_failed ? Status::auth
+                                   : p.outcome == iscsi::ProbeOutcome::timeout   ? Status::timeout
+                                   : p.outcome == iscsi::ProbeOutcome::target_not_found ||
+                                           p.outcome == iscsi::ProbeOutcome::lun_unavailable
+                                       ? Status::not_found
+                                       : Status::unreachable);
+    }
+    if (usable.empty()) {
+        Status status = failure_statuses.empty() ? Status::unreachable : failure_statuses.front();
+        for (Status s : failure_statuses) {
+            if (s != status) status = Status::unreachable;
+        }
+        return make_error(status, fmt::format("no usable path to the volume; nothing was logged in: {}", compact(failed)));
+    }
+    const std::string expected_wwid = probes[*reference].identity->wwid;
+    if (!multipath) usable.resize(1);  // single path: the first healthy target (later ones are the failover)
+
+    // 3. Log in to every portal at once; each thread holds the (portal, IQN) lock while it changes the host.
+    std::vector<PathAttempt> attempts(usable.size());
+    {
+        std::vector<std::thread> threads;
+        for (std::size_t k = 0; k < usable.size(); ++k) {
+            attempts[k].target = targets[usable[k]];
+            threads.emplace_back([this, &attempts, k, &volume, &expected_wwid] {
+                PathAttempt &a = attempts[k];
+                const request::Target &t = a.target;
+                auto lock = ops_->lock_target(t.portal, t.iqn);
+                if (!lock) {
+                    a.error = std::move(lock).error();
+                    return;
+                }
+                a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
+                auto login = ops_->login(t.portal, t.iqn, volume.chap ? &*volume.chap : nullptr);
+                if (!login) {
+                    a.error = std::move(login).error();
+                    return;
+                }
+                a.session_created = login->created;
+                if (auto s = ops_->scan_lun(login->session, t.lun); !s) {
+                    a.error = std::move(s).error();
+                    return;
+                }
+                auto dev = ops_->wait_for_device(t, config_.device_wait_timeout);
+                if (!dev) {
+                    a.error = std::move(dev).error();
+                    return;
+                }
+                a.device = *dev;
+                auto wwid = ops_->read_wwid(a.device);
+                if (!wwid) {
+                    a.error = std::move(wwid).error();
+                    return;
+                }
+                a.wwid = *wwid;
+                if (!expected_wwid.empty() && a.wwid != expected_wwid) {
+                    a.error = make_error(Status::inconsistent,
+                                         fmt::format("{} reports WWID {} but the LU probed through {} has {}", a.device,
+                                                     a.wwid, t.portal.to_string(), expected_wwid));
+                    return;
+                }
+                a.ok = true;
+            });
+        }
+        for (auto &th : threads) th.join();
+    }
+
+    // Undo one failed (or unwanted) path: its device, and its session when we created it and nobody else uses it.
+    auto undo = [this](const PathAttempt &a) {
+        auto lock = ops_->lock_target(a.target.portal, a.target.iqn);
+        const std::string device = a.device.empty() ? ops_->find_device(a.target) : a.device;
+        if (!a.owned) return;  // a shared session and its devices belong to other volumes too
+        if (!device.empty()) {
+            if (auto r = ops_->remove_device(device); !r) log_.warning("host_path", "undo: {}", r.error().message);
+        }
+        auto session = ops_->find_session(a.target.portal, a.target.iqn);
+        if (session && !ops_->session_luns(*session).empty()) return;
+        if (auto r = ops_->logout(a.target.portal, a.target.iqn); !r) {
+            log_.warning("host_path", "undo: {}", r.error().message);
+            return;
+        }
+        if (auto r = ops_->delete_node(a.target.portal, a.target.iqn); !r) log_.warning("host_path", "undo: {}", r.error().message);
+    };
+
+    std::vector<const PathAttempt *> good;
+    for (const PathAttempt &a : attempts) {
+        if (a.ok) {
+            good.push_back(&a);
+            continue;
+        }
+        Json::Value f = target_json(a.target);
+        f["stage"] = "login";
+        f["reason"] = status_code_name(a.error.status);
+        f["detail"] = a.error.message;
+        failed.append(f);
+        log_.warning("host_path", "path {} {} LUN {} failed: {}", a.target.portal.to_string(), a.target.iqn,
+                     a.target.lun, a.error.message);
+        undo(a);
+    }
+    if (good.empty()) {
+        const Status status = attempts.front().error.status;
+        return make_error(status, fmt::format("no path could be attached; everything done was undone: {}", compact(failed)));
+    }
+
+    // 4. The multipath map over the paths (or the one path device without multipath).
+    Json::Value info(Json::objectValue);
+    std::string device_path;
+    std::optional<MultipathMap> map;
+    if (multipath) {
+        std::vector<std::string> devices;
+        for (const PathAttempt *a : good) devices.push_back(a->device);
+        auto m = ops_->multipath_add(devices, good.front()->wwid, config_.multipath_wait_timeout);
+        if (!m) {
+            if (config_.enforce_multipath) {
+                for (const PathAttempt *a : good) undo(*a);
+                return std::move(m).error().context("enforce_multipath is set and the multipath map did not appear; "
+                                                    "every path was undone");
+            }
+            log_.warning("host_path", "no multipath map ({}); using the single path {}", m.error().message,
+                         good.front()->device);
+            info["multipath_error"] = m.error().message;
+        } else {
+            map = *m;
+        }
+    }
+    std::set<std::string> in_map;
+    if (map) {
+        for (const auto &d : ops_->multipath_paths(*map)) in_map.insert(d);
+        device_path = map->device_path;
+    } else {
+        const std::string link = ops_->by_path_link(good.front()->target);
+        device_path = link;
+        if (std::error_code ec; !std::filesystem::exists(link, ec)) device_path = ops_->device_path(good.front()->device);
+    }
+
+    info["type"] = "block";
+    info["path"] = device_path;
+    info["scsi_wwn"] = good.front()->wwid;
+    if (map) {
+        info["multipath_id"] = map->name;
+        info["dm"] = map->dm;
+    }
+    Json::Value tj(Json::arrayValue);
+    for (const auto &t : targets) tj.append(target_json(t));
+    info["targets"] = tj;
+    Json::Value paths(Json::arrayValue);
+    for (const PathAttempt *a : good) {
+        Json::Value p = target_json(a->target);
+        p["device"] = ops_->device_path(a->device);
+        p["state"] = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
+        paths.append(p);
+    }
+    info["paths"] = paths;
+    info["failed_portals"] = failed;
+    if (!discovery.empty()) info["discovery"] = discovery;
+    info["multipath"] = map.has_value();
+
+    xml::BlockDiskSpec spec;
+    spec.device_path = device_path;
+    spec.guest = ctx.disk;
+    spec.serial = volume.volume_id;
+    spec.read_only = volume.access_mode == request::AccessMode::read_only;
+    spec.discard = volume.discard;
+    spec.cache = config_.disk_cache;
+    spec.io = config_.disk_io;
+    spec.qos = volume.qos;
+    info["disk_xml"] = xml::block_disk_xml(spec);
+    if (!failed.empty()) {
+        log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
+                     targets.size(), compact(failed));
+    }
+    return info;
+}
+
+Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+                                  std::uint32_t flags) {
+    const bool force = (flags & VD_DISCONNECT_FORCE) != 0;
+    const bool ignore = (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0;
+    const bool go_on = force || ignore;  // os-brick: force keeps going past failures
+    Json::Value skipped(Json::arrayValue);
+    auto record = [&](const std::string &step, const std::string &what, const Error &e) {
+        Json::Value s(Json::objectValue);
+        s["step"] = step;
+        s["object"] = what;
+        s["code"] = status_code_name(e.status);
+        s["error"] = e.message;
+        skipped.append(s);
+        log_.warning("host_path", "disconnect {}: {} {}: {}", volume.volume_key(), step, what, e.message);
+    };
+    auto finish = [&]() -> Result<void> {
+        if (skipped.empty()) return {};
+        if (ignore) {
+            log_.warning("host_path", "disconnect {}: {} failed step(s) ignored", volume.volume_key(), skipped.size());
+            return {};
+        }
+        Json::Value detail(Json::objectValue);
+        detail["failed_steps"] = skipped;
+        return make_error(Status::backend, fmt::format("disconnect left {} step(s) undone: {}", skipped.size(), compact(detail)));
+    };
+
+    // The paths to take down: device_info's record, else the request's targets plus any session to the IQN.
+    std::vector<request::Target> targets;
+    auto add = [&](const request::Target &t) {
+        if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
+    };
+    std::string map_name;
+    if (device_info != nullptr) {
+        for (const char *key : {"paths", "targets"}) {
+            const Json::Value &list = (*device_info)[key];
+            if (!list.isArray()) continue;
+            for (const auto &p : list) {
+                if (!p.isObject() || !p["portal"].isString() || !p["iqn"].isString() || !p["lun"].isIntegral()) {
+                    return make_error(Status::invalid_argument, fmt::format("device_info {}: each entry needs portal, iqn and lun", key),
+                                      "device_info", key);
+                }
+                request::Target t;
+                if (auto problem = request::parse_portal(p["portal"].asString(), &t.portal); !problem.empty()) {
+                    return make_error(Status::invalid_argument, fmt::format("device_info {}: {}", key, problem), "device_info", key);
+                }
+                t.iqn = p["iqn"].asString();
+                t.lun = p["lun"].asInt64();
+                add(t);
+            }
+        }
+        if ((*device_info)["multipath_id"].isString()) map_name = (*device_info)["multipath_id"].asString();
+    }
+    for (const auto &t : volume.targets) add(t);
+    if (!volume.targets_from_lists) {
+        const request::Target first = volume.targets.front();
+        for (const auto &p : ops_->session_portals(first.iqn)) add(request::Target{p, first.iqn, first.lun});
+    }
+
+    // Devices as sysfs shows them now (names in device_info may be stale).
+    std::vector<std::pair<request::Target, std::string>> devices;
+    std::vector<MultipathMap> maps;
+    auto add_map = [&](const MultipathMap &m) {
+        if (std::none_of(maps.begin(), maps.end(), [&](const MultipathMap &x) { return x.dm == m.dm; })) maps.push_back(m);
+    };
+    for (const auto &t : targets) {
+        const std::string d = ops_->find_device(t);
+        if (d.empty()) continue;
+        devices.emplace_back(t, d);
+        if (auto m = ops_->find_multipath(d)) add_map(*m);
+    }
+    if (!map_name.empty()) {
+        if (auto m = ops_->find_multipath_by_name(map_name)) add_map(*m);
+    }
+
+    // 1. Flush the map: without force, a failure stops here with everything still in place.
+    for (const auto &m : maps) {
+        if (auto r = ops_->flush_multipath(m); !r) {
+            if (!go_on) {
+                return std::move(r).error().context(fmt::format(
+                    "flushing multipath map {} ({}) failed; nothing was removed (VD_DISCONNECT_FORCE goes on)", m.name, m.dm));
+            }
+            record("flush_multipath", m.name, r.error());
+        }
+    }
+    // 2. Remove each path device.
+    for (const auto &[t, d] : devices) {
+        if (auto r = ops_->remove_device(d); !r) {
+            if (!go_on) return std::move(r).error().context("removing " + d);
+            record("remove_device", d, r.error());
+        }
+    }
+    // 3. Log out of sessions no other LUN still uses, and delete their node records.
+    std::vector<std::pair<request::Portal, std::string>> sessions;
+    for (const auto &t : targets) {
+        const auto key = std::make_pair(t.portal, t.iqn);
+        if (std::find(sessions.begin(), sessions.end(), key) == sessions.end()) sessions.push_back(key);
+    }
+    for (const auto &[portal, iqn] : sessions) {
+        const std::string what = portal.to_string() + " " + iqn;
+        auto lock = ops_->lock_target(portal, iqn);
+        if (!lock) {
+            if (!go_on) return std::move(lock).error();
+            record("lock", what, lock.error());
+            continue;
+        }
+        auto session = ops_->find_session(portal, iqn);
+        if (!session) continue;
+        const auto others = ops_->session_luns(*session);
+        if (!others.empty()) {
+            log_.info("host_path", "session {} to {} stays: LUN(s) {} still use it", session->name, what,
+                      fmt::format("{}", fmt::join(others, ",")));
+            continue;
+        }
+        if (auto r = ops_->logout(portal, iqn); !r) {
+            if (!go_on) return std::move(r).error();
+            record("logout", what, r.error());
+            continue;
+        }
+        if (auto r = ops_->delete_node(portal, iqn); !r) {
+            if (!go_on) return std::move(r).error();
+            record("delete_node", what, r.error());
+        }
+    }
+    return finish();
+}
+
+}  // namespace ivd::host_path

@@ -1,0 +1,41 @@
+// The host attach path: targets (lists or SendTargets discovery), LU identity before login, parallel logins
+// through HostOps, the multipath map, and the block disk XML; disconnect undoes it from device_info.
+#pragma once
+
+#include "core/log.hpp"
+#include "driver/attach_path.hpp"
+#include "host_path/host_ops.hpp"
+#include "iscsi/iscsi_probe.hpp"
+#include "request/driver_config.hpp"
+
+#include <functional>
+#include <memory>
+
+namespace ivd::host_path {
+
+// The libiscsi calls the path makes before touching the host; replaceable in unit tests.
+struct StorageQueries {
+    std::function<std::vector<iscsi::ProbeResult>(const std::vector<request::Target> &, const iscsi::ProbeOptions &)>
+        probe = iscsi::probe_targets;
+    std::function<Result<std::vector<iscsi::DiscoveredTarget>>(const request::Portal &, const std::string &,
+                                                               const request::ChapCredentials *,
+                                                               std::chrono::milliseconds)>
+        discover = iscsi::send_targets;
+};
+
+class HostPath final : public AttachPathImpl {
+public:
+    HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
+
+    Result<Json::Value> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+                            std::uint32_t flags) override;
+
+private:
+    request::DriverConfig config_;
+    Logger log_;
+    std::unique_ptr<HostOps> ops_;
+    StorageQueries queries_;
+};
+
+}  // namespace ivd::host_path

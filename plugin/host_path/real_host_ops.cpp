@@ -1,0 +1,556 @@
+#include "host_path/real_host_ops.hpp"
+
+#include "core/secret.hpp"
+#include "host_path/process.hpp"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ivd::host_path {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// open-iscsi exit codes (include/iscsi_err.h).
+constexpr int iscsi_err_trans_timeout = 8;
+constexpr int iscsi_err_sess_exists = 15;
+constexpr int iscsi_err_no_objs_found = 21;
+constexpr int iscsi_err_login_auth_failed = 24;
+
+std::string read_text(const fs::path &p) {
+    std::ifstream in(p);
+    if (!in) return {};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\0' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+std::vector<std::string> list_dir(const fs::path &p) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
+        names.push_back(it->path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+bool starts_with(const std::string &s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+
+// "targetH:C:T" / "H:C:T:L" split at ':'.
+std::vector<std::string> split_colon(const std::string &s) {
+    std::vector<std::string> parts;
+    std::string cur;
+    for (char c : s) {
+        if (c == ':') {
+            parts.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    parts.push_back(cur);
+    return parts;
+}
+
+// Bounded backoff: 10 ms doubling up to 500 ms, until `done` or the deadline.
+template <class F>
+bool poll_until(std::chrono::milliseconds timeout, F done) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto step = 10ms;
+    while (true) {
+        if (done()) return true;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return false;
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(step, deadline - now));
+        step = std::min(step * 2, std::chrono::milliseconds(500));
+    }
+}
+
+Status status_for_login_exit(const ProcessResult &r) {
+    if (r.timed_out || r.exit_code == iscsi_err_trans_timeout) return Status::timeout;
+    if (r.exit_code == iscsi_err_login_auth_failed) return Status::auth;
+    return Status::unreachable;
+}
+
+class FlockLock final : public TargetLock {
+public:
+    explicit FlockLock(int fd) : fd_(fd) {}
+    ~FlockLock() override {
+        ::flock(fd_, LOCK_UN);
+        ::close(fd_);
+    }
+
+private:
+    int fd_;
+};
+
+class RealHostOps final : public HostOps {
+public:
+    RealHostOps(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
+
+    Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) override {
+        std::error_code ec;
+        fs::create_directories(c_.lock_dir, ec);
+        std::string name = portal.to_string() + "_" + iqn;
+        for (char &ch : name) {
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-') ch = '_';
+        }
+        if (name.size() > 200) name = name.substr(0, 180) + fmt::format("_{:x}", std::hash<std::string>{}(name));
+        const std::string path = c_.lock_dir + "/" + name + ".lock";
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            return make_error(Status::backend, fmt::format("lock file {}: {}", path, std::strerror(errno)));
+        }
+        // Another process may be logging in or out of the same target right now: wait for it, bounded.
+        const bool got = poll_until(c_.login_timeout * 2 + c_.command_timeout, [&] { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; });
+        if (!got) {
+            ::close(fd);
+            return make_error(Status::timeout, fmt::format("timed out waiting for the lock {}", path));
+        }
+        return std::unique_ptr<TargetLock>(std::make_unique<FlockLock>(fd));
+    }
+
+    Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
+                              const request::ChapCredentials *chap) override {
+        if (auto existing = find_session(portal, iqn)) return LoginResult{*existing, false};
+
+        const std::string p = portal.to_string();
+        if (find_node_record(c_.iscsi_node_dir, portal, iqn).empty()) {
+            auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "new"});
+            if (!r) return std::move(r).error();
+        }
+        // Non-secret settings go through iscsiadm; LUNs are scanned one by one, never all at login.
+        std::vector<std::pair<std::string, std::string>> settings = {
+            {"node.startup", "manual"},
+            {"node.session.scan", "manual"},
+            {"node.session.auth.authmethod", chap ? "CHAP" : "None"},
+        };
+        if (chap) settings.emplace_back("node.session.auth.username", chap->username);
+        for (const auto &[name, value] : settings) {
+            auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "update", "-n",
+                               name, "-v", value});
+            if (!r) return std::move(r).error();
+        }
+        const std::string record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+        if (chap) {
+            if (record.empty()) {
+                return make_error(Status::backend, fmt::format("no node record for {} {} under {} after iscsiadm "
+                                                               "created it", p, iqn, c_.iscsi_node_dir));
+            }
+            if (auto r = set_record_password(record, &chap->password); !r) return std::move(r).error();
+        } else if (!record.empty()) {
+            if (auto r = set_record_password(record, nullptr); !r) return std::move(r).error();
+        }
+
+        const std::vector<std::string> argv = {c_.iscsiadm_path, "-m", "node", "-T", iqn, "-p", p,
+                                               "--interface", "default", "--login"};
+        log_.debug("host_path", "run {}", describe_argv(argv));
+        const ProcessResult r = run_process(argv, c_.login_timeout);
+        if (chap && !c_.keep_chap_in_node_record && !record.empty()) {
+            // The session holds the credentials now; the file on disk does not need them any more.
+            if (auto s = set_record_password(record, nullptr); !s) {
+                log_.warning("host_path", "{} {}: could not remove the CHAP password from the node record: {}", p,
+                             iqn, s.error().message);
+            }
+        }
+        if (!r.started || r.timed_out || (r.exit_code != 0 && r.exit_code != iscsi_err_sess_exists)) {
+            return make_error(r.started ? status_for_login_exit(r) : Status::backend,
+                              fmt::format("login to {} {} failed: {}", p, iqn, tool_message(r)));
+        }
+        std::optional<Session> session;
+        poll_until(c_.command_timeout, [&] { return (session = find_session(portal, iqn)).has_value(); });
+        if (!session) {
+            return make_error(Status::backend,
+                              fmt::format("iscsiadm logged in to {} {} but no session appeared in {}/class/iscsi_session",
+                                          p, iqn, c_.sysfs_root));
+        }
+        return LoginResult{*session, r.exit_code == 0};
+    }
+
+    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) override {
+        for (const auto &s : sessions()) {
+            if (s.iqn == iqn && same_address(s.address, portal) && s.port == portal.port) return s.session;
+        }
+        return std::nullopt;
+    }
+
+    std::vector<request::Portal> session_portals(const std::string &iqn) override {
+        std::vector<request::Portal> out;
+        for (const auto &s : sessions()) {
+            if (s.iqn != iqn) continue;
+            request::Portal p;
+            p.host = s.address;
+            p.port = s.port;
+            p.ipv6 = s.address.find(':') != std::string::npos;
+            out.push_back(p);
+        }
+        return out;
+    }
+
+    Result<void> scan_lun(const Session &session, std::int64_t lun) override {
+        const std::string path = fmt::format("{}/class/scsi_host/host{}/scan", c_.sysfs_root, session.host);
+        const std::string line = fmt::format("{} {} {}", session.channel, session.target_id, lun);
+        log_.debug("host_path", "echo '{}' > {}", line, path);
+        return write_sysfs(path, line);
+    }
+
+    std::string find_device(const request::Target &target) override {
+        auto session = find_session(target.portal, target.iqn);
+        if (!session) return {};
+        const fs::path dev = session_dir(*session) / "device";
+        for (const auto &t : list_dir(dev)) {
+            if (!starts_with(t, "target")) continue;
+            for (const auto &lu : list_dir(dev / t)) {
+                const auto parts = split_colon(lu);
+                if (parts.size() != 4 || parts[3] != std::to_string(target.lun)) continue;
+                const auto blocks = list_dir(dev / t / lu / "block");
+                if (!blocks.empty()) return blocks.front();
+            }
+        }
+        return {};
+    }
+
+    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
+        std::string device;
+        const bool ok = poll_until(timeout, [&] {
+            device = find_device(target);
+            std::error_code ec;
+            return !device.empty() && fs::exists(device_path(device), ec);
+        });
+        if (!ok) {
+            return make_error(Status::timeout, fmt::format("LUN {} of {} {} did not appear as a block device within {} ms",
+                                                           target.lun, target.portal.to_string(), target.iqn,
+                                                           timeout.count()));
+        }
+        return device;
+    }
+
+    std::string by_path_link(const request::Target &t) const override {
+        return fmt::format("{}/disk/by-path/ip-{}-iscsi-{}-lun-{}", c_.dev_root, t.portal.to_string(), t.iqn, t.lun);
+    }
+
+    std::string device_path(const std::string &device) const override { return c_.dev_root + "/" + device; }
+
+    Result<std::string> read_wwid(const std::string &device) override {
+        const std::string path = fmt::format("{}/block/{}/device/wwid", c_.sysfs_root, device);
+        std::string wwid = wwid_from_sysfs(read_text(path));
+        if (wwid.empty()) return make_error(Status::not_found, fmt::format("{} has no WWID ({} is missing or empty)", device, path));
+        return wwid;
+    }
+
+    std::vector<std::int64_t> session_luns(const Session &session) override {
+        std::vector<std::int64_t> luns;
+        const fs::path dev = session_dir(session) / "device";
+        for (const auto &t : list_dir(dev)) {
+            if (!starts_with(t, "target")) continue;
+            for (const auto &lu : list_dir(dev / t)) {
+                const auto parts = split_colon(lu);
+                if (parts.size() != 4 || list_dir(dev / t / lu / "block").empty()) continue;
+                luns.push_back(std::strtoll(parts[3].c_str(), nullptr, 10));
+            }
+        }
+        return luns;
+    }
+
+    Result<MultipathMap> multipath_add(const std::vector<std::string> &devices, const std::string &wwid,
+                                       std::chrono::milliseconds timeout) override {
+        // Whitelists the WWID for find_multipaths, as os-brick does; a failure here is not fatal.
+        if (auto r = tool({c_.multipath_path, "-a", wwid}); !r) {
+            log_.warning("host_path", "multipath -a {}: {}", wwid, r.error().message);
+        }
+        std::string errors;
+        std::size_t added = 0;
+        for (const auto &d : devices) {
+            auto r = tool({c_.multipathd_path, "add", "path", device_path(d)});
+            if (r) {
+                ++added;
+            } else {
+                errors += (errors.empty() ? "" : "; ") + r.error().message;
+            }
+        }
+        if (added == 0) return make_error(Status::backend, "multipathd took none of the paths: " + errors);
+        std::optional<MultipathMap> map;
+        const bool all = poll_until(timeout, [&] {
+            std::size_t in_map = 0;
+            for (const auto &d : devices) {
+                auto m = find_multipath(d);
+                if (!m) continue;
+                if (map && map->dm != m->dm) continue;
+                map = m;
+                ++in_map;
+            }
+            return in_map == devices.size();
+        });
+        if (!map) {
+            return make_error(Status::timeout, fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", wwid,
+                                                           timeout.count(), errors.empty() ? "" : ": ", errors));
+        }
+        if (!all) log_.warning("host_path", "map {} holds only some of the paths after {} ms", map->dm, timeout.count());
+        return *map;
+    }
+
+    std::optional<MultipathMap> find_multipath(const std::string &device) override {
+        for (const auto &h : list_dir(fmt::format("{}/block/{}/holders", c_.sysfs_root, device))) {
+            if (auto m = map_of(h)) return m;
+        }
+        return std::nullopt;
+    }
+
+    std::optional<MultipathMap> find_multipath_by_name(const std::string &name) override {
+        for (const auto &b : list_dir(c_.sysfs_root + "/block")) {
+            if (!starts_with(b, "dm-")) continue;
+            auto m = map_of(b);
+            if (m && m->name == name) return m;
+        }
+        return std::nullopt;
+    }
+
+    std::vector<std::string> multipath_paths(const MultipathMap &map) override {
+        return list_dir(fmt::format("{}/block/{}/slaves", c_.sysfs_root, map.dm));
+    }
+
+    Result<void> flush_multipath(const MultipathMap &map) override {
+        return tool({c_.multipath_path, "-f", map.name});
+    }
+
+    Result<void> remove_device(const std::string &device) override {
+        const std::string node = device_path(device);
+        struct stat st {};
+        if (::stat(node.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+            // Write back what the page cache still holds before the device goes (blockdev --flushbufs).
+            const int fd = ::open(node.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                ::ioctl(fd, BLKFLSBUF, 0);
+                ::close(fd);
+            }
+        }
+        const std::string block = fmt::format("{}/block/{}", c_.sysfs_root, device);
+        std::error_code ec;
+        if (!fs::exists(block, ec)) return {};
+        if (auto r = write_sysfs(block + "/device/delete", "1"); !r) return r;
+        if (!poll_until(c_.device_wait_timeout, [&] { return !fs::exists(block, ec); })) {
+            return make_error(Status::timeout, fmt::format("{} was not removed within {} ms", device, c_.device_wait_timeout.count()));
+        }
+        return {};
+    }
+
+    Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
+        auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--logout"},
+                          {iscsi_err_no_objs_found});
+        if (!r) return r;
+        if (!poll_until(c_.command_timeout, [&] { return !find_session(portal, iqn); })) {
+            return make_error(Status::timeout, fmt::format("the session to {} {} is still there after logout",
+                                                           portal.to_string(), iqn));
+        }
+        return {};
+    }
+
+    Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+        return iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--op", "delete"},
+                        {iscsi_err_no_objs_found});
+    }
+
+private:
+    struct SessionRow {
+        Session session;
+        std::string iqn;
+        std::string address;
+        std::uint16_t port = 0;
+    };
+
+    fs::path session_dir(const Session &s) const { return fs::path(c_.sysfs_root) / "class/iscsi_session" / s.name; }
+
+    static bool same_address(const std::string &address, const request::Portal &portal) {
+        return address == portal.host || address == "[" + portal.host + "]";
+    }
+
+    std::vector<SessionRow> sessions() {
+        std::vector<SessionRow> rows;
+        const fs::path cls = fs::path(c_.sysfs_root) / "class/iscsi_session";
+        for (const auto &name : list_dir(cls)) {
+            if (!starts_with(name, "session")) continue;
+            SessionRow row;
+            row.session.name = name;
+            row.iqn = read_text(cls / name / "targetname");
+            const std::string sid = name.substr(std::strlen("session"));
+            for (const auto &conn : list_dir(fs::path(c_.sysfs_root) / "class/iscsi_connection")) {
+                if (!starts_with(conn, "connection" + sid + ":")) continue;
+                const fs::path cd = fs::path(c_.sysfs_root) / "class/iscsi_connection" / conn;
+                row.address = read_text(cd / "persistent_address");
+                if (row.address.empty()) row.address = read_text(cd / "address");
+                std::string port = read_text(cd / "persistent_port");
+                if (port.empty()) port = read_text(cd / "port");
+                row.port = static_cast<std::uint16_t>(std::strtoul(port.c_str(), nullptr, 10));
+                break;
+            }
+            // The SCSI host is in the session's device path: .../hostH/sessionN/...
+            std::error_code ec;
+            const std::string real = fs::canonical(cls / name, ec).string();
+            const auto at = real.rfind("/host");
+            if (at != std::string::npos) row.session.host = std::atoi(real.c_str() + at + 5);
+            row.session.channel = "-";
+            row.session.target_id = "-";
+            for (const auto &t : list_dir(cls / name / "device")) {
+                const auto parts = split_colon(t);
+                if (starts_with(t, "target") && parts.size() == 3) {
+                    row.session.channel = parts[1];
+                    row.session.target_id = parts[2];
+                    break;
+                }
+            }
+            rows.push_back(std::move(row));
+        }
+        return rows;
+    }
+
+    std::optional<MultipathMap> map_of(const std::string &dm) {
+        const fs::path d = fs::path(c_.sysfs_root) / "block" / dm / "dm";
+        const std::string uuid = read_text(d / "uuid");
+        if (!starts_with(uuid, "mpath-")) return std::nullopt;
+        return MultipathMap{dm, read_text(d / "name"), device_path(dm)};
+    }
+
+    Result<void> write_sysfs(const std::string &path, const std::string &value) {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return make_error(Status::backend, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+        const ssize_t n = ::write(fd, value.data(), value.size());
+        const int saved = errno;
+        ::close(fd);
+        if (n != static_cast<ssize_t>(value.size())) {
+            return make_error(Status::backend, fmt::format("cannot write {}: {}", path, std::strerror(saved)));
+        }
+        return {};
+    }
+
+    Result<void> tool(const std::vector<std::string> &argv, std::initializer_list<int> also_ok = {}) {
+        log_.debug("host_path", "run {}", describe_argv(argv));
+        const ProcessResult r = run_process(argv, c_.command_timeout);
+        if (r.started && !r.timed_out &&
+            (r.exit_code == 0 || std::find(also_ok.begin(), also_ok.end(), r.exit_code) != also_ok.end())) {
+            return {};
+        }
+        return make_error(r.timed_out ? Status::timeout : Status::backend,
+                          fmt::format("{}: {}", describe_argv(argv), tool_message(r)));
+    }
+
+    Result<void> iscsiadm(std::vector<std::string> args, std::initializer_list<int> also_ok = {}) {
+        args.insert(args.begin(), c_.iscsiadm_path);
+        return tool(args, also_ok);
+    }
+
+    request::DriverConfig c_;
+    Logger log_;
+};
+
+}  // namespace
+
+std::string wwid_from_sysfs(std::string text) {
+    while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == '\0')) text.pop_back();
+    // As os-brick (linuxscsi.get_sysfs_wwid) and udev's scsi_id name them.
+    if (starts_with(text, "naa.")) return "3" + text.substr(4);
+    if (starts_with(text, "eui.")) return "2" + text.substr(4);
+    if (starts_with(text, "t10.")) return "1" + text.substr(4);
+    return text;
+}
+
+std::string find_node_record(const std::string &node_dir, const request::Portal &portal, const std::string &iqn) {
+    const fs::path dir = fs::path(node_dir) / iqn;
+    const std::string plain = fmt::format("{},{}", portal.host, portal.port);
+    const std::string bracketed = fmt::format("[{}],{}", portal.host, portal.port);
+    std::error_code ec;
+    for (const auto &name : list_dir(dir)) {
+        const bool exact = name == plain || name == bracketed;
+        const bool with_tpgt = starts_with(name, plain + ",") || starts_with(name, bracketed + ",");
+        if (!exact && !with_tpgt) continue;
+        const fs::path p = dir / name;
+        if (fs::is_regular_file(p, ec)) return p.string();  // static record: HOST,PORT
+        if (fs::is_directory(p, ec)) {                       // discovered: HOST,PORT,TPGT/IFACE
+            if (fs::is_regular_file(p / "default", ec)) return (p / "default").string();
+        }
+    }
+    return {};
+}
+
+Result<void> set_record_password(const std::string &record_file, const SecretString *password) {
+    // Read with plain read(2) into one buffer that is wiped afterwards (the record may hold a password).
+    std::string text;
+    {
+        const int fd = ::open(record_file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return make_error(Status::backend, fmt::format("cannot read node record {}", record_file));
+        struct stat st {};
+        ::fstat(fd, &st);
+        text.resize(static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)) + 4096);
+        std::size_t used = 0;
+        ssize_t n;
+        while (used < text.size() && (n = ::read(fd, text.data() + used, text.size() - used)) > 0) used += static_cast<std::size_t>(n);
+        ::close(fd);
+        text.resize(used);
+    }
+    std::string out;
+    out.reserve(text.size() + 64 + (password ? password->size() : 0));
+    bool inserted = false;
+    const auto add_password = [&] {
+        if (password == nullptr || inserted) return;
+        out += "node.session.auth.password = ";
+        out.append(password->reveal());
+        out += '\n';
+        inserted = true;
+    };
+    // Line by line over views: no stream buffer keeps a copy of the old password.
+    std::string_view rest(text);
+    while (!rest.empty()) {
+        const std::size_t nl = rest.find('\n');
+        const std::string_view line = rest.substr(0, nl);
+        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+        if (line.rfind("node.session.auth.password ", 0) == 0 || line.rfind("node.session.auth.password=", 0) == 0) {
+            continue;  // replaced below
+        }
+        if (line.rfind("# END RECORD", 0) == 0) add_password();
+        out.append(line);
+        out += '\n';
+    }
+    add_password();
+    wipe_memory(text.data(), text.size());
+
+    std::string tmp = record_file + ".ivd-XXXXXX";
+    const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
+    if (fd < 0) {
+        wipe_memory(out.data(), out.size());
+        return make_error(Status::backend, fmt::format("cannot write next to node record {}: {}", record_file, std::strerror(errno)));
+    }
+    ::fchmod(fd, 0600);
+    const ssize_t n = ::write(fd, out.data(), out.size());
+    const bool ok = n == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    wipe_memory(out.data(), out.size());
+    if (!ok || ::rename(tmp.c_str(), record_file.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        return make_error(Status::backend, fmt::format("cannot replace node record {}", record_file));
+    }
+    return {};
+}
+
+std::unique_ptr<HostOps> make_real_host_ops(const request::DriverConfig &config, const Logger &log) {
+    return std::make_unique<RealHostOps>(config, log);
+}
+
+}  // namespace ivd::host_path
