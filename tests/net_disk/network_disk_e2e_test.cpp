@@ -1,0 +1,319 @@
+// The network path end to end, on real parts: tgtd serves the LUNs, volume-host loads the built module, the
+// plugin defines libvirt secrets, libvirtd hot-plugs the disk into a TCG domain, and the volume's bytes are
+// read back THROUGH QEMU (NBD export of the QEMU block node).
+#include "driver_loader.hpp"
+#include "libvirt/connection.hpp"
+#include "libvirt/secret_store.hpp"
+#include "libvirt_domain.hpp"
+#include "libvirt_lab.hpp"
+#include "tgtd_lab.hpp"
+
+#include <json/json.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string chap_user = "e2e-user";
+const std::string chap_password = "Pw-e2e-7c1f9a";  // recognisable: searched for in every output
+const std::string initiator = "iqn.1993-08.org.debian:01:e2e";
+
+std::string slurp(const fs::path &p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+Json::Value parse(const std::string &text) {
+    Json::Value v;
+    Json::CharReaderBuilder b;
+    std::string errors;
+    std::unique_ptr<Json::CharReader> r(b.newCharReader());
+    EXPECT_TRUE(r->parse(text.data(), text.data() + text.size(), &v, &errors)) << "not JSON: " << text;
+    return v;
+}
+
+std::string compact(const Json::Value &v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "";
+    return Json::writeString(b, v);
+}
+
+std::string hex(const std::string &bytes) {
+    static const char *digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string head_of(const ivd::testing::TgtdLun &lun, std::size_t n) {
+    return std::string(lun.head.begin(), lun.head.begin() + static_cast<std::ptrdiff_t>(std::min(n, lun.head.size())));
+}
+
+struct CliRun {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+    double seconds = 0;
+};
+
+class NetworkDiskEndToEnd : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        tgtd = std::make_unique<ivd::testing::TgtdLab>();
+        second_portal = tgtd->add_portal();
+        open_tid = tgtd->create_target(tgtd->make_iqn("open"));
+        open_lun = tgtd->add_lun(open_tid, 1);
+        chap_tid = tgtd->create_target(tgtd->make_iqn("chap"));
+        chap_lun = tgtd->add_lun(chap_tid, 1);
+        tgtd->add_account(chap_user, chap_password);
+        tgtd->bind_account(chap_tid, chap_user);
+        libvirt = std::make_unique<ivd::testing::LibvirtLab>();
+        dir = fs::temp_directory_path() / ("ivd-net-disk-e2e-" + std::to_string(::getpid()));
+        fs::create_directories(dir);
+        std::ofstream(dir / "volume-host.conf") << "[DEFAULT]\nvolume_drivers = iscsi=" << IVD_MODULE_PATH
+                                                << "\n\n[libvirt]\nconnection_uri = " << libvirt->uri()
+                                                << "\n\n[iscsi]\npath = network\nprobe_timeout_ms = 1000\n";
+        std::ofstream(dir / "connector.json") << R"({"initiator":")" << initiator << R"(","multipath":false})";
+    }
+    static void TearDownTestSuite() {
+        libvirt.reset();
+        tgtd.reset();
+        fs::remove_all(dir);
+    }
+
+    static std::string volume_id(const std::string &name) { return "e2e-" + std::to_string(::getpid()) + "-" + name; }
+
+    static Json::Value connection_info(const std::vector<std::string> &portals, int tid, const std::string &name,
+                                       const std::string *password = nullptr) {
+        Json::Value data;
+        for (const auto &p : portals) {
+            data["target_portals"].append(p);
+            data["target_iqns"].append(tgtd->make_iqn(tid == chap_tid ? "chap" : "open"));
+        }
+        data["target_lun"] = 1;
+        data["volume_id"] = volume_id(name);
+        if (password != nullptr) {
+            data["auth_method"] = "CHAP";
+            data["auth_username"] = chap_user;
+            data["auth_password"] = *password;
+        }
+        Json::Value ci;
+        ci["driver_volume_type"] = "iscsi";
+        ci["data"] = data;
+        return ci;
+    }
+
+    CliRun volume_host(const std::string &args) {
+        const fs::path out = dir / "stdout";
+        const fs::path err = dir / "stderr";
+        const std::string cmd = std::string(VOLUME_HOST_PATH) + " --config " + (dir / "volume-host.conf").string() +
+                                " --log-level info " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+        const auto start = std::chrono::steady_clock::now();
+        const int status = std::system(cmd.c_str());
+        CliRun r;
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        r.out = slurp(out);
+        r.err = slurp(err);
+        all_output += r.out + r.err;
+        return r;
+    }
+
+    fs::path write(const std::string &name, const std::string &text) {
+        std::ofstream(dir / name) << text;
+        return dir / name;
+    }
+
+    // connect --attach; returns device_info.
+    Json::Value attach(const Json::Value &ci, const std::string &name) {
+        const fs::path ci_file = write(name + ".ci.json", compact(ci));
+        auto r = volume_host("connect " + ci_file.string() + " " + (dir / "connector.json").string() + " --attach " +
+                             libvirt->domain_name());
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        write(name + ".device.json", r.out);
+        return parse(r.out);
+    }
+
+    void detach(const std::string &name) {
+        auto r = volume_host("disconnect " + (dir / (name + ".ci.json")).string() + " " +
+                             (dir / (name + ".device.json")).string() + " --detach " + libvirt->domain_name());
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+    }
+
+    static std::vector<std::string> our_secrets() {
+        auto connection = std::make_shared<ivd::libvirt::Connection>(libvirt->uri());
+        ivd::libvirt::LibvirtSecretStore store(connection);
+        auto list = store.list_iscsi_secret_usages("iscsi-volume-driver:e2e-" + std::to_string(::getpid()));
+        EXPECT_TRUE(list.ok());
+        return list.ok() ? *list : std::vector<std::string>{};
+    }
+
+    // QEMU logs out asynchronously after the device is gone.
+    static int sessions_after_settling(int tid) {
+        int n = tgtd->session_count(tid);
+        for (int i = 0; i < 100 && n != 0; ++i) {
+            std::this_thread::sleep_for(50ms);
+            n = tgtd->session_count(tid);
+        }
+        return n;
+    }
+
+    void TearDown() override {
+        EXPECT_EQ(all_output.find(chap_password), std::string::npos) << "the CHAP password reached volume-host output";
+    }
+
+    static inline std::unique_ptr<ivd::testing::TgtdLab> tgtd;
+    static inline std::unique_ptr<ivd::testing::LibvirtLab> libvirt;
+    static inline ivd::testing::TgtdPortal second_portal;
+    static inline int open_tid = 0;
+    static inline int chap_tid = 0;
+    static inline ivd::testing::TgtdLun open_lun;
+    static inline ivd::testing::TgtdLun chap_lun;
+    static inline fs::path dir;
+    std::string all_output;
+};
+
+TEST_F(NetworkDiskEndToEnd, AttachWithoutChapReadsTheVolumeThroughQemu) {
+    auto info = attach(connection_info({tgtd->portal().to_string()}, open_tid, "open"), "open");
+    ASSERT_EQ(info["type"].asString(), "network");
+    const std::string dev = info["dev"].asString();
+    ASSERT_FALSE(dev.empty());
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 16)), hex(head_of(open_lun, 16)));
+    EXPECT_GE(tgtd->session_count(open_tid), 1);
+    detach("open");
+    EXPECT_EQ(sessions_after_settling(open_tid), 0);
+    for (const auto &d : libvirt->list_disks()) EXPECT_NE(d.target_dev, dev);
+}
+
+TEST_F(NetworkDiskEndToEnd, AttachWithChapUsesAPrivateSecretThatDisconnectRemoves) {
+    auto info = attach(connection_info({tgtd->portal().to_string()}, chap_tid, "chap", &chap_password), "chap");
+    ASSERT_FALSE(info["secret_uuid"].asString().empty());
+    EXPECT_EQ(info["disk_xml"].asString().find(chap_password), std::string::npos);
+    EXPECT_EQ(our_secrets().size(), 1u);
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
+    detach("chap");
+    EXPECT_TRUE(our_secrets().empty());
+    EXPECT_EQ(sessions_after_settling(chap_tid), 0);
+}
+
+TEST_F(NetworkDiskEndToEnd, WrongPasswordFailsCleanlyAndLeavesNothing) {
+    const auto disks_before = libvirt->list_disks().size();
+    const std::string wrong = "not-the-password";
+    const fs::path ci = write("wrong.ci.json", compact(connection_info({tgtd->portal().to_string()}, chap_tid, "wrong", &wrong)));
+    auto r = volume_host("connect " + ci.string() + " " + (dir / "connector.json").string() + " --attach " + libvirt->domain_name());
+    EXPECT_NE(r.exit_code, 0);
+    auto error = parse(r.err.substr(r.err.rfind("{\"error\"")))["error"];
+    EXPECT_FALSE(error["message"].asString().empty());
+    std::cout << "wrong password: exit " << r.exit_code << ", " << error["message"].asString() << "\n";
+    EXPECT_TRUE(our_secrets().empty()) << "the secret must be removed when the attach fails";
+    EXPECT_EQ(libvirt->list_disks().size(), disks_before) << "domain unchanged";
+    EXPECT_EQ(r.err.find(wrong), std::string::npos);
+    EXPECT_EQ(sessions_after_settling(chap_tid), 0);
+}
+
+TEST_F(NetworkDiskEndToEnd, DeadAndSilentPortalsAreSkippedWithinTheProbeTimeout) {
+    const auto dead = tgtd->dead_portal().to_string();
+    const auto silent = tgtd->black_hole_portal().to_string();
+    const auto good = second_portal.to_string();
+    const auto start = std::chrono::steady_clock::now();
+    auto info = attach(connection_info({dead, silent, good}, chap_tid, "failover", &chap_password), "failover");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(info["portal"].asString(), good);
+    const Json::Value &report = info["portal_choice"];
+    ASSERT_EQ(report.size(), 3u);
+    EXPECT_EQ(report[0]["outcome"].asString(), "unreachable");
+    EXPECT_EQ(report[1]["outcome"].asString(), "timeout");
+    EXPECT_EQ(report[2]["outcome"].asString(), "healthy");
+    std::cout << "failover attach took " << seconds << " s (probe timeout 1 s)\n";
+    EXPECT_LT(seconds, 1.0 + 3.0) << "bounded by the probe timeout plus attach time";
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
+    detach("failover");
+    EXPECT_TRUE(our_secrets().empty());
+}
+
+TEST_F(NetworkDiskEndToEnd, Ipv6LoopbackPortal) {
+    std::string why;
+    auto v6 = tgtd->add_ipv6_portal(&why);
+    if (!v6) GTEST_SKIP() << "tgtd cannot bind an IPv6 loopback portal here: " << why;
+    auto info = attach(connection_info({v6->to_string()}, open_tid, "ipv6"), "ipv6");
+    EXPECT_NE(info["disk_xml"].asString().find("name=\"::1\""), std::string::npos) << info["disk_xml"].asString();
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(open_lun, 16)));
+    detach("ipv6");
+}
+
+TEST_F(NetworkDiskEndToEnd, ReconnectAfterPasswordChangeUsesTheNewPassword) {
+    // Connect (no attach) with the old password: the secret now holds it.
+    const fs::path old_ci = write("rotate-old.ci.json", compact(connection_info({tgtd->portal().to_string()}, chap_tid, "rotate", &chap_password)));
+    auto first = volume_host("connect " + old_ci.string() + " " + (dir / "connector.json").string() + " --disk-info '{\"dev\":\"sdz\"}'");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    // The array rotates the password; the next connect must not reuse the stale secret value.
+    const std::string rotated = "Pw-e2e-rotated-31d4";
+    tgtd->set_account_password(chap_user, rotated);
+    auto info = attach(connection_info({tgtd->portal().to_string()}, chap_tid, "rotate", &rotated), "rotate");
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
+    detach("rotate");
+    tgtd->set_account_password(chap_user, chap_password);
+    EXPECT_TRUE(our_secrets().empty());
+    EXPECT_EQ(all_output.find(rotated), std::string::npos);
+}
+
+long rss_kib() {
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0;
+    long resident = 0;
+    statm >> pages >> resident;
+    return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// 100 attach/detach cycles through one loaded module, in this process: nothing left, memory flat.
+TEST_F(NetworkDiskEndToEnd, HundredCyclesLeaveNothingAndDoNotGrow) {
+    const vd_host_table host{sizeof(vd_host_table), nullptr, nullptr};
+    auto module = volume_host::LoadedModule::load(IVD_MODULE_PATH, host);
+    ASSERT_TRUE(module) << module.error().message;
+    auto driver = volume_host::DriverInstance::create(*module, R"({"libvirt_uri":")" + libvirt->uri() + R"(","path":"network"})");
+    ASSERT_TRUE(driver) << driver.error().message;
+    auto session = volume_host::DomainSession::open(libvirt->uri(), libvirt->domain_name());
+    ASSERT_TRUE(session) << session.error().message;
+    const auto &t = (*driver)->table();
+    const std::string ci = compact(connection_info({tgtd->portal().to_string()}, chap_tid, "cycles", &chap_password));
+    const std::string connector = R"({"initiator":")" + initiator + R"("})";
+    long rss_after_warmup = 0;
+    for (int i = 0; i < 100; ++i) {
+        char *out = nullptr;
+        ASSERT_EQ(t.connect_volume((*driver)->handle(), ci.c_str(), connector.c_str(), R"({"dev":"sdy"})", 0, &out), VD_OK)
+            << (*driver)->last_error();
+        const std::string device_info = volume_host::take_driver_string(t, out);
+        const Json::Value info = parse(device_info);
+        ASSERT_FALSE((*session)->attach_disk(info["disk_xml"].asString()).has_value()) << "cycle " << i;
+        auto detached = (*session)->detach_disk("sdy");
+        ASSERT_TRUE(detached) << detached.error().message;
+        ASSERT_EQ(t.disconnect_volume((*driver)->handle(), ci.c_str(), device_info.c_str(), 0), VD_OK)
+            << (*driver)->last_error();
+        if (i == 9) rss_after_warmup = rss_kib();
+    }
+    const long growth = rss_kib() - rss_after_warmup;
+    std::cout << "RSS after 10 cycles " << rss_after_warmup << " KiB, growth over the next 90: " << growth << " KiB\n";
+    EXPECT_LT(growth, 2048) << "memory grows with attach/detach cycles";
+    EXPECT_TRUE(our_secrets().empty());
+    EXPECT_EQ(sessions_after_settling(chap_tid), 0);
+}
+
+}  // namespace

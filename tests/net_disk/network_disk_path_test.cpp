@@ -1,0 +1,198 @@
+// The network path with libvirt and libiscsi replaced by in-memory fakes: portal choice, secret lifecycle,
+// rollback, and the device_info it returns.
+#include "net_disk/network_disk_path.hpp"
+#include "request/json_input.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <gtest/gtest.h>
+#include <pugixml.hpp>
+
+#include <memory>
+
+namespace {
+
+using namespace ivd;
+using iscsi::ProbeOutcome;
+using iscsi::ProbeResult;
+
+request::VolumeRequest volume(const std::string &data) {
+    auto doc = request::parse_object(("{\"driver_volume_type\":\"iscsi\",\"data\":" + data + "}").c_str(), "connection_info");
+    EXPECT_TRUE(doc.ok());
+    auto r = request::parse_connection_info(*doc);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return std::move(r).value();
+}
+
+const std::string three_portals =
+    R"({"target_portals":["127.0.0.1:3260","127.0.0.2:3260","127.0.0.3:3260"],"target_iqns":["iqn.2010-10.org.openstack:v","iqn.2010-10.org.openstack:v","iqn.2010-10.org.openstack:v"],"target_lun":1,"volume_id":"vol-1","auth_method":"CHAP","auth_username":"user","auth_password":"pass-1"})";
+
+struct Fixture {
+    std::shared_ptr<libvirt::MemorySecretStore> secrets = std::make_shared<libvirt::MemorySecretStore>();
+    std::vector<ProbeOutcome> outcomes;
+    int probe_calls = 0;
+    std::string seen_initiator;
+    std::string seen_password;
+    std::unique_ptr<net_disk::NetworkDiskPath> path(request::DriverConfig config = {}) {
+        auto prober = [this](const std::vector<request::Target> &targets, const iscsi::ProbeOptions &options) {
+            ++probe_calls;
+            seen_initiator = options.initiator;
+            seen_password = options.chap ? std::string(options.chap->password.reveal()) : "";
+            std::vector<ProbeResult> results(targets.size());
+            for (std::size_t i = 0; i < targets.size(); ++i) {
+                results[i].outcome = i < outcomes.size() ? outcomes[i] : ProbeOutcome::healthy;
+                if (results[i].outcome != ProbeOutcome::healthy) results[i].detail = "fake says no";
+            }
+            return results;
+        };
+        return std::make_unique<net_disk::NetworkDiskPath>(config, Logger{}, secrets, prober);
+    }
+};
+
+Result<Json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
+                            const std::string &initiator = "iqn.1993-08.org.debian:01:host") {
+    request::Connector connector;
+    connector.initiator = initiator;
+    request::DiskTarget disk{request::DiskBus::scsi, "sdc"};
+    PathDecision decision;
+    return path.connect(ConnectContext{v, connector, disk, decision});
+}
+
+TEST(NetworkDiskPath, ChapVolumeGetsPrivateSecretAndXmlWithoutPassword) {
+    Fixture f;
+    auto path = f.path();
+    auto v = volume(three_portals);
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ((*info)["type"].asString(), "network");
+    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.1:3260");
+    EXPECT_EQ((*info)["secret_usage"].asString(), "iscsi-volume-driver:vol-1");
+    EXPECT_FALSE((*info)["secret_uuid"].asString().empty());
+    EXPECT_EQ((*info)["targets"].size(), 3u);
+    const std::string xml = (*info)["disk_xml"].asString();
+    EXPECT_EQ(xml.find("pass-1"), std::string::npos);
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_string(xml.c_str()));
+    auto source = doc.child("disk").child("source");
+    EXPECT_STREQ(source.attribute("name").value(), "iqn.2010-10.org.openstack:v/1");
+    EXPECT_STREQ(source.child("auth").attribute("username").value(), "user");
+    EXPECT_STREQ(source.child("auth").child("secret").attribute("usage").value(), "iscsi-volume-driver:vol-1");
+    EXPECT_STREQ(source.child("initiator").child("iqn").attribute("name").value(), "iqn.1993-08.org.debian:01:host");
+    EXPECT_STREQ(doc.child("disk").child("serial").text().get(), "vol-1");
+    ASSERT_EQ(f.secrets->size(), 1u);
+    EXPECT_EQ(f.secrets->value_of("iscsi-volume-driver:vol-1")->reveal(), "pass-1");
+    EXPECT_EQ(f.probe_calls, 1);
+    EXPECT_EQ(f.seen_password, "pass-1") << "the probe logs in with the volume's CHAP";
+    EXPECT_EQ(f.seen_initiator, "iqn.1993-08.org.debian:01:host");
+    for (const auto &name : info->getMemberNames()) {
+        EXPECT_EQ((*info)[name].toStyledString().find("pass-1"), std::string::npos) << name;
+    }
+}
+
+TEST(NetworkDiskPath, ReconnectWithNewPasswordUpdatesTheSecret) {
+    Fixture f;
+    auto path = f.path();
+    ASSERT_TRUE(connect(*path, volume(three_portals)).ok());
+    std::string changed = three_portals;
+    changed.replace(changed.find("pass-1"), 6, "pass-2");
+    ASSERT_TRUE(connect(*path, volume(changed)).ok());
+    EXPECT_EQ(f.secrets->size(), 1u);
+    EXPECT_EQ(f.secrets->value_of("iscsi-volume-driver:vol-1")->reveal(), "pass-2");
+}
+
+TEST(NetworkDiskPath, SkipsUnhealthyPortalsInListedOrderAndSaysWhy) {
+    Fixture f;
+    f.outcomes = {ProbeOutcome::unreachable, ProbeOutcome::timeout, ProbeOutcome::healthy};
+    auto path = f.path();
+    auto info = connect(*path, volume(three_portals));
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.3:3260");
+    const Json::Value &report = (*info)["portal_choice"];
+    ASSERT_EQ(report.size(), 3u);
+    EXPECT_EQ(report[0]["outcome"].asString(), "unreachable");
+    EXPECT_EQ(report[1]["outcome"].asString(), "timeout");
+    EXPECT_TRUE(report[2]["chosen"].asBool());
+    EXPECT_NE((*info)["portal_choice_reason"].asString().find("127.0.0.1:3260"), std::string::npos);
+}
+
+TEST(NetworkDiskPath, AllPortalsFailingLeavesNothingAndListsEachReason) {
+    Fixture f;
+    f.outcomes = {ProbeOutcome::auth_failed, ProbeOutcome::auth_failed, ProbeOutcome::auth_failed};
+    auto path = f.path();
+    auto info = connect(*path, volume(three_portals));
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, Status::auth);
+    for (const char *p : {"127.0.0.1:3260", "127.0.0.2:3260", "127.0.0.3:3260"}) {
+        EXPECT_NE(info.error().message.find(p), std::string::npos) << info.error().message;
+    }
+    EXPECT_EQ(info.error().message.find("pass-1"), std::string::npos);
+    EXPECT_EQ(f.secrets->size(), 0u) << "no secret defined when no portal works";
+    f.outcomes = {ProbeOutcome::unreachable, ProbeOutcome::timeout, ProbeOutcome::auth_failed};
+    auto mixed = connect(*path, volume(three_portals));
+    ASSERT_FALSE(mixed.ok());
+    EXPECT_EQ(mixed.error().status, Status::unreachable);
+}
+
+TEST(NetworkDiskPath, SinglePortalOrProbingOffIsNotProbed) {
+    Fixture f;
+    auto path = f.path();
+    auto single = volume(R"({"target_portal":"127.0.0.1:3260","target_iqn":"iqn.2010-10.org.openstack:v","target_lun":2})");
+    ASSERT_TRUE(connect(*path, single).ok());
+    EXPECT_EQ(f.probe_calls, 0);
+    request::DriverConfig off;
+    off.probe_portals = false;
+    auto unprobed = f.path(off);
+    f.outcomes = {ProbeOutcome::unreachable};
+    auto info = connect(*unprobed, volume(three_portals));
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(f.probe_calls, 0);
+    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.1:3260");
+}
+
+TEST(NetworkDiskPath, SecretFailureIsReportedAndNothingLeaks) {
+    Fixture f;
+    auto path = f.path();
+    f.secrets->fail_next_call(make_error(Status::backend, "libvirtd said no"));
+    auto info = connect(*path, volume(three_portals));
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, Status::backend);
+    EXPECT_NE(info.error().message.find("libvirtd said no"), std::string::npos);
+    EXPECT_EQ(f.secrets->size(), 0u);
+}
+
+TEST(NetworkDiskPath, InitiatorIsRequired) {
+    Fixture f;
+    auto path = f.path();
+    auto info = connect(*path, volume(three_portals), "");
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().argument, "connector");
+    EXPECT_EQ(info.error().field, "initiator");
+}
+
+TEST(NetworkDiskPath, DisconnectRemovesTheSecretIdempotently) {
+    Fixture f;
+    auto path = f.path();
+    auto v = volume(three_portals);
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok());
+    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    EXPECT_EQ(f.secrets->size(), 0u);
+    EXPECT_TRUE(path->disconnect(v, &*info, 0).ok()) << "already disconnected is success";
+    // Lost device_info: the secret is found from connection_info alone.
+    ASSERT_TRUE(connect(*path, v).ok());
+    EXPECT_TRUE(path->disconnect(v, nullptr, 0).ok());
+    EXPECT_EQ(f.secrets->size(), 0u);
+    // A backend failure is reported, or ignored when asked.
+    ASSERT_TRUE(connect(*path, v).ok());
+    f.secrets->fail_next_call(make_error(Status::backend, "down"));
+    EXPECT_FALSE(path->disconnect(v, &*info, 0).ok());
+    f.secrets->fail_next_call(make_error(Status::backend, "down"));
+    EXPECT_TRUE(path->disconnect(v, &*info, VD_DISCONNECT_IGNORE_ERRORS).ok());
+    Json::Value foreign = *info;
+    foreign["secret_usage"] = "somebody-elses-secret";
+    auto refused = path->disconnect(v, &foreign, 0);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().field, "secret_usage");
+}
+
+}  // namespace
