@@ -21,6 +21,11 @@ constexpr const char *multipath_fix = "install multipath-tools and start multipa
 Result<PathDecision> decide_path(const request::DriverConfig &config, const request::Connector &connector,
                                  const HostCapabilities &host) {
     using request::PathChoice;
+    if (config.enforce_multipath && config.path == PathChoice::network) {
+        // parse_driver_config refuses this; kept here so the decision never quietly picks the host path.
+        return make_error(Status::config, "enforce_multipath cannot be true when path is \"network\" (QEMU's "
+                                          "initiator has no multipath)", "config", "enforce_multipath");
+    }
     if (config.enforce_multipath) {
         // The operator demands multipath: anything less is an error, never a silent single path.
         if (!connector.multipath) {

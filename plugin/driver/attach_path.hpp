@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "decide/decide.hpp"
+#include "host_facts/host_facts.hpp"
 #include "request/volume_request.hpp"
 
 #include <json/value.h>
@@ -16,6 +17,7 @@ struct ConnectContext {
     const request::Connector &connector;
     const request::DiskTarget &disk;
     const PathDecision &decision;
+    const HostFacts &facts;  // what the host and its libvirt can do (XML features, initiator)
 };
 
 class AttachPathImpl {

@@ -30,8 +30,12 @@ private:
 }  // namespace
 
 Driver::Driver(request::DriverConfig config, Logger log, DriverParts parts)
-    : config_(std::move(config)), log_(log), facts_(std::move(parts.facts)), network_(std::move(parts.network)),
-      host_(std::move(parts.host)) {
+    : config_(std::move(config)), log_(log), network_(std::move(parts.network)), host_(std::move(parts.host)) {
+    if (parts.facts) {
+        facts_ = std::make_shared<const HostFacts>(std::move(*parts.facts));
+        facts_fixed_ = true;
+    }
+    detect_ = parts.detect ? std::move(parts.detect) : detect_host_facts;
     if (!network_) network_ = make_network_path(config_, log_);
     if (!host_) host_ = make_host_path(config_, log_);
 }
@@ -56,33 +60,69 @@ Result<std::unique_ptr<Driver>> Driver::create(const char *config_json, Logger l
     return std::unique_ptr<Driver>(new Driver(std::move(config).value(), log, std::move(parts)));
 }
 
-const HostFacts &Driver::facts() {
+std::shared_ptr<const HostFacts> Driver::facts(Freshness want) {
+    // Detection is a libvirt call plus a few file reads and socket connects: cheap, but not per attach. The
+    // cache is refreshed when it expires (host_facts_ttl; picks up e.g. a multipathd started later for the
+    // connector), when it is partial (libvirt was unreachable), and when a decision failed for lack of a
+    // capability (the operator may just have installed qemu-block-extra): then the attach is decided again on
+    // fresh facts instead of failing until the host service restarts. A minimum age keeps a burst of failing
+    // attaches from re-probing each.
+    using namespace std::chrono_literals;
+    constexpr auto min_age_for_refresh = 1s;
     const std::lock_guard<std::mutex> lock(facts_mutex_);
-    if (!facts_) facts_ = detect_host_facts(config_, log_);
-    return *facts_;
+    if (facts_fixed_) return facts_;
+    const auto now = std::chrono::steady_clock::now();
+    const auto age = now - facts_time_;
+    const bool stale = !facts_ || (config_.host_facts_ttl.count() > 0 && age >= config_.host_facts_ttl) ||
+                       ((!facts_->complete || want == Freshness::refresh) && age >= min_age_for_refresh);
+    if (stale) {
+        if (facts_) log_.info("host_facts", "detecting host capabilities again ({})",
+                              want == Freshness::refresh ? "a decision failed for lack of a capability"
+                              : !facts_->complete        ? "the last detection was partial"
+                                                         : "cache expired");
+        facts_ = std::make_shared<const HostFacts>(detect_(config_, log_));
+        facts_time_ = now;
+    }
+    return facts_;
 }
 
 AttachPathImpl &Driver::path_impl(AttachPath path) { return path == AttachPath::network ? *network_ : *host_; }
 
 Result<std::string> Driver::connector_properties(std::uint32_t flags) {
     if (flags != 0) return make_error(Status::invalid_argument, "flags: must be 0", "flags");
-    const HostFacts &f = facts();
+    const auto facts_ptr = facts();
+    const HostFacts &f = *facts_ptr;
+    const HostCapabilities &c = f.capabilities;
     Json::Value out(Json::objectValue);
     if (!f.initiator.empty()) out["initiator"] = f.initiator;
     out["ip"] = f.ip;
     out["host"] = f.host_name;
     // The host's side of the spec's multipath=True: only when the host path can really multipath.
-    out["multipath"] = f.capabilities.multipath && f.capabilities.host_iscsi;
+    out["multipath"] = c.multipath && c.host_iscsi;
     out["platform"] = "x86_64";
     out["os_type"] = "linux";
     out["do_local_attach"] = false;
+    // Our own facts, for operators and for the compute service's logs: what each path needs and has.
     Json::Value &caps = out["iscsi_volume_driver"];
-    caps["qemu_iscsi"] = f.capabilities.qemu_iscsi;
-    caps["qemu_iscsi_reason"] = f.capabilities.qemu_iscsi_reason;
-    caps["host_iscsi"] = f.capabilities.host_iscsi;
-    caps["host_iscsi_reason"] = f.capabilities.host_iscsi_reason;
-    caps["multipath"] = f.capabilities.multipath;
-    caps["multipath_reason"] = f.capabilities.multipath_reason;
+    caps["qemu_iscsi"] = c.qemu_iscsi;
+    caps["qemu_iscsi_reason"] = c.qemu_iscsi_reason;
+    caps["emulator"] = f.emulator;
+    caps["emulator_source"] = f.emulator_source;
+    if (!f.qemu_module.empty()) caps["qemu_iscsi_module"] = f.qemu_module;
+    caps["qemu_version"] = format_version(f.qemu_version);
+    caps["libvirt_daemon_version"] = format_version(f.libvirt_daemon_version);
+    caps["libvirt_library_version"] = format_version(f.libvirt_library_version);
+    if (!f.libvirt_problem.empty()) caps["libvirt_problem"] = f.libvirt_problem;
+    caps["libvirt_xml"]["auth_in_source"] = f.xml.auth_in_source;
+    caps["libvirt_xml"]["initiator"] = f.xml.initiator;
+    if (!f.xml.reason.empty()) caps["libvirt_xml"]["reason"] = f.xml.reason;
+    caps["host_iscsi"] = c.host_iscsi;
+    caps["host_iscsi_reason"] = c.host_iscsi_reason;
+    caps["iscsiadm"] = f.iscsiadm;
+    caps["iscsid"] = f.iscsid;
+    caps["multipath"] = c.multipath;
+    caps["multipath_reason"] = c.multipath_reason;
+    caps["multipathd"] = f.multipathd;
     caps["initiator_source"] = f.initiator_source;
     return to_json(out);
 }
@@ -108,12 +148,20 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     auto disk = request::parse_disk_info(*disk_doc);
     if (!disk) return std::move(disk).error();
 
-    auto decision = decide_path(config_, *connector, facts().capabilities);
+    auto known = facts();
+    auto decision = decide_path(config_, *connector, known->capabilities);
+    if (!decision && decision.error().status == Status::unsupported) {
+        // A capability was missing: the host may have changed since detection; decide once more on fresh facts.
+        if (auto fresh = facts(Freshness::refresh); fresh != known) {
+            decision = decide_path(config_, *connector, fresh->capabilities);
+            known = std::move(fresh);
+        }
+    }
     if (!decision) return std::move(decision).error();
 
     const auto guard = locks_.lock(volume->volume_key());
     log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
-    auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision});
+    auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision, *known});
     if (!device_info) return std::move(device_info).error();
     (*device_info)["driver"] = "iscsi";
     (*device_info)["attach_path"] = attach_path_name(decision->path);

@@ -10,7 +10,9 @@
 
 #include <json/value.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,9 +22,11 @@ namespace ivd {
 
 // Lets tests replace host detection and the attach paths with in-memory fakes.
 struct DriverParts {
-    std::optional<HostFacts> facts;              // unset: detect on first use
+    std::optional<HostFacts> facts;              // set: fixed facts, never re-detected; unset: detect on first use
     std::unique_ptr<AttachPathImpl> network;     // unset: the real path for this build
     std::unique_ptr<AttachPathImpl> host;
+    // unset: detect_host_facts (tests count or script detections through this)
+    std::function<HostFacts(const request::DriverConfig &, const Logger &)> detect;
 };
 
 class Driver {
@@ -39,13 +43,19 @@ public:
 
 private:
     Driver(request::DriverConfig config, Logger log, DriverParts parts);
-    const HostFacts &facts();
+    // The cached facts, detected again when missing, older than host_facts_ttl, partial, or (refresh) when a
+    // decision just failed for a capability reason. Shared: a refresh never invalidates what a caller holds.
+    enum class Freshness { cached, refresh };
+    std::shared_ptr<const HostFacts> facts(Freshness want = Freshness::cached);
     AttachPathImpl &path_impl(AttachPath path);
 
     request::DriverConfig config_;
     Logger log_;
     std::mutex facts_mutex_;
-    std::optional<HostFacts> facts_;
+    std::shared_ptr<const HostFacts> facts_;
+    std::chrono::steady_clock::time_point facts_time_;
+    bool facts_fixed_ = false;
+    std::function<HostFacts(const request::DriverConfig &, const Logger &)> detect_;
     std::unique_ptr<AttachPathImpl> network_;
     std::unique_ptr<AttachPathImpl> host_;
     VolumeLocks locks_;

@@ -1,6 +1,12 @@
 #include "host_facts/host_facts.hpp"
 
+#include "libvirt/connection.hpp"
 #include "request/iscsi_name.hpp"
+
+#include <libvirt/libvirt.h>
+#include <pugixml.hpp>
+
+#include <fmt/format.h>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -12,31 +18,141 @@
 #include <array>
 #include <cstring>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 
 namespace ivd {
 
 namespace {
 
-// True when something listens on the abstract unix socket `name` (how iscsid and multipathd are reached).
-bool abstract_socket_listening(std::string_view name) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+// True when something accepts connections on `spec`: "@name" for the abstract namespace (how iscsid and
+// multipathd listen), otherwise a filesystem path. A connect is what iscsiadm/multipathd clients do first.
+bool socket_answers(const std::string &spec) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    const std::size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1);
-    std::memcpy(addr.sun_path + 1, name.data(), n);
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+    const bool abstract = !spec.empty() && spec[0] == '@';
+    const std::string_view name = abstract ? std::string_view(spec).substr(1) : std::string_view(spec);
+    if (name.empty() || name.size() > sizeof(addr.sun_path) - 1) return false;
+    std::memcpy(addr.sun_path + (abstract ? 1 : 0), name.data(), name.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + (abstract ? 1 : 0) + name.size() +
+                                            (abstract ? 0 : 1));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
     const bool ok = ::connect(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0;
     ::close(fd);
     return ok;
 }
 
-std::string find_executable(std::initializer_list<const char *> candidates) {
-    for (const char *path : candidates) {
-        if (::access(path, X_OK) == 0) return path;
+bool executable(const std::string &path) { return !path.empty() && ::access(path.c_str(), X_OK) == 0; }
+
+// What libvirt says: the emulator it will run for a default domain, and the versions.
+struct LibvirtAnswer {
+    std::string emulator;
+    std::string virt_type;
+    std::uint64_t daemon_version = 0;
+    std::uint64_t qemu_version = 0;
+};
+
+Result<std::string> domain_capabilities(virConnectPtr conn, const char *virt_type) {
+    // NULL emulator/arch/machine: libvirt's defaults for this host, i.e. what a domain without <emulator> gets.
+    char *xml = virConnectGetDomainCapabilities(conn, nullptr, nullptr, nullptr, virt_type, 0);
+    if (xml == nullptr) return libvirt::last_error("virConnectGetDomainCapabilities");
+    std::string out(xml);
+    std::free(xml);
+    return out;
+}
+
+Result<LibvirtAnswer> ask_libvirt(const std::string &uri, const Logger &log) {
+    libvirt::Connection connection(uri, log);
+    return connection.call([](virConnectPtr conn) -> Result<LibvirtAnswer> {
+        LibvirtAnswer answer;
+        unsigned long v = 0;
+        if (virConnectGetLibVersion(conn, &v) != 0) return libvirt::last_error("virConnectGetLibVersion");
+        answer.daemon_version = v;
+        if (virConnectGetVersion(conn, &v) == 0) answer.qemu_version = v;
+        // KVM first (what Nova asks for); a host without /dev/kvm only has the TCG ("qemu") type.
+        auto xml = domain_capabilities(conn, "kvm");
+        if (!xml) xml = domain_capabilities(conn, "qemu");
+        if (!xml) return std::move(xml).error();
+        pugi::xml_document doc;
+        if (!doc.load_string(xml->c_str())) return make_error(Status::backend, "domain capabilities XML does not parse");
+        const auto caps = doc.child("domainCapabilities");
+        answer.emulator = caps.child("path").text().as_string();
+        answer.virt_type = caps.child("domain").text().as_string();
+        if (answer.emulator.empty()) return make_error(Status::backend, "domain capabilities name no emulator <path>");
+        return answer;
+    });
+}
+
+void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFacts &facts) {
+    HostCapabilities &caps = facts.capabilities;
+    auto answer = ask_libvirt(config.libvirt_uri, log);
+    if (answer) {
+        facts.libvirt_daemon_version = answer->daemon_version;
+        facts.qemu_version = answer->qemu_version;
+    } else {
+        facts.libvirt_problem = answer.error().message;
+        facts.complete = false;
     }
-    return {};
+    facts.xml = libvirt_xml_features(facts.libvirt_daemon_version);
+    if (!facts.xml.reason.empty() && facts.libvirt_daemon_version != 0) log.warning("host_facts", "{}", facts.xml.reason);
+
+    if (!config.qemu_emulator.empty()) {
+        facts.emulator = config.qemu_emulator;
+        facts.emulator_source = "config qemu_emulator";
+    } else if (answer) {
+        facts.emulator = answer->emulator;
+        facts.emulator_source = fmt::format("libvirt domain capabilities ({})", answer->virt_type);
+    }
+
+    if (config.qemu_iscsi != request::Tristate::automatic) {
+        caps.qemu_iscsi = config.qemu_iscsi == request::Tristate::yes;
+        caps.qemu_iscsi_reason = "set by config qemu_iscsi";
+        return;
+    }
+    if (facts.emulator.empty()) {
+        caps.qemu_iscsi_reason = fmt::format("cannot tell which emulator libvirt runs ({}); set qemu_emulator or "
+                                             "qemu_iscsi in the config", facts.libvirt_problem);
+        return;
+    }
+    const QemuIscsiCheck check = check_qemu_iscsi(facts.emulator, config.qemu_module_dir);
+    caps.qemu_iscsi = check.available;
+    caps.qemu_iscsi_reason = check.reason;
+    facts.qemu_module = check.module;
+}
+
+void detect_host_iscsi(const request::DriverConfig &config, HostFacts &facts) {
+    HostCapabilities &caps = facts.capabilities;
+    if (executable(config.iscsiadm_path)) facts.iscsiadm = config.iscsiadm_path;
+    facts.iscsid = socket_answers(config.iscsid_socket);
+    if (config.host_iscsi != request::Tristate::automatic) {
+        caps.host_iscsi = config.host_iscsi == request::Tristate::yes;
+        caps.host_iscsi_reason = "set by config host_iscsi";
+    } else if (facts.iscsiadm.empty()) {
+        caps.host_iscsi_reason = fmt::format("iscsiadm not found at {} (config iscsiadm_path)", config.iscsiadm_path);
+    } else if (!facts.iscsid) {
+        caps.host_iscsi_reason = fmt::format("iscsid is not running (nothing answers on {})", config.iscsid_socket);
+    } else {
+        caps.host_iscsi = true;
+        caps.host_iscsi_reason = "iscsiadm found and iscsid answers";
+    }
+}
+
+void detect_multipath(const request::DriverConfig &config, HostFacts &facts) {
+    HostCapabilities &caps = facts.capabilities;
+    facts.multipathd = socket_answers(config.multipathd_socket);
+    if (config.host_multipath != request::Tristate::automatic) {
+        caps.multipath = config.host_multipath == request::Tristate::yes;
+        caps.multipath_reason = "set by config host_multipath";
+    } else if (!executable(config.multipath_path) || !executable(config.multipathd_path)) {
+        caps.multipath_reason = fmt::format("multipath tools not found at {} and {} (config multipath_path, "
+                                            "multipathd_path)", config.multipath_path, config.multipathd_path);
+    } else if (!facts.multipathd) {
+        caps.multipath_reason = fmt::format("multipathd is not running (nothing answers on {})", config.multipathd_socket);
+    } else {
+        caps.multipath = true;
+        caps.multipath_reason = "multipathd answers";
+    }
 }
 
 std::string first_ip_address() {
@@ -68,44 +184,37 @@ std::string read_initiator_name_file(const std::string &path) {
     return {};
 }
 
+LibvirtXmlFeatures libvirt_xml_features(std::uint64_t daemon_version) {
+    LibvirtXmlFeatures f;
+    if (daemon_version == 0) {
+        f.reason = "libvirt daemon version unknown; assuming current XML forms";
+        return f;
+    }
+    constexpr std::uint64_t auth_in_source_since = 3009000;  // libvirt 3.9.0
+    constexpr std::uint64_t initiator_since = 4007000;       // libvirt 4.7.0
+    f.auth_in_source = daemon_version >= auth_in_source_since;
+    f.initiator = daemon_version >= initiator_since;
+    if (!f.initiator) {
+        f.reason = fmt::format("libvirt {} is older than 4.7.0: <initiator> is omitted, so QEMU logs in with its "
+                               "default initiator name; ", format_version(daemon_version));
+    }
+    if (!f.auth_in_source) f.reason += "older than 3.9.0: <auth> goes under <disk>, not <source>";
+    while (!f.reason.empty() && (f.reason.back() == ' ' || f.reason.back() == ';')) f.reason.pop_back();
+    return f;
+}
+
+std::string format_version(std::uint64_t version) {
+    if (version == 0) return "unknown";
+    return fmt::format("{}.{}.{}", version / 1000000, version / 1000 % 1000, version % 1000);
+}
+
 HostFacts detect_host_facts(const request::DriverConfig &config, const Logger &log) {
-    using request::Tristate;
     HostFacts facts;
-    HostCapabilities &caps = facts.capabilities;
-
-    if (config.qemu_iscsi != Tristate::automatic) {
-        caps.qemu_iscsi = config.qemu_iscsi == Tristate::yes;
-        caps.qemu_iscsi_reason = "set by config qemu_iscsi";
-    } else {
-        // Debian/Ubuntu build the iSCSI driver as a loadable QEMU module; other builds link it in.
-        const std::string module_dir = "/usr/lib/x86_64-linux-gnu/qemu";
-        caps.qemu_iscsi = std::filesystem::exists(module_dir + "/block-iscsi.so") ||
-                          !std::filesystem::exists(module_dir);
-        caps.qemu_iscsi_reason = std::filesystem::exists(module_dir + "/block-iscsi.so")
-                                     ? "QEMU iSCSI block module found in " + module_dir
-                                 : caps.qemu_iscsi ? "no QEMU module directory; assuming the iSCSI driver is built in"
-                                                   : "no block-iscsi.so in " + module_dir;
-    }
-
-    const std::string iscsiadm = find_executable({"/usr/sbin/iscsiadm", "/sbin/iscsiadm", "/usr/bin/iscsiadm"});
-    if (iscsiadm.empty()) {
-        caps.host_iscsi_reason = "iscsiadm not found";
-    } else if (!abstract_socket_listening("ISCSIADM_ABSTRACT_NAMESPACE")) {
-        caps.host_iscsi_reason = "iscsid is not running";
-    } else {
-        caps.host_iscsi = true;
-        caps.host_iscsi_reason = "iscsiadm found and iscsid answers";
-    }
-
-    if (config.host_multipath != Tristate::automatic) {
-        caps.multipath = config.host_multipath == Tristate::yes;
-        caps.multipath_reason = "set by config host_multipath";
-    } else if (abstract_socket_listening("/org/kernel/linux/storage/multipathd")) {
-        caps.multipath = true;
-        caps.multipath_reason = "multipathd answers";
-    } else {
-        caps.multipath_reason = "multipathd is not running";
-    }
+    unsigned long lib = 0;
+    if (virGetVersion(&lib, nullptr, nullptr) == 0) facts.libvirt_library_version = lib;
+    detect_qemu(config, log, facts);
+    detect_host_iscsi(config, facts);
+    detect_multipath(config, facts);
 
     if (!config.initiator_name.empty()) {
         facts.initiator = config.initiator_name;
@@ -120,9 +229,15 @@ HostFacts detect_host_facts(const request::DriverConfig &config, const Logger &l
     if (::gethostname(host.data(), host.size() - 1) == 0) facts.host_name = host.data();
     facts.ip = first_ip_address();
 
-    log.debug("host_facts", "qemu_iscsi={} ({}), host_iscsi={} ({}), multipath={} ({}), initiator from {}",
-              caps.qemu_iscsi, caps.qemu_iscsi_reason, caps.host_iscsi, caps.host_iscsi_reason, caps.multipath,
-              caps.multipath_reason, facts.initiator_source);
+    const HostCapabilities &caps = facts.capabilities;
+    log.info("host_facts",
+             "qemu_iscsi={} ({}); host_iscsi={} ({}); multipath={} ({}); emulator {} from {}; libvirt daemon {}, "
+             "library {}; initiator from {}{}",
+             caps.qemu_iscsi, caps.qemu_iscsi_reason, caps.host_iscsi, caps.host_iscsi_reason, caps.multipath,
+             caps.multipath_reason, facts.emulator.empty() ? "unknown" : facts.emulator,
+             facts.emulator_source.empty() ? "nowhere" : facts.emulator_source,
+             format_version(facts.libvirt_daemon_version), format_version(facts.libvirt_library_version),
+             facts.initiator_source, facts.libvirt_problem.empty() ? "" : "; libvirt: " + facts.libvirt_problem);
     return facts;
 }
 

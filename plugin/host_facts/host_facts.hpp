@@ -1,13 +1,37 @@
-// Detection of what this host can do (QEMU iSCSI support, host-side iSCSI, multipathd) and who it is.
+// Detection of what this host can do (QEMU iSCSI support, host-side iSCSI, multipathd, libvirt versions) and
+// who it is (initiator name, host name, address). Every file and socket looked at comes from DriverConfig.
 #pragma once
 
 #include "core/log.hpp"
 #include "decide/decide.hpp"
 #include "request/driver_config.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace ivd {
+
+// Which libvirt disk XML forms the daemon accepts (it is the daemon, not our client library, that parses it).
+struct LibvirtXmlFeatures {
+    bool auth_in_source = true;    // <auth> inside <source> (libvirt >= 3.9); else <auth> as a child of <disk>
+    bool initiator = true;         // <initiator> inside <source> (libvirt >= 4.7); else omitted
+    std::string reason;            // why a feature is off, or that the version is unknown; empty when all on
+};
+
+// From libvirt's version number (major * 1000000 + minor * 1000 + release); 0 = unknown: assume current.
+LibvirtXmlFeatures libvirt_xml_features(std::uint64_t daemon_version);
+
+// "9.0.0" from 9000000; "unknown" from 0.
+std::string format_version(std::uint64_t version);
+
+// Whether a QEMU emulator binary can open iSCSI volumes, and why (see qemu_iscsi.cpp for the method).
+struct QemuIscsiCheck {
+    bool available = false;
+    std::string reason;
+    std::string module;  // the block-iscsi.so looked at; empty for built-in or non-modular builds
+};
+// module_dir empty: the module directory compiled into the emulator (one of the distributions' usual ones).
+QemuIscsiCheck check_qemu_iscsi(const std::string &emulator, const std::string &module_dir);
 
 struct HostFacts {
     HostCapabilities capabilities;
@@ -15,9 +39,30 @@ struct HostFacts {
     std::string initiator_source;
     std::string host_name;
     std::string ip;
+
+    // QEMU, as libvirt will run it.
+    std::string emulator;         // empty when unknown
+    std::string emulator_source;  // "libvirt domain capabilities (kvm)", "config qemu_emulator", ...
+    std::string qemu_module;      // the block-iscsi.so looked at, when the build is modular
+
+    // libvirt.
+    std::uint64_t libvirt_library_version = 0;  // virGetVersion: the libvirt this driver is linked with
+    std::uint64_t libvirt_daemon_version = 0;   // virConnectGetLibVersion: the one that parses our XML; 0 unknown
+    std::uint64_t qemu_version = 0;             // virConnectGetVersion (hypervisor); 0 unknown
+    std::string libvirt_problem;                // why libvirt could not be asked; empty when it answered
+    LibvirtXmlFeatures xml;
+
+    // Host iSCSI and multipath details behind the capabilities.
+    std::string iscsiadm;     // executable path, empty when missing
+    bool iscsid = false;      // iscsid answers on its control socket
+    bool multipathd = false;  // multipathd answers on its control socket
+
+    // False when something transient (libvirt unreachable) left the facts partial: re-detect soon.
+    bool complete = true;
 };
 
-// Probes the system (files, daemon sockets); cheap enough to run once per driver handle.
+// Probes the system (libvirt, files, daemon sockets). A few milliseconds: once per driver handle, then on
+// expiry or when a decision fails for a capability reason (see Driver::facts).
 HostFacts detect_host_facts(const request::DriverConfig &config, const Logger &log);
 
 // Reads "InitiatorName=..." from an open-iscsi initiatorname file; empty when absent or invalid.

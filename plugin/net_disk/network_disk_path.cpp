@@ -143,6 +143,13 @@ Result<Json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     spec.cache = config_.disk_cache;
     spec.io = config_.disk_io;
     spec.qos = volume.qos;
+    // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
+    spec.auth_in_source = context.facts.xml.auth_in_source;
+    spec.emit_initiator = context.facts.xml.initiator;
+    if (!spec.emit_initiator) {
+        log_.warning("net_disk", "{}: <initiator> omitted ({}); QEMU logs in with its default initiator name",
+                     volume.volume_key(), context.facts.xml.reason);
+    }
 
     Json::Value device_info(Json::objectValue);
     std::optional<SecretRollback> rollback;

@@ -51,20 +51,23 @@ std::string network_disk_xml(const NetworkDiskSpec &spec) {
     disk.append_attribute("device") = "disk";
     add_driver(disk, spec.cache, spec.io, spec.discard);
 
+    // libvirt before 3.9 only knows <auth> under <disk> (where it also formats it, before <source>).
+    const auto add_auth = [&spec](pugi::xml_node parent) {
+        auto auth = parent.append_child("auth");
+        auth.append_attribute("username") = spec.auth->username.c_str();
+        auto secret = auth.append_child("secret");
+        secret.append_attribute("type") = "iscsi";
+        secret.append_attribute("usage") = spec.auth->secret_usage.c_str();
+    };
+    if (spec.auth && !spec.auth_in_source) add_auth(disk);
     auto source = disk.append_child("source");
     source.append_attribute("protocol") = "iscsi";
     source.append_attribute("name") = fmt::format("{}/{}", spec.target.iqn, spec.target.lun).c_str();
     auto host = source.append_child("host");
     host.append_attribute("name") = spec.target.portal.host.c_str();  // IPv6 without brackets, as libvirt wants
     host.append_attribute("port") = spec.target.portal.port;
-    if (spec.auth) {
-        auto auth = source.append_child("auth");
-        auth.append_attribute("username") = spec.auth->username.c_str();
-        auto secret = auth.append_child("secret");
-        secret.append_attribute("type") = "iscsi";
-        secret.append_attribute("usage") = spec.auth->secret_usage.c_str();
-    }
-    if (!spec.initiator.empty()) {
+    if (spec.auth && spec.auth_in_source) add_auth(source);
+    if (!spec.initiator.empty() && spec.emit_initiator) {
         source.append_child("initiator").append_child("iqn").append_attribute("name") = spec.initiator.c_str();
     }
     add_guest_side(disk, spec.guest, spec.qos, spec.serial, spec.read_only);

@@ -26,6 +26,9 @@ struct NetworkDiskSpec {
     std::string cache = "none";        // "default" omits the attribute
     std::string io = "native";
     request::QosLimits qos;
+    // What the target libvirt daemon accepts (host_facts' LibvirtXmlFeatures):
+    bool auth_in_source = true;        // false (libvirt < 3.9): <auth> is a child of <disk>
+    bool emit_initiator = true;        // false (libvirt < 4.7): no <initiator>, whatever `initiator` says
 };
 std::string network_disk_xml(const NetworkDiskSpec &spec);
 

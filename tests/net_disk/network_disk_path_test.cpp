@@ -55,7 +55,8 @@ Result<Json::Value> connect(net_disk::NetworkDiskPath &path, const request::Volu
     connector.initiator = initiator;
     request::DiskTarget disk{request::DiskBus::scsi, "sdc"};
     PathDecision decision;
-    return path.connect(ConnectContext{v, connector, disk, decision});
+    static const HostFacts facts;
+    return path.connect(ConnectContext{v, connector, disk, decision, facts});
 }
 
 TEST(NetworkDiskPath, ChapVolumeGetsPrivateSecretAndXmlWithoutPassword) {
@@ -193,6 +194,25 @@ TEST(NetworkDiskPath, DisconnectRemovesTheSecretIdempotently) {
     auto refused = path->disconnect(v, &foreign, 0);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().field, "secret_usage");
+}
+
+TEST(NetworkDiskPath, OldLibvirtGetsTheXmlFormsItAccepts) {
+    Fixture f;
+    auto path = f.path();
+    auto v = volume(three_portals);
+    request::Connector connector;
+    connector.initiator = "iqn.1993-08.org.debian:01:host";
+    request::DiskTarget disk{request::DiskBus::scsi, "sdc"};
+    PathDecision decision;
+    HostFacts old;
+    old.xml = libvirt_xml_features(3008000);  // 3.8.0: before <auth> in <source> and before <initiator>
+    auto info = path->connect(ConnectContext{v, connector, disk, decision, old});
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_string((*info)["disk_xml"].asString().c_str()));
+    EXPECT_TRUE(doc.child("disk").child("auth"));
+    EXPECT_FALSE(doc.child("disk").child("source").child("auth"));
+    EXPECT_FALSE(doc.child("disk").child("source").child("initiator"));
 }
 
 }  // namespace

@@ -82,6 +82,131 @@ TEST(PathDecision, Table) {
     }
 }
 
+// Every combination: path (3) x enforce_multipath (2) x connector.multipath (2) x host capabilities (8).
+// Each line lists the outcome for (qemu_iscsi, host_iscsi, multipath) = 000 001 010 011 100 101 110 111:
+// N network, H host single path, M host multipath, U unsupported (a capability is missing),
+// I invalid connector, C invalid config.
+TEST(PathDecision, EveryCombination) {
+    struct Line {
+        PathChoice path;
+        bool enforce;
+        bool wants_multipath;
+        const char *outcomes;
+    };
+    const auto A = PathChoice::automatic;
+    const auto Net = PathChoice::network;
+    const auto Host = PathChoice::host;
+    const Line lines[] = {
+        {A, false, false, "UUHHNNNN"},    // QEMU's initiator first; host path when QEMU cannot
+        {A, false, true, "UUHMNNNM"},     // multipath only with iscsid and multipathd
+        {A, true, false, "IIIIIIII"},     // enforce: the connector must ask for multipath
+        {A, true, true, "UUUMUUUM"},      // enforce: multipath or nothing
+        {Net, false, false, "UUUUNNNN"},  // forced network needs QEMU iSCSI, nothing else
+        {Net, false, true, "UUUUNNNN"},
+        {Net, true, false, "CCCCCCCC"},   // contradictory config, whatever the host
+        {Net, true, true, "CCCCCCCC"},
+        {Host, false, false, "UUHHUUHH"},  // forced host needs iscsid, nothing else
+        {Host, false, true, "UUHMUUHM"},
+        {Host, true, false, "IIIIIIII"},
+        {Host, true, true, "UUUMUUUM"},
+    };
+    int checked = 0;
+    for (const Line &line : lines) {
+        ASSERT_EQ(std::string_view(line.outcomes).size(), 8u);
+        for (int bits = 0; bits < 8; ++bits) {
+            request::DriverConfig config;
+            config.path = line.path;
+            config.enforce_multipath = line.enforce;
+            request::Connector connector;
+            connector.multipath = line.wants_multipath;
+            HostCapabilities caps;
+            caps.qemu_iscsi = (bits & 4) != 0;
+            caps.host_iscsi = (bits & 2) != 0;
+            caps.multipath = (bits & 1) != 0;
+            const std::string what =
+                describe(Row{line.path, line.enforce, line.wants_multipath, caps.qemu_iscsi, caps.host_iscsi,
+                             caps.multipath, false, AttachPath::network, false, Status::ok});
+            auto d = decide_path(config, connector, caps);
+            const char expect = line.outcomes[bits];
+            ++checked;
+            if (expect == 'N' || expect == 'H' || expect == 'M') {
+                ASSERT_TRUE(d.ok()) << what << ": " << d.error().message;
+                EXPECT_EQ(d->path, expect == 'N' ? AttachPath::network : AttachPath::host) << what;
+                EXPECT_EQ(d->multipath, expect == 'M') << what;
+                EXPECT_FALSE(d->reason.empty()) << what;
+                // Multipath is never chosen unless both the connector and the host can.
+                if (d->multipath) {
+                    EXPECT_TRUE(connector.multipath && caps.multipath && caps.host_iscsi) << what;
+                }
+                continue;
+            }
+            ASSERT_FALSE(d.ok()) << what << " -> " << attach_path_name(d->path);
+            const Status status = expect == 'U' ? Status::unsupported
+                                  : expect == 'I' ? Status::invalid_argument
+                                                  : Status::config;
+            EXPECT_EQ(d.error().status, status) << what << ": " << d.error().message;
+            EXPECT_FALSE(d.error().message.empty()) << what;
+            if (expect == 'I') {
+                EXPECT_EQ(d.error().field, "multipath") << what;
+            }
+            if (expect == 'C') {
+                EXPECT_EQ(d.error().field, "enforce_multipath") << what;
+            }
+            if (expect == 'U') {
+                // The message names the fix for what is missing.
+                const std::string &m = d.error().message;
+                const bool names_fix = m.find("qemu-block-extra") != std::string::npos ||
+                                       m.find("open-iscsi") != std::string::npos ||
+                                       m.find("multipath-tools") != std::string::npos;
+                EXPECT_TRUE(names_fix) << what << ": " << m;
+                if (!caps.qemu_iscsi && line.path != Host && !line.enforce) {
+                    EXPECT_NE(m.find("qemu-block-extra"), std::string::npos) << what << ": " << m;
+                }
+                if (!caps.host_iscsi && line.path != Net) {
+                    EXPECT_NE(m.find("open-iscsi"), std::string::npos) << what << ": " << m;
+                }
+                if (caps.host_iscsi && !caps.multipath && line.enforce) {
+                    EXPECT_NE(m.find("multipath-tools"), std::string::npos) << what << ": " << m;
+                }
+            }
+        }
+    }
+    EXPECT_EQ(checked, 96);
+}
+
+// The detector's reason (what exactly is missing) reaches the error, not only a generic hint.
+TEST(PathDecision, ErrorsCarryTheDetectedReason) {
+    HostCapabilities caps;
+    caps.qemu_iscsi_reason = "there is no block-iscsi.so in /x";
+    caps.host_iscsi_reason = "iscsid is not running";
+    caps.multipath_reason = "multipathd is not running";
+    request::DriverConfig config;
+    config.path = PathChoice::network;
+    auto d = decide_path(config, request::Connector{}, caps);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("there is no block-iscsi.so in /x"), std::string::npos) << d.error().message;
+
+    config.path = PathChoice::host;
+    d = decide_path(config, request::Connector{}, caps);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("iscsid is not running"), std::string::npos) << d.error().message;
+
+    config.path = PathChoice::automatic;
+    config.enforce_multipath = true;
+    request::Connector mp;
+    mp.multipath = true;
+    caps.host_iscsi = true;
+    d = decide_path(config, mp, caps);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("multipathd is not running"), std::string::npos) << d.error().message;
+    EXPECT_NE(d.error().message.find("enforce_multipath"), std::string::npos) << d.error().message;
+
+    // A capability without a reason still says something.
+    d = decide_path(request::DriverConfig{}, request::Connector{}, HostCapabilities{});
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("not detected"), std::string::npos) << d.error().message;
+}
+
 TEST(PathDecision, ErrorsSayWhatToInstall) {
     request::DriverConfig config;
     HostCapabilities caps;

@@ -81,6 +81,49 @@ TEST(NetworkDiskXml, OptionalPartsOmitted) {
     EXPECT_FALSE(disk.child("driver").attribute("discard"));
 }
 
+// libvirt < 3.9: <auth> under <disk>, before <source>; nothing of it left inside <source>.
+TEST(NetworkDiskXml, AuthUnderDiskForOldLibvirt) {
+    auto s = sample();
+    s.auth = xml::DiskAuth{"chap-user", "usage-1"};
+    s.auth_in_source = false;
+    auto doc = parse(xml::network_disk_xml(s));
+    auto disk = doc.child("disk");
+    EXPECT_FALSE(disk.child("source").child("auth"));
+    ASSERT_TRUE(disk.child("auth"));
+    EXPECT_STREQ(disk.child("auth").attribute("username").value(), "chap-user");
+    EXPECT_STREQ(disk.child("auth").child("secret").attribute("type").value(), "iscsi");
+    EXPECT_STREQ(disk.child("auth").child("secret").attribute("usage").value(), "usage-1");
+    EXPECT_STREQ(disk.child("auth").next_sibling().name(), "source");
+    // The initiator is unaffected by where <auth> goes.
+    EXPECT_STREQ(disk.child("source").child("initiator").child("iqn").attribute("name").value(),
+                 "iqn.1993-08.org.debian:01:abc");
+}
+
+// libvirt < 4.7: no <initiator> even when an initiator name is known; the rest stays.
+TEST(NetworkDiskXml, InitiatorOmittedForOldLibvirt) {
+    auto s = sample();
+    s.auth = xml::DiskAuth{"chap-user", "usage-1"};
+    s.emit_initiator = false;
+    auto doc = parse(xml::network_disk_xml(s));
+    auto source = doc.child("disk").child("source");
+    EXPECT_FALSE(source.child("initiator"));
+    EXPECT_TRUE(source.child("auth"));
+    EXPECT_STREQ(source.attribute("name").value(), "iqn.2010-10.org.openstack:volume-1/3");
+}
+
+// Defaults are the current forms, so callers that never set the two fields keep today's XML.
+TEST(NetworkDiskXml, DefaultsAreCurrentForms) {
+    const xml::NetworkDiskSpec defaults;
+    EXPECT_TRUE(defaults.auth_in_source);
+    EXPECT_TRUE(defaults.emit_initiator);
+    auto s = sample();
+    s.auth = xml::DiskAuth{"u", "g"};
+    auto doc = parse(xml::network_disk_xml(s));
+    EXPECT_TRUE(doc.child("disk").child("source").child("auth"));
+    EXPECT_FALSE(doc.child("disk").child("auth"));
+    EXPECT_TRUE(doc.child("disk").child("source").child("initiator"));
+}
+
 TEST(NetworkDiskXml, Ipv6HostWithoutBrackets) {
     auto s = sample();
     s.target.portal = request::Portal{"::1", 3260, true};
