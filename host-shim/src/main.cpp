@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -15,6 +16,8 @@
 
 int main(int argc, char **argv) {
     using namespace volume_host;
+    // A libvirtd restart mid-call closes the socket under us: get EPIPE as an error, not a fatal signal.
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"volume-host: attach volumes to libvirt domains through volume driver modules "
                  "(selected by a nova.conf-style volume_drivers mapping)"};
     app.require_subcommand(1);
