@@ -71,7 +71,14 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
     HostConfig config = std::move(state.config);
     config.driver_dir = default_driver_dir;
     if (const auto *defaults = config.section("DEFAULT")) {
-        if (auto it = defaults->find("volume_driver_dir"); it != defaults->end()) config.driver_dir = it->second;
+        if (auto it = defaults->find("volume_driver_dir"); it != defaults->end()) {
+            // dlopen() would resolve a relative directory against the working directory: never load code from there.
+            if (it->second.empty() || it->second.front() != '/') {
+                return config_error(
+                    fmt::format("[DEFAULT] volume_driver_dir: '{}' must be an absolute path", it->second));
+            }
+            config.driver_dir = it->second;
+        }
         if (auto it = defaults->find("volume_drivers"); it != defaults->end()) {
             std::stringstream list(it->second);
             std::string item;

@@ -185,6 +185,10 @@ Result<std::string> read_string(const Json::Value &v, const Where &where, const 
             const auto c = static_cast<unsigned char>(ch);
             if (c < 0x20 || c == 0x7F) return invalid(where, "contains a control character");
         }
+        // U+FFFE and U+FFFF are valid UTF-8 but not XML characters: libvirt could not parse a disk carrying them.
+        if (s.find("\xEF\xBF\xBE") != std::string_view::npos || s.find("\xEF\xBF\xBF") != std::string_view::npos) {
+            return invalid(where, "contains U+FFFE or U+FFFF, which XML cannot carry");
+        }
     }
     return std::string(s);
 }

@@ -369,7 +369,9 @@ Result<DiskTarget> parse_disk_info(const Json::Value &document) {
 }
 
 void wipe_secrets_in_connection_info(Json::Value &document) {
-    const Json::Value *data = document.isObject() ? document.find("data", "data" + 4) : nullptr;
+    constexpr std::string_view data_key = "data";
+    const Json::Value *data =
+        document.isObject() ? document.find(data_key.data(), data_key.data() + data_key.size()) : nullptr;
     if (data == nullptr || !data->isObject()) return;
     for (const char *key : {"auth_password", "discovery_auth_password"}) {
         const Json::Value *v = data->find(key, key + std::char_traits<char>::length(key));

@@ -135,6 +135,13 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
     auto bad_map = write("bad.conf", "[DEFAULT]\nvolume_drivers = iscsi\n");
     EXPECT_EQ(run("--config " + bad_map.string() + " drivers").exit_code, 3);
+    // A relative driver directory would make dlopen() load code from the working directory.
+    for (const char *dir : {"volume_driver_dir = drivers\n", "volume_driver_dir =\n"}) {
+        auto relative = write("relative.conf", "[DEFAULT]\nvolume_drivers = iscsi=x.so\n" + std::string(dir));
+        r = run("--config " + relative.string() + " drivers");
+        EXPECT_EQ(r.exit_code, 3) << dir;
+        EXPECT_NE(r.err.find("volume_driver_dir"), std::string::npos) << r.err;
+    }
     auto none = write("none.conf", "[DEFAULT]\n");
     EXPECT_EQ(run("--config " + none.string() + " drivers").exit_code, 3);
 }

@@ -128,8 +128,8 @@ typedef struct vd_driver_table {
     /*
      * Makes a volume available to the host for one guest. connection_info is Cinder's
      * {"driver_volume_type": ..., "data": {...}}; connector is the dict from connector_properties (possibly
-     * edited by the caller); disk_info is the guest side the host chose ({"bus": "scsi", "dev": "sdb"}), or
-     * NULL / "{}" to let the driver pick defaults. flags must be 0.
+     * edited by the caller); disk_info is the guest side the host chose ({"bus": "scsi", "dev": "sdb"}): "dev" is
+     * required (the host owns the guest's device names), "bus" defaults to what "dev" implies. flags must be 0.
      * On success *device_info (owned by the caller, free_string()) is a JSON object with at least "type"
      * ("network" or "block") and "disk_xml" (a libvirt <disk> element for the host to attach). The host keeps
      * device_info and hands it back to disconnect_volume. On failure nothing the call created is left behind.

@@ -1,0 +1,41 @@
+// connect_volume(connection_info, connector, disk_info): input is the three strings separated by NUL bytes.
+// A successful connect must emit clean device_info and be undone completely by disconnect with it.
+#include "fuzz_support.hpp"
+
+#include "core/json_output.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    using namespace ivd::fuzz;
+    static FuzzDriver d = make_driver(default_config);  // one handle, as a host keeps it
+    const auto parts = split_input(data, size, 3);
+    const char *ci = c_str_or_null(parts[0]);
+    const char *connector = c_str_or_null(parts[1]);
+    const char *disk = c_str_or_null(parts[2]);
+    watch_secrets(ci, connector, disk);
+
+    auto result = d.driver->connect_volume(ci, connector, disk, 0);
+    static const bool verbose = std::getenv("IVD_FUZZ_VERBOSE") != nullptr;  // to see what seeds reach
+    if (verbose) std::fprintf(stderr, "  -> %s\n", result ? "connected" : result.error().message.c_str());
+    if (!result) {
+        check_error(result.error());
+        IVD_FUZZ_CHECK(d.secrets->size() == 0, "a failed connect left a secret behind: " + result.error().message);
+        return 0;
+    }
+    const Json::Value info = check_device_info(*result, ci);
+
+    // Connecting again returns the same result (the ABI's idempotence promise).
+    auto again = d.driver->connect_volume(ci, connector, disk, 0);
+    IVD_FUZZ_CHECK(again.ok() && *again == *result, "a second connect differs");
+
+    auto undone = d.driver->disconnect_volume(ci, result->c_str(), 0);
+    IVD_FUZZ_CHECK(undone.ok(), undone.ok() ? "" : undone.error().message);
+    IVD_FUZZ_CHECK(d.secrets->size() == 0,
+                   fmt::format("disconnect left {} secret(s) behind (usage {})", d.secrets->size(),
+                               info.get("secret_usage", "").asString()));
+    return 0;
+}
