@@ -1,22 +1,53 @@
 #!/bin/bash
 # The whole test suite on a fresh Debian 12, as root: installs dependencies, builds with warnings as errors,
-# runs every test (real tgtd, libvirtd and QEMU included). Usage: sudo ./scripts/test.sh [build-dir]
-set -euo pipefail
+# runs every test (real tgtd, libvirtd and QEMU included), then the checks that need their own builds or the
+# system: the deb/rpm packages (installed and removed again), the suite under ASan+UBSan, and a bounded fuzzing
+# run. Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
+#   sudo ./scripts/test.sh [build-dir]
+#   env: IVD_FUZZ_SECONDS (default 60 per target), IVD_SKIP="packages sanitize fuzz" to skip stages locally
+set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
+skip=" ${IVD_SKIP:-} "
 
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/test.sh must run as root (it installs packages and starts tgtd and libvirtd)" >&2
   exit 1
 fi
 
-echo "== installing dependencies"
-"$root/scripts/install-deps.sh"
+failed_stages=()
+passed_stages=0
+stage() {
+  local name=$1
+  shift
+  if [[ $skip == *" $name "* ]]; then
+    echo "== $name: skipped (IVD_SKIP)"
+    return
+  fi
+  echo "== $name"
+  local start=$SECONDS
+  if "$@"; then
+    passed_stages=$((passed_stages + 1))
+    echo "== $name: passed in $((SECONDS - start)) s"
+  else
+    failed_stages+=("$name")
+    echo "== $name: FAILED after $((SECONDS - start)) s"
+  fi
+}
 
-echo "== building ($build)"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIVD_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
+build_and_test() {
+  # Prefix /usr: the compiled-in config and driver paths then match the packages built from this tree.
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DIVD_WERROR=ON >/dev/null &&
+    cmake --build "$build" -j"$(nproc)" &&
+    (cd "$build" && ctest --output-on-failure --timeout 600 -j"$(nproc)")
+}
 
-echo "== running tests"
-cd "$build"
-ctest --output-on-failure --timeout 600 -j"$(nproc)"
+"$root/scripts/install-deps.sh" || { echo "installing dependencies failed" >&2; exit 1; }
+stage tests build_and_test
+stage packages env JOBS="$(nproc)" "$root/packaging/test-packages.sh" "$build"
+stage sanitize env IVD_JOBS="$(nproc)" IVD_SANITIZE_BUILD_DIR="$build-asan" "$root/scripts/sanitize.sh"
+stage fuzz env IVD_JOBS="$(nproc)" IVD_FUZZ_BUILD_DIR="$build-fuzz" "$root/scripts/fuzz.sh" "${IVD_FUZZ_SECONDS:-60}"
+
+echo
+echo "stages: $passed_stages passed, ${#failed_stages[@]} failed${failed_stages:+ (${failed_stages[*]})}"
+[ ${#failed_stages[@]} -eq 0 ]
