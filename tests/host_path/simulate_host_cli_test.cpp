@@ -1,0 +1,88 @@
+// volume-host --simulate-host DIR: the whole host path through the CLI and the built module, against a real
+// tgtd, on the simulated kernel and daemons.
+#include "tgtd_lab.hpp"
+
+#include <json/json.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path &p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+TEST(SimulateHostCli, ConnectAndDisconnectThroughVolumeHost) {
+    ivd::testing::TgtdLab lab;
+    const auto second = lab.add_portal();
+    const std::string iqn = lab.make_iqn("cli");
+    const int tid = lab.create_target(iqn);
+    lab.add_lun(tid, 1);
+    const std::string password = "Cli-sim-pw-5e8b2d";
+    lab.add_account("cliuser", password);
+    lab.bind_account(tid, "cliuser");
+
+    const fs::path dir = fs::temp_directory_path() / ("ivd-simhost-cli-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "vh.conf") << "[DEFAULT]\nvolume_drivers = iscsi=" << IVD_MODULE_PATH << "\n[iscsi]\n";
+    Json::Value ci;
+    ci["driver_volume_type"] = "iscsi";
+    for (const auto &p : {lab.portal(), second}) {
+        ci["data"]["target_portals"].append(p.to_string());
+        ci["data"]["target_iqns"].append(iqn);
+    }
+    ci["data"]["target_lun"] = 1;
+    ci["data"]["volume_id"] = "cli-sim-1";
+    ci["data"]["auth_method"] = "CHAP";
+    ci["data"]["auth_username"] = "cliuser";
+    ci["data"]["auth_password"] = password;
+    std::ofstream(dir / "ci.json") << Json::writeString(Json::StreamWriterBuilder(), ci);
+    std::ofstream(dir / "connector.json") << R"({"initiator":"iqn.1993-08.org.debian:01:simcli","multipath":true})";
+
+    const std::string base = std::string(VOLUME_HOST_PATH) + " --config " + (dir / "vh.conf").string() +
+                             " --simulate-host " + (dir / "sim").string() + " ";
+    const std::string connect = base + "connect " + (dir / "ci.json").string() + " " + (dir / "connector.json").string() +
+                                " --disk-info '{\"dev\":\"sdb\"}' >" + (dir / "device.json").string() + " 2>" +
+                                (dir / "connect.err").string();
+    ASSERT_EQ(WEXITSTATUS(std::system(connect.c_str())), 0) << slurp(dir / "connect.err");
+    Json::Value info;
+    std::istringstream(slurp(dir / "device.json")) >> info;
+    EXPECT_EQ(info["type"].asString(), "block");
+    EXPECT_EQ(info["attach_path"].asString(), "host");
+    EXPECT_TRUE(info["multipath"].asBool());
+    EXPECT_EQ(info["paths"].size(), 2u);
+    EXPECT_NE(info["path"].asString().find("/dev/dm-"), std::string::npos);
+    EXPECT_EQ(lab.session_count(tid), 2);
+
+    const std::string disconnect = base + "disconnect " + (dir / "ci.json").string() + " " +
+                                   (dir / "device.json").string() + " >" + (dir / "disconnect.out").string() + " 2>&1";
+    ASSERT_EQ(WEXITSTATUS(std::system(disconnect.c_str())), 0) << slurp(dir / "disconnect.out");
+    int sessions = lab.session_count(tid);
+    for (int i = 0; i < 40 && sessions != 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        sessions = lab.session_count(tid);
+    }
+    EXPECT_EQ(sessions, 0);
+    EXPECT_TRUE(fs::is_empty(dir / "sim" / "sys" / "block")) << "no path or dm device left";
+    const std::string argv_log = slurp(dir / "sim" / "argv.log");
+    EXPECT_NE(argv_log.find("--login"), std::string::npos);
+    EXPECT_EQ(argv_log.find(password), std::string::npos);
+    EXPECT_EQ((slurp(dir / "connect.err") + slurp(dir / "disconnect.out")).find(password), std::string::npos);
+    fs::remove_all(dir);
+}
+
+}  // namespace
