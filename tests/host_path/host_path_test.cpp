@@ -1,6 +1,10 @@
 // The host attach path end to end: the real HostOps implementation driving the simulated host's stand-in tools,
 // which log in to a real tgtd with libiscsi. Nothing here is faked above the tools.
 #include "driver/driver.hpp"
+#include "host_path/host_path.hpp"
+#include "host_path/real_host_ops.hpp"
+#include "request/driver_config.hpp"
+#include "request/json_input.hpp"
 #include "setup.hpp"
 #include "tgtd_lab.hpp"
 
@@ -413,6 +417,73 @@ TEST_F(HostPathTest, BroadcastLunTargetsMatchOsBricksGetAllTargets) {
         EXPECT_EQ(brick[i][1].asString(), (*info)["targets"][i]["iqn"].asString());
         EXPECT_EQ(brick[i][2].asInt64(), (*info)["targets"][i]["lun"].asInt64());
     }
+}
+
+}  // namespace
+
+namespace {
+
+// Arrays that answer SendTargets with every portal (tgtd answers with one): the discovery seam reports the
+// volume's IQN on three real portals and an unrelated IQN; the host path must log in to exactly those three.
+TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSameIqn) {
+    const auto all = portals(3);
+    const std::string iqn = lab_.make_iqn("discovered");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const std::string other = lab_.make_iqn("unrelated");
+    lab_.add_lun(lab_.create_target(other), 1);
+
+    Json::Value config(Json::objectValue);
+    for (const auto &[k, v] : sim_config_) config[k] = v;
+    auto doc = ivd::request::parse_object(write(config).c_str(), "config");
+    ASSERT_TRUE(doc.ok());
+    auto parsed = ivd::request::parse_driver_config(*doc);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    int discoveries = 0;
+    ivd::host_path::StorageQueries queries;
+    queries.discover = [&](const ivd::request::Portal &portal, const std::string &, const ivd::request::ChapCredentials *,
+                           std::chrono::milliseconds) -> ivd::Result<std::vector<ivd::iscsi::DiscoveredTarget>> {
+        ++discoveries;
+        EXPECT_EQ(portal.to_string(), all[0].to_string());
+        std::vector<ivd::iscsi::DiscoveredTarget> found(2);
+        found[0].iqn = iqn;
+        for (const auto &p : all) {
+            ivd::request::Portal rp;
+            EXPECT_TRUE(ivd::request::parse_portal(p.to_string(), &rp).empty());
+            found[0].portals.push_back(rp);
+        }
+        found[1].iqn = other;
+        found[1].portals = {found[0].portals[0]};
+        return found;
+    };
+    ivd::DriverParts parts;
+    ivd::HostFacts facts;
+    facts.capabilities.host_iscsi = true;
+    facts.capabilities.multipath = true;
+    facts.initiator = initiator;
+    parts.facts = facts;
+    parts.host = std::make_unique<ivd::host_path::HostPath>(*parsed, ivd::Logger{},
+                                                            ivd::host_path::make_real_host_ops(*parsed, ivd::Logger{}),
+                                                            queries);
+    auto d = ivd::Driver::create(write(config).c_str(), {}, std::move(parts));
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    driver_ = std::move(d).value();
+
+    Json::Value ci(Json::objectValue);
+    ci["driver_volume_type"] = "iscsi";
+    ci["data"]["target_portal"] = all[0].to_string();
+    ci["data"]["target_iqn"] = iqn;
+    ci["data"]["target_lun"] = 1;
+    ci["data"]["volume_id"] = "vol-discovered";
+    auto info = connect(ci);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(discoveries, 1);
+    ASSERT_EQ((*info)["paths"].size(), 3u);
+    for (const auto &path : (*info)["paths"]) EXPECT_EQ(path["iqn"].asString(), iqn);
+    EXPECT_EQ(lab_.session_count(tid), 3);
+    EXPECT_EQ(argv_log().find(other), std::string::npos) << "never logs in to another IQN";
+    ASSERT_TRUE(disconnect(ci, *info).ok());
+    EXPECT_EQ(sessions(), 0u);
 }
 
 }  // namespace
