@@ -14,6 +14,8 @@ packages=(
   open-iscsi multipath-tools
   # packaging checks and os-brick for comparing target expansion
   rpm lintian dpkg-dev file python3-os-brick
+  # real-kernel lab (tests/vm_lab): builds its Debian guest image
+  debootstrap
   # fuzzing (clang + libFuzzer) and sanitizers
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )

@@ -204,7 +204,15 @@ std::optional<ShimError> detach_before_disconnect(const HostConfig &config, cons
     auto dev = disk_target_dev(disk_xml.asString());
     if (!dev) return dev.error();
     auto session = DomainSession::open(config.libvirt_uri, domain);
-    if (!session) return session.error();
+    if (!session) {
+        // A destroyed transient domain holds no disk: nothing to detach, and the volume must still be cleaned up.
+        if (session.error().code == "domain_not_found") {
+            std::fprintf(stderr, "volume-host: warning host: --detach: domain %s no longer exists; disconnecting only\n",
+                         domain.c_str());
+            return std::nullopt;
+        }
+        return session.error();
+    }
     auto detached = (*session)->detach_disk(*dev);
     if (!detached) return detached.error();
     return std::nullopt;
@@ -246,6 +254,7 @@ int run_drivers(const GlobalOptions &global) {
         row["driver_version"] = t.driver_version ? t.driver_version : "";
         row["volume_types"] = t.volume_types ? t.volume_types : "";
         row["extend_volume"] = t.extend_volume != nullptr;
+        row["cleanup"] = VD_TABLE_HAS(&t, vd_driver_table, cleanup) && t.cleanup != nullptr;
         out.append(row);
     }
     std::cout << pretty(out) << std::endl;
@@ -304,6 +313,38 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     std::string device_info_text = take_driver_string(t, device_info);
     if (session) return attach_connected(*driver, *session, *ci_text, device_info_text);
     std::cout << device_info_text << std::endl;
+    return 0;
+}
+
+int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    auto driver = open_driver_for(*config, options.volume_type);
+    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    const auto &t = driver->module->table();
+    // Appended slot: an older or simpler driver has no cleanup (too small a table, or NULL).
+    if (!VD_TABLE_HAS(&t, vd_driver_table, cleanup) || t.cleanup == nullptr) {
+        ShimError e{"cleanup_unsupported",
+                    fmt::format("driver {} ({}) does not implement cleanup", t.driver_name ? t.driver_name : "?",
+                                driver->path),
+                    exit_driver};
+        print_error(e);
+        return e.exit_code;
+    }
+    char *report = nullptr;
+    const std::int32_t rc =
+        t.cleanup(driver->instance->handle(), options.dry_run ? VD_CLEANUP_DRY_RUN : 0u, &report);
+    if (rc != VD_OK) return driver_failed(*driver, "cleanup", rc);
+    const std::string text = take_driver_string(t, report);
+    std::cout << text << std::endl;
+    // The report is printed either way; objects that could not be removed make the run fail.
+    auto parsed = parse_json(text, "the cleanup report");
+    if (parsed && (*parsed)["failed"].isIntegral() && (*parsed)["failed"].asInt64() > 0) {
+        print_error(ShimError{"cleanup_incomplete",
+                              fmt::format("{} leftover(s) could not be removed; see the report", (*parsed)["failed"].asInt64()),
+                              exit_driver});
+        return exit_driver;
+    }
     return 0;
 }
 

@@ -33,6 +33,11 @@ struct DisconnectOptions {
     bool ignore_errors = false;
 };
 
+struct CleanupOptions {
+    std::string volume_type = "iscsi";
+    bool dry_run = false;
+};
+
 // Prints {"error": {...}} on stderr.
 void print_error(const ShimError &error);
 
@@ -40,5 +45,7 @@ int run_drivers(const GlobalOptions &global);
 int run_connector(const GlobalOptions &global, const ConnectorOptions &options);
 int run_connect(const GlobalOptions &global, const ConnectOptions &options);
 int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options);
+// Asks the driver to find and remove what a crashed host left behind; prints its report.
+int run_cleanup(const GlobalOptions &global, const CleanupOptions &options);
 
 }  // namespace volume_host

@@ -108,7 +108,14 @@ Outcome<std::unique_ptr<DomainSession>> DomainSession::open(const std::string &u
     if (h->conn == nullptr) return libvirt_error(fmt::format("cannot connect to libvirt at {}", uri));
     virConnSetErrorFunc(h->conn, nullptr, ignore_error);
     h->dom = virDomainLookupByName(h->conn, domain.c_str());
-    if (h->dom == nullptr) return libvirt_error(fmt::format("domain {}", domain));
+    if (h->dom == nullptr) {
+        ShimError e = libvirt_error(fmt::format("domain {}", domain));
+        // Callers tell "no such domain" (destroyed transient domain: nothing to detach) from a libvirt failure.
+        if (const virErrorPtr le = virGetLastError(); le != nullptr && le->code == VIR_ERR_NO_DOMAIN) {
+            e.code = "domain_not_found";
+        }
+        return e;
+    }
     return std::unique_ptr<DomainSession>(new DomainSession(domain, std::move(h)));
 }
 
@@ -164,8 +171,10 @@ Outcome<DetachOutcome> DomainSession::detach_disk(const std::string &target_dev,
     };
 
     DetachOutcome outcome;
-    // Live and config are detached separately: each may hold the disk without the other.
-    auto live = find(false);
+    // Live and config are detached separately: each may hold the disk without the other. A shut-off domain
+    // has no live view (its "live" XML is the config), so only its config is changed.
+    const bool active = virDomainIsActive(h_->dom) == 1;
+    auto live = active ? find(false) : Outcome<std::optional<DomainDisk>>(std::optional<DomainDisk>());
     if (!live) return live.error();
     if (*live) {
         outcome.was_attached = true;

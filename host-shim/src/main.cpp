@@ -59,6 +59,13 @@ int main(int argc, char **argv) {
     disconnect->add_flag("--force", disconnect_options.force, "go on past a failed flush");
     disconnect->add_flag("--ignore-errors", disconnect_options.ignore_errors, "report failed steps but succeed");
 
+    CleanupOptions cleanup_options;
+    auto *cleanup = app.add_subcommand("cleanup", "find what a crashed host left behind (e.g. libvirt secrets no "
+                                                  "domain uses) and remove it; prints a JSON report");
+    cleanup->add_flag("--dry-run", cleanup_options.dry_run, "report only, remove nothing");
+    cleanup->add_option("--type", cleanup_options.volume_type, "driver_volume_type of the driver to ask")
+        ->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -79,6 +86,7 @@ int main(int argc, char **argv) {
         if (*connector) return run_connector(global, connector_options);
         if (*connect) return run_connect(global, connect_options);
         if (*disconnect) return run_disconnect(global, disconnect_options);
+        if (*cleanup) return run_cleanup(global, cleanup_options);
     } catch (const std::exception &e) {
         print_error(ShimError{"internal_error", e.what(), 1});
         return 1;

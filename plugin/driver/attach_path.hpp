@@ -9,8 +9,20 @@
 #include <json/value.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ivd {
+
+// Something a path left on the host that a crash may have orphaned (found by cleanup).
+struct Leftover {
+    std::string kind;       // "libvirt_secret", "iscsi_session", ...
+    std::string name;       // what identifies it to the path (secret usage name, "portal iqn", ...)
+    bool in_use = false;    // referenced by something live: kept
+    bool removable = true;  // false: only reported (the path cannot prove it is safe to remove)
+    std::string reason;     // why it is kept, reported or removable
+    Json::Value detail{Json::objectValue};  // extra report fields (never a secret value)
+};
 
 struct ConnectContext {
     const request::VolumeRequest &volume;
@@ -28,6 +40,15 @@ public:
     // device_info may be null (the host lost it); flags are VD_DISCONNECT_* bits.
     virtual Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
                                     std::uint32_t flags) = 0;
+
+    // Cleanup in two phases, so a scan that fails removes nothing: find_leftovers reads only; the driver then
+    // removes the unused, removable ones. Default: the path cannot recognise leftovers (not_implemented).
+    virtual Result<std::vector<Leftover>> find_leftovers() {
+        return make_error(Status::not_implemented, "this attach path does not support cleanup");
+    }
+    virtual Result<void> remove_leftover(const Leftover &leftover) {
+        return make_error(Status::not_implemented, "this attach path cannot remove " + leftover.kind);
+    }
 };
 
 }  // namespace ivd

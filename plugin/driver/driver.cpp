@@ -224,4 +224,77 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     return {};
 }
 
+Result<std::string> Driver::cleanup(std::uint32_t flags) {
+    if ((flags & ~VD_CLEANUP_DRY_RUN) != 0) {
+        return make_error(Status::invalid_argument,
+                          fmt::format("flags: unknown bits 0x{:x}; only VD_CLEANUP_DRY_RUN is defined",
+                                      flags & ~VD_CLEANUP_DRY_RUN),
+                          "flags");
+    }
+    const bool dry_run = (flags & VD_CLEANUP_DRY_RUN) != 0;
+    // Phase 1, read only: every path lists its leftovers. A path that cannot scan fails the whole call before
+    // anything is removed, because "unused" was not proven.
+    struct Found {
+        const char *path;
+        AttachPathImpl *impl;
+        std::vector<Leftover> items;
+    };
+    std::vector<Found> found;
+    Json::Value report(Json::objectValue);
+    report["dry_run"] = dry_run;
+    Json::Value &paths = report["paths"] = Json::Value(Json::objectValue);
+    for (const auto &[name, impl] : {std::pair<const char *, AttachPathImpl *>{"network", network_.get()},
+                                     std::pair<const char *, AttachPathImpl *>{"host", host_.get()}}) {
+        auto items = impl->find_leftovers();
+        if (!items) {
+            if (items.error().status == Status::not_implemented) {
+                paths[name] = fmt::format("not scanned: {}", items.error().message);
+                continue;
+            }
+            return std::move(items).error().context(fmt::format("cleanup of the {} path; nothing was removed", name));
+        }
+        paths[name] = "scanned";
+        found.push_back(Found{name, impl, std::move(items).value()});
+    }
+
+    // Phase 2: remove what is unused and removable; keep and report the rest.
+    unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
+    Json::Value &rows = report["items"] = Json::Value(Json::arrayValue);
+    for (const Found &f : found) {
+        for (const Leftover &item : f.items) {
+            ++total;
+            Json::Value row = item.detail;
+            row["path"] = f.path;
+            row["kind"] = item.kind;
+            row["name"] = item.name;
+            row["reason"] = item.reason;
+            if (item.in_use) {
+                row["action"] = "kept";
+                ++kept;
+            } else if (!item.removable) {
+                row["action"] = "reported";
+                ++reported;
+            } else if (dry_run) {
+                row["action"] = "would_remove";
+            } else if (auto r = f.impl->remove_leftover(item); !r) {
+                row["action"] = "failed";
+                row["error"] = r.error().message;
+                ++failed;
+                log_.error("cleanup", "{} {}: removing failed: {}", item.kind, item.name, r.error().message);
+            } else {
+                row["action"] = "removed";
+                ++removed;
+                log_.info("cleanup", "removed {} {} ({})", item.kind, item.name, item.reason);
+            }
+            rows.append(row);
+        }
+    }
+    report["found"] = total;
+    report["removed"] = removed;
+    report["kept"] = kept;
+    report["failed"] = failed;
+    report["reported"] = reported;
+    return to_json(report);
+}
+
 }  // namespace ivd

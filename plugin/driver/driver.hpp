@@ -37,6 +37,8 @@ public:
     Result<std::string> connect_volume(const char *connection_info, const char *connector, const char *disk_info,
                                        std::uint32_t flags);
     Result<void> disconnect_volume(const char *connection_info, const char *device_info, std::uint32_t flags);
+    // Finds what the paths left behind (see vd_driver_table::cleanup) and removes the unused; returns the report.
+    Result<std::string> cleanup(std::uint32_t flags);
 
     const request::DriverConfig &config() const { return config_; }
     const Logger &log() const { return log_; }

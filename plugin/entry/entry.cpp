@@ -120,6 +120,18 @@ std::int32_t disconnect_volume(vd_driver *driver, const char *connection_info, c
     });
 }
 
+std::int32_t cleanup(vd_driver *driver, std::uint32_t flags, char **report_json) {
+    if (report_json != nullptr) *report_json = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        if (report_json == nullptr) return missing("report_json");
+        auto json = driver->impl->cleanup(flags);
+        if (!json) return std::move(json).error();
+        *report_json = copy_out(*json);
+        return {};
+    });
+}
+
 void free_string(char *str) { std::free(str); }
 
 const char *last_error() { return last_error_json.c_str(); }
@@ -138,6 +150,7 @@ const vd_driver_table driver_table_v1 = {
     nullptr,  // extend_volume: not supported yet
     free_string,
     last_error,
+    cleanup,
 };
 
 }  // namespace

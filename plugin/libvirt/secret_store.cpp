@@ -110,6 +110,28 @@ Result<std::vector<std::string>> LibvirtSecretStore::list_iscsi_secret_usages(st
     });
 }
 
+Result<std::vector<SecretEntry>> LibvirtSecretStore::list_iscsi_secrets(std::string_view prefix) {
+    return connection_->call([&](virConnectPtr conn) -> Result<std::vector<SecretEntry>> {
+        SecretArray all;
+        all.count = virConnectListAllSecrets(conn, &all.items, 0);
+        if (all.count < 0) {
+            all.count = 0;
+            return last_error("cannot list libvirt secrets");
+        }
+        std::vector<SecretEntry> out;
+        for (int i = 0; i < all.count; ++i) {
+            if (virSecretGetUsageType(all.items[i]) != VIR_SECRET_USAGE_TYPE_ISCSI) continue;
+            const char *id = virSecretGetUsageID(all.items[i]);
+            if (id == nullptr || !std::string_view(id).starts_with(prefix)) continue;
+            auto uuid = uuid_of(all.items[i]);
+            if (!uuid) return std::move(uuid).error();
+            out.push_back(SecretEntry{id, std::move(uuid).value()});
+        }
+        std::sort(out.begin(), out.end(), [](const SecretEntry &a, const SecretEntry &b) { return a.usage < b.usage; });
+        return out;
+    });
+}
+
 std::optional<Error> MemorySecretStore::take_failure() {
     std::optional<Error> f;
     f.swap(failure_);
@@ -146,6 +168,16 @@ Result<std::vector<std::string>> MemorySecretStore::list_iscsi_secret_usages(std
         if (std::string_view(usage).starts_with(prefix)) usages.push_back(usage);
     }
     return usages;
+}
+
+Result<std::vector<SecretEntry>> MemorySecretStore::list_iscsi_secrets(std::string_view prefix) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (auto f = take_failure()) return std::move(*f);
+    std::vector<SecretEntry> out;
+    for (const auto &[usage, entry] : entries_) {
+        if (std::string_view(usage).starts_with(prefix)) out.push_back(SecretEntry{usage, entry.uuid});
+    }
+    return out;
 }
 
 std::optional<SecretString> MemorySecretStore::value_of(const std::string &usage_name) const {

@@ -15,6 +15,11 @@
 
 namespace ivd::libvirt {
 
+struct SecretEntry {
+    std::string usage;
+    std::string uuid;  // "" when the store cannot tell
+};
+
 class SecretStore {
 public:
     virtual ~SecretStore() = default;
@@ -26,6 +31,15 @@ public:
     virtual Result<void> remove_iscsi_secret(const std::string &usage_name) = 0;
     // Usage names of the iscsi secrets starting with prefix, sorted.
     virtual Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) = 0;
+    // Usage names and UUIDs of the iscsi secrets starting with prefix, sorted by usage (for cleanup, which
+    // must also recognise a disk that names the secret by UUID). Default: the usages without UUIDs.
+    virtual Result<std::vector<SecretEntry>> list_iscsi_secrets(std::string_view prefix) {
+        auto usages = list_iscsi_secret_usages(prefix);
+        if (!usages) return std::move(usages).error();
+        std::vector<SecretEntry> out;
+        for (auto &u : *usages) out.push_back(SecretEntry{std::move(u), {}});
+        return out;
+    }
 };
 
 class LibvirtSecretStore final : public SecretStore {
@@ -35,6 +49,9 @@ public:
                                          const SecretString &value) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
+    Result<std::vector<SecretEntry>> list_iscsi_secrets(std::string_view prefix) override;
+
+    const std::shared_ptr<Connection> &connection() const { return connection_; }
 
 private:
     std::shared_ptr<Connection> connection_;
@@ -47,6 +64,7 @@ public:
                                          const SecretString &value) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
+    Result<std::vector<SecretEntry>> list_iscsi_secrets(std::string_view prefix) override;
 
     // Test helpers.
     std::optional<SecretString> value_of(const std::string &usage_name) const;

@@ -68,8 +68,13 @@ private:
 }  // namespace
 
 NetworkDiskPath::NetworkDiskPath(request::DriverConfig config, Logger log,
-                                 std::shared_ptr<libvirt::SecretStore> secrets, Prober prober)
-    : config_(std::move(config)), log_(log), secrets_(std::move(secrets)), prober_(std::move(prober)) {}
+                                 std::shared_ptr<libvirt::SecretStore> secrets, Prober prober,
+                                 DiskSecretLister list_references)
+    : config_(std::move(config)),
+      log_(log),
+      secrets_(std::move(secrets)),
+      prober_(std::move(prober)),
+      list_references_(std::move(list_references)) {}
 
 Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const request::VolumeRequest &volume,
                                                                      const std::string &initiator) {
@@ -213,14 +218,67 @@ Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, c
     return {};
 }
 
+Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers() {
+    if (!list_references_) {
+        return make_error(Status::not_implemented, "cleanup: this network path cannot list the domains' disks");
+    }
+    const std::string prefix = std::string(secret_usage_prefix) + config_.cleanup_volume_prefix;
+    // Secrets first, references second: a secret defined in between is not in the list, so it cannot be
+    // judged against an older view of the domains.
+    auto secrets = secrets_->list_iscsi_secrets(prefix);
+    if (!secrets) return std::move(secrets).error().context("cleanup: listing this driver's libvirt secrets");
+    auto refs = list_references_();
+    if (!refs) return std::move(refs).error().context("cleanup: listing the secrets domains' disks reference");
+    std::vector<Leftover> found;
+    for (const libvirt::SecretEntry &secret : *secrets) {
+        Leftover item;
+        item.kind = "libvirt_secret";
+        item.name = secret.usage;
+        if (!secret.uuid.empty()) item.detail["uuid"] = secret.uuid;
+        Json::Value users(Json::arrayValue);
+        for (const libvirt::SecretReference &ref : *refs) {
+            const bool by_usage = !ref.usage.empty() && ref.usage == secret.usage;
+            const bool by_uuid = !ref.uuid.empty() && !secret.uuid.empty() && ref.uuid == secret.uuid;
+            if (!by_usage && !by_uuid) continue;
+            Json::Value u(Json::objectValue);
+            u["domain"] = ref.domain;
+            u["view"] = ref.view;
+            u["dev"] = ref.target_dev;
+            users.append(u);
+        }
+        item.in_use = !users.empty();
+        if (item.in_use) {
+            const Json::Value &first = users[0];
+            item.reason = fmt::format("referenced by domain {} ({} XML, disk {}){}", first["domain"].asString(),
+                                      first["view"].asString(), first["dev"].asString(),
+                                      users.size() > 1 ? fmt::format(" and {} more", users.size() - 1) : "");
+            item.detail["referenced_by"] = users;
+        } else {
+            item.reason = "no domain's disk references it (live or persistent config): left by an interrupted "
+                          "connect or a host that never disconnected";
+        }
+        found.push_back(std::move(item));
+    }
+    return found;
+}
+
+Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) {
+    if (leftover.kind != "libvirt_secret" || !std::string_view(leftover.name).starts_with(secret_usage_prefix)) {
+        return make_error(Status::internal, "cleanup: not a secret of this driver: " + leftover.name);
+    }
+    return secrets_->remove_iscsi_secret(leftover.name);
+}
+
 }  // namespace ivd::net_disk
 
 namespace ivd {
 
 std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log) {
     auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log);
+    auto store = std::make_shared<libvirt::LibvirtSecretStore>(connection);
     return std::make_unique<net_disk::NetworkDiskPath>(
-        config, log, std::make_shared<libvirt::LibvirtSecretStore>(std::move(connection)), iscsi::probe_targets);
+        config, log, std::move(store), iscsi::probe_targets,
+        [connection] { return libvirt::list_disk_secret_references(*connection); });
 }
 
 }  // namespace ivd

@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "driver/attach_path.hpp"
 #include "iscsi/iscsi_probe.hpp"
+#include "libvirt/domain_disks.hpp"
 #include "libvirt/secret_store.hpp"
 #include "request/driver_config.hpp"
 
@@ -24,14 +25,21 @@ std::string secret_usage_for(const request::VolumeRequest &volume);
 using Prober = std::function<std::vector<iscsi::ProbeResult>(const std::vector<request::Target> &,
                                                              const iscsi::ProbeOptions &)>;
 
+// Every secret reference in the disks of libvirt's domains (live and persistent config), for cleanup.
+using DiskSecretLister = std::function<Result<std::vector<libvirt::SecretReference>>()>;
+
 class NetworkDiskPath final : public AttachPathImpl {
 public:
+    // list_references unset: cleanup is refused (it cannot prove a secret unused).
     NetworkDiskPath(request::DriverConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
-                    Prober prober);
+                    Prober prober, DiskSecretLister list_references = {});
 
     Result<Json::Value> connect(const ConnectContext &context) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
                             std::uint32_t flags) override;
+    // Our secrets (usage prefix) that no domain disk references, by usage or by UUID.
+    Result<std::vector<Leftover>> find_leftovers() override;
+    Result<void> remove_leftover(const Leftover &leftover) override;
 
 private:
     struct PortalChoice {
@@ -45,6 +53,7 @@ private:
     Logger log_;
     std::shared_ptr<libvirt::SecretStore> secrets_;
     Prober prober_;
+    DiskSecretLister list_references_;
 };
 
 }  // namespace ivd::net_disk

@@ -35,10 +35,10 @@ Result<Tristate> read_tristate(const Json::Value &v, const Where &where) {
     return *b ? Tristate::yes : Tristate::no;
 }
 
-constexpr std::array<std::string_view, 11> known_keys = {
+constexpr std::array<std::string_view, 12> known_keys = {
     "path",       "enforce_multipath", "libvirt_uri",    "probe_portals",       "probe_timeout_ms",
     "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
-    "qemu_iscsi"};
+    "qemu_iscsi", "cleanup_volume_prefix"};
 
 // Host path keys (appended).
 constexpr std::array<std::string_view, 13> host_path_keys = {
@@ -172,6 +172,11 @@ Result<DriverConfig> parse(const Json::Value &doc) {
         auto s = read_string(*v, root.key("initiator_name"), {.max_bytes = 223, .allow_empty = true});
         if (!s) return std::move(s).error();
         config.initiator_name = std::move(s).value();
+    }
+    if (const Json::Value *v = member(doc, "cleanup_volume_prefix")) {
+        auto s = read_string(*v, root.key("cleanup_volume_prefix"), {.max_bytes = 255, .allow_empty = true});
+        if (!s) return std::move(s).error();
+        config.cleanup_volume_prefix = std::move(s).value();
     }
     if (const Json::Value *v = member(doc, "initiator_name_file")) {
         auto s = read_string(*v, root.key("initiator_name_file"), {.max_bytes = 4096});

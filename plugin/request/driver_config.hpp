@@ -25,6 +25,9 @@ struct DriverConfig {
     std::chrono::milliseconds probe_timeout{3000};
     std::string disk_cache = "none";
     std::string disk_io = "native";
+    // cleanup considers only secrets whose usage continues with this after "iscsi-volume-driver:" (a volume id
+    // prefix); empty: every secret of this driver. For hosts (and test suites) that share one libvirtd.
+    std::string cleanup_volume_prefix;
 
     // Host facts; "automatic" means detect.
     std::string initiator_name;  // overrides the file below

@@ -101,8 +101,31 @@ TEST_F(Module, TableShape) {
     EXPECT_NE(table_->disconnect_volume, nullptr);
     EXPECT_NE(table_->connector_properties, nullptr);
     EXPECT_EQ(table_->extend_volume, nullptr) << "optional slot: unsupported is NULL";
+    // cleanup was appended after last_error within version 1: a host must check the size before reading it.
+    EXPECT_EQ(offsetof(vd_driver_table, cleanup), offsetof(vd_driver_table, last_error) + sizeof(table_->last_error));
+    EXPECT_EQ(sizeof(vd_driver_table), offsetof(vd_driver_table, cleanup) + sizeof(table_->cleanup))
+        << "cleanup is the last member";
+    EXPECT_TRUE(VD_TABLE_HAS(table_, vd_driver_table, cleanup));
+    EXPECT_NE(table_->cleanup, nullptr) << "this driver implements the optional cleanup slot";
+    // A table as a version-1 driver built before the slot existed: VD_TABLE_HAS must say "absent".
+    vd_driver_table older = *table_;
+    older.struct_size = static_cast<std::uint32_t>(offsetof(vd_driver_table, cleanup));
+    EXPECT_FALSE(VD_TABLE_HAS(&older, vd_driver_table, cleanup));
+    EXPECT_TRUE(VD_TABLE_HAS(&older, vd_driver_table, last_error));
     table_->free_string(nullptr);
     table_->destroy(nullptr);
+}
+
+TEST_F(Module, CleanupRefusesUnknownFlagsAndNullArguments) {
+    vd_driver *d = nullptr;
+    ASSERT_EQ(table_->create(R"({"libvirt_uri":"test:///default"})", &d), VD_OK) << table_->last_error();
+    char *report = reinterpret_cast<char *>(0x1);
+    EXPECT_EQ(table_->cleanup(d, 0x80u, &report), VD_E_INVALID_ARGUMENT);
+    EXPECT_EQ(report, nullptr) << "the out parameter is cleared on failure";
+    EXPECT_NE(std::string(table_->last_error()).find("\"argument\":\"flags\""), std::string::npos) << table_->last_error();
+    EXPECT_EQ(table_->cleanup(d, 0, nullptr), VD_E_INVALID_ARGUMENT);
+    EXPECT_EQ(table_->cleanup(nullptr, 0, &report), VD_E_INVALID_ARGUMENT);
+    table_->destroy(d);
 }
 
 TEST_F(Module, CreateRefusesBadConfigNamingTheKey) {

@@ -13,5 +13,8 @@ int volume_driver_header_c99_check(void) {
     vd_driver_table table = {0};
     vd_negotiate_fn fn = negotiate_stub;
     table.struct_size = (uint32_t)sizeof table;
-    return VD_TABLE_HAS(&table, vd_driver_table, last_error) && fn != 0 ? VD_OK : VD_E_INTERNAL;
+    return VD_TABLE_HAS(&table, vd_driver_table, last_error) && VD_TABLE_HAS(&table, vd_driver_table, cleanup) &&
+                   (VD_CLEANUP_DRY_RUN & 1u) && fn != 0
+               ? VD_OK
+               : VD_E_INTERNAL;
 }

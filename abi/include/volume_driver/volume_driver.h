@@ -79,6 +79,9 @@ extern "C" {
 #define VD_DISCONNECT_FORCE 0x1u          /* go on past a failed flush (data in flight may be lost) */
 #define VD_DISCONNECT_IGNORE_ERRORS 0x2u  /* report failed steps in the log but return VD_OK */
 
+/* cleanup flags (ABI version 1, appended). Unknown bits are refused with VD_E_INVALID_ARGUMENT. */
+#define VD_CLEANUP_DRY_RUN 0x1u  /* find and report leftovers, change nothing */
+
 /* Opaque driver instance, created by the driver table's create() and released by destroy(). */
 typedef struct vd_driver vd_driver;
 
@@ -161,6 +164,23 @@ typedef struct vd_driver_table {
      * thread succeeded. Owned by the driver; valid until the calling thread's next call into this driver.
      */
     const char *(*last_error)(void);
+
+    /*
+     * Optional (NULL = unsupported; appended within version 1: check VD_TABLE_HAS(table, vd_driver_table,
+     * cleanup) and non-NULL before calling). Finds what this driver left behind on the host after a crash of
+     * the host process between connect and disconnect, and removes it: objects the driver can recognise as its
+     * own (for example libvirt secrets under its own usage names) that nothing in use references any more (no
+     * domain's live or persistent disk XML). Objects still referenced are kept and reported as kept.
+     * Meant for host service start, when no connect_volume of this host is in flight: an object a concurrent
+     * connect has just created and not yet attached looks unused. flags: VD_CLEANUP_* bits (VD_CLEANUP_DRY_RUN:
+     * report only). Returns VD_OK when the scan completed, even if removing some object failed: the report
+     * says so per object ("action": "failed") and in "failed"; a failure to scan (e.g. libvirt unreachable, a
+     * domain XML unreadable) removes nothing and returns an error with last_error(). On VD_OK *report_json
+     * (caller-owned, free_string()) is a JSON object: {"dry_run": bool, "found": N, "removed": N, "kept": N,
+     * "failed": N, "items": [{"kind", "name", "action": "removed"|"would_remove"|"kept"|"failed"|"reported",
+     * "reason", ...}], ...}; on failure *report_json is NULL. Never contains a secret value.
+     */
+    int32_t (*cleanup)(vd_driver *driver, uint32_t flags, char **report_json);
 
     /* ABI version 1 ends here. Later versions append members below. */
 } vd_driver_table;
