@@ -81,7 +81,7 @@ std::shared_ptr<const HostFacts> Driver::facts(Freshness want) {
                               : !facts_->complete        ? "the last detection was partial"
                                                          : "cache expired");
         facts_ = std::make_shared<const HostFacts>(detect_(config_, log_));
-        facts_time_ = now;
+        facts_time_ = std::chrono::steady_clock::now();  // age counts from when the facts were known
     }
     return facts_;
 }
