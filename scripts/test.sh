@@ -1,10 +1,10 @@
 #!/bin/bash
 # The whole test suite on a fresh Debian 12, as root: installs dependencies, builds with warnings as errors,
 # runs every test (real tgtd, libvirtd and QEMU included), then the checks that need their own builds or the
-# system: the deb/rpm packages (installed and removed again), the suite under ASan+UBSan, and a bounded fuzzing
-# run. Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
+# system: the deb/rpm packages (installed and removed again), the suite under ASan+UBSan, the concurrency test
+# under ThreadSanitizer, and a bounded fuzzing run. Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
 #   sudo ./scripts/test.sh [build-dir]
-#   env: IVD_FUZZ_SECONDS (default 60 per target), IVD_SKIP="packages sanitize fuzz" to skip stages locally
+#   env: IVD_FUZZ_SECONDS (default 60 per target), IVD_SKIP="packages sanitize tsan fuzz" to skip stages locally
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -46,6 +46,7 @@ build_and_test() {
 stage tests build_and_test
 stage packages env JOBS="$(nproc)" "$root/packaging/test-packages.sh" "$build"
 stage sanitize env IVD_JOBS="$(nproc)" IVD_SANITIZE_BUILD_DIR="$build-asan" "$root/scripts/sanitize.sh"
+stage tsan env IVD_JOBS="$(nproc)" IVD_TSAN_BUILD_DIR="$build-tsan" "$root/scripts/tsan.sh"
 stage fuzz env IVD_JOBS="$(nproc)" IVD_FUZZ_BUILD_DIR="$build-fuzz" "$root/scripts/fuzz.sh" "${IVD_FUZZ_SECONDS:-60}"
 
 echo
