@@ -1,0 +1,75 @@
+#!/bin/bash
+# Benchmarks of the driver (not tests): per-call work vs nova's Python objects, memory across 10,000 cycles,
+# multipath connect latency on the simulated host, portal probing at scale, end-to-end attach/detach against
+# plain libvirt calls, and the 1,000-attachment scale run. Writes bench-results/results.json and results.md.
+# On a fresh Debian 12, as root:
+#   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
+#   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
+#   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
+#        IVD_BENCH_ONLY="percall memory multipath probe e2e scale" (subset)
+# Compared variants always run interleaved in the same run; results are medians and same-run ratios.
+# libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${IVD_BENCH_BUILD:-$root/build-bench}
+out=$root/bench-results
+mode=full
+for a in "$@"; do
+  case $a in
+    --quick) mode=quick ;;
+    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+  esac
+done
+only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e scale} "
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
+  exit 1
+fi
+start_all=$SECONDS
+if [ "${IVD_BENCH_SKIP_DEPS:-0}" != 1 ]; then
+  "$root/scripts/install-deps.sh"
+  # Only the benchmarks need these: nova's objects for the per-call comparison, profilers for the analysis.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-nova linux-perf valgrind >/dev/null
+fi
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIVD_TEST_GROUPS=bench \
+  -DIVD_FIXTURE_GROUPS="tgtd;libvirt" >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench >/dev/null
+bench=$build/tests/bench/ivd_bench
+raw=$out/raw
+rm -rf "$raw"
+mkdir -p "$raw"
+export IVD_LAB_KEEP_LIBVIRTD=1
+ulimit -n "$(ulimit -Hn)" || true
+
+if [ $mode = quick ]; then
+  rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5
+else
+  rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20
+fi
+
+stage() {  # stage NAME command... ; stdout -> raw/NAME.json, duration recorded
+  local name=$1
+  shift
+  local s=$SECONDS
+  echo "== $name" >&2
+  "$@" >"$raw/$name.json" 2>"$raw/$name.log" || { echo "== $name FAILED (see $raw/$name.log)" >&2; rm -f "$raw/$name.json"; }
+  echo "$name $((SECONDS - s))" >>"$raw/durations.txt"
+}
+
+if [[ $only == *" percall "* ]]; then
+  "$bench" percall-input >"$raw/percall_input.json"
+  # Interleaved rounds: ours, nova, ours, nova, ... (process start-up is outside the timed loops).
+  for r in $(seq 1 $rounds); do
+    stage "percall_ours_$r" "$bench" percall --seconds "$seconds"
+    stage "percall_nova_$r" /usr/bin/python3 "$root/tests/bench/nova_percall.py" --input "$raw/percall_input.json" --seconds "$seconds"
+  done
+fi
+[[ $only == *" memory "* ]] && stage memory "$bench" memory --cycles 10000
+[[ $only == *" multipath "* ]] && stage multipath "$bench" multipath --reps "$mp_reps" --latency-ms 50
+[[ $only == *" probe "* ]] && stage probe "$bench" probe --targets "$probe_targets" --portals-per-target 4 --dead-every 10 --rounds "$probe_rounds"
+[[ $only == *" e2e "* ]] && stage e2e "$bench" e2e --iterations "$e2e_iter"
+[[ $only == *" scale "* ]] && stage scale "$bench" scale --domains "$domains" --volumes "$volumes" --threads 1,2,4 --async
+
+echo "total $((SECONDS - start_all))" >>"$raw/durations.txt"
+/usr/bin/python3 "$root/tests/bench/report.py" --raw "$raw" --mode "$mode" --out "$out"
+echo "wrote $out/results.json and $out/results.md ($((SECONDS - start_all)) s)" >&2

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Merges ivd_bench / nova_percall.py outputs (bench-results/raw/*.json) into results.json and results.md."""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def machine():
+    cpu = ''
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    for line in open('/proc/meminfo'):
+        if line.startswith('MemTotal:'):
+            mem = int(line.split()[1]) // 1024
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+        except Exception:
+            return 'unknown'
+    return {
+        'host': platform.node(), 'kernel': platform.release(), 'cpu': cpu, 'cpus': os.cpu_count(),
+        'mem_total_mib': mem, 'loadavg_at_end': open('/proc/loadavg').read().split()[:3],
+        'libvirt': ver(['virsh', '--version']), 'qemu': ver(['qemu-system-x86_64', '--version']),
+        'tgtd': ver(['tgtadm', '--version']),
+    }
+
+
+def f(x, digits=2):
+    return '-' if x is None else f'{x:.{digits}f}'
+
+
+def verdict(value, target, lower_is_better=True):
+    if value is None:
+        return 'not run'
+    ok = value <= target if lower_is_better else value >= target
+    return 'met' if ok else 'MISSED'
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--raw', required=True)
+    p.add_argument('--out', required=True)
+    p.add_argument('--mode', default='full')
+    a = p.parse_args()
+    raw = a.raw
+    res = {'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'), 'mode': a.mode,
+           'machine': machine(), 'durations_s': {}}
+    for line in open(os.path.join(raw, 'durations.txt')) if os.path.exists(os.path.join(raw, 'durations.txt')) else []:
+        k, v = line.split()
+        res['durations_s'][k] = int(v)
+    rows = []  # (benchmark, measurement, value, target, verdict)
+
+    # 1. per call
+    ours = [load(x) for x in sorted(glob.glob(os.path.join(raw, 'percall_ours_*.json')))]
+    nova = [load(x) for x in sorted(glob.glob(os.path.join(raw, 'percall_nova_*.json')))]
+    ours = [x for x in ours if x]
+    nova = [x for x in nova if x]
+    if ours:
+        om = [x['connect_us']['median'] for x in ours]
+        op99 = [x['connect_us']['p99'] for x in ours]
+        pc = {'rounds': len(ours), 'ours_median_us_per_round': om, 'ours_p99_us_per_round': op99,
+              'ours_median_us': statistics.median(om), 'ours_p99_us': statistics.median(op99),
+              'ours_calls_per_round': [x['calls'] for x in ours]}
+        if nova:
+            nm = [x['connect_us']['median'] for x in nova]
+            pc['nova_median_us_per_round'] = nm
+            pc['nova_median_us'] = statistics.median(nm)
+            pc['nova_p99_us'] = statistics.median([x['connect_us']['p99'] for x in nova])
+            pairs = [n / o for n, o in zip(nm, om)]
+            pc['speedup_vs_nova_per_round'] = pairs
+            pc['speedup_vs_nova'] = statistics.median(pairs)
+        res['percall'] = pc
+        rows.append(('1 per-call connect (network path, in-memory libvirt)', 'median / p99 per call',
+                     f"{f(pc['ours_median_us'])} / {f(pc['ours_p99_us'])} us", '<= 5 us median',
+                     verdict(pc['ours_median_us'], 5)))
+        if nova:
+            rows.append(('1 same input through nova objects (python3-nova)', 'median / p99 per call',
+                         f"{f(pc['nova_median_us'])} / {f(pc['nova_p99_us'])} us", '', ''))
+            rows.append(('1 speed-up vs nova (paired rounds, median)', 'nova median / ours median',
+                         f"{f(pc['speedup_vs_nova'])}x", '>= 4x', verdict(pc['speedup_vs_nova'], 4, False)))
+
+    # 2. end to end
+    e2e = load(os.path.join(raw, 'e2e.json'))
+    if e2e:
+        res['e2e'] = e2e
+        for mode, target in (('nochap', 1.2), ('chap', 1.5)):
+            m = e2e[mode]
+            for phase in ('attach', 'detach'):
+                r = m[f'ratio_plugin_to_floor_{phase}']
+                rows.append((f'2 e2e {phase} {"without" if mode == "nochap" else "with"} CHAP',
+                             'plugin / floor median (volume-host DomainSession)',
+                             f"{f(m[f'plugin.{phase}_ms']['median'], 1)} / {f(m[f'floor.{phase}_ms']['median'], 1)} ms = "
+                             f"{f(r)}x (paired {f(m[f'ratio_plugin_to_floor_{phase}_paired']['median'])}x; "
+                             f"volume-host {f(m[f'ratio_volume_host_to_floor_{phase}'])}x)",
+                             f'<= {target}x', verdict(r, target)))
+
+    # 3. scale
+    sc = load(os.path.join(raw, 'scale.json'))
+    if sc:
+        res['scale'] = sc
+        for t, per in sc['threads'].items():
+            pl, fl = per['plugin'], per['floor']
+            rows.append((f"3 scale {sc['domains']}x{sc['volumes_per_domain']}={sc['attachments']}, {t} thread(s)",
+                         'cycle plugin / floor; attach p50/p99, detach p50/p99 (plugin); att/s; peak RSS; left',
+                         f"{f(pl['cycle_wall_s'], 1)} / {f(fl['cycle_wall_s'], 1)} s = {f(per['ratio_cycle_plugin_to_floor'])}x; "
+                         f"att {f(pl['attach_ms']['median'], 1)}/{f(pl['attach_ms']['p99'], 1)} ms "
+                         f"(floor {f(fl['attach_ms']['median'], 1)}/{f(fl['attach_ms']['p99'], 1)}), "
+                         f"det {f(pl['detach_ms']['median'], 1)}/{f(pl['detach_ms']['p99'], 1)} ms "
+                         f"(floor {f(fl['detach_ms']['median'], 1)}/{f(fl['detach_ms']['p99'], 1)}); "
+                         f"{f(pl['attach_per_s'], 1)} att/s; {pl['peak_rss_kib'] // 1024} MiB; "
+                         f"secrets {pl['secrets_left']}, sessions {pl['sessions_left']}",
+                         '<= 1.1x', verdict(per['ratio_cycle_plugin_to_floor'], 1.1)))
+        if 'async_detach' in sc:
+            ad = sc['async_detach']
+            rows.append(('3 stretch: async detach-all by alias + device-removed events',
+                         'detach-all wall plugin / floor',
+                         f"{f(ad['plugin']['detach_wall_s'], 2)} / {f(ad['floor']['detach_wall_s'], 2)} s = "
+                         f"{f(ad['ratio_detach_plugin_to_floor'])}x ({f(ad['plugin']['detach_per_s'], 0)} det/s; "
+                         f"secrets {ad['plugin']['secrets_left']}, sessions {ad['plugin']['sessions_left']})", '', ''))
+
+    # 4. probing
+    pr = load(os.path.join(raw, 'probe.json'))
+    if pr:
+        res['probe'] = pr
+        r = pr['ratio_concurrent_to_slowest_single']['median']
+        rows.append((f"4 probe {pr['portals']} portals ({pr['dead_portals']} dead), async vs one at a time",
+                     'concurrent wall / slowest single probe',
+                     f"{f(pr['concurrent_ms']['median'], 1)} ms / {f(pr['slowest_single_ms']['median'], 2)} ms = {f(r, 1)}x "
+                     f"(one at a time: {f(pr['sequential_total_ms']['median'], 1)} ms total, single p50 "
+                     f"{f(pr['single_ms']['median'], 3)} ms)", '<= 1.5x', verdict(r, 1.5)))
+
+    # 5. multipath
+    mp = load(os.path.join(raw, 'multipath.json'))
+    if mp:
+        res['multipath'] = mp
+        r = mp['ratio_4_to_1']['median']
+        rows.append((f"5 multipath connect, 4 portals, {mp['login_latency_ms']} ms injected login latency",
+                     '4-portal connect / 1-portal connect (paired median)',
+                     f"{f(mp['connect_4_portals_ms']['median'], 1)} / {f(mp['connect_1_portal_ms']['median'], 1)} ms = {f(r)}x "
+                     f"({f(mp['ratio_4_to_injected_login'])}x the bare 50 ms login)", '<= 1.3x', verdict(r, 1.3)))
+
+    rows.append(('6 real-kernel multipath vs os-brick', '-', 'skipped this round (needs tests/vm_lab)', '', 'not run'))
+
+    # 7. memory
+    mem = load(os.path.join(raw, 'memory.json'))
+    if mem:
+        mem = dict(mem)
+        mem['samples'] = mem.get('samples', [])[::4]
+        res['memory'] = mem
+        spread = mem['rss_spread_kib']
+        rows.append((f"7 RSS over {mem['cycles']} connect/disconnect cycles", 'max - min after warm-up',
+                     f"{spread} KiB (RSS {mem['rss_after_warmup_kib'] // 1024} MiB; secrets left {mem['secrets_left']})",
+                     '<= 1024 KiB', verdict(spread, 1024)))
+
+    res['table'] = [dict(zip(('benchmark', 'measure', 'result', 'target', 'verdict'), r)) for r in rows]
+    os.makedirs(a.out, exist_ok=True)
+    # Keep results.json small: no XML samples.
+    if 'e2e' in res:
+        for mode in ('nochap', 'chap'):
+            res['e2e'][mode] = {k: v for k, v in res['e2e'][mode].items() if not k.endswith('_xml')}
+    with open(os.path.join(a.out, 'results.json'), 'w') as fh:
+        json.dump(res, fh, indent=1, sort_keys=True)
+    m = res['machine']
+    lines = [f"# Benchmark results ({a.mode})", '',
+             f"Date: {res['date']}. Machine: {m['cpus']} CPUs ({m['cpu']}), {m['mem_total_mib']} MiB, kernel "
+             f"{m['kernel']}; libvirt {m['libvirt']}, {m['qemu']}; load average at end {' '.join(m['loadavg_at_end'])} "
+             f"(shared machine: numbers are noisy; medians and same-run ratios of interleaved variants).", '',
+             '| benchmark | measure | result | target | verdict |', '|---|---|---|---|---|']
+    for r in rows:
+        lines.append('| ' + ' | '.join(str(x).replace('|', '/') for x in r) + ' |')
+    lines += ['', 'Run time per stage (s): ' + ', '.join(f'{k} {v}' for k, v in res['durations_s'].items()), '',
+              'Produced by `scripts/bench.sh' + (' --quick' if a.mode == 'quick' else '') + '`; raw outputs in bench-results/raw/.']
+    with open(os.path.join(a.out, 'results.md'), 'w') as fh:
+        fh.write('\n'.join(lines) + '\n')
+
+
+if __name__ == '__main__':
+    main()
