@@ -277,19 +277,24 @@ public:
         if (auto r = tool({c_.multipath_path, "-a", wwid}); !r) {
             log_.warning("host_path", "multipath -a {}: {}", wwid, r.error().message);
         }
-        std::string errors;
-        std::size_t added = 0;
-        for (const auto &d : devices) {
-            auto r = tool({c_.multipathd_path, "add", "path", device_path(d)});
-            if (r) {
-                ++added;
-            } else {
-                errors += (errors.empty() ? "" : "; ") + r.error().message;
-            }
-        }
-        if (added == 0) return make_error(Status::backend, "multipathd took none of the paths: " + errors);
+        // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
+        // real kernel a freshly scanned sdX is in sysfs well before that, and `multipathd add path` answers "fail"
+        // ("no ID_SERIAL attribute ... orphan path"). So a path multipathd refused is offered again, with backoff,
+        // until every path is in one map or the timeout; a path udev handed over itself (the WWID is whitelisted
+        // above) needs no second offer.
+        std::vector<std::string> errors(devices.size());
+        std::vector<bool> taken(devices.size(), false);
         std::optional<MultipathMap> map;
         const bool all = poll_until(timeout, [&] {
+            for (std::size_t i = 0; i < devices.size(); ++i) {
+                if (taken[i] || find_multipath(devices[i])) continue;
+                if (auto r = tool({c_.multipathd_path, "add", "path", device_path(devices[i])}); r) {
+                    taken[i] = true;
+                    errors[i].clear();
+                } else {
+                    errors[i] = r.error().message;
+                }
+            }
             std::size_t in_map = 0;
             for (const auto &d : devices) {
                 auto m = find_multipath(d);
@@ -300,9 +305,16 @@ public:
             }
             return in_map == devices.size();
         });
+        std::string error_text;
+        for (const auto &e : errors) {
+            if (!e.empty()) error_text += (error_text.empty() ? "" : "; ") + e;
+        }
         if (!map) {
-            return make_error(Status::timeout, fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", wwid,
-                                                           timeout.count(), errors.empty() ? "" : ": ", errors));
+            const bool none = std::none_of(taken.begin(), taken.end(), [](bool b) { return b; });
+            return make_error(none && !error_text.empty() ? Status::backend : Status::timeout,
+                              fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", wwid,
+                                          timeout.count(), error_text.empty() ? "" : ": multipathd took none of the paths: ",
+                                          error_text));
         }
         if (!all) log_.warning("host_path", "map {} holds only some of the paths after {} ms", map->dm, timeout.count());
         return *map;
