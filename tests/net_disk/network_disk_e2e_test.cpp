@@ -311,7 +311,12 @@ TEST_F(NetworkDiskEndToEnd, HundredCyclesLeaveNothingAndDoNotGrow) {
     }
     const long growth = rss_kib() - rss_after_warmup;
     std::cout << "RSS after 10 cycles " << rss_after_warmup << " KiB, growth over the next 90: " << growth << " KiB\n";
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan keeps freed memory in quarantine, so RSS grows by design; LeakSanitizer checks leaks in that build.
+    std::cout << "RSS growth not asserted under AddressSanitizer (quarantine)\n";
+#else
     EXPECT_LT(growth, 2048) << "memory grows with attach/detach cycles";
+#endif
     EXPECT_TRUE(our_secrets().empty());
     EXPECT_EQ(sessions_after_settling(chap_tid), 0);
 }
