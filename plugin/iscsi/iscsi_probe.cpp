@@ -2,9 +2,9 @@
 
 #include "iscsi/iscsi_context.hpp"
 #include "iscsi/lu_identity.hpp"
+#include "iscsi/operation_loop.hpp"
 
 #include <fmt/format.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -28,14 +28,10 @@ const char *probe_outcome_name(ProbeOutcome outcome) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // A logout is a courtesy to the target; it must not hold the caller up.
 constexpr std::chrono::milliseconds logout_grace{250};
 // A fresh LU reports UNIT ATTENTION (power on, parameters changed) to each new nexus; retrying clears them.
 constexpr int max_unit_attentions = 8;
-// libiscsi asks to be polled again after >= 100 ms when it has nothing to wait for.
-constexpr std::chrono::milliseconds idle_poll{100};
 
 // libiscsi's text for a refused login ends in "Status: <text>(<number>)"; the number is the RFC 7143 status.
 int login_status_code(const std::string &error) {
@@ -65,43 +61,6 @@ std::string scrub(std::string text, const request::ChapCredentials *chap) {
 
 std::string libiscsi_portal(const request::Portal &portal) { return portal.to_string(); }
 
-// One session driven by the shared event loop: owns its context and its one in-flight SCSI task.
-class Operation {
-public:
-    Operation() = default;
-    Operation(const Operation &) = delete;
-    Operation &operator=(const Operation &) = delete;
-    virtual ~Operation() { release(); }
-
-    bool done() const noexcept { return done_; }
-    bool active() const noexcept { return !done_ && static_cast<bool>(ctx_); }
-    Clock::time_point deadline() const noexcept { return deadline_; }
-    Context &context() noexcept { return ctx_; }
-
-    // Closes the socket once finished; never from inside a libiscsi callback (the context is still in use there).
-    void release() noexcept {
-        ctx_.reset();       // may call our callbacks as cancelled: they only take back their task
-        inflight_.reset();  // a task libiscsi did not hand back must outlive the context that references it
-    }
-
-    virtual void on_deadline() = 0;
-    virtual void on_service_error(const std::string &why) = 0;
-    // Ends the operation without allocating (only std::bad_alloc can leave a handler).
-    virtual void out_of_memory() noexcept = 0;
-
-protected:
-    // Takes back the task a SCSI callback reports; tasks we never issued are not ours to free.
-    TaskPtr take_task(void *command_data) noexcept {
-        if (command_data != nullptr && command_data == inflight_.get()) return std::move(inflight_);
-        return TaskPtr();
-    }
-
-    Context ctx_;
-    TaskPtr inflight_;
-    bool done_ = false;
-    Clock::time_point deadline_{};
-};
-
 // libiscsi's callbacks call into C++ handlers; nothing may unwind through libiscsi's C frames.
 template <class T, void (T::*Handler)(int, void *)>
 void callback(iscsi_context *, int status, void *command_data, void *data) noexcept {
@@ -113,69 +72,15 @@ void callback(iscsi_context *, int status, void *command_data, void *data) noexc
     }
 }
 
-// Drives every operation in one poll() loop until each is done or past its deadline.
-void run_event_loop(const std::vector<Operation *> &ops) {
-    std::vector<pollfd> fds;
-    std::vector<Operation *> polled;
-    while (true) {
-        const auto now = Clock::now();
-        fds.clear();
-        polled.clear();
-        auto wake = Clock::time_point::max();
-        for (Operation *op : ops) {
-            if (op->done()) {
-                op->release();
-                continue;
-            }
-            if (now >= op->deadline()) {
-                op->on_deadline();
-                op->release();
-                continue;
-            }
-            wake = std::min(wake, op->deadline());
-            const int fd = op->context().fd();
-            const int events = op->context().which_events();
-            if (fd < 0) {
-                op->on_service_error("the connection is closed");
-                op->release();
-                continue;
-            }
-            if (events == 0) {
-                wake = std::min(wake, now + idle_poll);
-                continue;
-            }
-            fds.push_back(pollfd{fd, static_cast<short>(events), 0});
-            polled.push_back(op);
-        }
-        if (wake == Clock::time_point::max()) return;  // nothing left
-        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
-        const int rc = ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(wait, 0, 60000)));
-        if (rc < 0 && errno != EINTR) {
-            const std::string why = fmt::format("poll() failed: {}", std::strerror(errno));
-            for (Operation *op : ops) {
-                if (!op->done()) op->on_service_error(why);
-                op->release();
-            }
-            return;
-        }
-        for (std::size_t i = 0; rc > 0 && i < fds.size(); ++i) {
-            if (fds[i].revents == 0 || polled[i]->done()) continue;
-            if (polled[i]->context().service(fds[i].revents) < 0 && !polled[i]->done()) {
-                polled[i]->on_service_error(polled[i]->context().last_error());
-            }
-            if (polled[i]->done()) polled[i]->release();
-        }
-    }
-}
-
 class Probe final : public Operation {
 public:
-    Probe(const request::Target &target, const ProbeOptions &options, Clock::time_point start)
-        : target_(target), options_(options), start_(start) {
-        deadline_ = start + options.timeout;
-    }
+    Probe(const request::Target &target, const ProbeOptions &options) : target_(target), options_(options) {}
 
-    void start() {
+    // The probe's clock runs from here: a probe that waited for a free slot is not charged for the wait.
+    void start() override {
+        start_ = Clock::now();
+        deadline_ = start_ + options_.timeout;
+        phase_ = Phase::connecting;
         if (options_.initiator.empty()) return finish(ProbeOutcome::error, "no initiator name to log in with");
         if (target_.lun < 0 || target_.lun > request::max_lun) {
             return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_lun));
@@ -189,10 +94,13 @@ public:
                 return finish(ProbeOutcome::error, r.error().message);
             }
         }
-        phase_ = Phase::connecting;
+        errno = 0;  // only what the connect itself sets may say "out of descriptors"
         if (!ctx_.connect(libiscsi_portal(target_.portal), &callback<Probe, &Probe::on_connected>, this)) {
-            return finish(ProbeOutcome::unreachable,
-                          fmt::format("cannot connect to {}: {}", target_.portal.to_string(), ctx_.last_error()));
+            const int err = errno;
+            std::string why =
+                fmt::format("cannot connect to {}: {}", target_.portal.to_string(), ctx_.last_error());
+            if (wait_for_socket_if_exhausted(err, why)) return;
+            return finish(ProbeOutcome::unreachable, std::move(why));
         }
     }
 
@@ -217,6 +125,13 @@ public:
         const ProbeOutcome outcome = phase_ == Phase::connecting ? ProbeOutcome::unreachable : ProbeOutcome::error;
         finish(outcome, fmt::format("connection to {} failed while {}: {}", target_.portal.to_string(),
                                     phase_text(), why));
+    }
+
+    void on_cannot_start(const std::string &why) override {
+        if (start_ == Clock::time_point{}) start_ = Clock::now();
+        logged_in_ = false;
+        finish(ProbeOutcome::error, fmt::format("cannot probe {}: {}", target_.portal.to_string(), why));
+        done_ = true;
     }
 
     void out_of_memory() noexcept override {
@@ -422,7 +337,7 @@ private:
 
     const request::Target &target_;
     const ProbeOptions &options_;
-    Clock::time_point start_;
+    Clock::time_point start_{};
     Phase phase_ = Phase::connecting;
     bool logged_in_ = false;
     bool have_result_ = false;
@@ -435,11 +350,10 @@ class Discovery final : public Operation {
 public:
     Discovery(const request::Portal &portal, const std::string &initiator, const request::ChapCredentials *chap,
               std::chrono::milliseconds timeout)
-        : portal_(portal), initiator_(initiator), chap_(chap), timeout_(timeout) {
-        deadline_ = Clock::now() + timeout;
-    }
+        : portal_(portal), initiator_(initiator), chap_(chap), timeout_(timeout) {}
 
-    void start() {
+    void start() override {
+        deadline_ = Clock::now() + timeout_;
         if (initiator_.empty()) return fail(Status::invalid_argument, "no initiator name to log in with");
         auto ctx = Context::create(initiator_);
         if (!ctx) return fail(ctx.error().status, ctx.error().message);
@@ -450,8 +364,12 @@ public:
                 return fail(r.error().status, r.error().message);
             }
         }
+        errno = 0;
         if (!ctx_.connect(libiscsi_portal(portal_), &callback<Discovery, &Discovery::on_connected>, this)) {
-            fail(Status::unreachable, fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error()));
+            const int err = errno;
+            std::string why = fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error());
+            if (wait_for_socket_if_exhausted(err, why)) return;
+            fail(Status::unreachable, std::move(why));
         }
     }
 
@@ -478,6 +396,10 @@ public:
         }
         fail(connected_ ? Status::backend : Status::unreachable,
              fmt::format("SendTargets discovery on {} failed while {}: {}", portal_.to_string(), step_, why));
+    }
+
+    void on_cannot_start(const std::string &why) override {
+        fail(Status::internal, fmt::format("SendTargets discovery on {} could not run: {}", portal_.to_string(), why));
     }
 
     void out_of_memory() noexcept override {
@@ -585,17 +507,20 @@ private:
 }  // namespace
 
 std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targets, const ProbeOptions &options) {
-    const auto start = Clock::now();
     std::vector<std::unique_ptr<Probe>> probes;
     std::vector<Operation *> ops;
     probes.reserve(targets.size());
+    ops.reserve(targets.size());
     for (const auto &target : targets) {
-        probes.push_back(std::make_unique<Probe>(target, options, start));
+        probes.push_back(std::make_unique<Probe>(target, options));
         ops.push_back(probes.back().get());
     }
-    // All connects are started before the loop runs, so every portal's clock runs at the same time.
-    for (auto &probe : probes) probe->start();
-    run_event_loop(ops);
+    LoopStats loop_stats;
+    run_operations(ops, in_flight_cap(options.max_in_flight), &loop_stats);
+    if (options.stats != nullptr) {
+        *options.stats = ProbeStats{loop_stats.max_in_flight, loop_stats.peak_in_flight, loop_stats.socket_waits,
+                                    loop_stats.wakeups};
+    }
     std::vector<ProbeResult> results;
     results.reserve(probes.size());
     for (auto &probe : probes) {
@@ -609,8 +534,8 @@ Result<std::vector<DiscoveredTarget>> send_targets(const request::Portal &portal
                                                    const request::ChapCredentials *discovery_chap,
                                                    std::chrono::milliseconds timeout) {
     Discovery discovery(portal, initiator, discovery_chap, timeout);
-    discovery.start();
-    run_event_loop({&discovery});
+    Operation *const op = &discovery;
+    run_operations({&op, 1}, 1);
     discovery.release();
     return discovery.take_result();
 }
