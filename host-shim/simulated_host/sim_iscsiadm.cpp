@@ -26,8 +26,11 @@ using namespace ivd::simhost;
 namespace {
 
 struct Args {
-    std::string mode, iqn, portal, op, name, value;
-    bool login = false, logout = false, name_set = false;
+    std::string mode, iqn, portal, op;
+    // -n NAME -v VALUE pairs in order; like iscsiadm, an update applies every pair.
+    std::vector<std::pair<std::string, std::string>> params;
+    std::optional<std::string> name, value;
+    bool login = false, logout = false;
 };
 
 struct Record {
@@ -442,11 +445,11 @@ int node_op(const Sim &sim, const Args &a) {
         return 0;
     }
     if (a.op == "update") {
-        if (!a.name_set) {
+        if (a.params.empty()) {
             std::cerr << "iscsiadm: update requires name and value\n";
             return 7;
         }
-        rec->set(a.name, a.value);
+        for (const auto &[name, value] : a.params) rec->set(name, value);
         save(rp, *rec);
         return 0;
     }
@@ -467,13 +470,18 @@ int main(int argc, char **argv) {
         else if (s == "-p" || s == "--portal") a.portal = next();
         else if (s == "-I" || s == "--interface") next();
         else if (s == "-o" || s == "--op") a.op = next();
-        else if (s == "-n" || s == "--name") { a.name = next(); a.name_set = true; }
+        else if (s == "-n" || s == "--name") a.name = next();
         else if (s == "-v" || s == "--value") a.value = next();
         else if (s == "-l" || s == "--login") a.login = true;
         else if (s == "-u" || s == "--logout") a.logout = true;
         else {
             std::cerr << "iscsiadm: unrecognized option '" << s << "'\n";
             return 7;
+        }
+        if (a.name && a.value) {  // as iscsiadm pairs them: each -n with the next -v
+            a.params.emplace_back(*a.name, *a.value);
+            a.name.reset();
+            a.value.reset();
         }
     }
     if (a.mode != "node" || a.iqn.empty() || a.portal.empty()) {

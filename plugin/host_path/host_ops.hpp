@@ -69,9 +69,15 @@ public:
     // LUNs of the session that still have a block device.
     virtual std::vector<std::int64_t> session_luns(const Session &session) = 0;
 
-    // Makes multipathd take the paths and waits for their map.
-    virtual Result<MultipathMap> multipath_add(const std::vector<std::string> &devices, const std::string &wwid,
-                                               std::chrono::milliseconds timeout) = 0;
+    // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
+    virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
+    // Makes multipathd take one path device; a refusal (udev has not processed the device yet) is retried with
+    // backoff until `deadline`. Success: multipathd took it, or it is in a map already.
+    virtual Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) = 0;
+    // Waits until every device is in one map, or `deadline`; returns the map holding the first device that is in
+    // one (possibly not all of them), or nothing.
+    virtual std::optional<MultipathMap> multipath_wait(const std::vector<std::string> &devices,
+                                                       std::chrono::steady_clock::time_point deadline) = 0;
     // The map holding `device`, if any.
     virtual std::optional<MultipathMap> find_multipath(const std::string &device) = 0;
     virtual std::optional<MultipathMap> find_multipath_by_name(const std::string &name) = 0;

@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -33,7 +36,7 @@ std::string compact(const Json::Value &v) {
     return Json::writeString(b, v);
 }
 
-// One path's attempt, filled by its login thread.
+// One path's attempt, filled by its thread.
 struct PathAttempt {
     request::Target target;
     bool ok = false;
@@ -42,6 +45,53 @@ struct PathAttempt {
     std::string device;  // "sdc"
     std::string wwid;
     Error error;
+    // Multipath only: when the path was ready (its offer to multipathd is bounded from then), and the offer.
+    std::chrono::steady_clock::time_point ready;
+    bool taken = false;
+    std::string multipath_error;
+};
+
+// `multipath -a WWID` once per WWID, shared by the path threads; started as soon as the WWID is known (the probe
+// reads it before any login), so it runs while the logins do and is done before the first path is offered.
+class Whitelist {
+public:
+    Whitelist(HostOps &ops, const Logger &log) : ops_(ops), log_(log) {}
+    ~Whitelist() {
+        for (auto &[wwid, run] : runs_) run.wait();
+    }
+    Whitelist(const Whitelist &) = delete;
+    Whitelist &operator=(const Whitelist &) = delete;
+
+    void start(const std::string &wwid) {
+        std::lock_guard guard(mutex_);
+        start_locked(wwid);
+    }
+    // Starts it if nobody has; returns once it has run (a failure is only a warning: the map can form without).
+    void wait(const std::string &wwid) {
+        std::shared_future<void> run;
+        {
+            std::lock_guard guard(mutex_);
+            run = start_locked(wwid);
+        }
+        run.wait();
+    }
+
+private:
+    std::shared_future<void> start_locked(const std::string &wwid) {
+        if (auto it = runs_.find(wwid); it != runs_.end()) return it->second;
+        auto run = std::async(std::launch::async, [this, wwid] {
+                       if (auto r = ops_.multipath_whitelist(wwid); !r) {
+                           log_.warning("host_path", "multipath -a {}: {}", wwid, r.error().message);
+                       }
+                   }).share();
+        runs_.emplace(wwid, run);
+        return run;
+    }
+
+    HostOps &ops_;
+    const Logger &log_;
+    std::mutex mutex_;
+    std::map<std::string, std::shared_future<void>> runs_;
 };
 
 }  // namespace
@@ -135,55 +185,56 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
         return make_error(status, fmt::format("no usable path to the volume; nothing was logged in: {}", compact(failed)));
     }
     const std::string expected_wwid = probes[*reference].identity->wwid;
-    if (!multipath) usable.resize(1);  // single path: the first healthy target (later ones are the failover)
+    // Single path: the first healthy target (later ones are the failover).
+    if (!multipath) usable.erase(usable.begin() + 1, usable.end());
 
-    // 3. Log in to every portal at once; each thread holds the (portal, IQN) lock while it changes the host.
+    // 3. Every path at once, each in its own thread from login to multipathd, so the slowest path alone sets the
+    //    pace. A thread holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID check),
+    //    not while multipathd takes the path.
+    Whitelist whitelist(*ops_, log_);
+    if (multipath && !expected_wwid.empty()) whitelist.start(expected_wwid);
+    const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
+    auto attach = [this, chap, &expected_wwid](PathAttempt &a) -> Result<void> {
+        const request::Target &t = a.target;
+        auto lock = ops_->lock_target(t.portal, t.iqn);
+        if (!lock) return std::move(lock).error();
+        a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
+        auto login = ops_->login(t.portal, t.iqn, chap);
+        if (!login) return std::move(login).error();
+        a.session_created = login->created;
+        if (auto s = ops_->scan_lun(login->session, t.lun); !s) return s;
+        auto dev = ops_->wait_for_device(t, config_.device_wait_timeout);
+        if (!dev) return std::move(dev).error();
+        a.device = *dev;
+        auto wwid = ops_->read_wwid(a.device);
+        if (!wwid) return std::move(wwid).error();
+        a.wwid = *wwid;
+        if (!expected_wwid.empty() && a.wwid != expected_wwid) {
+            return make_error(Status::inconsistent, fmt::format("{} reports WWID {} but the LU probed through {} has {}",
+                                                                a.device, a.wwid, t.portal.to_string(), expected_wwid));
+        }
+        return {};
+    };
     std::vector<PathAttempt> attempts(usable.size());
     {
-        std::vector<std::thread> threads;
+        std::vector<std::jthread> threads;  // joined however this block is left
         for (std::size_t k = 0; k < usable.size(); ++k) {
             attempts[k].target = targets[usable[k]];
-            threads.emplace_back([this, &attempts, k, &volume, &expected_wwid] {
+            threads.emplace_back([this, &attempts, k, &attach, &whitelist, multipath] {
                 PathAttempt &a = attempts[k];
-                const request::Target &t = a.target;
-                auto lock = ops_->lock_target(t.portal, t.iqn);
-                if (!lock) {
-                    a.error = std::move(lock).error();
-                    return;
-                }
-                a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
-                auto login = ops_->login(t.portal, t.iqn, volume.chap ? &*volume.chap : nullptr);
-                if (!login) {
-                    a.error = std::move(login).error();
-                    return;
-                }
-                a.session_created = login->created;
-                if (auto s = ops_->scan_lun(login->session, t.lun); !s) {
-                    a.error = std::move(s).error();
-                    return;
-                }
-                auto dev = ops_->wait_for_device(t, config_.device_wait_timeout);
-                if (!dev) {
-                    a.error = std::move(dev).error();
-                    return;
-                }
-                a.device = *dev;
-                auto wwid = ops_->read_wwid(a.device);
-                if (!wwid) {
-                    a.error = std::move(wwid).error();
-                    return;
-                }
-                a.wwid = *wwid;
-                if (!expected_wwid.empty() && a.wwid != expected_wwid) {
-                    a.error = make_error(Status::inconsistent,
-                                         fmt::format("{} reports WWID {} but the LU probed through {} has {}", a.device,
-                                                     a.wwid, t.portal.to_string(), expected_wwid));
+                if (auto r = attach(a); !r) {
+                    a.error = std::move(r).error();
                     return;
                 }
                 a.ok = true;
+                if (!multipath) return;
+                a.ready = std::chrono::steady_clock::now();
+                whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
+                auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
+                a.taken = added.ok();
+                if (!added) a.multipath_error = added.error().message;
             });
         }
-        for (auto &th : threads) th.join();
     }
 
     // Undo one failed (or unwanted) path: its device, and its session when we created it and nobody else uses it.
@@ -228,25 +279,47 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
     std::string device_path;
     std::optional<MultipathMap> map;
     if (multipath) {
+        // Every good path has been offered already (by its thread); wait for the one map holding them all, bounded
+        // from when the last path was ready.
         std::vector<std::string> devices;
-        for (const PathAttempt *a : good) devices.push_back(a->device);
-        auto m = ops_->multipath_add(devices, good.front()->wwid, config_.multipath_wait_timeout);
-        if (!m) {
+        auto deadline = good.front()->ready;
+        for (const PathAttempt *a : good) {
+            devices.push_back(a->device);
+            deadline = std::max(deadline, a->ready + config_.multipath_wait_timeout);
+        }
+        map = ops_->multipath_wait(devices, deadline);
+        if (!map) {
+            const std::string &wwid = good.front()->wwid;
+            std::string refusals;
+            bool any_taken = false;
+            for (const PathAttempt *a : good) {
+                any_taken = any_taken || a->taken;
+                if (!a->multipath_error.empty()) refusals += (refusals.empty() ? "" : "; ") + a->multipath_error;
+            }
+            Error e = make_error(!any_taken && !refusals.empty() ? Status::backend : Status::timeout,
+                                 fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", wwid,
+                                             config_.multipath_wait_timeout.count(),
+                                             refusals.empty() ? ""
+                                             : any_taken      ? ": multipathd refused some paths: "
+                                                              : ": multipathd took none of the paths: ",
+                                             refusals));
             if (config_.enforce_multipath) {
                 for (const PathAttempt *a : good) undo(*a);
-                return std::move(m).error().context("enforce_multipath is set and the multipath map did not appear; "
-                                                    "every path was undone");
+                return std::move(e).context("enforce_multipath is set and the multipath map did not appear; "
+                                            "every path was undone");
             }
-            log_.warning("host_path", "no multipath map ({}); using the single path {}", m.error().message,
-                         good.front()->device);
-            info["multipath_error"] = m.error().message;
-        } else {
-            map = *m;
+            log_.warning("host_path", "no multipath map ({}); using the single path {}", e.message, good.front()->device);
+            info["multipath_error"] = e.message;
         }
     }
     std::set<std::string> in_map;
     if (map) {
         for (const auto &d : ops_->multipath_paths(*map)) in_map.insert(d);
+        const auto held =
+            std::count_if(good.begin(), good.end(), [&](const PathAttempt *a) { return in_map.count(a->device) > 0; });
+        if (static_cast<std::size_t>(held) < good.size()) {
+            log_.warning("host_path", "map {} holds only {} of the {} paths", map->dm, held, good.size());
+        }
         device_path = map->device_path;
     } else {
         const std::string link = ops_->by_path_link(good.front()->target);

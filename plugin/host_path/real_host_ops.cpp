@@ -5,7 +5,10 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,11 +16,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 namespace ivd::host_path {
@@ -71,18 +78,131 @@ std::vector<std::string> split_colon(const std::string &s) {
     return parts;
 }
 
-// Bounded backoff: 10 ms doubling up to 500 ms, until `done` or the deadline.
+// Sleeps between checks: `first`, doubling up to `cap`.
+struct Backoff {
+    std::chrono::milliseconds first;
+    std::chrono::milliseconds cap;
+};
+constexpr Backoff slow_backoff{10ms, 500ms};  // other processes' work (locks, daemons, sessions)
+// Things that usually happen within milliseconds (a scanned LUN's device, a map multipathd just built): short
+// first sleeps so a fast host is not held up by the poll interval itself.
+constexpr Backoff quick_backoff{2ms, 100ms};
+
+// Wakes waiters when an entry is created in one directory. One inotify instance per RealHostOps with one reader
+// thread, started at the first use: closing an inotify instance that had a watch waits for an RCU grace period
+// (about 10 ms on the test VM), too slow to pay per wait. Where inotify cannot be used a wait is a plain sleep,
+// so events only ever make a poll more responsive; they are never required.
+class DirEvents {
+public:
+    explicit DirEvents(std::string dir) : dir_(std::move(dir)) {}
+    ~DirEvents() {
+        if (reader_.joinable()) {
+            if (::getpid() != owner_) {
+                reader_.detach();  // a forked child: the reader thread stayed in the parent, there is none to join
+            } else {
+                const std::uint64_t one = 1;
+                [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+                reader_.join();
+            }
+        }
+        if (inotify_fd_ >= 0) ::close(inotify_fd_);
+        if (stop_fd_ >= 0) ::close(stop_fd_);
+    }
+    DirEvents(const DirEvents &) = delete;
+    DirEvents &operator=(const DirEvents &) = delete;
+
+    // Take this before checking the state, and hand it to wait(): an event during the check is not lost.
+    std::uint64_t generation() {
+        std::call_once(started_, [this] { start(); });
+        std::lock_guard guard(mutex_);
+        return generation_;
+    }
+    // Up to `d`, less when an entry was created since `seen`.
+    void wait(std::uint64_t seen, std::chrono::nanoseconds d) {
+        std::unique_lock lock(mutex_);
+        if (!running_) {
+            lock.unlock();
+            std::this_thread::sleep_for(d);
+            return;
+        }
+        changed_.wait_for(lock, d, [&] { return generation_ != seen || !running_; });
+    }
+
+private:
+    void start() {
+        inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (inotify_fd_ < 0 || stop_fd_ < 0 || ::inotify_add_watch(inotify_fd_, dir_.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+            return;
+        }
+        std::lock_guard guard(mutex_);
+        owner_ = ::getpid();
+        try {
+            reader_ = std::thread([this] { run(); });
+            running_ = true;
+        } catch (const std::system_error &) {
+            // No thread: waits stay plain sleeps.
+        }
+    }
+    void run() {
+        while (true) {
+            std::array<pollfd, 2> fds{pollfd{inotify_fd_, POLLIN, 0}, pollfd{stop_fd_, POLLIN, 0}};
+            if (::poll(fds.data(), fds.size(), -1) < 0) {
+                if (errno == EINTR) continue;
+                break;
+            }
+            if (fds[1].revents != 0) break;
+            alignas(inotify_event) char buf[4096];
+            while (::read(inotify_fd_, buf, sizeof buf) > 0) {
+            }
+            {
+                std::lock_guard guard(mutex_);
+                ++generation_;
+            }
+            changed_.notify_all();
+        }
+        {
+            std::lock_guard guard(mutex_);
+            running_ = false;
+        }
+        changed_.notify_all();
+    }
+
+    std::string dir_;
+    std::once_flag started_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::uint64_t generation_ = 0;
+    bool running_ = false;
+    int inotify_fd_ = -1;
+    int stop_fd_ = -1;
+    pid_t owner_ = -1;
+    std::thread reader_;
+};
+
+// Bounded backoff until `done` or the deadline; with events, one in their directory cuts a sleep short.
 template <class F>
-bool poll_until(std::chrono::milliseconds timeout, F done) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto step = 10ms;
+bool poll_until(std::chrono::steady_clock::time_point deadline, F done, Backoff backoff = slow_backoff,
+                DirEvents *events = nullptr) {
+    std::chrono::nanoseconds step = backoff.first;
     while (true) {
+        const std::uint64_t seen = events != nullptr ? events->generation() : 0;
         if (done()) return true;
         const auto now = std::chrono::steady_clock::now();
         if (now >= deadline) return false;
-        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(step, deadline - now));
-        step = std::min(step * 2, std::chrono::milliseconds(500));
+        const auto d = std::min<std::chrono::nanoseconds>(step, deadline - now);
+        if (events != nullptr) {
+            events->wait(seen, d);
+        } else {
+            std::this_thread::sleep_for(d);
+        }
+        step = std::min<std::chrono::nanoseconds>(step * 2, backoff.cap);
     }
+}
+
+template <class F>
+bool poll_until(std::chrono::milliseconds timeout, F done, Backoff backoff = slow_backoff, DirEvents *events = nullptr) {
+    return poll_until(std::chrono::steady_clock::now() + timeout, done, backoff, events);
 }
 
 Status status_for_login_exit(const ProcessResult &r) {
@@ -138,18 +258,17 @@ public:
             auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "new"});
             if (!r) return std::move(r).error();
         }
-        // Non-secret settings go through iscsiadm; LUNs are scanned one by one, never all at login.
-        std::vector<std::pair<std::string, std::string>> settings = {
-            {"node.startup", "manual"},
-            {"node.session.scan", "manual"},
-            {"node.session.auth.authmethod", chap ? "CHAP" : "None"},
+        // Non-secret settings go through iscsiadm; LUNs are scanned one by one, never all at login. One update
+        // carries every -n/-v pair (iscsiadm applies them all; os-brick spends one process per setting).
+        std::vector<std::string> update = {"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "update"};
+        auto set = [&](const char *name, const std::string &value) {
+            update.insert(update.end(), {"-n", name, "-v", value});
         };
-        if (chap) settings.emplace_back("node.session.auth.username", chap->username);
-        for (const auto &[name, value] : settings) {
-            auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "update", "-n",
-                               name, "-v", value});
-            if (!r) return std::move(r).error();
-        }
+        set("node.startup", "manual");
+        set("node.session.scan", "manual");
+        set("node.session.auth.authmethod", chap ? "CHAP" : "None");
+        if (chap) set("node.session.auth.username", chap->username);
+        if (auto r = iscsiadm(std::move(update)); !r) return std::move(r).error();
         const std::string record = find_node_record(c_.iscsi_node_dir, portal, iqn);
         if (chap) {
             if (record.empty()) {
@@ -230,12 +349,18 @@ public:
     }
 
     Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
+        // The device node is the last thing to appear (sysfs first, then devtmpfs or udev makes the node), and
+        // node creation is what inotify can see: a scanned LUN is picked up the moment it is there. sysfs itself
+        // cannot be watched, so the backoff stays as the fallback.
         std::string device;
-        const bool ok = poll_until(timeout, [&] {
-            device = find_device(target);
-            std::error_code ec;
-            return !device.empty() && fs::exists(device_path(device), ec);
-        });
+        const bool ok = poll_until(
+            timeout,
+            [&] {
+                device = find_device(target);
+                std::error_code ec;
+                return !device.empty() && fs::exists(device_path(device), ec);
+            },
+            quick_backoff, &dev_events_);
         if (!ok) {
             return make_error(Status::timeout, fmt::format("LUN {} of {} {} did not appear as a block device within {} ms",
                                                            target.lun, target.portal.to_string(), target.iqn,
@@ -271,53 +396,44 @@ public:
         return luns;
     }
 
-    Result<MultipathMap> multipath_add(const std::vector<std::string> &devices, const std::string &wwid,
-                                       std::chrono::milliseconds timeout) override {
-        // Whitelists the WWID for find_multipaths, as os-brick does; a failure here is not fatal.
-        if (auto r = tool({c_.multipath_path, "-a", wwid}); !r) {
-            log_.warning("host_path", "multipath -a {}: {}", wwid, r.error().message);
-        }
+    Result<void> multipath_whitelist(const std::string &wwid) override { return tool({c_.multipath_path, "-a", wwid}); }
+
+    Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
         // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
         // real kernel a freshly scanned sdX is in sysfs well before that, and `multipathd add path` answers "fail"
-        // ("no ID_SERIAL attribute ... orphan path"). So a path multipathd refused is offered again, with backoff,
-        // until every path is in one map or the timeout; a path udev handed over itself (the WWID is whitelisted
-        // above) needs no second offer.
-        std::vector<std::string> errors(devices.size());
-        std::vector<bool> taken(devices.size(), false);
-        std::optional<MultipathMap> map;
-        const bool all = poll_until(timeout, [&] {
-            for (std::size_t i = 0; i < devices.size(); ++i) {
-                if (taken[i] || find_multipath(devices[i])) continue;
-                if (auto r = tool({c_.multipathd_path, "add", "path", device_path(devices[i])}); r) {
-                    taken[i] = true;
-                    errors[i].clear();
-                } else {
-                    errors[i] = r.error().message;
-                }
-            }
-            std::size_t in_map = 0;
-            for (const auto &d : devices) {
-                auto m = find_multipath(d);
-                if (!m) continue;
-                if (map && map->dm != m->dm) continue;
-                map = m;
-                ++in_map;
-            }
-            return in_map == devices.size();
+        // ("no ID_SERIAL attribute ... orphan path"). So a refused path is offered again, with backoff, until it is
+        // taken or the deadline; a path udev handed over itself (its WWID is whitelisted) needs no offer.
+        std::string error;
+        const bool taken = poll_until(deadline, [&] {
+            if (find_multipath(device)) return true;
+            auto r = tool({c_.multipathd_path, "add", "path", device_path(device)});
+            if (r) return true;
+            error = r.error().message;
+            return false;
         });
-        std::string error_text;
-        for (const auto &e : errors) {
-            if (!e.empty()) error_text += (error_text.empty() ? "" : "; ") + e;
-        }
-        if (!map) {
-            const bool none = std::none_of(taken.begin(), taken.end(), [](bool b) { return b; });
-            return make_error(none && !error_text.empty() ? Status::backend : Status::timeout,
-                              fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", wwid,
-                                          timeout.count(), error_text.empty() ? "" : ": multipathd took none of the paths: ",
-                                          error_text));
-        }
-        if (!all) log_.warning("host_path", "map {} holds only some of the paths after {} ms", map->dm, timeout.count());
-        return *map;
+        if (taken) return {};
+        return make_error(Status::backend, error.empty() ? fmt::format("multipathd did not take {}", device) : error);
+    }
+
+    std::optional<MultipathMap> multipath_wait(const std::vector<std::string> &devices,
+                                               std::chrono::steady_clock::time_point deadline) override {
+        std::optional<MultipathMap> map;
+        poll_until(
+            deadline,
+            [&] {
+                map.reset();
+                std::size_t in_map = 0;
+                for (const auto &d : devices) {
+                    auto m = find_multipath(d);
+                    if (!m) continue;
+                    if (map && map->dm != m->dm) continue;
+                    map = m;
+                    ++in_map;
+                }
+                return in_map == devices.size();
+            },
+            quick_backoff);
+        return map;
     }
 
     std::optional<MultipathMap> find_multipath(const std::string &device) override {
@@ -471,6 +587,7 @@ private:
 
     request::DriverConfig c_;
     Logger log_;
+    DirEvents dev_events_{c_.dev_root};  // device nodes appearing (wait_for_device)
 };
 
 }  // namespace
@@ -528,12 +645,14 @@ Result<void> set_record_password(const std::string &record_file, const SecretStr
         inserted = true;
     };
     // Line by line over views: no stream buffer keeps a copy of the old password.
+    bool removed = false;
     std::string_view rest(text);
     while (!rest.empty()) {
         const std::size_t nl = rest.find('\n');
         const std::string_view line = rest.substr(0, nl);
         rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
         if (line.rfind("node.session.auth.password ", 0) == 0 || line.rfind("node.session.auth.password=", 0) == 0) {
+            removed = true;
             continue;  // replaced below
         }
         if (line.rfind("# END RECORD", 0) == 0) add_password();
@@ -542,6 +661,10 @@ Result<void> set_record_password(const std::string &record_file, const SecretStr
     }
     add_password();
     wipe_memory(text.data(), text.size());
+    if (password == nullptr && !removed) {
+        wipe_memory(out.data(), out.size());
+        return {};  // no password to remove: the record stays as it is (no rewrite, no fsync)
+    }
 
     std::string tmp = record_file + ".ivd-XXXXXX";
     const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <json/json.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -215,6 +216,79 @@ TEST_F(HostPathTest, LoginsRunInParallel) {
     EXPECT_EQ((*info)["paths"].size(), 4u);
     EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 3000)
         << "4 logins of 1000 ms each did not overlap";
+}
+
+// Everything after the login (scan, device wait, WWID check, the offer to multipathd) runs per path too: with the
+// simulated kernel taking 1 s to create each path's device, four paths take about one path's time.
+TEST_F(HostPathTest, PerPathStepsAfterLoginRunInParallel) {
+    const std::string iqn = lab_.make_iqn("device-delay");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(4);
+    set_fault("device_delay_ms", "1000");
+    driver();
+    const auto start = std::chrono::steady_clock::now();
+    auto info = connect(lists(ps, {iqn, iqn, iqn, iqn}, {1, 1, 1, 1}));
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    ASSERT_EQ((*info)["paths"].size(), 4u);
+    for (const auto &p : (*info)["paths"]) EXPECT_EQ(p["state"].asString(), "active") << write(p);
+    EXPECT_TRUE((*info)["multipath"].asBool());
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 3000)
+        << "4 device appearances of 1000 ms each did not overlap";
+    ASSERT_TRUE(disconnect(lists(ps, {iqn, iqn, iqn, iqn}, {1, 1, 1, 1}), *info).ok());
+    EXPECT_EQ(sessions(), 0u);
+}
+
+// What one connect runs per path: the node record is created and set up with ONE iscsiadm update carrying every
+// setting (not one process per setting), then one login and one multipathd offer; `multipath -a` runs once.
+TEST_F(HostPathTest, EachPathSpawnsOneNodeUpdateCarryingEverySetting) {
+    const std::string iqn = lab_.make_iqn("spawns");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    lab_.add_account(chap_user, chap_password);
+    lab_.bind_account(tid, chap_user);
+    const auto ps = portals(2);
+    driver();
+    const Json::Value ci = lists(ps, {iqn, iqn}, {1, 1}, /*chap=*/true);
+    auto info = connect(ci);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    ASSERT_EQ((*info)["paths"].size(), 2u);
+
+    std::vector<std::string> lines;
+    {
+        std::istringstream in(argv_log());
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    }
+    auto count = [&](const std::string &needle) {
+        return std::count_if(lines.begin(), lines.end(), [&](const std::string &l) { return l.find(needle) != std::string::npos; });
+    };
+    for (const auto &p : ps) {
+        const std::string where = "-p " + p.to_string() + " ";
+        std::vector<std::string> mine;
+        for (const auto &l : lines) {
+            if (l.find(where) != std::string::npos) mine.push_back(l);
+        }
+        ASSERT_EQ(mine.size(), 3u) << "node new, node update, login for " << p.to_string() << ":\n" << argv_log();
+        EXPECT_NE(mine[0].find("--op new"), std::string::npos) << mine[0];
+        EXPECT_NE(mine[1].find("--op update"), std::string::npos) << mine[1];
+        for (const char *setting : {"-n node.startup -v manual", "-n node.session.scan -v manual",
+                                    "-n node.session.auth.authmethod -v CHAP", "-n node.session.auth.username -v hpuser"}) {
+            EXPECT_NE(mine[1].find(setting), std::string::npos) << setting << " missing in " << mine[1];
+        }
+        EXPECT_NE(mine[2].find("--login"), std::string::npos) << mine[2];
+        // The record holds every setting (the update applied all pairs), and no password after the login.
+        const std::string record = slurp(dir_ / "etc/iscsi/nodes" / iqn / (p.host + "," + std::to_string(p.port)));
+        for (const char *line : {"node.startup = manual", "node.session.scan = manual",
+                                 "node.session.auth.authmethod = CHAP", "node.session.auth.username = hpuser"}) {
+            EXPECT_NE(record.find(line), std::string::npos) << line << " missing in the record:\n" << record;
+        }
+        EXPECT_EQ(record.find("node.session.auth.password"), std::string::npos);
+    }
+    EXPECT_EQ(count("multipath -a "), 1);
+    EXPECT_EQ(count("multipathd add path "), 2);
+    EXPECT_EQ(lines.size(), 2u * 3u + 1u + 2u) << argv_log();
+    ASSERT_TRUE(disconnect(ci, *info).ok());
 }
 
 TEST_F(HostPathTest, OnePortalDownGivesThreeDegradedPaths) {
