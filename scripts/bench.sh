@@ -1,12 +1,13 @@
 #!/bin/bash
 # Benchmarks of the driver (not tests): per-call work vs nova's Python objects, memory across 10,000 cycles,
 # multipath connect latency on the simulated host, portal probing at scale, end-to-end attach/detach against
-# plain libvirt calls, and the 1,000-attachment scale run. Writes bench-results/results.json and results.md.
+# plain libvirt calls, the 1,000-attachment scale run, and real-kernel multipath attach against os-brick in the
+# VM lab's guest (osbrick). Writes bench-results/results.json and results.md.
 # On a fresh Debian 12, as root:
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath probe e2e scale" (subset)
+#        IVD_BENCH_ONLY="percall memory multipath probe e2e scale osbrick" (subset)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
 # libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
 set -euo pipefail
@@ -20,7 +21,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e scale} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e scale osbrick} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -42,9 +43,9 @@ export IVD_LAB_KEEP_LIBVIRTD=1
 ulimit -n "$(ulimit -Hn)" || true
 
 if [ $mode = quick ]; then
-  rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5
+  rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5 osb_rounds=3
 else
-  rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20
+  rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20 osb_rounds=5
 fi
 
 stage() {  # stage NAME command... ; stdout -> raw/NAME.json, duration recorded
@@ -69,6 +70,8 @@ fi
 [[ $only == *" probe "* ]] && stage probe "$bench" probe --targets "$probe_targets" --portals-per-target 4 --dead-every 10 --rounds "$probe_rounds"
 [[ $only == *" e2e "* ]] && stage e2e "$bench" e2e --iterations "$e2e_iter"
 [[ $only == *" scale "* ]] && stage scale "$bench" scale --domains "$domains" --volumes "$volumes" --threads 1,2,4 --async
+# One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
+[[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"
 
 echo "total $((SECONDS - start_all))" >>"$raw/durations.txt"
 /usr/bin/python3 "$root/tests/bench/report.py" --raw "$raw" --mode "$mode" --out "$out"

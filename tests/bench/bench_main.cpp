@@ -7,15 +7,19 @@
 #include <map>
 #include <string>
 
+namespace ivd::bench {
+int run_osbrick(const Args &args);  // bench_osbrick.cpp: real-kernel multipath, ours vs os-brick (tests/vm_lab)
+}
+
 int main(int argc, char **argv) {
     using namespace ivd::bench;
     const std::map<std::string, int (*)(const Args &)> commands{
         {"percall", run_percall}, {"percall-input", run_percall_input}, {"memory", run_memory},
         {"probe", run_probe},     {"multipath", run_multipath},         {"e2e", run_e2e},
-        {"scale", run_scale},
+        {"scale", run_scale},     {"osbrick", run_osbrick},
     };
     if (argc < 2 || !commands.contains(argv[1])) {
-        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|e2e|scale [--opt value]...\n");
+        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|e2e|scale|osbrick [--opt value]...\n");
         return 2;
     }
     Args args;

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Benchmark 6, guest side (tests/bench "osbrick"): staged as /lab/guest_lab.sh, so the image's init stub runs it as
+# PID 1 in the bench image (build_bench_image.sh: the lab image plus python3-os-brick). guest_stack.sh brings up
+# udev, the network, iscsid and multipathd as for the lab; guest_bench.py then alternates ours and os-brick and
+# prints "VMLAB BENCH ..." lines. The CHAP password stays in /lab/ci-lun1.json and the Python process's memory.
+set -u
+# shellcheck disable=SC2034  # read by guest_stack.sh (sourced below)
+VMLAB_MULTIPATHD_V=2  # multipathd's normal verbosity: its log is not shown, and -v3 would cost both variants
+# shellcheck disable=SC1091
+source /lab/guest_stack.sh
+
+cat >/run/vmlab/volume-host.conf <<CONF
+[DEFAULT]
+volume_drivers = iscsi=/lab/bin/iscsi_volume_driver.so
+[libvirt]
+connection_uri = qemu:///system
+[iscsi]
+# The connector asks for multipath and iscsid + multipathd answer: the host path with multipath, as os-brick.
+path = auto
+enforce_multipath = true
+CONF
+printf '{"initiator":"%s","multipath":true,"host":"vmlab","ip":"10.0.2.15"}\n' "$INITIATOR" >/run/vmlab/connector.json
+
+/usr/bin/python3 -u /lab/guest_bench.py 2>>"$L/guest_bench.err"
+rc=$?
+say "DONE rc=$rc after ${SECONDS}s"
+poweroff_now

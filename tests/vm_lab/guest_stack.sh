@@ -1,0 +1,58 @@
+#!/bin/bash
+# Sourced first by the guest scripts (guest_lab.sh, guest_bench.sh) running as PID 1 in the lab's Debian guest:
+# the console helpers, tmpfs mounts, udev, the network to the host (10.0.2.2), multipath.conf, iscsid and
+# multipathd, as on a compute host. Reads /lab/lab.env (PORTAL1, PORTAL2, IQN, INITIATOR, ...).
+# VMLAB_MULTIPATHD_V: multipathd's verbosity (default 3: the lab shows its log on failure).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH LC_ALL=C
+
+exec 3>&1  # the console, also from inside $(...)
+say() { echo "VMLAB $*" >&3; }
+poweroff_now() {
+    sync
+    echo 1 >/proc/sys/kernel/sysrq
+    echo o >/proc/sysrq-trigger
+    sleep 60
+}
+
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /run/lock/iscsi /run/vmlab/logs /run/udev
+L=/run/vmlab/logs
+echo vmlab >/proc/sys/kernel/hostname
+# shellcheck disable=SC1091
+source /lab/lab.env
+say "BOOTED kernel $(uname -r) after ${SECONDS}s of init"
+
+# --- the host's iSCSI and multipath stacks, as on a compute host ------------------------------------------------
+echo "InitiatorName=$INITIATOR" >/etc/iscsi/initiatorname.iscsi
+modprobe -a iscsi_tcp sd_mod dm_multipath dm_round_robin dm_service_time scsi_dh_alua 2>>$L/modprobe.log
+/lib/systemd/systemd-udevd --daemon >>$L/udevd.log 2>&1
+udevadm trigger --action=add >/dev/null 2>&1
+udevadm settle --timeout=30
+
+# --- network: QEMU user networking; 10.0.2.2 is the host's loopback (after udev: it may rename the NIC) ----------
+NIC=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+ip link set lo up
+ip link set "$NIC" up
+ip addr add 10.0.2.15/24 dev "$NIC"
+ip route add default via 10.0.2.2
+cat >/etc/multipath.conf <<'EOF'
+# The lab's multipath.conf: Debian's defaults, with path checks every 2 s so a lost or returning path shows
+# quickly. fast_io_fail_tmo (also the iSCSI session's recovery timeout, set by multipathd) bounds how long I/O
+# on a lost path waits before dm-multipath retries it on another path.
+defaults {
+    user_friendly_names no
+    polling_interval 2
+    fast_io_fail_tmo 5
+}
+EOF
+iscsid -f >>$L/iscsid.log 2>&1 &
+multipathd -d -s -v"${VMLAB_MULTIPATHD_V:-3}" >>$L/multipathd.log 2>&1 &
+for _ in $(seq 1 100); do
+    multipathd show daemon >/dev/null 2>&1 && iscsiadm -m session >/dev/null 2>&1; rc=$?
+    # iscsiadm -m session: 0 (sessions) or 21 (none) once iscsid answers.
+    [[ $rc == 0 || $rc == 21 ]] && multipathd show daemon >/dev/null 2>&1 && break
+    sleep 0.2
+done
+say "STACK iscsid and multipathd up after ${SECONDS}s"
