@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   # build
   cmake g++ pkg-config make
-  libvirt-dev libiscsi-dev libjsoncpp-dev libpugixml-dev libfmt-dev libinih-dev libcli11-dev
+  libvirt-dev libiscsi-dev libjsoncpp-dev rapidjson-dev libpugixml-dev libfmt-dev libinih-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
   # real components the tests start: iSCSI target, libvirtd + QEMU (TCG) with its iSCSI block module
   tgt libiscsi-bin libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients

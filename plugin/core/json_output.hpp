@@ -2,16 +2,15 @@
 #pragma once
 
 #include "core/error.hpp"
-
-#include <json/value.h>
+#include "core/json.hpp"
 
 #include <string>
 
 namespace ivd {
 
-std::string to_json(const Json::Value &value);
+inline std::string to_json(const json::Value &value) { return json::write(value); }
 
 // {"status": N, "code": "...", "message": "...", "argument": "...", "field": "..."}
-Json::Value error_to_json(const Error &error);
+json::Value error_to_json(const Error &error);
 
 }  // namespace ivd

@@ -2,11 +2,11 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/json.hpp"
 #include "decide/decide.hpp"
 #include "host_facts/host_facts.hpp"
 #include "request/volume_request.hpp"
 
-#include <json/value.h>
 
 #include <cstdint>
 #include <string>
@@ -21,7 +21,7 @@ struct Leftover {
     bool in_use = false;    // referenced by something live: kept
     bool removable = true;  // false: only reported (the path cannot prove it is safe to remove)
     std::string reason;     // why it is kept, reported or removable
-    Json::Value detail{Json::objectValue};  // extra report fields (never a secret value)
+    json::Value detail = json::Value::object();  // extra report fields (never a secret value)
 };
 
 struct ConnectContext {
@@ -36,9 +36,9 @@ class AttachPathImpl {
 public:
     virtual ~AttachPathImpl() = default;
     // Returns device_info. On failure, undoes whatever it did.
-    virtual Result<Json::Value> connect(const ConnectContext &context) = 0;
+    virtual Result<json::Value> connect(const ConnectContext &context) = 0;
     // device_info may be null (the host lost it); flags are VD_DISCONNECT_* bits.
-    virtual Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+    virtual Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                                     std::uint32_t flags) = 0;
 
     // Cleanup in two phases, so a scan that fails removes nothing: find_leftovers reads only; the driver then

@@ -18,13 +18,13 @@ namespace {
 // Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
 class WipeOnExit {
 public:
-    explicit WipeOnExit(Json::Value &doc) : doc_(doc) {}
+    explicit WipeOnExit(json::Value &doc) : doc_(doc) {}
     WipeOnExit(const WipeOnExit &) = delete;
     WipeOnExit &operator=(const WipeOnExit &) = delete;
     ~WipeOnExit() { request::wipe_secrets_in_connection_info(doc_); }
 
 private:
-    Json::Value &doc_;
+    json::Value &doc_;
 };
 
 }  // namespace
@@ -93,7 +93,7 @@ Result<std::string> Driver::connector_properties(std::uint32_t flags) {
     const auto facts_ptr = facts();
     const HostFacts &f = *facts_ptr;
     const HostCapabilities &c = f.capabilities;
-    Json::Value out(Json::objectValue);
+    json::Value out = json::Value::object();
     if (!f.initiator.empty()) out["initiator"] = f.initiator;
     out["ip"] = f.ip;
     out["host"] = f.host_name;
@@ -103,7 +103,7 @@ Result<std::string> Driver::connector_properties(std::uint32_t flags) {
     out["os_type"] = "linux";
     out["do_local_attach"] = false;
     // Our own facts, for operators and for the compute service's logs: what each path needs and has.
-    Json::Value &caps = out["iscsi_volume_driver"];
+    json::Value &caps = out["iscsi_volume_driver"];
     caps["qemu_iscsi"] = c.qemu_iscsi;
     caps["qemu_iscsi_reason"] = c.qemu_iscsi_reason;
     caps["emulator"] = f.emulator;
@@ -163,10 +163,11 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
     auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision, *known});
     if (!device_info) return std::move(device_info).error();
-    (*device_info)["driver"] = "iscsi";
-    (*device_info)["attach_path"] = attach_path_name(decision->path);
-    (*device_info)["path_reason"] = decision->reason;
-    if (!volume->volume_id.empty()) (*device_info)["volume_id"] = volume->volume_id;
+    // Keys no path sets (a path's device_info never carries them), so appended without a search.
+    device_info->add("driver", "iscsi");
+    device_info->add("attach_path", attach_path_name(decision->path));
+    device_info->add("path_reason", decision->reason);
+    if (!volume->volume_id.empty()) device_info->add("volume_id", volume->volume_id);
     return to_json(*device_info);
 }
 
@@ -187,11 +188,11 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
 
     auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
     if (!device_doc) return std::move(device_doc).error();
-    const Json::Value *device_info = device_doc->empty() ? nullptr : &*device_doc;
+    const json::Value *device_info = device_doc->empty() ? nullptr : &*device_doc;
 
     std::optional<AttachPath> path;
     if (device_info != nullptr) {
-        const Json::Value *type = request::member(*device_info, "type");
+        const json::Value *type = request::member(*device_info, "type");
         const request::Where where{"device_info", "type"};
         if (type == nullptr) return request::invalid(where, "is required (\"network\" or \"block\")");
         auto t = request::read_string(*type, where, {.max_bytes = 16});
@@ -240,9 +241,9 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
         std::vector<Leftover> items;
     };
     std::vector<Found> found;
-    Json::Value report(Json::objectValue);
+    json::Value report = json::Value::object();
     report["dry_run"] = dry_run;
-    Json::Value &paths = report["paths"] = Json::Value(Json::objectValue);
+    json::Value &paths = report["paths"] = json::Value::object();
     for (const auto &[name, impl] : {std::pair<const char *, AttachPathImpl *>{"network", network_.get()},
                                      std::pair<const char *, AttachPathImpl *>{"host", host_.get()}}) {
         auto items = impl->find_leftovers();
@@ -259,11 +260,11 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
 
     // Phase 2: remove what is unused and removable; keep and report the rest.
     unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
-    Json::Value &rows = report["items"] = Json::Value(Json::arrayValue);
+    json::Value &rows = report["items"] = json::Value::array();
     for (const Found &f : found) {
         for (const Leftover &item : f.items) {
             ++total;
-            Json::Value row = item.detail;
+            json::Value row = item.detail;
             row["path"] = f.path;
             row["kind"] = item.kind;
             row["name"] = item.name;

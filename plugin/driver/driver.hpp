@@ -8,7 +8,6 @@
 #include "host_facts/host_facts.hpp"
 #include "request/driver_config.hpp"
 
-#include <json/value.h>
 
 #include <chrono>
 #include <cstdint>

@@ -1,11 +1,10 @@
 #include "host_path/host_path.hpp"
 
+#include "core/json_output.hpp"
 #include "host_facts/host_facts.hpp"
 #include "xml/libvirt_xml.hpp"
 
 #include <volume_driver/volume_driver.h>
-
-#include <json/writer.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -22,19 +21,15 @@ namespace ivd::host_path {
 
 namespace {
 
-Json::Value target_json(const request::Target &t) {
-    Json::Value v(Json::objectValue);
+json::Value target_json(const request::Target &t) {
+    json::Value v = json::Value::object();
     v["portal"] = t.portal.to_string();
     v["iqn"] = t.iqn;
-    v["lun"] = static_cast<Json::Int64>(t.lun);
+    v["lun"] = static_cast<std::int64_t>(t.lun);
     return v;
 }
 
-std::string compact(const Json::Value &v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    return Json::writeString(b, v);
-}
+std::string compact(const json::Value &v) { return to_json(v); }
 
 // One path's attempt, filled by its thread.
 struct PathAttempt {
@@ -99,7 +94,7 @@ private:
 HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
 
-Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
+Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
     std::string initiator = ctx.connector.initiator;
@@ -114,7 +109,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
 
     // 1. Targets: the lists as given, or the single target plus what SendTargets reports for the same IQN.
     std::vector<request::Target> targets = volume.targets;
-    Json::Value discovery(Json::objectValue);
+    json::Value discovery = json::Value::object();
     if (!volume.targets_from_lists && multipath) {
         const request::Target first = targets.front();
         const request::ChapCredentials *dchap = volume.discovery_chap ? &*volume.discovery_chap : nullptr;
@@ -133,7 +128,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
                     if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
                 }
             }
-            discovery["portals_found"] = static_cast<Json::UInt>(targets.size());
+            discovery["portals_found"] = static_cast<std::uint64_t>(targets.size());
         }
     }
 
@@ -144,7 +139,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
     options.timeout = config_.probe_timeout;
     options.read_identity = true;
     const std::vector<iscsi::ProbeResult> probes = queries_.probe(targets, options);
-    Json::Value failed(Json::arrayValue);
+    json::Value failed = json::Value::array();
     std::vector<std::size_t> usable;
     std::optional<std::size_t> reference;
     std::vector<Status> failure_statuses;
@@ -165,7 +160,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
             usable.push_back(i);
             continue;
         }
-        Json::Value f = target_json(targets[i]);
+        json::Value f = target_json(targets[i]);
         f["stage"] = "probe";
         f["reason"] = p.outcome == iscsi::ProbeOutcome::healthy ? "no LU identity (VPD page 0x83)" : iscsi::probe_outcome_name(p.outcome);
         if (!p.detail.empty()) f["detail"] = p.detail;
@@ -260,7 +255,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
             good.push_back(&a);
             continue;
         }
-        Json::Value f = target_json(a.target);
+        json::Value f = target_json(a.target);
         f["stage"] = "login";
         f["reason"] = status_code_name(a.error.status);
         f["detail"] = a.error.message;
@@ -275,7 +270,7 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
     }
 
     // 4. The multipath map over the paths (or the one path device without multipath).
-    Json::Value info(Json::objectValue);
+    json::Value info = json::Value::object();
     std::string device_path;
     std::optional<MultipathMap> map;
     if (multipath) {
@@ -334,12 +329,12 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
         info["multipath_id"] = map->name;
         info["dm"] = map->dm;
     }
-    Json::Value tj(Json::arrayValue);
+    json::Value tj = json::Value::array();
     for (const auto &t : targets) tj.append(target_json(t));
     info["targets"] = tj;
-    Json::Value paths(Json::arrayValue);
+    json::Value paths = json::Value::array();
     for (const PathAttempt *a : good) {
-        Json::Value p = target_json(a->target);
+        json::Value p = target_json(a->target);
         p["device"] = ops_->device_path(a->device);
         p["state"] = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
         paths.append(p);
@@ -366,14 +361,14 @@ Result<Json::Value> HostPath::connect(const ConnectContext &ctx) {
     return info;
 }
 
-Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                                   std::uint32_t flags) {
     const bool force = (flags & VD_DISCONNECT_FORCE) != 0;
     const bool ignore = (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0;
     const bool go_on = force || ignore;  // os-brick: force keeps going past failures
-    Json::Value skipped(Json::arrayValue);
+    json::Value skipped = json::Value::array();
     auto record = [&](const std::string &step, const std::string &what, const Error &e) {
-        Json::Value s(Json::objectValue);
+        json::Value s = json::Value::object();
         s["step"] = step;
         s["object"] = what;
         s["code"] = status_code_name(e.status);
@@ -387,7 +382,7 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const Js
             log_.warning("host_path", "disconnect {}: {} failed step(s) ignored", volume.volume_key(), skipped.size());
             return {};
         }
-        Json::Value detail(Json::objectValue);
+        json::Value detail = json::Value::object();
         detail["failed_steps"] = skipped;
         return make_error(Status::backend, fmt::format("disconnect left {} step(s) undone: {}", skipped.size(), compact(detail)));
     };
@@ -400,23 +395,23 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const Js
     std::string map_name;
     if (device_info != nullptr) {
         for (const char *key : {"paths", "targets"}) {
-            const Json::Value &list = (*device_info)[key];
-            if (!list.isArray()) continue;
-            for (const auto &p : list) {
-                if (!p.isObject() || !p["portal"].isString() || !p["iqn"].isString() || !p["lun"].isIntegral()) {
+            const json::Value &list = (*device_info)[key];
+            if (!list.is_array()) continue;
+            for (const auto &p : list.items()) {
+                if (!p.is_object() || !p["portal"].is_string() || !p["iqn"].is_string() || !p["lun"].is_integer()) {
                     return make_error(Status::invalid_argument, fmt::format("device_info {}: each entry needs portal, iqn and lun", key),
                                       "device_info", key);
                 }
                 request::Target t;
-                if (auto problem = request::parse_portal(p["portal"].asString(), &t.portal); !problem.empty()) {
+                if (auto problem = request::parse_portal(p["portal"].as_string(), &t.portal); !problem.empty()) {
                     return make_error(Status::invalid_argument, fmt::format("device_info {}: {}", key, problem), "device_info", key);
                 }
-                t.iqn = p["iqn"].asString();
-                t.lun = p["lun"].asInt64();
+                t.iqn = p["iqn"].as_string();
+                t.lun = p["lun"].as_int64();
                 add(t);
             }
         }
-        if ((*device_info)["multipath_id"].isString()) map_name = (*device_info)["multipath_id"].asString();
+        if ((*device_info)["multipath_id"].is_string()) map_name = (*device_info)["multipath_id"].as_string();
     }
     for (const auto &t : volume.targets) add(t);
     if (!volume.targets_from_lists) {

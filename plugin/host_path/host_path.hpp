@@ -27,8 +27,8 @@ class HostPath final : public AttachPathImpl {
 public:
     HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
-    Result<Json::Value> connect(const ConnectContext &context) override;
-    Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+    Result<json::Value> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                             std::uint32_t flags) override;
 
 private:

@@ -22,11 +22,11 @@ std::string secret_usage_for(const request::VolumeRequest &volume) {
 
 namespace {
 
-Json::Value target_json(const Target &t) {
-    Json::Value v(Json::objectValue);
-    v["portal"] = t.portal.to_string();
-    v["iqn"] = t.iqn;
-    v["lun"] = static_cast<Json::Int64>(t.lun);
+json::Value target_json(const Target &t, std::size_t extra_members = 0) {
+    json::Value v = json::Value::object(3 + extra_members);
+    v.add("portal", t.portal.to_string());
+    v.add("iqn", t.iqn);
+    v.add("lun", static_cast<std::int64_t>(t.lun));
     return v;
 }
 
@@ -82,12 +82,8 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     const auto &targets = volume.targets;
     if (!config_.probe_portals || targets.size() < 2) {
         // One portal: QEMU's own login reports its failure at attach, no need to log in twice.
+        // Nothing was probed: the reason says it all (the first portal is used; "targets" lists them).
         choice.why = targets.size() < 2 ? "only one portal" : "probing disabled by config";
-        for (const Target &t : targets) {
-            Json::Value row = target_json(t);
-            row["outcome"] = "not_probed";
-            choice.report.append(row);
-        }
         return choice;
     }
     iscsi::ProbeOptions options;
@@ -102,7 +98,7 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     std::string reasons;
     for (std::size_t i = 0; i < targets.size(); ++i) {
         const auto &r = results[i];
-        Json::Value row = target_json(targets[i]);
+        json::Value row = target_json(targets[i]);
         row["outcome"] = iscsi::probe_outcome_name(r.outcome);
         row["elapsed_ms"] = static_cast<double>(r.elapsed.count()) / 1000.0;
         if (!r.detail.empty()) row["detail"] = r.detail;
@@ -126,7 +122,7 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     return choice;
 }
 
-Result<Json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
+Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     const request::VolumeRequest &volume = context.volume;
     if (context.connector.initiator.empty()) {
         return make_error(Status::invalid_argument,
@@ -156,7 +152,9 @@ Result<Json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
                      volume.volume_key(), context.facts.xml.reason);
     }
 
-    Json::Value device_info(Json::objectValue);
+    json::Value device_info = json::Value::object(24);  // room for the driver's own keys too
+    device_info.add("type", "network");
+    device_info.add("protocol", "iscsi");
     std::optional<SecretRollback> rollback;
     if (volume.chap) {
         const std::string usage = secret_usage_for(volume);
@@ -167,32 +165,30 @@ Result<Json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
         if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
         rollback.emplace(*secrets_, usage, log_);
         spec.auth = xml::DiskAuth{volume.chap->username, usage};
-        device_info["secret_uuid"] = *uuid;
-        device_info["secret_usage"] = usage;
-        device_info["auth_username"] = volume.chap->username;
+        device_info.add("secret_uuid", *uuid);
+        device_info.add("secret_usage", usage);
+        device_info.add("auth_username", volume.chap->username);
     }
 
-    device_info["type"] = "network";
-    device_info["protocol"] = "iscsi";
-    device_info["disk_xml"] = xml::network_disk_xml(spec);
-    device_info["portal"] = target.portal.to_string();
-    device_info["target_iqn"] = target.iqn;
-    device_info["target_lun"] = static_cast<Json::Int64>(target.lun);
-    device_info["dev"] = context.disk.dev;
-    device_info["bus"] = request::bus_name(context.disk.bus);
-    Json::Value &targets = device_info["targets"] = Json::Value(Json::arrayValue);
+    device_info.add("disk_xml", xml::network_disk_xml(spec));
+    device_info.add("portal", target.portal.to_string());
+    device_info.add("target_iqn", target.iqn);
+    device_info.add("target_lun", static_cast<std::int64_t>(target.lun));
+    device_info.add("dev", context.disk.dev);
+    device_info.add("bus", request::bus_name(context.disk.bus));
+    json::Value &targets = device_info.add("targets", json::Value::array(volume.targets.size()));
     for (const Target &t : volume.targets) targets.append(target_json(t));
-    device_info["portal_choice"] = choice->report;
-    device_info["portal_choice_reason"] = choice->why;
+    if (!choice->report.empty()) device_info.add("portal_choice", std::move(choice->report));
+    device_info.add("portal_choice_reason", choice->why);
     if (rollback) rollback->commit();
     return device_info;
 }
 
-Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                                          std::uint32_t flags) {
     std::string usage;
     if (device_info != nullptr) {
-        if (const Json::Value *u = request::member(*device_info, "secret_usage")) {
+        if (const json::Value *u = request::member(*device_info, "secret_usage")) {
             auto s = request::read_string(*u, request::Where{"device_info", "secret_usage"}, {.max_bytes = 512});
             if (!s) return std::move(s).error();
             if (s->rfind(secret_usage_prefix, 0) != 0) {
@@ -235,12 +231,12 @@ Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers() {
         item.kind = "libvirt_secret";
         item.name = secret.usage;
         if (!secret.uuid.empty()) item.detail["uuid"] = secret.uuid;
-        Json::Value users(Json::arrayValue);
+        json::Value users = json::Value::array();
         for (const libvirt::SecretReference &ref : *refs) {
             const bool by_usage = !ref.usage.empty() && ref.usage == secret.usage;
             const bool by_uuid = !ref.uuid.empty() && !secret.uuid.empty() && ref.uuid == secret.uuid;
             if (!by_usage && !by_uuid) continue;
-            Json::Value u(Json::objectValue);
+            json::Value u = json::Value::object();
             u["domain"] = ref.domain;
             u["view"] = ref.view;
             u["dev"] = ref.target_dev;
@@ -248,9 +244,9 @@ Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers() {
         }
         item.in_use = !users.empty();
         if (item.in_use) {
-            const Json::Value &first = users[0];
-            item.reason = fmt::format("referenced by domain {} ({} XML, disk {}){}", first["domain"].asString(),
-                                      first["view"].asString(), first["dev"].asString(),
+            const json::Value &first = users[0];
+            item.reason = fmt::format("referenced by domain {} ({} XML, disk {}){}", first["domain"].as_string(),
+                                      first["view"].as_string(), first["dev"].as_string(),
                                       users.size() > 1 ? fmt::format(" and {} more", users.size() - 1) : "");
             item.detail["referenced_by"] = users;
         } else {

@@ -34,8 +34,8 @@ public:
     NetworkDiskPath(request::DriverConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
                     Prober prober, DiskSecretLister list_references = {});
 
-    Result<Json::Value> connect(const ConnectContext &context) override;
-    Result<void> disconnect(const request::VolumeRequest &volume, const Json::Value *device_info,
+    Result<json::Value> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                             std::uint32_t flags) override;
     // Our secrets (usage prefix) that no domain disk references, by usage or by UUID.
     Result<std::vector<Leftover>> find_leftovers() override;
@@ -44,7 +44,7 @@ public:
 private:
     struct PortalChoice {
         std::size_t index = 0;
-        Json::Value report{Json::arrayValue};  // each portal's probe outcome
+        json::Value report = json::Value::array();  // each portal's probe outcome
         std::string why;
     };
     Result<PortalChoice> choose_portal(const request::VolumeRequest &volume, const std::string &initiator);

@@ -17,7 +17,7 @@ Error config_error(Error e) {
     return e;
 }
 
-Result<std::string> read_choice(const Json::Value &v, const Where &where, std::initializer_list<std::string_view> allowed) {
+Result<std::string> read_choice(const json::Value &v, const Where &where, std::initializer_list<std::string_view> allowed) {
     auto s = read_string(v, where, {.max_bytes = 32, .allow_empty = true});
     if (!s) return std::move(s).error();
     if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
@@ -28,8 +28,8 @@ Result<std::string> read_choice(const Json::Value &v, const Where &where, std::i
     return s;
 }
 
-Result<Tristate> read_tristate(const Json::Value &v, const Where &where) {
-    if (v.isString() && v.asString() == "auto") return Tristate::automatic;
+Result<Tristate> read_tristate(const json::Value &v, const Where &where) {
+    if (v.is_string() && v.as_string() == "auto") return Tristate::automatic;
     auto b = read_flexible_bool(v, where);
     if (!b) return invalid(where, "must be \"auto\", true or false");
     return *b ? Tristate::yes : Tristate::no;
@@ -47,20 +47,20 @@ constexpr std::array<std::string_view, 13> host_path_keys = {
     "login_timeout_ms",       "multipath_wait_timeout_ms", "command_timeout_ms", "keep_chap_in_node_record",
     "host_iscsi"};
 
-Result<std::string> read_absolute_path(const Json::Value &v, const Where &where) {
+Result<std::string> read_absolute_path(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = 4096});
     if (!s) return std::move(s).error();
     if (s->front() != '/') return invalid(where, fmt::format("{} must be an absolute path", quote_for_message(*s)));
     return s;
 }
 
-Result<void> parse_host_path_keys(const Json::Value &doc, const Where &root, DriverConfig &config) {
+Result<void> parse_host_path_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
     const std::pair<std::string_view, std::string *> paths[] = {
         {"iscsiadm_path", &config.iscsiadm_path}, {"multipath_path", &config.multipath_path},
         {"multipathd_path", &config.multipathd_path}, {"sysfs_root", &config.sysfs_root},
         {"dev_root", &config.dev_root}, {"iscsi_node_dir", &config.iscsi_node_dir}, {"lock_dir", &config.lock_dir}};
     for (const auto &[key, out] : paths) {
-        if (const Json::Value *v = member(doc, key)) {
+        if (const json::Value *v = member(doc, key)) {
             auto s = read_absolute_path(*v, root.key(key));
             if (!s) return std::move(s).error();
             *out = std::move(s).value();
@@ -70,18 +70,18 @@ Result<void> parse_host_path_keys(const Json::Value &doc, const Where &root, Dri
         {"device_wait_timeout_ms", &config.device_wait_timeout}, {"login_timeout_ms", &config.login_timeout},
         {"multipath_wait_timeout_ms", &config.multipath_wait_timeout}, {"command_timeout_ms", &config.command_timeout}};
     for (const auto &[key, out] : times) {
-        if (const Json::Value *v = member(doc, key)) {
+        if (const json::Value *v = member(doc, key)) {
             auto n = read_flexible_integer(*v, root.key(key), 10, 3600000);
             if (!n) return std::move(n).error();
             *out = std::chrono::milliseconds(*n);
         }
     }
-    if (const Json::Value *v = member(doc, "keep_chap_in_node_record")) {
+    if (const json::Value *v = member(doc, "keep_chap_in_node_record")) {
         auto b = read_flexible_bool(*v, root.key("keep_chap_in_node_record"));
         if (!b) return std::move(b).error();
         config.keep_chap_in_node_record = *b;
     }
-    if (const Json::Value *v = member(doc, "host_iscsi")) {
+    if (const json::Value *v = member(doc, "host_iscsi")) {
         auto t = read_tristate(*v, root.key("host_iscsi"));
         if (!t) return std::move(t).error();
         config.host_iscsi = *t;
@@ -93,10 +93,10 @@ Result<void> parse_host_path_keys(const Json::Value &doc, const Where &root, Dri
 constexpr std::array<std::string_view, 5> host_facts_keys = {
     "qemu_emulator", "qemu_module_dir", "iscsid_socket", "multipathd_socket", "host_facts_ttl_s"};
 
-Result<void> parse_host_facts_keys(const Json::Value &doc, const Where &root, DriverConfig &config) {
+Result<void> parse_host_facts_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
     for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"qemu_emulator", &config.qemu_emulator},
                                    {"qemu_module_dir", &config.qemu_module_dir}}) {
-        if (const Json::Value *v = member(doc, key)) {
+        if (const json::Value *v = member(doc, key)) {
             auto s = read_string(*v, root.key(key), {.max_bytes = 4096});
             if (!s) return std::move(s).error();
             if (s->front() != '/') return invalid(root.key(key), fmt::format("{} must be an absolute path", quote_for_message(*s)));
@@ -106,7 +106,7 @@ Result<void> parse_host_facts_keys(const Json::Value &doc, const Where &root, Dr
     // A socket is a path, or "@name" for the abstract namespace (how iscsid and multipathd listen).
     for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"iscsid_socket", &config.iscsid_socket},
                                    {"multipathd_socket", &config.multipathd_socket}}) {
-        if (const Json::Value *v = member(doc, key)) {
+        if (const json::Value *v = member(doc, key)) {
             auto s = read_string(*v, root.key(key), {.max_bytes = 107});
             if (!s) return std::move(s).error();
             if (s->front() != '/' && (s->front() != '@' || s->size() < 2)) {
@@ -115,7 +115,7 @@ Result<void> parse_host_facts_keys(const Json::Value &doc, const Where &root, Dr
             *out = std::move(s).value();
         }
     }
-    if (const Json::Value *v = member(doc, "host_facts_ttl_s")) {
+    if (const json::Value *v = member(doc, "host_facts_ttl_s")) {
         auto n = read_flexible_integer(*v, root.key("host_facts_ttl_s"), 0, 86400);
         if (!n) return std::move(n).error();
         config.host_facts_ttl = std::chrono::seconds(*n);
@@ -123,15 +123,15 @@ Result<void> parse_host_facts_keys(const Json::Value &doc, const Where &root, Dr
     return {};
 }
 
-Result<DriverConfig> parse(const Json::Value &doc) {
+Result<DriverConfig> parse(const json::Value &doc) {
     DriverConfig config;
     const Where root{"config", {}};
-    if (const Json::Value *v = member(doc, "path")) {
+    if (const json::Value *v = member(doc, "path")) {
         auto s = read_choice(*v, root.key("path"), {"auto", "network", "host"});
         if (!s) return std::move(s).error();
         config.path = *s == "network" ? PathChoice::network : *s == "host" ? PathChoice::host : PathChoice::automatic;
     }
-    if (const Json::Value *v = member(doc, "enforce_multipath")) {
+    if (const json::Value *v = member(doc, "enforce_multipath")) {
         auto b = read_flexible_bool(*v, root.key("enforce_multipath"));
         if (!b) return std::move(b).error();
         config.enforce_multipath = *b;
@@ -139,28 +139,28 @@ Result<DriverConfig> parse(const Json::Value &doc) {
     if (config.enforce_multipath && config.path == PathChoice::network) {
         return invalid(root.key("enforce_multipath"), "cannot be true when path is \"network\" (QEMU's initiator has no multipath)");
     }
-    if (const Json::Value *v = member(doc, "libvirt_uri")) {
+    if (const json::Value *v = member(doc, "libvirt_uri")) {
         auto s = read_string(*v, root.key("libvirt_uri"), {.max_bytes = 1024});
         if (!s) return std::move(s).error();
         config.libvirt_uri = std::move(s).value();
     }
-    if (const Json::Value *v = member(doc, "probe_portals")) {
+    if (const json::Value *v = member(doc, "probe_portals")) {
         auto b = read_flexible_bool(*v, root.key("probe_portals"));
         if (!b) return std::move(b).error();
         config.probe_portals = *b;
     }
-    if (const Json::Value *v = member(doc, "probe_timeout_ms")) {
+    if (const json::Value *v = member(doc, "probe_timeout_ms")) {
         auto n = read_flexible_integer(*v, root.key("probe_timeout_ms"), 50, 600000);
         if (!n) return std::move(n).error();
         config.probe_timeout = std::chrono::milliseconds(*n);
     }
-    if (const Json::Value *v = member(doc, "disk_cache")) {
+    if (const json::Value *v = member(doc, "disk_cache")) {
         auto s = read_choice(*v, root.key("disk_cache"),
                              {"none", "writethrough", "writeback", "directsync", "unsafe", "default"});
         if (!s) return std::move(s).error();
         config.disk_cache = std::move(s).value();
     }
-    if (const Json::Value *v = member(doc, "disk_io")) {
+    if (const json::Value *v = member(doc, "disk_io")) {
         auto s = read_choice(*v, root.key("disk_io"), {"native", "threads", "io_uring", "default"});
         if (!s) return std::move(s).error();
         config.disk_io = std::move(s).value();
@@ -168,34 +168,35 @@ Result<DriverConfig> parse(const Json::Value &doc) {
     if (config.disk_io == "native" && config.disk_cache != "none" && config.disk_cache != "directsync") {
         return invalid(root.key("disk_io"), "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
     }
-    if (const Json::Value *v = member(doc, "initiator_name")) {
+    if (const json::Value *v = member(doc, "initiator_name")) {
         auto s = read_string(*v, root.key("initiator_name"), {.max_bytes = 223, .allow_empty = true});
         if (!s) return std::move(s).error();
         config.initiator_name = std::move(s).value();
     }
-    if (const Json::Value *v = member(doc, "cleanup_volume_prefix")) {
+    if (const json::Value *v = member(doc, "cleanup_volume_prefix")) {
         auto s = read_string(*v, root.key("cleanup_volume_prefix"), {.max_bytes = 255, .allow_empty = true});
         if (!s) return std::move(s).error();
         config.cleanup_volume_prefix = std::move(s).value();
     }
-    if (const Json::Value *v = member(doc, "initiator_name_file")) {
+    if (const json::Value *v = member(doc, "initiator_name_file")) {
         auto s = read_string(*v, root.key("initiator_name_file"), {.max_bytes = 4096});
         if (!s) return std::move(s).error();
         config.initiator_name_file = std::move(s).value();
     }
-    if (const Json::Value *v = member(doc, "host_multipath")) {
+    if (const json::Value *v = member(doc, "host_multipath")) {
         auto t = read_tristate(*v, root.key("host_multipath"));
         if (!t) return std::move(t).error();
         config.host_multipath = *t;
     }
-    if (const Json::Value *v = member(doc, "qemu_iscsi")) {
+    if (const json::Value *v = member(doc, "qemu_iscsi")) {
         auto t = read_tristate(*v, root.key("qemu_iscsi"));
         if (!t) return std::move(t).error();
         config.qemu_iscsi = *t;
     }
     if (auto r = parse_host_path_keys(doc, root, config); !r) return std::move(r).error();
     if (auto r = parse_host_facts_keys(doc, root, config); !r) return std::move(r).error();
-    for (const std::string &name : doc.getMemberNames()) {
+    for (const json::Member &m : doc.members()) {
+        const std::string &name = m.key;
         if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end() &&
             std::find(host_path_keys.begin(), host_path_keys.end(), name) == host_path_keys.end() &&
             std::find(host_facts_keys.begin(), host_facts_keys.end(), name) == host_facts_keys.end()) {
@@ -207,7 +208,7 @@ Result<DriverConfig> parse(const Json::Value &doc) {
 
 }  // namespace
 
-Result<DriverConfig> parse_driver_config(const Json::Value &document) {
+Result<DriverConfig> parse_driver_config(const json::Value &document) {
     auto config = parse(document);
     if (!config) return config_error(std::move(config).error());
     return config;

@@ -3,7 +3,7 @@
 
 #include "core/error.hpp"
 
-#include <json/value.h>
+#include "core/json.hpp"
 
 #include <chrono>
 #include <optional>
@@ -63,6 +63,6 @@ struct DriverConfig {
     std::vector<std::string> unknown_keys;  // reported in the log, not an error
 };
 
-Result<DriverConfig> parse_driver_config(const Json::Value &document);
+Result<DriverConfig> parse_driver_config(const json::Value &document);
 
 }  // namespace ivd::request

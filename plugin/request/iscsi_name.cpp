@@ -2,29 +2,32 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
 
 namespace ivd::request {
 
 namespace {
 
+// ASCII only, whatever locale the host process runs under (std::isalnum could accept Latin-1 letters).
+constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool ascii_alnum(char c) { return ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool ascii_hex(char c) { return ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
 bool is_hex(std::string_view s) {
     for (const char c : s) {
-        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+        if (!ascii_hex(c)) return false;
     }
     return true;
 }
 
 bool is_digits(std::string_view s) {
     for (const char c : s) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+        if (!ascii_digit(c)) return false;
     }
     return !s.empty();
 }
 
 bool allowed_char(char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return std::isalnum(u) || c == '.' || c == ':' || c == '-' || c == '_';
+    return ascii_alnum(c) || c == '.' || c == ':' || c == '-' || c == '_';
 }
 
 std::string iqn_problem(std::string_view name) {
@@ -46,7 +49,7 @@ std::string iqn_problem(std::string_view name) {
             authority.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
         if (label.empty()) return "the naming authority of an iqn. name has an empty label";
         for (const char c : label) {
-            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+            if (!ascii_alnum(c) && c != '-' && c != '_') {
                 return "the naming authority of an iqn. name may contain only letters, digits and '-'";
             }
         }

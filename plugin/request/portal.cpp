@@ -5,11 +5,21 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
 
 namespace ivd::request {
 
 std::string Portal::to_string() const {
-    return ipv6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+    char digits[8];
+    const auto end = std::to_chars(digits, digits + sizeof digits, port).ptr;
+    std::string out;
+    out.reserve(host.size() + 3 + static_cast<std::size_t>(end - digits));
+    if (ipv6) out.push_back('[');
+    out.append(host);
+    if (ipv6) out.push_back(']');
+    out.push_back(':');
+    out.append(digits, end);
+    return out;
 }
 
 namespace {

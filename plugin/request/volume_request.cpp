@@ -21,7 +21,7 @@ std::string lowercase(std::string s) {
     return s;
 }
 
-Result<std::string> read_iscsi_name(const Json::Value &v, const Where &where) {
+Result<std::string> read_iscsi_name(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = max_iscsi_name_bytes});
     if (!s) return std::move(s).error();
     if (auto problem = iscsi_name_problem(*s); !problem.empty()) {
@@ -30,7 +30,7 @@ Result<std::string> read_iscsi_name(const Json::Value &v, const Where &where) {
     return s;
 }
 
-Result<Portal> read_portal(const Json::Value &v, const Where &where) {
+Result<Portal> read_portal(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = 300});
     if (!s) return std::move(s).error();
     Portal portal;
@@ -40,14 +40,14 @@ Result<Portal> read_portal(const Json::Value &v, const Where &where) {
     return portal;
 }
 
-Result<std::int64_t> read_lun(const Json::Value &v, const Where &where) { return read_integer(v, where, 0, max_lun); }
+Result<std::int64_t> read_lun(const json::Value &v, const Where &where) { return read_integer(v, where, 0, max_lun); }
 
 // A list member: present, a non-empty array, not longer than max_targets.
-Result<const Json::Value *> read_list(const Json::Value &data, std::string_view key, const Where &data_where) {
-    const Json::Value *list = member(data, key);
-    if (list == nullptr) return static_cast<const Json::Value *>(nullptr);
+Result<const json::Value *> read_list(const json::Value &data, std::string_view key, const Where &data_where) {
+    const json::Value *list = member(data, key);
+    if (list == nullptr) return static_cast<const json::Value *>(nullptr);
     const Where where = data_where.key(key);
-    if (!list->isArray()) return invalid(where, "must be a list");
+    if (!list->is_array()) return invalid(where, "must be a list");
     if (list->empty()) return invalid(where, "must not be an empty list");
     if (list->size() > max_targets) {
         return invalid(where, fmt::format("has {} entries; at most {} are supported", list->size(), max_targets));
@@ -56,13 +56,13 @@ Result<const Json::Value *> read_list(const Json::Value &data, std::string_view 
 }
 
 // CHAP settings under a prefix: "auth_" or "discovery_auth_".
-Result<std::optional<ChapCredentials>> read_chap(const Json::Value &data, const Where &data_where,
+Result<std::optional<ChapCredentials>> read_chap(const json::Value &data, const Where &data_where,
                                                  std::string_view prefix) {
-    const std::string method_key = fmt::format("{}method", prefix);
-    const std::string user_key = fmt::format("{}username", prefix);
-    const std::string password_key = fmt::format("{}password", prefix);
+    const std::string method_key = std::string(prefix).append("method");
+    const std::string user_key = std::string(prefix).append("username");
+    const std::string password_key = std::string(prefix).append("password");
     bool chap = false;
-    if (const Json::Value *m = member(data, method_key)) {
+    if (const json::Value *m = member(data, method_key)) {
         auto method = read_string(*m, data_where.key(method_key), {.max_bytes = 16, .allow_empty = true});
         if (!method) return std::move(method).error();
         const std::string lowered = lowercase(*method);
@@ -73,8 +73,8 @@ Result<std::optional<ChapCredentials>> read_chap(const Json::Value &data, const 
                            fmt::format("{} is not supported; use \"CHAP\" or \"None\"", quote_for_message(*method)));
         }
     }
-    const Json::Value *user = member(data, user_key);
-    const Json::Value *password = member(data, password_key);
+    const json::Value *user = member(data, user_key);
+    const json::Value *password = member(data, password_key);
     if (!chap) {
         if (user != nullptr || password != nullptr) {
             const std::string &given = user != nullptr ? user_key : password_key;
@@ -90,11 +90,8 @@ Result<std::optional<ChapCredentials>> read_chap(const Json::Value &data, const 
     if (!username) return std::move(username).error();
     // Never echo the password: only its type and length are checked here.
     const Where pw_where = data_where.key(password_key);
-    if (!password->isString()) return invalid(pw_where, "must be a string");
-    const char *begin = nullptr;
-    const char *end = nullptr;
-    password->getString(&begin, &end);
-    const std::string_view pw(begin, static_cast<std::size_t>(end - begin));
+    if (!password->is_string()) return invalid(pw_where, "must be a string");
+    const std::string_view pw = password->as_string();
     if (pw.empty()) return invalid(pw_where, "must not be empty");
     if (pw.size() > 255) return invalid(pw_where, "is longer than 255 bytes");
     if (!is_valid_utf8(pw)) return invalid(pw_where, "is not valid UTF-8");
@@ -108,14 +105,14 @@ constexpr std::array<std::string_view, 13> qos_keys = {
     "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max",   "write_iops_sec_max",
     "size_iops_sec"};
 
-Result<QosLimits> read_qos(const Json::Value &data, const Where &data_where) {
+Result<QosLimits> read_qos(const json::Value &data, const Where &data_where) {
     QosLimits limits;
-    const Json::Value *specs = member(data, "qos_specs");
+    const json::Value *specs = member(data, "qos_specs");
     if (specs == nullptr) return limits;
     const Where where = data_where.key("qos_specs");
-    if (!specs->isObject()) return invalid(where, "must be an object");
+    if (!specs->is_object()) return invalid(where, "must be an object");
     for (const std::string_view key : qos_keys) {
-        const Json::Value *v = member(*specs, key);
+        const json::Value *v = member(*specs, key);
         if (v == nullptr) continue;
         // Cinder's qos specs carry numbers as strings; both are taken, and must be whole and non-negative.
         auto n = read_flexible_integer(*v, where.key(key), 0, INT64_MAX);
@@ -157,10 +154,10 @@ const char *bus_name(DiskBus bus) {
     return "scsi";
 }
 
-Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
+Result<VolumeRequest> parse_connection_info(const json::Value &document) {
     VolumeRequest request;
     const Where root{ci, {}};
-    const Json::Value *type = member(document, "driver_volume_type");
+    const json::Value *type = member(document, "driver_volume_type");
     if (type == nullptr) return invalid(root.key("driver_volume_type"), "is required");
     auto type_name = read_string(*type, root.key("driver_volume_type"), {.max_bytes = 64});
     if (!type_name) return std::move(type_name).error();
@@ -170,26 +167,26 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
     }
     request.driver_volume_type = std::move(type_name).value();
 
-    const Json::Value *data = member(document, "data");
+    const json::Value *data = member(document, "data");
     const Where dw = root.key("data");
     if (data == nullptr) return invalid(dw, "is required");
-    if (!data->isObject()) return invalid(dw, "must be an object");
+    if (!data->is_object()) return invalid(dw, "must be an object");
 
     // The single keys are validated whenever present, even when lists take precedence.
     std::optional<Portal> single_portal;
     std::optional<std::string> single_iqn;
     std::int64_t single_lun = 0;
-    if (const Json::Value *v = member(*data, "target_portal")) {
+    if (const json::Value *v = member(*data, "target_portal")) {
         auto p = read_portal(*v, dw.key("target_portal"));
         if (!p) return std::move(p).error();
         single_portal = std::move(p).value();
     }
-    if (const Json::Value *v = member(*data, "target_iqn")) {
+    if (const json::Value *v = member(*data, "target_iqn")) {
         auto n = read_iscsi_name(*v, dw.key("target_iqn"));
         if (!n) return std::move(n).error();
         single_iqn = std::move(n).value();
     }
-    if (const Json::Value *v = member(*data, "target_lun")) {
+    if (const json::Value *v = member(*data, "target_lun")) {
         auto l = read_lun(*v, dw.key("target_lun"));
         if (!l) return std::move(l).error();
         single_lun = *l;
@@ -203,8 +200,8 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
     if (!luns) return std::move(luns).error();
 
     if (*portals != nullptr) {
-        const Json::Value &pl = **portals;
-        const Json::Value::ArrayIndex n = pl.size();
+        const json::Value &pl = **portals;
+        const std::size_t n = pl.size();
         if (*iqns == nullptr && !single_iqn) {
             return invalid(dw.key("target_iqns"), "is required with target_portals (or give target_iqn for all)");
         }
@@ -216,7 +213,7 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
             return invalid(dw.key("target_luns"),
                            fmt::format("has {} entries but target_portals has {}", (*luns)->size(), n));
         }
-        for (Json::Value::ArrayIndex i = 0; i < n; ++i) {
+        for (std::size_t i = 0; i < n; ++i) {
             Target t;
             auto p = read_portal(pl[i], dw.key("target_portals").index(i));
             if (!p) return std::move(p).error();
@@ -259,7 +256,7 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
     if (!discovery) return std::move(discovery).error();
     request.discovery_chap = std::move(discovery).value();
 
-    if (const Json::Value *v = member(*data, "volume_id")) {
+    if (const json::Value *v = member(*data, "volume_id")) {
         // The volume id becomes the disk's serial: libvirt allows only these characters there.
         auto id = read_string(*v, dw.key("volume_id"), {.max_bytes = 128});
         if (!id) return std::move(id).error();
@@ -272,7 +269,7 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
         }
         request.volume_id = std::move(id).value();
     }
-    if (const Json::Value *v = member(*data, "access_mode")) {
+    if (const json::Value *v = member(*data, "access_mode")) {
         auto mode = read_string(*v, dw.key("access_mode"), {.max_bytes = 8});
         if (!mode) return std::move(mode).error();
         if (*mode == "rw") {
@@ -283,12 +280,12 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
             return invalid(dw.key("access_mode"), fmt::format("{} must be \"rw\" or \"ro\"", quote_for_message(*mode)));
         }
     }
-    if (const Json::Value *v = member(*data, "encrypted")) {
+    if (const json::Value *v = member(*data, "encrypted")) {
         auto b = read_bool(*v, dw.key("encrypted"));
         if (!b) return std::move(b).error();
         request.encrypted = *b;
     }
-    if (const Json::Value *v = member(*data, "discard")) {
+    if (const json::Value *v = member(*data, "discard")) {
         auto b = read_bool(*v, dw.key("discard"));
         if (!b) return std::move(b).error();
         request.discard = *b;
@@ -299,25 +296,25 @@ Result<VolumeRequest> parse_connection_info(const Json::Value &document) {
     return request;
 }
 
-Result<Connector> parse_connector(const Json::Value &document) {
+Result<Connector> parse_connector(const json::Value &document) {
     Connector connector;
     const Where root{"connector", {}};
-    if (const Json::Value *v = member(document, "initiator")) {
+    if (const json::Value *v = member(document, "initiator")) {
         auto n = read_iscsi_name(*v, root.key("initiator"));
         if (!n) return std::move(n).error();
         connector.initiator = std::move(n).value();
     }
-    if (const Json::Value *v = member(document, "host")) {
+    if (const json::Value *v = member(document, "host")) {
         auto h = read_string(*v, root.key("host"), {.max_bytes = 255});
         if (!h) return std::move(h).error();
         connector.host = std::move(h).value();
     }
-    if (const Json::Value *v = member(document, "ip")) {
+    if (const json::Value *v = member(document, "ip")) {
         auto ip = read_string(*v, root.key("ip"), {.max_bytes = 255});
         if (!ip) return std::move(ip).error();
         connector.ip = std::move(ip).value();
     }
-    if (const Json::Value *v = member(document, "multipath")) {
+    if (const json::Value *v = member(document, "multipath")) {
         auto b = read_bool(*v, root.key("multipath"));
         if (!b) return std::move(b).error();
         connector.multipath = *b;
@@ -325,10 +322,10 @@ Result<Connector> parse_connector(const Json::Value &document) {
     return connector;
 }
 
-Result<DiskTarget> parse_disk_info(const Json::Value &document) {
+Result<DiskTarget> parse_disk_info(const json::Value &document) {
     DiskTarget disk;
     const Where root{"disk_info", {}};
-    const Json::Value *dev = member(document, "dev");
+    const json::Value *dev = member(document, "dev");
     if (dev == nullptr) return invalid(root.key("dev"), "is required (the guest device name, e.g. \"sdb\")");
     auto name = read_string(*dev, root.key("dev"), {.max_bytes = 16});
     if (!name) return std::move(name).error();
@@ -349,7 +346,7 @@ Result<DiskTarget> parse_disk_info(const Json::Value &document) {
     disk.dev = d;
     // Without a bus, the device name says it, as libvirt itself infers.
     disk.bus = d[0] == 'v' ? DiskBus::virtio : d[0] == 'h' ? DiskBus::ide : DiskBus::scsi;
-    if (const Json::Value *b = member(document, "bus")) {
+    if (const json::Value *b = member(document, "bus")) {
         auto bus = read_string(*b, root.key("bus"), {.max_bytes = 16});
         if (!bus) return std::move(bus).error();
         constexpr std::array<DiskBus, 5> all = {DiskBus::scsi, DiskBus::virtio, DiskBus::sata, DiskBus::ide, DiskBus::usb};
@@ -360,7 +357,7 @@ Result<DiskTarget> parse_disk_info(const Json::Value &document) {
         }
         disk.bus = *it;
     }
-    if (const Json::Value *t = member(document, "type")) {
+    if (const json::Value *t = member(document, "type")) {
         auto type = read_string(*t, root.key("type"), {.max_bytes = 16});
         if (!type) return std::move(type).error();
         if (*type != "disk") return invalid(root.key("type"), fmt::format("{} is not supported; only \"disk\"", quote_for_message(*type)));
@@ -368,19 +365,11 @@ Result<DiskTarget> parse_disk_info(const Json::Value &document) {
     return disk;
 }
 
-void wipe_secrets_in_connection_info(Json::Value &document) {
-    constexpr std::string_view data_key = "data";
-    const Json::Value *data =
-        document.isObject() ? document.find(data_key.data(), data_key.data() + data_key.size()) : nullptr;
-    if (data == nullptr || !data->isObject()) return;
+void wipe_secrets_in_connection_info(json::Value &document) {
+    json::Value *data = document.find("data");
+    if (data == nullptr) return;
     for (const char *key : {"auth_password", "discovery_auth_password"}) {
-        const Json::Value *v = data->find(key, key + std::char_traits<char>::length(key));
-        if (v == nullptr || !v->isString()) continue;
-        const char *begin = nullptr;
-        const char *end = nullptr;
-        v->getString(&begin, &end);
-        // jsoncpp owns this buffer and frees it without clearing; clear it first.
-        wipe_memory(const_cast<char *>(begin), static_cast<std::size_t>(end - begin));
+        if (json::Value *v = data->find(key)) v->wipe_strings();
     }
 }
 

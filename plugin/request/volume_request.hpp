@@ -2,10 +2,10 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/json.hpp"
 #include "core/secret.hpp"
 #include "request/portal.hpp"
 
-#include <json/value.h>
 
 #include <cstdint>
 #include <optional>
@@ -67,11 +67,11 @@ struct DiskTarget {
     std::string dev;  // "sdb"
 };
 
-Result<VolumeRequest> parse_connection_info(const Json::Value &document);
-Result<Connector> parse_connector(const Json::Value &document);
-Result<DiskTarget> parse_disk_info(const Json::Value &document);
+Result<VolumeRequest> parse_connection_info(const json::Value &document);
+Result<Connector> parse_connector(const json::Value &document);
+Result<DiskTarget> parse_disk_info(const json::Value &document);
 
-// Removes a secret's bytes from a parsed jsoncpp document before it is freed.
-void wipe_secrets_in_connection_info(Json::Value &document);
+// Removes a secret's bytes from a parsed JSON document before it is freed.
+void wipe_secrets_in_connection_info(json::Value &document);
 
 }  // namespace ivd::request

@@ -4,16 +4,26 @@
 
 #include <fmt/format.h>
 
-#include <sstream>
+#include <string>
 
 namespace ivd::xml {
 
 namespace {
 
+// Straight into a string: no stream machinery on the per-attach path. Single-quoted attributes, as libvirt
+// writes them (and nothing to escape when the XML travels inside JSON).
+class StringWriter final : public pugi::xml_writer {
+public:
+    void write(const void *data, std::size_t size) override { out.append(static_cast<const char *>(data), size); }
+    std::string out;
+};
+
 std::string serialize(const pugi::xml_document &doc) {
-    std::ostringstream out;
-    doc.save(out, "", pugi::format_raw | pugi::format_no_declaration, pugi::encoding_utf8);
-    return out.str();
+    StringWriter writer;
+    writer.out.reserve(1024);
+    doc.save(writer, "", pugi::format_raw | pugi::format_no_declaration | pugi::format_attribute_single_quote,
+             pugi::encoding_utf8);
+    return std::move(writer.out);
 }
 
 // <driver name='qemu' type='raw' cache=... io=... discard=...>: shared by both disk kinds.

@@ -70,7 +70,7 @@ std::vector<iscsi::ProbeResult> fake_probe(const std::vector<request::Target> &t
 class FakeHostPath final : public AttachPathImpl {
 public:
     explicit FakeHostPath(request::DriverConfig config) : config_(std::move(config)) {}
-    Result<Json::Value> connect(const ConnectContext &c) override {
+    Result<json::Value> connect(const ConnectContext &c) override {
         xml::BlockDiskSpec spec;
         spec.device_path = c.decision.multipath ? "/dev/dm-0" : "/dev/sdc";
         spec.guest = c.disk;
@@ -80,7 +80,7 @@ public:
         spec.cache = config_.disk_cache;
         spec.io = config_.disk_io;
         spec.qos = c.volume.qos;
-        Json::Value info(Json::objectValue);
+        json::Value info = json::Value::object();
         info["type"] = "block";
         info["path"] = spec.device_path;
         info["disk_xml"] = xml::block_disk_xml(spec);
@@ -88,7 +88,7 @@ public:
         info["bus"] = request::bus_name(c.disk.bus);
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const Json::Value *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override { return {}; }
 
 private:
     request::DriverConfig config_;

@@ -3,6 +3,7 @@
 #include "host_facts/elf_file.hpp"
 #include "host_facts/host_facts.hpp"
 #include "request/driver_config.hpp"
+#include "request/json_input.hpp"
 #include "test_support.hpp"
 
 #include <json/json.h>
@@ -162,9 +163,9 @@ TEST(LibvirtXmlFeatures, VersionGates) {
 }
 
 Result<request::DriverConfig> config_of(const std::string &json) {
-    Json::Value doc;
-    Json::Reader().parse(json, doc);
-    return request::parse_driver_config(doc);
+    auto doc = request::parse_object(json.c_str(), "config");
+    if (!doc) return std::move(doc).error();
+    return request::parse_driver_config(*doc);
 }
 
 TEST(HostFactsConfig, Keys) {

@@ -5,6 +5,8 @@
 #include "libvirt_lab.hpp"
 #include "test_support.hpp"
 
+#include "request/json_input.hpp"
+
 #include <json/json.h>
 
 #include <gtest/gtest.h>
@@ -39,13 +41,13 @@ std::string write(const Json::Value &v) { return Json::FastWriter().write(v); }
 class RecordingPath final : public AttachPathImpl {
 public:
     RecordingPath(const char *type, std::vector<PathDecision> &log) : type_(type), log_(log) {}
-    Result<Json::Value> connect(const ConnectContext &context) override {
+    Result<json::Value> connect(const ConnectContext &context) override {
         log_.push_back(context.decision);
-        Json::Value info(Json::objectValue);
+        json::Value info = json::Value::object();
         info["type"] = type_;
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const Json::Value *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override { return {}; }
 
 private:
     const char *type_;
@@ -89,7 +91,10 @@ protected:
     void start_multipathd() { multipathd_ = std::make_unique<Listener>(dir_ / "multipathd.sock"); }
 
     request::DriverConfig config() {
-        auto c = request::parse_driver_config(config_);
+        auto doc = request::parse_object(write(config_).c_str(), "config");
+        EXPECT_TRUE(doc.ok()) << doc.error().message;
+        if (!doc.ok()) return request::DriverConfig{};
+        auto c = request::parse_driver_config(*doc);
         EXPECT_TRUE(c.ok()) << c.error().message;
         return c.ok() ? *c : request::DriverConfig{};
     }

@@ -254,7 +254,7 @@ TEST_F(NetworkDiskEndToEnd, Ipv6LoopbackPortal) {
     auto v6 = tgtd->add_ipv6_portal(&why);
     if (!v6) GTEST_SKIP() << "tgtd cannot bind an IPv6 loopback portal here: " << why;
     auto info = attach(connection_info({v6->to_string()}, open_tid, "ipv6"), "ipv6");
-    EXPECT_NE(info["disk_xml"].asString().find("name=\"::1\""), std::string::npos) << info["disk_xml"].asString();
+    EXPECT_NE(info["disk_xml"].asString().find("name='::1'"), std::string::npos) << info["disk_xml"].asString();
     EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(open_lun, 16)));
     detach("ipv6");
 }

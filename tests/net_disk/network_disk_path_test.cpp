@@ -49,7 +49,7 @@ struct Fixture {
     }
 };
 
-Result<Json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
+Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
                             const std::string &initiator = "iqn.1993-08.org.debian:01:host") {
     request::Connector connector;
     connector.initiator = initiator;
@@ -65,12 +65,12 @@ TEST(NetworkDiskPath, ChapVolumeGetsPrivateSecretAndXmlWithoutPassword) {
     auto v = volume(three_portals);
     auto info = connect(*path, v);
     ASSERT_TRUE(info.ok()) << info.error().message;
-    EXPECT_EQ((*info)["type"].asString(), "network");
-    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.1:3260");
-    EXPECT_EQ((*info)["secret_usage"].asString(), "iscsi-volume-driver:vol-1");
-    EXPECT_FALSE((*info)["secret_uuid"].asString().empty());
+    EXPECT_EQ((*info)["type"].as_string(), "network");
+    EXPECT_EQ((*info)["portal"].as_string(), "127.0.0.1:3260");
+    EXPECT_EQ((*info)["secret_usage"].as_string(), "iscsi-volume-driver:vol-1");
+    EXPECT_FALSE((*info)["secret_uuid"].as_string().empty());
     EXPECT_EQ((*info)["targets"].size(), 3u);
-    const std::string xml = (*info)["disk_xml"].asString();
+    const std::string xml = (*info)["disk_xml"].as_string();
     EXPECT_EQ(xml.find("pass-1"), std::string::npos);
     pugi::xml_document doc;
     ASSERT_TRUE(doc.load_string(xml.c_str()));
@@ -85,8 +85,8 @@ TEST(NetworkDiskPath, ChapVolumeGetsPrivateSecretAndXmlWithoutPassword) {
     EXPECT_EQ(f.probe_calls, 1);
     EXPECT_EQ(f.seen_password, "pass-1") << "the probe logs in with the volume's CHAP";
     EXPECT_EQ(f.seen_initiator, "iqn.1993-08.org.debian:01:host");
-    for (const auto &name : info->getMemberNames()) {
-        EXPECT_EQ((*info)[name].toStyledString().find("pass-1"), std::string::npos) << name;
+    for (const auto &m : info->members()) {
+        EXPECT_EQ(json::write(m.value).find("pass-1"), std::string::npos) << m.key;
     }
 }
 
@@ -107,13 +107,13 @@ TEST(NetworkDiskPath, SkipsUnhealthyPortalsInListedOrderAndSaysWhy) {
     auto path = f.path();
     auto info = connect(*path, volume(three_portals));
     ASSERT_TRUE(info.ok()) << info.error().message;
-    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.3:3260");
-    const Json::Value &report = (*info)["portal_choice"];
+    EXPECT_EQ((*info)["portal"].as_string(), "127.0.0.3:3260");
+    const json::Value &report = (*info)["portal_choice"];
     ASSERT_EQ(report.size(), 3u);
-    EXPECT_EQ(report[0]["outcome"].asString(), "unreachable");
-    EXPECT_EQ(report[1]["outcome"].asString(), "timeout");
-    EXPECT_TRUE(report[2]["chosen"].asBool());
-    EXPECT_NE((*info)["portal_choice_reason"].asString().find("127.0.0.1:3260"), std::string::npos);
+    EXPECT_EQ(report[0]["outcome"].as_string(), "unreachable");
+    EXPECT_EQ(report[1]["outcome"].as_string(), "timeout");
+    EXPECT_TRUE(report[2]["chosen"].as_bool());
+    EXPECT_NE((*info)["portal_choice_reason"].as_string().find("127.0.0.1:3260"), std::string::npos);
 }
 
 TEST(NetworkDiskPath, AllPortalsFailingLeavesNothingAndListsEachReason) {
@@ -147,7 +147,7 @@ TEST(NetworkDiskPath, SinglePortalOrProbingOffIsNotProbed) {
     auto info = connect(*unprobed, volume(three_portals));
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(f.probe_calls, 0);
-    EXPECT_EQ((*info)["portal"].asString(), "127.0.0.1:3260");
+    EXPECT_EQ((*info)["portal"].as_string(), "127.0.0.1:3260");
 }
 
 TEST(NetworkDiskPath, SecretFailureIsReportedAndNothingLeaks) {
@@ -189,7 +189,7 @@ TEST(NetworkDiskPath, DisconnectRemovesTheSecretIdempotently) {
     EXPECT_FALSE(path->disconnect(v, &*info, 0).ok());
     f.secrets->fail_next_call(make_error(Status::backend, "down"));
     EXPECT_TRUE(path->disconnect(v, &*info, VD_DISCONNECT_IGNORE_ERRORS).ok());
-    Json::Value foreign = *info;
+    json::Value foreign = *info;
     foreign["secret_usage"] = "somebody-elses-secret";
     auto refused = path->disconnect(v, &foreign, 0);
     ASSERT_FALSE(refused.ok());
@@ -209,7 +209,7 @@ TEST(NetworkDiskPath, OldLibvirtGetsTheXmlFormsItAccepts) {
     auto info = path->connect(ConnectContext{v, connector, disk, decision, old});
     ASSERT_TRUE(info.ok()) << info.error().message;
     pugi::xml_document doc;
-    ASSERT_TRUE(doc.load_string((*info)["disk_xml"].asString().c_str()));
+    ASSERT_TRUE(doc.load_string((*info)["disk_xml"].as_string().c_str()));
     EXPECT_TRUE(doc.child("disk").child("auth"));
     EXPECT_FALSE(doc.child("disk").child("source").child("auth"));
     EXPECT_FALSE(doc.child("disk").child("source").child("initiator"));

@@ -1,0 +1,144 @@
+// The driver's one JSON value type: what requests are parsed into and what results are built from.
+// A small value type (objects keep insertion order and live in a vector: the documents are small) on top of
+// RapidJSON's SAX reader and writer, which carry the grammar, UTF-8 validation and escaping.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ivd::json {
+
+enum class Type { null, boolean, integer, real, string, array, object };
+
+class Value;
+struct Member;
+using Array = std::vector<Value>;
+using Object = std::vector<Member>;
+
+class Value {
+public:
+    Value() = default;
+    Value(std::nullptr_t) {}                            // NOLINT: implicit, like a JSON literal
+    Value(bool b) : data_(b) {}                         // NOLINT
+    Value(int n) : data_(std::int64_t{n}) {}            // NOLINT
+    Value(long n) : data_(std::int64_t{n}) {}           // NOLINT
+    Value(long long n) : data_(std::int64_t{n}) {}      // NOLINT
+    Value(unsigned n) : data_(std::int64_t{n}) {}       // NOLINT
+    Value(unsigned long n);                             // NOLINT
+    Value(unsigned long long n);                        // NOLINT
+    Value(double d) : data_(d) {}                       // NOLINT
+    Value(const char *s) : data_(std::string(s)) {}     // NOLINT
+    Value(std::string s) : data_(std::move(s)) {}       // NOLINT
+    Value(std::string_view s) : data_(std::string(s)) {}  // NOLINT
+    Value(Array a);                                     // NOLINT
+    Value(Object o);                                    // NOLINT
+
+    static Value object(std::size_t reserve = 0);
+    static Value array(std::size_t reserve = 0);
+
+    Type type() const noexcept;
+    bool is_null() const noexcept { return type() == Type::null; }
+    bool is_bool() const noexcept { return type() == Type::boolean; }
+    bool is_integer() const noexcept { return type() == Type::integer; }
+    bool is_real() const noexcept { return type() == Type::real; }
+    bool is_string() const noexcept { return type() == Type::string; }
+    bool is_array() const noexcept { return type() == Type::array; }
+    bool is_object() const noexcept { return type() == Type::object; }
+
+    // Scalars. The as_* accessors return a neutral value (false, 0, "") for another type; callers check first.
+    bool as_bool() const noexcept;
+    // Integers are kept exactly: signed 64-bit, or unsigned above INT64_MAX.
+    bool integer_is_unsigned() const noexcept { return std::holds_alternative<std::uint64_t>(data_); }
+    std::int64_t as_int64() const noexcept;
+    std::uint64_t as_uint64() const noexcept;
+    double as_double() const noexcept;
+    // A JSON integer too large for 64 bits is kept as a real that remembers it was written as an integer.
+    bool is_oversized_integer() const noexcept { return oversized_integer_; }
+    const std::string &as_string() const noexcept;
+
+    // Containers. size()/empty() count items or members (0 for scalars).
+    std::size_t size() const noexcept;
+    bool empty() const noexcept { return size() == 0; }
+    const Array &items() const noexcept;
+    const Object &members() const noexcept;
+    Array &items();    // turns a null into an empty array
+    Object &members();  // turns a null into an empty object
+
+    // Object member lookup: nullptr when absent.
+    const Value *find(std::string_view key) const noexcept;
+    Value *find(std::string_view key) noexcept;
+    // Read access in the jsoncpp style: a shared null for a missing key, a non-object or an index out of range.
+    const Value &operator[](std::string_view key) const noexcept;
+    const Value &operator[](std::size_t index) const noexcept;
+    const Value &operator[](int index) const noexcept { return (*this)[static_cast<std::size_t>(index)]; }
+    const Value &operator[](int index) noexcept { return std::as_const(*this)[static_cast<std::size_t>(index)]; }
+    // Write access: sets or adds the member (a null becomes an object); keeps the order members were added in.
+    // As with std::vector, a reference to a member or item is valid until the next one is added to that same
+    // object or array.
+    Value &operator[](std::string_view key);
+    Value &operator[](const char *key) { return (*this)[std::string_view(key)]; }
+    Value &operator[](const std::string &key) { return (*this)[std::string_view(key)]; }
+    // Appends a member whose key the caller knows is new (no search: for building results). Returns its value.
+    Value &add(std::string_view key, Value value);
+    // Appends to an array (a null becomes an array); returns the new item.
+    Value &append(Value item);
+    bool remove(std::string_view key);
+
+    // Overwrites every string's bytes (keys and values) in place, for documents that carried secrets.
+    void wipe_strings() noexcept;
+
+    friend bool operator==(const Value &a, const Value &b);
+
+private:
+    struct Null {
+        friend bool operator==(Null, Null) { return true; }
+    };
+    using Data = std::variant<Null, bool, std::int64_t, std::uint64_t, double, std::string, Array, Object>;
+    Data data_;
+    bool oversized_integer_ = false;
+    friend class Builder;
+};
+
+struct Member {
+    std::string key;
+    Value value;
+    friend bool operator==(const Member &, const Member &) = default;
+};
+
+// Limits a parse enforces, on top of RFC 8259 (no comments, no NaN/Infinity, one value, nothing after it).
+struct ParseLimits {
+    std::size_t max_bytes = 1 << 20;
+    int max_depth = 32;
+    bool reject_duplicate_keys = true;
+};
+
+struct ParseError {
+    std::size_t offset = 0;
+    std::string reason;  // never quotes the input
+    bool invalid_utf8 = false;
+};
+
+// Parses `size` bytes at `text` (any bytes; invalid UTF-8 and NUL bytes are refused). text[size] must be a NUL
+// (as in a C string or std::string): the reader's fast paths scan up to it. Exactly one result is set.
+struct ParseResult {
+    Value value;
+    bool ok = false;
+    ParseError error;
+};
+ParseResult parse(const char *text, std::size_t size, const ParseLimits &limits = {});
+inline ParseResult parse(const std::string &text, const ParseLimits &limits = {}) {
+    return parse(text.c_str(), text.size(), limits);
+}
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s) noexcept;
+
+// Compact JSON text; non-ASCII UTF-8 is written as is, control characters escaped.
+std::string write(const Value &value);
+
+}  // namespace ivd::json
