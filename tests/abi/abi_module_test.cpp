@@ -1,4 +1,6 @@
 // The ABI through a real dlopen of the built module: negotiation, tables, errors, ownership, threads.
+#include "test_support.hpp"
+
 #include <volume_driver/volume_driver.h>
 
 #include <dlfcn.h>
@@ -28,14 +30,7 @@ void record_log(void *, std::int32_t level, const char *component, const char *m
 
 const vd_host_table host = {sizeof(vd_host_table), nullptr, record_log};
 
-Json::Value parse(const char *text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    EXPECT_TRUE(r->parse(text, text + std::strlen(text), &v, &errors)) << text;
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
 class Module : public ::testing::Test {
 protected:

@@ -1,4 +1,6 @@
 // volume-host as people and scripts use it: exit codes, JSON on stdout, JSON errors on stderr.
+#include "test_support.hpp"
+
 #include <json/json.h>
 
 #include <gtest/gtest.h>
@@ -20,21 +22,9 @@ struct CliRun {
     std::string err;
 };
 
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using ivd::testing::slurp;
 
-Json::Value parse(const std::string &text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    EXPECT_TRUE(r->parse(text.data(), text.data() + text.size(), &v, &errors)) << "not JSON: " << text;
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
 class VolumeHostCli : public ::testing::Test {
 protected:

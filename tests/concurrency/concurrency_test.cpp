@@ -20,6 +20,7 @@
 //
 // Scale (environment): IVD_CONC_VOLUMES (1000), IVD_CONC_THREADS (64), IVD_CONC_LUNS per target (32),
 // IVD_CONC_HOST_VOLUMES (96), IVD_CONC_HOST_THREADS (24), IVD_CONC_DEADLINE_S (600).
+#include "test_support.hpp"
 #include "libvirt_lab.hpp"
 #include "setup.hpp"
 #include "tgtd_lab.hpp"
@@ -74,20 +75,9 @@ int env_int(const char *name, int fallback) {
     return n > 0 ? n : fallback;
 }
 
-Json::Value parse(const std::string &text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    if (!r->parse(text.data(), text.data() + text.size(), &v, &errors)) return Json::Value();
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
-std::string compact(const Json::Value &v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    return Json::writeString(b, v);
-}
+constexpr auto &compact = ivd::testing::write_json;
 
 std::string target_name(int t) { return "t" + std::to_string(t); }
 

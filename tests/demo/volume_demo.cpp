@@ -1,5 +1,6 @@
 // The demo: a real iSCSI target (tgtd, CHAP on) and a real TCG VM (libvirtd + QEMU); the volume is attached
 // through volume-host and the plugin, read THROUGH QEMU, detached; then everything the demo started is stopped.
+#include "test_support.hpp"
 #include "libvirt_lab.hpp"
 #include "tgtd_lab.hpp"
 
@@ -41,12 +42,7 @@ std::string indented(const std::string &xml) {
     return out.str();
 }
 
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using ivd::testing::slurp;
 
 void write_private(const fs::path &p, const std::string &text) {
     const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

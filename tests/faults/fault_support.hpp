@@ -2,6 +2,7 @@
 // (our libvirt secrets, simulated sessions, devices and node records). Test-only.
 #pragma once
 
+#include "test_support.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/secret_store.hpp"
 
@@ -27,12 +28,7 @@ namespace ivd::faults {
 
 namespace fs = std::filesystem;
 
-inline std::string slurp(const fs::path &p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using ivd::testing::slurp;
 
 inline void spit(const fs::path &p, const std::string &text) {
     fs::create_directories(p.parent_path());

@@ -4,7 +4,7 @@
 #include "host_facts/host_facts.hpp"
 #include "request/driver_config.hpp"
 #include "request/json_input.hpp"
-#include "test_support.hpp"
+#include "host_facts_support.hpp"
 
 #include <json/json.h>
 

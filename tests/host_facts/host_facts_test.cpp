@@ -3,6 +3,7 @@
 #include "driver/driver.hpp"
 #include "host_facts/host_facts.hpp"
 #include "libvirt_lab.hpp"
+#include "host_facts_support.hpp"
 #include "test_support.hpp"
 
 #include "request/json_input.hpp"
@@ -29,13 +30,9 @@ constexpr const char *real_module = "/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.
 
 bool has(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
-Json::Value parse(const std::string &text) {
-    Json::Value v;
-    EXPECT_TRUE(Json::Reader().parse(text, v)) << text;
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
-std::string write(const Json::Value &v) { return Json::FastWriter().write(v); }
+constexpr auto &write = ivd::testing::write_json;
 
 // Records which path the driver dispatched to, and with what decision.
 class RecordingPath final : public AttachPathImpl {

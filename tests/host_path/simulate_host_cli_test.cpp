@@ -1,5 +1,6 @@
 // volume-host --simulate-host DIR: the whole host path through the CLI and the built module, against a real
 // tgtd, on the simulated kernel and daemons.
+#include "test_support.hpp"
 #include "tgtd_lab.hpp"
 
 #include <json/json.h>
@@ -19,12 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using ivd::testing::slurp;
 
 TEST(SimulateHostCli, ConnectAndDisconnectThroughVolumeHost) {
     ivd::testing::TgtdLab lab;

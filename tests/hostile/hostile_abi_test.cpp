@@ -1,6 +1,8 @@
 // Hostile inputs through the real ABI (dlopen of the built module). Every case either fails with a clear error
 // that names the argument and field, or is accepted and then round-trips exactly through the emitted disk_xml:
 // never injected markup, never a crash.
+#include "test_support.hpp"
+
 #include <volume_driver/volume_driver.h>
 
 #include <dlfcn.h>
@@ -337,14 +339,7 @@ std::vector<Case> cases() {
     return v;
 }
 
-Json::Value parse_json(const std::string &text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    const std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    EXPECT_TRUE(r->parse(text.data(), text.data() + text.size(), &v, &errors)) << errors << "\n" << text;
-    return v;
-}
+using ivd::testing::parse_json;
 
 // gtest prints a failing parameter with this instead of its bytes.
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }

@@ -1,6 +1,7 @@
 // The network path end to end, on real parts: tgtd serves the LUNs, volume-host loads the built module, the
 // plugin defines libvirt secrets, libvirtd hot-plugs the disk into a TCG domain, and the volume's bytes are
 // read back THROUGH QEMU (NBD export of the QEMU block node).
+#include "test_support.hpp"
 #include "driver_loader.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/secret_store.hpp"
@@ -31,27 +32,11 @@ const std::string chap_user = "e2e-user";
 const std::string chap_password = "Pw-e2e-7c1f9a";  // recognisable: searched for in every output
 const std::string initiator = "iqn.1993-08.org.debian:01:e2e";
 
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using ivd::testing::slurp;
 
-Json::Value parse(const std::string &text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    EXPECT_TRUE(r->parse(text.data(), text.data() + text.size(), &v, &errors)) << "not JSON: " << text;
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
-std::string compact(const Json::Value &v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    return Json::writeString(b, v);
-}
+constexpr auto &compact = ivd::testing::write_json;
 
 std::string hex(const std::string &bytes) {
     static const char *digits = "0123456789abcdef";
