@@ -255,6 +255,13 @@ struct SessionProcess {
                 TreeLock lock(sim);
                 text = read_file(scan);
                 if (!text.empty()) write_file(scan, "");
+                // Fault drop_scans=N: the next N scan requests are lost (as one sent to a session being replaced).
+                if (!text.empty()) {
+                    if (const long drop = fault_number(sim, "drop_scans"); drop > 0) {
+                        write_file(sim.dir / "faults" / "drop_scans", std::to_string(drop - 1));
+                        text.clear();
+                    }
+                }
             }
             std::istringstream lines(text);
             std::string c, t, l;

@@ -21,14 +21,6 @@ namespace ivd::host_path {
 
 namespace {
 
-json::Value target_json(const request::Target &t) {
-    json::Value v = json::Value::object();
-    v["portal"] = t.portal.to_string();
-    v["iqn"] = t.iqn;
-    v["lun"] = static_cast<std::int64_t>(t.lun);
-    return v;
-}
-
 std::string compact(const json::Value &v) { return to_json(v); }
 
 // One path's attempt, filled by its thread.
@@ -93,6 +85,32 @@ private:
 
 HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
+
+Result<std::string> HostPath::wait_with_rescans(const request::Target &t) {
+    // A scan request can be lost (the session under it was being replaced, or the target was busy); os-brick
+    // rescans while it waits, and so does this: again after 2 s, 4 s, 8 s ... within the same overall timeout.
+    using namespace std::chrono;
+    const auto deadline = steady_clock::now() + config_.device_wait_timeout;
+    milliseconds slice{2000};
+    int scans = 1;
+    while (true) {
+        const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+        auto dev = ops_->wait_for_device(t, std::max(milliseconds{0}, std::min(slice, left)));
+        if (dev || dev.error().status != Status::timeout) return dev;
+        if (left <= slice) {
+            return make_error(Status::timeout,
+                              fmt::format("LUN {} of {} {} did not appear as a block device within {} ms{}", t.lun,
+                                          t.portal.to_string(), t.iqn, config_.device_wait_timeout.count(),
+                                          scans > 1 ? fmt::format(" ({} scans)", scans) : ""));
+        }
+        if (auto session = ops_->find_session(t.portal, t.iqn)) {
+            log_.info("host_path", "LUN {} of {} {} not there after {} scan(s): scanning again", t.lun,
+                      t.portal.to_string(), t.iqn, scans);
+            if (ops_->scan_lun(*session, t.lun)) ++scans;
+        }
+        slice *= 2;
+    }
+}
 
 Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
@@ -160,7 +178,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
             usable.push_back(i);
             continue;
         }
-        json::Value f = target_json(targets[i]);
+        json::Value f = request::target_to_json(targets[i]);
         f["stage"] = "probe";
         f["reason"] = p.outcome == iscsi::ProbeOutcome::healthy ? "no LU identity (VPD page 0x83)" : iscsi::probe_outcome_name(p.outcome);
         if (!p.detail.empty()) f["detail"] = p.detail;
@@ -198,7 +216,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         if (!login) return std::move(login).error();
         a.session_created = login->created;
         if (auto s = ops_->scan_lun(login->session, t.lun); !s) return s;
-        auto dev = ops_->wait_for_device(t, config_.device_wait_timeout);
+        auto dev = wait_with_rescans(t);
         if (!dev) return std::move(dev).error();
         a.device = *dev;
         auto wwid = ops_->read_wwid(a.device);
@@ -255,7 +273,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
             good.push_back(&a);
             continue;
         }
-        json::Value f = target_json(a.target);
+        json::Value f = request::target_to_json(a.target);
         f["stage"] = "login";
         f["reason"] = status_code_name(a.error.status);
         f["detail"] = a.error.message;
@@ -317,9 +335,16 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         }
         device_path = map->device_path;
     } else {
+        // os-brick's answer is the by-path link, which udev makes a moment after the node the wait saw: give it
+        // a little time (bounded), else hand over the node itself.
         const std::string link = ops_->by_path_link(good.front()->target);
-        device_path = link;
-        if (std::error_code ec; !std::filesystem::exists(link, ec)) device_path = ops_->device_path(good.front()->device);
+        const auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(
+                                                                  config_.device_wait_timeout, std::chrono::seconds(2));
+        std::error_code ec;
+        while (!std::filesystem::exists(link, ec) && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        device_path = std::filesystem::exists(link, ec) ? link : ops_->device_path(good.front()->device);
     }
 
     info["type"] = "block";
@@ -330,11 +355,11 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         info["dm"] = map->dm;
     }
     json::Value tj = json::Value::array();
-    for (const auto &t : targets) tj.append(target_json(t));
+    for (const auto &t : targets) tj.append(request::target_to_json(t));
     info["targets"] = tj;
     json::Value paths = json::Value::array();
     for (const PathAttempt *a : good) {
-        json::Value p = target_json(a->target);
+        json::Value p = request::target_to_json(a->target);
         p["device"] = ops_->device_path(a->device);
         p["state"] = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
         paths.append(p);
@@ -346,13 +371,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
 
     xml::BlockDiskSpec spec;
     spec.device_path = device_path;
-    spec.guest = ctx.disk;
-    spec.serial = volume.volume_id;
-    spec.read_only = volume.access_mode == request::AccessMode::read_only;
-    spec.discard = volume.discard;
-    spec.cache = config_.disk_cache;
-    spec.io = config_.disk_io;
-    spec.qos = volume.qos;
+    spec.options = xml::guest_disk_options(volume, ctx.disk, config_);
     info["disk_xml"] = xml::block_disk_xml(spec);
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),

@@ -32,6 +32,9 @@ public:
                             std::uint32_t flags) override;
 
 private:
+    // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
+    Result<std::string> wait_with_rescans(const request::Target &target);
+
     request::DriverConfig config_;
     Logger log_;
     std::unique_ptr<HostOps> ops_;

@@ -94,14 +94,16 @@ LuIdentity lu_identity_from(const std::vector<Designator> &designators) {
         }
     }
     std::sort(identity.designators.begin(), identity.designators.end());
+    // The type digit first, as udev's scsi_id writes it (appended, not prepended: GCC 12 misreads
+    // "3" + std::string as an overlapping copy under -O3).
     if (best_naa != nullptr) {
-        identity.wwid = "3" + value_form(*best_naa);
+        identity.wwid = std::string("3").append(value_form(*best_naa));
     } else if (eui != nullptr) {
-        identity.wwid = "2" + value_form(*eui);
+        identity.wwid = std::string("2").append(value_form(*eui));
     } else if (t10 != nullptr) {
-        identity.wwid = "1" + text_form(t10->bytes);
+        identity.wwid = std::string("1").append(text_form(t10->bytes));
     } else if (name != nullptr) {
-        identity.wwid = "8" + text_form(name->bytes);
+        identity.wwid = std::string("8").append(text_form(name->bytes));
     }
     return identity;
 }

@@ -22,14 +22,6 @@ std::string secret_usage_for(const request::VolumeRequest &volume) {
 
 namespace {
 
-json::Value target_json(const Target &t, std::size_t extra_members = 0) {
-    json::Value v = json::Value::object(3 + extra_members);
-    v.add("portal", t.portal.to_string());
-    v.add("iqn", t.iqn);
-    v.add("lun", static_cast<std::int64_t>(t.lun));
-    return v;
-}
-
 // One status for "every portal failed": the common cause when all agree, else unreachable.
 Status all_failed_status(const std::vector<iscsi::ProbeResult> &results) {
     auto all = [&](iscsi::ProbeOutcome o) {
@@ -98,7 +90,7 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     std::string reasons;
     for (std::size_t i = 0; i < targets.size(); ++i) {
         const auto &r = results[i];
-        json::Value row = target_json(targets[i]);
+        json::Value row = request::target_to_json(targets[i], 4);
         row["outcome"] = iscsi::probe_outcome_name(r.outcome);
         row["elapsed_ms"] = static_cast<double>(r.elapsed.count()) / 1000.0;
         if (!r.detail.empty()) row["detail"] = r.detail;
@@ -137,13 +129,7 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     xml::NetworkDiskSpec spec;
     spec.target = target;
     spec.initiator = context.connector.initiator;
-    spec.guest = context.disk;
-    spec.serial = volume.volume_id;
-    spec.read_only = volume.access_mode == request::AccessMode::read_only;
-    spec.discard = volume.discard;
-    spec.cache = config_.disk_cache;
-    spec.io = config_.disk_io;
-    spec.qos = volume.qos;
+    spec.options = xml::guest_disk_options(volume, context.disk, config_);
     // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
     spec.auth_in_source = context.facts.xml.auth_in_source;
     spec.emit_initiator = context.facts.xml.initiator;
@@ -177,7 +163,7 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     device_info.add("dev", context.disk.dev);
     device_info.add("bus", request::bus_name(context.disk.bus));
     json::Value &targets = device_info.add("targets", json::Value::array(volume.targets.size()));
-    for (const Target &t : volume.targets) targets.append(target_json(t));
+    for (const Target &t : volume.targets) targets.append(request::target_to_json(t));
     if (!choice->report.empty()) device_info.add("portal_choice", std::move(choice->report));
     device_info.add("portal_choice_reason", choice->why);
     if (rollback) rollback->commit();

@@ -365,6 +365,14 @@ Result<DiskTarget> parse_disk_info(const json::Value &document) {
     return disk;
 }
 
+json::Value target_to_json(const Target &target, std::size_t extra_members) {
+    json::Value v = json::Value::object(3 + extra_members);
+    v.add("portal", target.portal.to_string());
+    v.add("iqn", target.iqn);
+    v.add("lun", static_cast<std::int64_t>(target.lun));
+    return v;
+}
+
 void wipe_secrets_in_connection_info(json::Value &document) {
     json::Value *data = document.find("data");
     if (data == nullptr) return;

@@ -67,6 +67,10 @@ struct DiskTarget {
     std::string dev;  // "sdb"
 };
 
+// {"portal": "host:port", "iqn": ..., "lun": N}: how both paths report a target in device_info and errors;
+// `extra_members` reserves room for the caller's own keys.
+json::Value target_to_json(const Target &target, std::size_t extra_members = 0);
+
 Result<VolumeRequest> parse_connection_info(const json::Value &document);
 Result<Connector> parse_connector(const json::Value &document);
 Result<DiskTarget> parse_disk_info(const json::Value &document);

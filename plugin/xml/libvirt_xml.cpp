@@ -27,39 +27,51 @@ std::string serialize(const pugi::xml_document &doc) {
 }
 
 // <driver name='qemu' type='raw' cache=... io=... discard=...>: shared by both disk kinds.
-void add_driver(pugi::xml_node disk, const std::string &cache, const std::string &io, bool discard) {
+void add_driver(pugi::xml_node disk, const GuestDiskOptions &o) {
     auto driver = disk.append_child("driver");
     driver.append_attribute("name") = "qemu";
     driver.append_attribute("type") = "raw";
-    if (!cache.empty() && cache != "default") driver.append_attribute("cache") = cache.c_str();
-    if (!io.empty() && io != "default") driver.append_attribute("io") = io.c_str();
-    if (discard) driver.append_attribute("discard") = "unmap";
+    if (!o.cache.empty() && o.cache != "default") driver.append_attribute("cache") = o.cache.c_str();
+    if (!o.io.empty() && o.io != "default") driver.append_attribute("io") = o.io.c_str();
+    if (o.discard) driver.append_attribute("discard") = "unmap";
 }
 
 // The guest-facing tail shared by both disk kinds: target, iotune, serial, readonly.
-void add_guest_side(pugi::xml_node disk, const request::DiskTarget &guest, const request::QosLimits &qos,
-                    const std::string &serial, bool read_only) {
+void add_guest_side(pugi::xml_node disk, const GuestDiskOptions &o) {
     auto target = disk.append_child("target");
-    target.append_attribute("dev") = guest.dev.c_str();
-    target.append_attribute("bus") = request::bus_name(guest.bus);
-    if (!qos.empty()) {
+    target.append_attribute("dev") = o.guest.dev.c_str();
+    target.append_attribute("bus") = request::bus_name(o.guest.bus);
+    if (!o.qos.empty()) {
         auto iotune = disk.append_child("iotune");
-        for (const auto &[name, value] : qos) {
+        for (const auto &[name, value] : o.qos) {
             iotune.append_child(name.c_str()).text().set(static_cast<unsigned long long>(value));
         }
     }
-    if (!serial.empty()) disk.append_child("serial").text().set(serial.c_str());
-    if (read_only) disk.append_child("readonly");
+    if (!o.serial.empty()) disk.append_child("serial").text().set(o.serial.c_str());
+    if (o.read_only) disk.append_child("readonly");
 }
 
 }  // namespace
+
+GuestDiskOptions guest_disk_options(const request::VolumeRequest &volume, const request::DiskTarget &disk,
+                                    const request::DriverConfig &config) {
+    GuestDiskOptions o;
+    o.guest = disk;
+    o.serial = volume.volume_id;
+    o.read_only = volume.access_mode == request::AccessMode::read_only;
+    o.discard = volume.discard;
+    o.cache = config.disk_cache;
+    o.io = config.disk_io;
+    o.qos = volume.qos;
+    return o;
+}
 
 std::string network_disk_xml(const NetworkDiskSpec &spec) {
     pugi::xml_document doc;
     auto disk = doc.append_child("disk");
     disk.append_attribute("type") = "network";
     disk.append_attribute("device") = "disk";
-    add_driver(disk, spec.cache, spec.io, spec.discard);
+    add_driver(disk, spec.options);
 
     // libvirt before 3.9 only knows <auth> under <disk> (where it also formats it, before <source>).
     const auto add_auth = [&spec](pugi::xml_node parent) {
@@ -80,7 +92,7 @@ std::string network_disk_xml(const NetworkDiskSpec &spec) {
     if (!spec.initiator.empty() && spec.emit_initiator) {
         source.append_child("initiator").append_child("iqn").append_attribute("name") = spec.initiator.c_str();
     }
-    add_guest_side(disk, spec.guest, spec.qos, spec.serial, spec.read_only);
+    add_guest_side(disk, spec.options);
     return serialize(doc);
 }
 
@@ -89,9 +101,9 @@ std::string block_disk_xml(const BlockDiskSpec &spec) {
     auto disk = doc.append_child("disk");
     disk.append_attribute("type") = "block";
     disk.append_attribute("device") = "disk";
-    add_driver(disk, spec.cache, spec.io, spec.discard);
+    add_driver(disk, spec.options);
     disk.append_child("source").append_attribute("dev") = spec.device_path.c_str();
-    add_guest_side(disk, spec.guest, spec.qos, spec.serial, spec.read_only);
+    add_guest_side(disk, spec.options);
     return serialize(doc);
 }
 

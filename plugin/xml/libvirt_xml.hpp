@@ -14,11 +14,9 @@ struct DiskAuth {
     std::string secret_usage;  // the libvirt secret's usage name (usage type iscsi)
 };
 
-// <disk type='network' device='disk'> for QEMU's built-in initiator.
-struct NetworkDiskSpec {
-    request::Target target;            // the one portal QEMU connects to
-    std::string initiator;             // <initiator><iqn name=.../></initiator>; omitted when empty
-    std::optional<DiskAuth> auth;      // <auth> inside <source>
+// What the guest sees of any volume, whichever path serves it: <driver> options, <target>, <iotune>, <serial>,
+// <readonly>.
+struct GuestDiskOptions {
     request::DiskTarget guest;         // <target dev bus>
     std::string serial;                // volume_id; omitted when empty
     bool read_only = false;
@@ -26,6 +24,17 @@ struct NetworkDiskSpec {
     std::string cache = "none";        // "default" omits the attribute
     std::string io = "native";
     request::QosLimits qos;
+};
+// The one way both paths fill them: from the volume, the guest disk the host chose and the driver's config.
+GuestDiskOptions guest_disk_options(const request::VolumeRequest &volume, const request::DiskTarget &disk,
+                                    const request::DriverConfig &config);
+
+// <disk type='network' device='disk'> for QEMU's built-in initiator.
+struct NetworkDiskSpec {
+    request::Target target;            // the one portal QEMU connects to
+    std::string initiator;             // <initiator><iqn name=.../></initiator>; omitted when empty
+    std::optional<DiskAuth> auth;      // <auth> inside <source>
+    GuestDiskOptions options;
     // What the target libvirt daemon accepts (host_facts' LibvirtXmlFeatures):
     bool auth_in_source = true;        // false (libvirt < 3.9): <auth> is a child of <disk>
     bool emit_initiator = true;        // false (libvirt < 4.7): no <initiator>, whatever `initiator` says
@@ -35,13 +44,7 @@ std::string network_disk_xml(const NetworkDiskSpec &spec);
 // <disk type='block' device='disk'> over a host block device (the multipath path).
 struct BlockDiskSpec {
     std::string device_path;           // "/dev/dm-3"
-    request::DiskTarget guest;
-    std::string serial;
-    bool read_only = false;
-    bool discard = false;
-    std::string cache = "none";
-    std::string io = "native";
-    request::QosLimits qos;
+    GuestDiskOptions options;
 };
 std::string block_disk_xml(const BlockDiskSpec &spec);
 

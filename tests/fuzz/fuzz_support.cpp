@@ -73,13 +73,7 @@ public:
     Result<json::Value> connect(const ConnectContext &c) override {
         xml::BlockDiskSpec spec;
         spec.device_path = c.decision.multipath ? "/dev/dm-0" : "/dev/sdc";
-        spec.guest = c.disk;
-        spec.serial = c.volume.volume_id;
-        spec.read_only = c.volume.access_mode == request::AccessMode::read_only;
-        spec.discard = c.volume.discard;
-        spec.cache = config_.disk_cache;
-        spec.io = config_.disk_io;
-        spec.qos = c.volume.qos;
+        spec.options = xml::guest_disk_options(c.volume, c.disk, config_);
         json::Value info = json::Value::object();
         info["type"] = "block";
         info["path"] = spec.device_path;

@@ -1,5 +1,6 @@
 // The host attach path end to end: the real HostOps implementation driving the simulated host's stand-in tools,
 // which log in to a real tgtd with libiscsi. Nothing here is faked above the tools.
+#include "test_support.hpp"
 #include "driver/driver.hpp"
 #include "host_path/host_path.hpp"
 #include "host_path/real_host_ops.hpp"
@@ -30,27 +31,11 @@ constexpr const char *initiator = "iqn.2004-10.org.example:host-path-test";
 constexpr const char *chap_user = "hpuser";
 constexpr const char *chap_password = "Hp-Secret-0x5eC7";
 
-Json::Value parse(const std::string &text) {
-    Json::Value v;
-    Json::CharReaderBuilder b;
-    std::string errors;
-    std::istringstream in(text);
-    EXPECT_TRUE(Json::parseFromStream(b, in, &v, &errors)) << errors;
-    return v;
-}
+constexpr auto &parse = ivd::testing::parse_json;
 
-std::string write(const Json::Value &v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    return Json::writeString(b, v);
-}
+constexpr auto &write = ivd::testing::write_json;
 
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using ivd::testing::slurp;
 
 std::size_t count_entries(const fs::path &p) {
     std::error_code ec;
@@ -237,6 +222,23 @@ TEST_F(HostPathTest, PerPathStepsAfterLoginRunInParallel) {
     EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 3000)
         << "4 device appearances of 1000 ms each did not overlap";
     ASSERT_TRUE(disconnect(lists(ps, {iqn, iqn, iqn, iqn}, {1, 1, 1, 1}), *info).ok());
+    EXPECT_EQ(sessions(), 0u);
+}
+
+// A lost scan request (the kernel's answer to a session being replaced under it) is not the end of the attach:
+// the device wait scans again, as os-brick does, within the same device_wait_timeout.
+TEST_F(HostPathTest, LostScanIsRepeatedWhileWaitingForTheDevice) {
+    const std::string iqn = lab_.make_iqn("lost-scan");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(1);
+    set_fault("drop_scans", "1");
+    driver();
+    auto info = connect(lists(ps, {iqn}, {1}));
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(std::stoi(slurp(dir_ / "faults" / "drop_scans")), 0) << "no scan was dropped: nothing was tested";
+    EXPECT_EQ((*info)["paths"].size(), 1u);
+    ASSERT_TRUE(disconnect(lists(ps, {iqn}, {1}), *info).ok());
     EXPECT_EQ(sessions(), 0u);
 }
 

@@ -21,17 +21,17 @@ xml::NetworkDiskSpec sample() {
     s.target.iqn = "iqn.2010-10.org.openstack:volume-1";
     s.target.lun = 3;
     s.initiator = "iqn.1993-08.org.debian:01:abc";
-    s.guest = request::DiskTarget{request::DiskBus::scsi, "sdb"};
-    s.serial = "vol-1";
+    s.options.guest = request::DiskTarget{request::DiskBus::scsi, "sdb"};
+    s.options.serial = "vol-1";
     return s;
 }
 
 TEST(NetworkDiskXml, AllFieldsRoundTrip) {
     auto s = sample();
     s.auth = xml::DiskAuth{"user<&>'\"", "usage'name&<>"};
-    s.read_only = true;
-    s.discard = true;
-    s.qos = {{"read_bytes_sec", 1000}, {"write_iops_sec", 50}};
+    s.options.read_only = true;
+    s.options.discard = true;
+    s.options.qos = {{"read_bytes_sec", 1000}, {"write_iops_sec", 50}};
     const std::string text = xml::network_disk_xml(s);
     auto doc = parse(text);
     auto disk = doc.child("disk");
@@ -66,9 +66,9 @@ TEST(NetworkDiskXml, AllFieldsRoundTrip) {
 TEST(NetworkDiskXml, OptionalPartsOmitted) {
     auto s = sample();
     s.initiator.clear();
-    s.serial.clear();
-    s.cache = "default";
-    s.io = "default";
+    s.options.serial.clear();
+    s.options.cache = "default";
+    s.options.io = "default";
     auto doc = parse(xml::network_disk_xml(s));
     auto disk = doc.child("disk");
     EXPECT_FALSE(disk.child("source").child("auth"));
@@ -134,8 +134,8 @@ TEST(NetworkDiskXml, Ipv6HostWithoutBrackets) {
 TEST(BlockDiskXml, RoundTrip) {
     xml::BlockDiskSpec s;
     s.device_path = "/dev/dm-3";
-    s.guest = request::DiskTarget{request::DiskBus::virtio, "vdc"};
-    s.serial = "v&1";
+    s.options.guest = request::DiskTarget{request::DiskBus::virtio, "vdc"};
+    s.options.serial = "v&1";
     auto doc = parse(xml::block_disk_xml(s));
     auto disk = doc.child("disk");
     EXPECT_STREQ(disk.attribute("type").value(), "block");
