@@ -22,21 +22,27 @@ using Object = std::vector<Member>;
 
 class Value {
 public:
-    Value() = default;
-    Value(std::nullptr_t) {}                            // NOLINT: implicit, like a JSON literal
-    Value(bool b) : data_(b) {}                         // NOLINT
-    Value(int n) : data_(std::int64_t{n}) {}            // NOLINT
-    Value(long n) : data_(std::int64_t{n}) {}           // NOLINT
-    Value(long long n) : data_(std::int64_t{n}) {}      // NOLINT
-    Value(unsigned n) : data_(std::int64_t{n}) {}       // NOLINT
-    Value(unsigned long n);                             // NOLINT
-    Value(unsigned long long n);                        // NOLINT
-    Value(double d) : data_(d) {}                       // NOLINT
-    Value(const char *s) : data_(std::string(s)) {}     // NOLINT
-    Value(std::string s) : data_(std::move(s)) {}       // NOLINT
-    Value(std::string_view s) : data_(std::string(s)) {}  // NOLINT
-    Value(Array a);                                     // NOLINT
-    Value(Object o);                                    // NOLINT
+    // Constructors are defined below Member: a body here would need Member complete (clang checks it).
+    Value();
+    Value(std::nullptr_t);          // NOLINT: implicit, like a JSON literal
+    Value(bool b);                  // NOLINT
+    Value(int n);                   // NOLINT
+    Value(long n);                  // NOLINT
+    Value(long long n);             // NOLINT
+    Value(unsigned n);              // NOLINT
+    Value(unsigned long n);         // NOLINT
+    Value(unsigned long long n);    // NOLINT
+    Value(double d);                // NOLINT
+    Value(const char *s);           // NOLINT
+    Value(std::string s);           // NOLINT
+    Value(std::string_view s);      // NOLINT
+    Value(Array a);                 // NOLINT
+    Value(Object o);                // NOLINT
+    Value(const Value &);
+    Value(Value &&) noexcept;
+    Value &operator=(const Value &);
+    Value &operator=(Value &&) noexcept;
+    ~Value();
 
     static Value object(std::size_t reserve = 0);
     static Value array(std::size_t reserve = 0);
@@ -109,6 +115,23 @@ struct Member {
     Value value;
     friend bool operator==(const Member &, const Member &) = default;
 };
+
+inline Value::Value() = default;
+inline Value::Value(std::nullptr_t) {}
+inline Value::Value(bool b) : data_(b) {}
+inline Value::Value(int n) : data_(std::int64_t{n}) {}
+inline Value::Value(long n) : data_(std::int64_t{n}) {}
+inline Value::Value(long long n) : data_(std::int64_t{n}) {}
+inline Value::Value(unsigned n) : data_(std::int64_t{n}) {}
+inline Value::Value(double d) : data_(d) {}
+inline Value::Value(const char *s) : data_(std::string(s)) {}
+inline Value::Value(std::string s) : data_(std::move(s)) {}
+inline Value::Value(std::string_view s) : data_(std::string(s)) {}
+inline Value::Value(const Value &) = default;
+inline Value::Value(Value &&) noexcept = default;
+inline Value &Value::operator=(const Value &) = default;
+inline Value &Value::operator=(Value &&) noexcept = default;
+inline Value::~Value() = default;
 
 // Limits a parse enforces, on top of RFC 8259 (no comments, no NaN/Infinity, one value, nothing after it).
 struct ParseLimits {
