@@ -266,7 +266,7 @@ namespace {
 // overwrites every block before giving it back. Free gets no size, so each block records its own.
 class WipingAllocator {
 public:
-    static const bool kNeedFree = true;
+    [[maybe_unused]] static constexpr bool kNeedFree = true;  // RapidJSON's allocator concept asks for it
     void *Malloc(std::size_t size) {
         if (size == 0) return nullptr;
         auto *block = static_cast<std::size_t *>(std::malloc(size + header));
