@@ -9,17 +9,8 @@ VMLAB_MULTIPATHD_V=2  # multipathd's normal verbosity: its log is not shown, and
 # shellcheck disable=SC1091
 source /lab/guest_stack.sh
 
-cat >/run/vmlab/volume-host.conf <<CONF
-[DEFAULT]
-volume_drivers = iscsi=/lab/bin/iscsi_volume_driver.so
-[libvirt]
-connection_uri = qemu:///system
-[iscsi]
-# The connector asks for multipath and iscsid + multipathd answer: the host path with multipath, as os-brick.
-path = auto
-enforce_multipath = true
-CONF
-printf '{"initiator":"%s","multipath":true,"host":"vmlab","ip":"10.0.2.15"}\n' "$INITIATOR" >/run/vmlab/connector.json
+# os-brick is run with multipath enforced: so is the driver, for the same dm device over every path.
+write_host_config true
 
 /usr/bin/python3 -u /lab/guest_bench.py 2>>"$L/guest_bench.err"
 rc=$?

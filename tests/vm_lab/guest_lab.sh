@@ -44,18 +44,8 @@ sampler &
 SAMPLER=$!
 
 # --- helpers --------------------------------------------------------------------------------------------------------
-cat >/run/vmlab/volume-host.conf <<EOF
-[DEFAULT]
-volume_drivers = iscsi=/lab/bin/iscsi_volume_driver.so
-# No libvirtd in the guest: only the host path is exercised.
-[libvirt]
-connection_uri = qemu:///system
-[iscsi]
-# auto: the connector asks for multipath and iscsid + multipathd answer, so the driver must choose the host path.
-path = auto
-enforce_multipath = false
-EOF
-printf '{"initiator":"%s","multipath":true,"host":"vmlab","ip":"10.0.2.15"}\n' "$INITIATOR" >/run/vmlab/connector.json
+# No libvirtd in the guest: only the host path is exercised; a lost path must degrade, not fail.
+write_host_config false
 
 vh() { /lab/bin/volume-host --config /run/vmlab/volume-host.conf --log-level debug "$@"; }
 json_str() { grep -o "\"$1\" *: *\"[^\"]*\"" "$2" | head -n1 | sed 's/.*: *"\(.*\)"/\1/'; }

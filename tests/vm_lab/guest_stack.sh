@@ -56,3 +56,18 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 say "STACK iscsid and multipathd up after ${SECONDS}s"
+
+# The compute host's volume-host config and connector, as both guest scripts use them: the connector asks for
+# multipath and iscsid + multipathd answer, so the driver chooses the host path. $1: enforce_multipath.
+write_host_config() {
+    cat >/run/vmlab/volume-host.conf <<CONF
+[DEFAULT]
+volume_drivers = iscsi=/lab/bin/iscsi_volume_driver.so
+[libvirt]
+connection_uri = qemu:///system
+[iscsi]
+path = auto
+enforce_multipath = $1
+CONF
+    printf '{"initiator":"%s","multipath":true,"host":"vmlab","ip":"10.0.2.15"}\n' "$INITIATOR" >/run/vmlab/connector.json
+}
