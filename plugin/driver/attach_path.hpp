@@ -30,7 +30,20 @@ struct ConnectContext {
     const request::DiskTarget &disk;
     const PathDecision &decision;
     const HostFacts &facts;  // what the host and its libvirt can do (XML features, initiator)
+
+    // The one rule both paths log in with: the connector's initiator, else this host's (config initiator_name,
+    // else the initiator name file, as detected into the facts). Empty when neither is known.
+    const std::string &initiator() const { return connector.initiator.empty() ? facts.initiator : connector.initiator; }
 };
+
+// Both paths need an initiator name: the network path for QEMU's login (the storage exported the volume to
+// it), the host path for iscsiadm's.
+inline Error missing_initiator_error(const std::string &initiator_name_file) {
+    return make_error(Status::invalid_argument,
+                      "connector initiator: this host's initiator name is needed (none in the connector, config "
+                      "initiator_name or " + initiator_name_file + ")",
+                      "connector", "initiator");
+}
 
 class AttachPathImpl {
 public:

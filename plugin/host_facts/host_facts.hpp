@@ -3,13 +3,22 @@
 #pragma once
 
 #include "core/log.hpp"
-#include "decide/decide.hpp"
 #include "request/driver_config.hpp"
 
 #include <cstdint>
 #include <string>
 
 namespace ivd {
+
+// What this host can do, as detected (or forced by config).
+struct HostCapabilities {
+    bool qemu_iscsi = false;         // QEMU's iSCSI block driver is available to libvirt's emulator
+    bool host_iscsi = false;         // the host can log in itself (iscsiadm + iscsid)
+    bool multipath = false;          // multipathd is running and usable
+    std::string qemu_iscsi_reason;   // why not, when false
+    std::string host_iscsi_reason;
+    std::string multipath_reason;
+};
 
 // Which libvirt disk XML forms the daemon accepts (it is the daemon, not our client library, that parses it).
 struct LibvirtXmlFeatures {

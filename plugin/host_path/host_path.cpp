@@ -115,15 +115,8 @@ Result<std::string> HostPath::wait_with_rescans(const request::Target &t) {
 Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
-    std::string initiator = ctx.connector.initiator;
-    if (initiator.empty()) initiator = config_.initiator_name;
-    if (initiator.empty()) initiator = read_initiator_name_file(config_.initiator_name_file);
-    if (initiator.empty()) {
-        return make_error(Status::invalid_argument,
-                          "connector initiator: the host path needs this host's initiator name (none in the connector, "
-                          "config initiator_name or " + config_.initiator_name_file + ")",
-                          "connector", "initiator");
-    }
+    const std::string &initiator = ctx.initiator();
+    if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
 
     // 1. Targets: the lists as given, or the single target plus what SendTargets reports for the same IQN.
     std::vector<request::Target> targets = volume.targets;
@@ -371,7 +364,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
 
     xml::BlockDiskSpec spec;
     spec.device_path = device_path;
-    spec.options = xml::guest_disk_options(volume, ctx.disk, config_);
+    spec.options = request::guest_disk_options(volume, ctx.disk, config_);
     info["disk_xml"] = xml::block_disk_xml(spec);
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),

@@ -116,20 +116,16 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
 
 Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     const request::VolumeRequest &volume = context.volume;
-    if (context.connector.initiator.empty()) {
-        return make_error(Status::invalid_argument,
-                          "connector initiator: required on the network path, so that QEMU logs in with the "
-                          "initiator name the storage exported the volume to",
-                          "connector", "initiator");
-    }
-    auto choice = choose_portal(volume, context.connector.initiator);
+    const std::string &initiator = context.initiator();
+    if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
+    auto choice = choose_portal(volume, initiator);
     if (!choice) return std::move(choice).error();
     const Target &target = volume.targets[choice->index];
 
     xml::NetworkDiskSpec spec;
     spec.target = target;
-    spec.initiator = context.connector.initiator;
-    spec.options = xml::guest_disk_options(volume, context.disk, config_);
+    spec.initiator = initiator;
+    spec.options = request::guest_disk_options(volume, context.disk, config_);
     // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
     spec.auth_in_source = context.facts.xml.auth_in_source;
     spec.emit_initiator = context.facts.xml.initiator;

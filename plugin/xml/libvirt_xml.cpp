@@ -53,19 +53,6 @@ void add_guest_side(pugi::xml_node disk, const GuestDiskOptions &o) {
 
 }  // namespace
 
-GuestDiskOptions guest_disk_options(const request::VolumeRequest &volume, const request::DiskTarget &disk,
-                                    const request::DriverConfig &config) {
-    GuestDiskOptions o;
-    o.guest = disk;
-    o.serial = volume.volume_id;
-    o.read_only = volume.access_mode == request::AccessMode::read_only;
-    o.discard = volume.discard;
-    o.cache = config.disk_cache;
-    o.io = config.disk_io;
-    o.qos = volume.qos;
-    return o;
-}
-
 std::string network_disk_xml(const NetworkDiskSpec &spec) {
     pugi::xml_document doc;
     auto disk = doc.append_child("disk");

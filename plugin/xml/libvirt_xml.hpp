@@ -1,7 +1,7 @@
 // The one place that writes libvirt XML (through pugixml): network and block <disk> elements and iSCSI secrets.
 #pragma once
 
-#include "request/driver_config.hpp"
+#include "request/guest_disk.hpp"
 #include "request/volume_request.hpp"
 
 #include <optional>
@@ -14,20 +14,7 @@ struct DiskAuth {
     std::string secret_usage;  // the libvirt secret's usage name (usage type iscsi)
 };
 
-// What the guest sees of any volume, whichever path serves it: <driver> options, <target>, <iotune>, <serial>,
-// <readonly>.
-struct GuestDiskOptions {
-    request::DiskTarget guest;         // <target dev bus>
-    std::string serial;                // volume_id; omitted when empty
-    bool read_only = false;
-    bool discard = false;
-    std::string cache = "none";        // "default" omits the attribute
-    std::string io = "native";
-    request::QosLimits qos;
-};
-// The one way both paths fill them: from the volume, the guest disk the host chose and the driver's config.
-GuestDiskOptions guest_disk_options(const request::VolumeRequest &volume, const request::DiskTarget &disk,
-                                    const request::DriverConfig &config);
+using request::GuestDiskOptions;
 
 // <disk type='network' device='disk'> for QEMU's built-in initiator.
 struct NetworkDiskSpec {

@@ -73,7 +73,7 @@ public:
     Result<json::Value> connect(const ConnectContext &c) override {
         xml::BlockDiskSpec spec;
         spec.device_path = c.decision.multipath ? "/dev/dm-0" : "/dev/sdc";
-        spec.options = xml::guest_disk_options(c.volume, c.disk, config_);
+        spec.options = request::guest_disk_options(c.volume, c.disk, config_);
         json::Value info = json::Value::object();
         info["type"] = "block";
         info["path"] = spec.device_path;

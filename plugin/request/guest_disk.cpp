@@ -1,0 +1,17 @@
+#include "request/guest_disk.hpp"
+
+namespace ivd::request {
+
+GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarget &disk, const DriverConfig &config) {
+    GuestDiskOptions o;
+    o.guest = disk;
+    o.serial = volume.volume_id;
+    o.read_only = volume.access_mode == AccessMode::read_only;
+    o.discard = volume.discard;
+    o.cache = config.disk_cache;
+    o.io = config.disk_io;
+    o.qos = volume.qos;
+    return o;
+}
+
+}  // namespace ivd::request
