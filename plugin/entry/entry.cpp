@@ -21,6 +21,23 @@ struct vd_driver {
 
 namespace {
 
+// The inner rooms' numbers are the ABI's numbers: a status or level crosses the boundary by a plain cast.
+constexpr bool same(ivd::Status s, int vd) { return static_cast<int>(s) == vd; }
+static_assert(same(ivd::Status::ok, VD_OK) && same(ivd::Status::invalid_argument, VD_E_INVALID_ARGUMENT) &&
+              same(ivd::Status::version_refused, VD_E_VERSION_REFUSED) &&
+              same(ivd::Status::not_implemented, VD_E_NOT_IMPLEMENTED) &&
+              same(ivd::Status::unsupported, VD_E_UNSUPPORTED) && same(ivd::Status::config, VD_E_CONFIG) &&
+              same(ivd::Status::auth, VD_E_AUTH) && same(ivd::Status::unreachable, VD_E_UNREACHABLE) &&
+              same(ivd::Status::timeout, VD_E_TIMEOUT) && same(ivd::Status::backend, VD_E_BACKEND) &&
+              same(ivd::Status::not_found, VD_E_NOT_FOUND) && same(ivd::Status::no_memory, VD_E_NO_MEMORY) &&
+              same(ivd::Status::internal, VD_E_INTERNAL) && same(ivd::Status::inconsistent, VD_E_INCONSISTENT),
+              "ivd::Status must equal the ABI's VD_E_* numbers");
+static_assert(static_cast<int>(ivd::LogLevel::error) == VD_LOG_ERROR &&
+                  static_cast<int>(ivd::LogLevel::warning) == VD_LOG_WARNING &&
+                  static_cast<int>(ivd::LogLevel::info) == VD_LOG_INFO &&
+                  static_cast<int>(ivd::LogLevel::debug) == VD_LOG_DEBUG,
+              "ivd::LogLevel must equal the ABI's VD_LOG_* numbers");
+
 constexpr std::uint32_t oldest_supported_version = VD_ABI_VERSION_1;
 constexpr std::uint32_t newest_supported_version = VD_ABI_VERSION_1;
 

@@ -165,7 +165,6 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
         return invalid(root.key("driver_volume_type"),
                        fmt::format("{} is not served by this driver (it serves \"iscsi\")", quote_for_message(*type_name)));
     }
-    request.driver_volume_type = std::move(type_name).value();
 
     const json::Value *data = member(document, "data");
     const Where dw = root.key("data");

@@ -37,7 +37,6 @@ enum class AccessMode { read_write, read_only };
 using QosLimits = std::vector<std::pair<std::string, std::uint64_t>>;
 
 struct VolumeRequest {
-    std::string driver_volume_type;
     std::vector<Target> targets;     // one per path, in the order given; lists win over the single keys
     bool targets_from_lists = false;  // false: single target_portal/target_iqn (discovery may add portals)
     std::optional<ChapCredentials> chap;

@@ -5,7 +5,7 @@
 #include "bench_main.hpp"
 
 #include "driver/driver.hpp"
-#include "driver/not_implemented_path.hpp"
+#include "not_implemented_path.hpp"
 #include "libvirt/secret_store.hpp"
 #include "net_disk/network_disk_path.hpp"
 
