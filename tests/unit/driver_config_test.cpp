@@ -42,6 +42,10 @@ TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
         {R"({"path":"both"})", "path"},
         {R"({"probe_timeout_ms":"soon"})", "probe_timeout_ms"},
         {R"({"probe_timeout_ms":"1"})", "probe_timeout_ms"},
+        // 19 digits above INT64_MAX: was internal_error "stoll" with no field.
+        {R"({"probe_timeout_ms":"9999999999999999999"})", "probe_timeout_ms"},
+        {R"({"host_facts_ttl_s":"9223372036854775808"})", "host_facts_ttl_s"},
+        {R"({"login_timeout_ms":"9999999999999999999"})", "login_timeout_ms"},
         {R"({"enforce_multipath":"maybe"})", "enforce_multipath"},
         {R"({"enforce_multipath":"true","path":"network"})", "enforce_multipath"},
         {R"({"disk_cache":"fast"})", "disk_cache"},
