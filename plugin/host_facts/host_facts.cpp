@@ -62,8 +62,10 @@ Result<std::string> domain_capabilities(virConnectPtr conn, const char *virt_typ
     return out;
 }
 
-Result<LibvirtAnswer> ask_libvirt(const std::string &uri, const Logger &log) {
-    libvirt::Connection connection(uri, log);
+Result<LibvirtAnswer> ask_libvirt(const request::DriverConfig &config, const Logger &log) {
+    const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
+                                            static_cast<unsigned>(config.libvirt_keepalive_count)};
+    libvirt::Connection connection(config.libvirt_uri, log, bounds);
     return connection.call([](virConnectPtr conn) -> Result<LibvirtAnswer> {
         LibvirtAnswer answer;
         unsigned long v = 0;
@@ -86,7 +88,7 @@ Result<LibvirtAnswer> ask_libvirt(const std::string &uri, const Logger &log) {
 
 void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;
-    auto answer = ask_libvirt(config.libvirt_uri, log);
+    auto answer = ask_libvirt(config, log);
     if (answer) {
         facts.libvirt_daemon_version = answer->daemon_version;
         facts.qemu_version = answer->qemu_version;

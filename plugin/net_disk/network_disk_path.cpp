@@ -254,7 +254,9 @@ Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) {
 namespace ivd {
 
 std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log) {
-    auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log);
+    const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
+                                            static_cast<unsigned>(config.libvirt_keepalive_count)};
+    auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log, bounds);
     auto store = std::make_shared<libvirt::LibvirtSecretStore>(connection);
     return std::make_unique<net_disk::NetworkDiskPath>(
         config, log, std::move(store), iscsi::probe_targets,
