@@ -115,6 +115,15 @@ void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFac
     if (facts.emulator.empty()) {
         caps.qemu_iscsi_reason = fmt::format("cannot tell which emulator libvirt runs ({}); set qemu_emulator or "
                                              "qemu_iscsi in the config", facts.libvirt_problem);
+        if (!answer) {
+            // libvirt's silence, not a missing package: decisions report it as such, naming the URI.
+            const Error &e = answer.error();
+            caps.libvirt_problem = e.message.find(config.libvirt_uri) != std::string::npos
+                                       ? e.message
+                                       : fmt::format("libvirt at {}: {}", config.libvirt_uri, e.message);
+            caps.libvirt_status =
+                e.status == Status::timeout || e.status == Status::auth ? e.status : Status::unreachable;
+        }
         return;
     }
     const QemuIscsiCheck check = check_qemu_iscsi(facts.emulator, config.qemu_module_dir);
