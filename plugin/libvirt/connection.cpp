@@ -112,14 +112,7 @@ Connection::Connection(std::string uri, Logger log, ConnectionOptions options)
 Connection::~Connection() = default;
 
 Result<Connection::Shared> Connection::open_locked() {
-    if (hanging_ && !hanging_->finished()) {
-        // One stuck open per connection is enough: fail at once instead of stacking threads on a dead daemon.
-        return make_error(Status::timeout,
-                          fmt::format("libvirt at {} has not answered an earlier connection attempt for longer than "
-                                      "{} ms (libvirt_open_timeout_ms)", uri_, options_.open_timeout.count()));
-    }
-    hanging_.reset();
-    auto opened = open_with_deadline(uri_, options_.open_timeout, &hanging_);
+    auto opened = open_with_deadline(uri_, options_.open_timeout);
     if (!opened) return std::move(opened).error();
     virConnectPtr raw = opened->release();
     virConnSetErrorFunc(raw, nullptr, ignore_error);

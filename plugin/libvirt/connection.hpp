@@ -54,8 +54,6 @@ struct ConnectionOptions {
     unsigned keepalive_count = 3;
 };
 
-struct PendingOpen;
-
 class Connection {
 public:
     explicit Connection(std::string uri, Logger log = {}, ConnectionOptions options = {});
@@ -99,7 +97,6 @@ private:
     const std::string uri_;
     Logger log_;
     ConnectionOptions options_;
-    std::shared_ptr<PendingOpen> hanging_;  // an open that missed its deadline and has not returned yet
     mutable std::mutex mutex_;
     Shared conn_;
     std::uint64_t opens_ = 0;

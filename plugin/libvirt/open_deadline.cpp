@@ -5,11 +5,30 @@
 
 #include <fmt/format.h>
 
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 namespace ivd::libvirt {
 
 namespace {
+
+// What the opening thread and the caller share.
+struct PendingOpen {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;       // the thread has its answer
+    bool abandoned = false;  // the caller gave up: the thread closes whatever it opened
+    virConnectPtr conn = nullptr;
+    Error error;
+
+    bool finished() {
+        const std::lock_guard<std::mutex> lock(mutex);
+        return done;
+    }
+};
 
 // Runs in the opening thread: libvirt's thread-local error is read here, where the open failed.
 void open_now(const std::string &uri, PendingOpen &state) {
@@ -23,6 +42,7 @@ void open_now(const std::string &uri, PendingOpen &state) {
     }
     std::unique_lock<std::mutex> lock(state.mutex);
     if (state.abandoned) {
+        state.done = true;  // later opens of this URI may try again
         lock.unlock();
         if (conn != nullptr) virConnectClose(conn);
         return;
@@ -33,10 +53,38 @@ void open_now(const std::string &uri, PendingOpen &state) {
     state.cv.notify_all();
 }
 
+// Opens that missed their deadline and have not returned yet, by URI (process-wide: host facts and the
+// network path each have a Connection to the same daemon).
+std::mutex hanging_mutex;
+std::map<std::string, std::weak_ptr<PendingOpen>> &hanging_opens() {
+    static std::map<std::string, std::weak_ptr<PendingOpen>> opens;
+    return opens;
+}
+
+bool still_hanging(const std::string &uri) {
+    const std::lock_guard<std::mutex> lock(hanging_mutex);
+    auto &opens = hanging_opens();
+    const auto it = opens.find(uri);
+    if (it == opens.end()) return false;
+    if (auto state = it->second.lock(); state && !state->finished()) return true;
+    opens.erase(it);
+    return false;
+}
+
+void remember_hanging(const std::string &uri, const std::shared_ptr<PendingOpen> &state) {
+    const std::lock_guard<std::mutex> lock(hanging_mutex);
+    hanging_opens()[uri] = state;
+}
+
 }  // namespace
 
-Result<ConnectHandle> open_with_deadline(const std::string &uri, std::chrono::milliseconds timeout,
-                                         std::shared_ptr<PendingOpen> *hanging) {
+Result<ConnectHandle> open_with_deadline(const std::string &uri, std::chrono::milliseconds timeout) {
+    if (still_hanging(uri)) {
+        return make_error(Status::timeout,
+                          fmt::format("libvirt at {} has not answered an earlier connection attempt yet (each may "
+                                      "take {} ms, libvirt_open_timeout_ms): the daemon or the link to it is hung",
+                                      uri, timeout.count()));
+    }
     auto state = std::make_shared<PendingOpen>();
     std::thread opener;
     try {
@@ -50,7 +98,7 @@ Result<ConnectHandle> open_with_deadline(const std::string &uri, std::chrono::mi
         lock.unlock();
         pin_this_module();  // the thread may return long after the host unloaded the driver
         opener.detach();
-        if (hanging != nullptr) *hanging = state;
+        remember_hanging(uri, state);
         return make_error(Status::timeout,
                           fmt::format("libvirt at {} did not answer within {} ms (libvirt_open_timeout_ms): the "
                                       "daemon or the link to it is hung",

@@ -9,32 +9,14 @@
 #include "libvirt/handles.hpp"
 
 #include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <string>
 
 namespace ivd::libvirt {
 
-// What the opening thread and the caller share.
-struct PendingOpen {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool done = false;       // the thread has its answer
-    bool abandoned = false;  // the caller gave up: the thread closes whatever it opened
-    virConnectPtr conn = nullptr;
-    Error error;
-
-    bool finished() {
-        const std::lock_guard<std::mutex> lock(mutex);
-        return done;
-    }
-};
-
 // Opens `uri` read-write. Errors: timeout (no answer within `timeout`), unreachable (no daemon there: the
-// socket or host refused, or the link broke), or libvirt's own (auth, backend); each names the URI. On a
-// timeout, *hanging holds the open still in progress (the caller can tell when it ends).
-Result<ConnectHandle> open_with_deadline(const std::string &uri, std::chrono::milliseconds timeout,
-                                         std::shared_ptr<PendingOpen> *hanging);
+// socket or host refused, or the link broke), or libvirt's own (auth, backend); each names the URI. While an
+// earlier open of the same URI (by any Connection of the process) is still hanging, fails at once with timeout
+// instead of stacking another thread on a daemon that does not answer.
+Result<ConnectHandle> open_with_deadline(const std::string &uri, std::chrono::milliseconds timeout);
 
 }  // namespace ivd::libvirt

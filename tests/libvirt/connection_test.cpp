@@ -108,12 +108,17 @@ void expect_bounded_timeout(const std::string &uri) {
     EXPECT_NE(opened.error().message.find(uri), std::string::npos) << opened.error().message;
     EXPECT_NE(opened.error().message.find("libvirt_open_timeout_ms"), std::string::npos) << opened.error().message;
     EXPECT_LT(elapsed, std::chrono::seconds(2));
-    // The first open is still stuck: a second attempt fails at once instead of stacking another thread on it.
-    const auto again_start = std::chrono::steady_clock::now();
-    auto again = connection.call([](virConnectPtr) -> Result<int> { return 1; });
-    ASSERT_FALSE(again);
-    EXPECT_EQ(again.error().status, Status::timeout) << again.error().message;
-    EXPECT_LT(std::chrono::steady_clock::now() - again_start, std::chrono::milliseconds(200));
+    // The first open is still stuck: a second attempt, through this or another Connection to the same URI,
+    // fails at once instead of stacking another thread on it.
+    Connection other(uri, {}, options);
+    for (Connection *c : {&connection, &other}) {
+        const auto again_start = std::chrono::steady_clock::now();
+        auto again = c->call([](virConnectPtr) -> Result<int> { return 1; });
+        ASSERT_FALSE(again);
+        EXPECT_EQ(again.error().status, Status::timeout) << again.error().message;
+        EXPECT_NE(again.error().message.find(uri), std::string::npos) << again.error().message;
+        EXPECT_LT(std::chrono::steady_clock::now() - again_start, std::chrono::milliseconds(200));
+    }
     EXPECT_EQ(capture.finish(), "");
     EXPECT_EQ(connection.open_count(), 0u);
 }
