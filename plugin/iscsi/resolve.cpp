@@ -34,11 +34,12 @@ struct Lookup {
 };
 
 // Lookups that glibc could not cancel (already running) stay alive until glibc is done with them; a later call
-// frees the finished ones. Bounded by how many names ever hung at once; freed at exit.
+// frees the finished ones. Bounded by how many names hung at once. Never destroyed, not even at exit: a resolver
+// thread of glibc may still write into one then.
 std::mutex abandoned_mutex;
 std::vector<std::unique_ptr<Lookup>> &abandoned() {
-    static std::vector<std::unique_ptr<Lookup>> list;
-    return list;
+    static auto *list = new std::vector<std::unique_ptr<Lookup>>();
+    return *list;
 }
 
 void reap_abandoned() {
