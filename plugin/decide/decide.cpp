@@ -46,6 +46,10 @@ Result<PathDecision> decide_path(const request::DriverConfig &config, const requ
 
     switch (config.path) {
     case PathChoice::network:
+        if (!host.qemu_iscsi && !host.libvirt_problem.empty()) {
+            return make_error(host.libvirt_status, fmt::format("path is \"network\" but libvirt is unreachable, so "
+                                                               "its QEMU cannot be checked: {}", host.libvirt_problem));
+        }
         if (!host.qemu_iscsi) {
             return cannot(fmt::format("path is \"network\" but QEMU cannot open iSCSI volumes ({}); {}",
                                       or_unknown(host.qemu_iscsi_reason), qemu_fix));
@@ -79,6 +83,11 @@ Result<PathDecision> decide_path(const request::DriverConfig &config, const requ
         return PathDecision{AttachPath::host, false,
                             fmt::format("QEMU cannot open iSCSI volumes ({}); host path, single path",
                                         or_unknown(host.qemu_iscsi_reason))};
+    }
+    if (!host.libvirt_problem.empty()) {
+        return make_error(host.libvirt_status,
+                          fmt::format("no attach path is usable: libvirt is unreachable ({}) and the host cannot log in "
+                                      "itself ({})", host.libvirt_problem, or_unknown(host.host_iscsi_reason)));
     }
     return cannot(fmt::format("no attach path is usable: QEMU cannot open iSCSI volumes ({}) and the host cannot "
                               "log in itself ({}); {}, or {}",

@@ -62,8 +62,10 @@ Result<std::string> domain_capabilities(virConnectPtr conn, const char *virt_typ
     return out;
 }
 
-Result<LibvirtAnswer> ask_libvirt(const std::string &uri, const Logger &log) {
-    libvirt::Connection connection(uri, log);
+Result<LibvirtAnswer> ask_libvirt(const request::DriverConfig &config, const Logger &log) {
+    const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
+                                            static_cast<unsigned>(config.libvirt_keepalive_count)};
+    libvirt::Connection connection(config.libvirt_uri, log, bounds);
     return connection.call([](virConnectPtr conn) -> Result<LibvirtAnswer> {
         LibvirtAnswer answer;
         unsigned long v = 0;
@@ -86,7 +88,7 @@ Result<LibvirtAnswer> ask_libvirt(const std::string &uri, const Logger &log) {
 
 void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;
-    auto answer = ask_libvirt(config.libvirt_uri, log);
+    auto answer = ask_libvirt(config, log);
     if (answer) {
         facts.libvirt_daemon_version = answer->daemon_version;
         facts.qemu_version = answer->qemu_version;
@@ -113,6 +115,15 @@ void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFac
     if (facts.emulator.empty()) {
         caps.qemu_iscsi_reason = fmt::format("cannot tell which emulator libvirt runs ({}); set qemu_emulator or "
                                              "qemu_iscsi in the config", facts.libvirt_problem);
+        if (!answer) {
+            // libvirt's silence, not a missing package: decisions report it as such, naming the URI.
+            const Error &e = answer.error();
+            caps.libvirt_problem = e.message.find(config.libvirt_uri) != std::string::npos
+                                       ? e.message
+                                       : fmt::format("libvirt at {}: {}", config.libvirt_uri, e.message);
+            caps.libvirt_status =
+                e.status == Status::timeout || e.status == Status::auth ? e.status : Status::unreachable;
+        }
         return;
     }
     const QemuIscsiCheck check = check_qemu_iscsi(facts.emulator, config.qemu_module_dir);

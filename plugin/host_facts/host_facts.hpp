@@ -2,6 +2,7 @@
 // who it is (initiator name, host name, address). Every file and socket looked at comes from DriverConfig.
 #pragma once
 
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "request/driver_config.hpp"
 
@@ -18,6 +19,11 @@ struct HostCapabilities {
     std::string qemu_iscsi_reason;   // why not, when false
     std::string host_iscsi_reason;
     std::string multipath_reason;
+    // Set when qemu_iscsi could not be judged because libvirt did not answer (names the URI and why); the
+    // network path then fails as libvirt's failure (libvirt_status: unreachable, timeout, auth), not as a
+    // missing QEMU package.
+    std::string libvirt_problem;
+    Status libvirt_status = Status::unreachable;
 };
 
 // Which libvirt disk XML forms the daemon accepts (it is the daemon, not our client library, that parses it).

@@ -3,6 +3,7 @@
 #include "iscsi/iscsi_context.hpp"
 #include "iscsi/lu_identity.hpp"
 #include "iscsi/operation_loop.hpp"
+#include "iscsi/resolve.hpp"
 
 #include <fmt/format.h>
 
@@ -74,13 +75,22 @@ void callback(iscsi_context *, int status, void *command_data, void *data) noexc
 
 class Probe final : public Operation {
 public:
-    Probe(const request::Target &target, const ProbeOptions &options) : target_(target), options_(options) {}
+    // `resolved`: the portal's host as resolve_hosts() left it; `spent`: how long that took (charged to this
+    // probe's timeout, so name resolution and the probe share one deadline).
+    Probe(const request::Target &target, const ProbeOptions &options, ResolvedHost resolved, Clock::duration spent)
+        : target_(target), options_(options), resolved_(std::move(resolved)), spent_(spent) {}
 
     // The probe's clock runs from here: a probe that waited for a free slot is not charged for the wait.
     void start() override {
-        start_ = Clock::now();
+        start_ = Clock::now() - spent_;
         deadline_ = start_ + options_.timeout;
         phase_ = Phase::connecting;
+        if (resolved_.state == ResolvedHost::State::timed_out) {
+            return finish(ProbeOutcome::timeout, fmt::format("{}: {}", target_.portal.to_string(), resolved_.problem));
+        }
+        if (resolved_.state == ResolvedHost::State::failed) {
+            return finish(ProbeOutcome::unreachable, fmt::format("{}: {}", target_.portal.to_string(), resolved_.problem));
+        }
         if (options_.initiator.empty()) return finish(ProbeOutcome::error, "no initiator name to log in with");
         if (target_.lun < 0 || target_.lun > request::max_lun) {
             return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_lun));
@@ -95,7 +105,8 @@ public:
             }
         }
         errno = 0;  // only what the connect itself sets may say "out of descriptors"
-        if (!ctx_.connect(libiscsi_portal(target_.portal), &callback<Probe, &Probe::on_connected>, this)) {
+        if (!ctx_.connect(libiscsi_portal(connectable(target_.portal, resolved_)),
+                          &callback<Probe, &Probe::on_connected>, this)) {
             const int err = errno;
             std::string why =
                 fmt::format("cannot connect to {}: {}", target_.portal.to_string(), ctx_.last_error());
@@ -337,6 +348,8 @@ private:
 
     const request::Target &target_;
     const ProbeOptions &options_;
+    ResolvedHost resolved_;
+    Clock::duration spent_{};
     Clock::time_point start_{};
     Phase phase_ = Phase::connecting;
     bool logged_in_ = false;
@@ -348,12 +361,14 @@ private:
 
 class Discovery final : public Operation {
 public:
-    Discovery(const request::Portal &portal, const std::string &initiator, const request::ChapCredentials *chap,
-              std::chrono::milliseconds timeout)
-        : portal_(portal), initiator_(initiator), chap_(chap), timeout_(timeout) {}
+    // `connect_to`: `portal` with its host name already resolved (see resolve_hosts); `spent`: how long that took.
+    Discovery(const request::Portal &portal, request::Portal connect_to, const std::string &initiator,
+              const request::ChapCredentials *chap, std::chrono::milliseconds timeout, Clock::duration spent)
+        : portal_(portal), connect_to_(std::move(connect_to)), initiator_(initiator), chap_(chap), timeout_(timeout),
+          spent_(spent) {}
 
     void start() override {
-        deadline_ = Clock::now() + timeout_;
+        deadline_ = Clock::now() - spent_ + timeout_;
         if (initiator_.empty()) return fail(Status::invalid_argument, "no initiator name to log in with");
         auto ctx = Context::create(initiator_);
         if (!ctx) return fail(ctx.error().status, ctx.error().message);
@@ -365,7 +380,7 @@ public:
             }
         }
         errno = 0;
-        if (!ctx_.connect(libiscsi_portal(portal_), &callback<Discovery, &Discovery::on_connected>, this)) {
+        if (!ctx_.connect(libiscsi_portal(connect_to_), &callback<Discovery, &Discovery::on_connected>, this)) {
             const int err = errno;
             std::string why = fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error());
             if (wait_for_socket_if_exhausted(err, why)) return;
@@ -493,9 +508,11 @@ private:
     }
 
     const request::Portal &portal_;
+    request::Portal connect_to_;
     const std::string &initiator_;
     const request::ChapCredentials *chap_;
     std::chrono::milliseconds timeout_;
+    Clock::duration spent_{};
     const char *step_ = "connecting (TCP)";
     bool connected_ = false;
     bool logged_in_ = false;
@@ -507,12 +524,21 @@ private:
 }  // namespace
 
 std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targets, const ProbeOptions &options) {
+    std::vector<const request::Portal *> portals;
+    portals.reserve(targets.size());
+    for (const auto &target : targets) portals.push_back(&target.portal);
+    // Host names first, all at once, under the probe timeout (libiscsi would resolve them without one).
+    const auto resolve_start = Clock::now();
+    std::vector<ResolvedHost> resolved = resolve_hosts(portals, options.timeout);
+    const auto spent = Clock::now() - resolve_start;
     std::vector<std::unique_ptr<Probe>> probes;
     std::vector<Operation *> ops;
     probes.reserve(targets.size());
     ops.reserve(targets.size());
-    for (const auto &target : targets) {
-        probes.push_back(std::make_unique<Probe>(target, options));
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const bool looked_up = resolved[i].state != ResolvedHost::State::literal;
+        probes.push_back(std::make_unique<Probe>(targets[i], options, std::move(resolved[i]),
+                                                 looked_up ? spent : Clock::duration::zero()));
         ops.push_back(probes.back().get());
     }
     LoopStats loop_stats;
@@ -533,7 +559,16 @@ std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targe
 Result<std::vector<DiscoveredTarget>> send_targets(const request::Portal &portal, const std::string &initiator,
                                                    const request::ChapCredentials *discovery_chap,
                                                    std::chrono::milliseconds timeout) {
-    Discovery discovery(portal, initiator, discovery_chap, timeout);
+    const auto resolve_start = Clock::now();
+    const ResolvedHost resolved = resolve_hosts({&portal}, timeout).front();
+    const auto spent = Clock::now() - resolve_start;
+    if (resolved.state == ResolvedHost::State::timed_out || resolved.state == ResolvedHost::State::failed) {
+        return make_error(resolved.state == ResolvedHost::State::timed_out ? Status::timeout : Status::unreachable,
+                          fmt::format("SendTargets discovery on {}: {}", portal.to_string(), resolved.problem));
+    }
+    const bool looked_up = resolved.state == ResolvedHost::State::resolved;
+    Discovery discovery(portal, connectable(portal, resolved), initiator, discovery_chap, timeout,
+                        looked_up ? spent : Clock::duration::zero());
     Operation *const op = &discovery;
     run_operations({&op, 1}, 1);
     discovery.release();

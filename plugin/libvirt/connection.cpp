@@ -1,5 +1,8 @@
 #include "libvirt/connection.hpp"
 
+#include "libvirt/event_loop.hpp"
+#include "libvirt/open_deadline.hpp"
+
 #include <libvirt/virterror.h>
 
 #include <fmt/format.h>
@@ -99,23 +102,39 @@ Error last_error(std::string_view what) {
     return make_error(status_for(e->code), fmt::format("{}: {}", what, message));
 }
 
-Connection::Connection(std::string uri, Logger log) : uri_(std::move(uri)), log_(log) {
+Connection::Connection(std::string uri, Logger log, ConnectionOptions options)
+    : uri_(std::move(uri)), log_(log), options_(options) {
     silence_default_error_output();
+    // Before any open of ours: libvirt wants the loop registered before the connections that use it.
+    if (options_.keepalive_interval_s > 0) ensure_event_loop();
 }
 
 Connection::~Connection() = default;
 
 Result<Connection::Shared> Connection::open_locked() {
-    // Explicit read-write open; no auth callback: the local socket's peer credentials are what libvirt checks.
-    virConnectPtr raw = virConnectOpen(uri_.c_str());
-    if (raw == nullptr) {
-        return last_error(fmt::format("cannot connect to libvirt at {}", uri_));
-    }
+    auto opened = open_with_deadline(uri_, options_.open_timeout);
+    if (!opened) return std::move(opened).error();
+    virConnectPtr raw = opened->release();
     virConnSetErrorFunc(raw, nullptr, ignore_error);
     conn_ = Shared(raw, ConnectDeleter{});
     ++opens_;
+    start_keepalive(raw);
     log_.debug("libvirt", "connected to {}", uri_);
     return conn_;
+}
+
+void Connection::start_keepalive(virConnectPtr raw) {
+    if (options_.keepalive_interval_s <= 0) return;
+    if (!ensure_event_loop()) {
+        log_.warning("libvirt", "no keepalive on {}: no libvirt event loop could be registered", uri_);
+        return;
+    }
+    // 1: the driver has no keepalive (local test:// drivers); -1: not supported over this transport.
+    const int rc = virConnectSetKeepAlive(raw, options_.keepalive_interval_s, options_.keepalive_count);
+    if (rc != 0) {
+        log_.debug("libvirt", "no keepalive on {} ({})", uri_, rc < 0 ? last_error("virConnectSetKeepAlive").message
+                                                                      : std::string("not supported by the peer"));
+    }
 }
 
 Result<Connection::Shared> Connection::current() {

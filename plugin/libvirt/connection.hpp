@@ -7,6 +7,7 @@
 
 #include <libvirt/libvirt.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <memory>
@@ -43,9 +44,19 @@ private:
     bool active_ = false;
 };
 
+// The bounds of every libvirt call this driver makes.
+struct ConnectionOptions {
+    // Opening the connection (socket connect, auth, the daemon's answer), whatever the URI's transport.
+    std::chrono::milliseconds open_timeout{10000};
+    // Keepalive on the open connection: a daemon (or link) silent for interval * (count + 1) s is dropped, and
+    // the call waiting on it fails. 0: no keepalive (calls then wait for as long as libvirt does).
+    int keepalive_interval_s = 5;
+    unsigned keepalive_count = 3;
+};
+
 class Connection {
 public:
-    explicit Connection(std::string uri, Logger log = {});
+    explicit Connection(std::string uri, Logger log = {}, ConnectionOptions options = {});
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
     ~Connection();
@@ -81,9 +92,11 @@ private:
     Result<Shared> reopen(const Shared &dead);
     Result<Shared> open_locked();
     bool is_dead(virConnectPtr conn, const Error &error) const;
+    void start_keepalive(virConnectPtr raw);
 
     const std::string uri_;
     Logger log_;
+    ConnectionOptions options_;
     mutable std::mutex mutex_;
     Shared conn_;
     std::uint64_t opens_ = 0;

@@ -72,12 +72,13 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
                                                                      const std::string &initiator) {
     PortalChoice choice;
     const auto &targets = volume.targets;
-    if (!config_.probe_portals || targets.size() < 2) {
-        // One portal: QEMU's own login reports its failure at attach, no need to log in twice.
-        // Nothing was probed: the reason says it all (the first portal is used; "targets" lists them).
-        choice.why = targets.size() < 2 ? "only one portal" : "probing disabled by config";
+    if (!config_.probe_portals) {
+        // Nothing was probed: the first portal goes to QEMU, whose own login (no deadline of ours) reports it.
+        choice.why = "probing disabled by config";
         return choice;
     }
+    // A single portal is probed too: handed to QEMU unprobed, a portal that accepts and never answers would
+    // hang the attach (and libvirt's domain lock) with no deadline; the probe bounds it by probe_timeout_ms.
     iscsi::ProbeOptions options;
     options.initiator = initiator;
     options.chap = volume.chap ? &*volume.chap : nullptr;
@@ -108,7 +109,8 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
         return make_error(all_failed_status(results), fmt::format("no portal of the volume is usable: {}", reasons));
     }
     choice.index = *chosen;
-    choice.why = *chosen == 0 ? "first listed portal is healthy"
+    choice.why = targets.size() == 1 ? "the only portal is healthy"
+                 : *chosen == 0        ? "first listed portal is healthy"
                               : fmt::format("skipped {} unhealthy portal(s): {}", *chosen, reasons);
     if (*chosen != 0) log_.warning("net_disk", "{}", choice.why);
     return choice;
@@ -252,7 +254,9 @@ Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) {
 namespace ivd {
 
 std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log) {
-    auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log);
+    const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
+                                            static_cast<unsigned>(config.libvirt_keepalive_count)};
+    auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log, bounds);
     auto store = std::make_shared<libvirt::LibvirtSecretStore>(connection);
     return std::make_unique<net_disk::NetworkDiskPath>(
         config, log, std::move(store), iscsi::probe_targets,

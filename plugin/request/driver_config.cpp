@@ -123,6 +123,29 @@ Result<void> parse_host_facts_keys(const json::Value &doc, const Where &root, Dr
     return {};
 }
 
+// libvirt deadline keys (appended).
+constexpr std::array<std::string_view, 3> libvirt_keys = {
+    "libvirt_open_timeout_ms", "libvirt_keepalive_interval_s", "libvirt_keepalive_count"};
+
+Result<void> parse_libvirt_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
+    if (const json::Value *v = member(doc, "libvirt_open_timeout_ms")) {
+        auto n = read_flexible_integer(*v, root.key("libvirt_open_timeout_ms"), 100, 600000);
+        if (!n) return std::move(n).error();
+        config.libvirt_open_timeout = std::chrono::milliseconds(*n);
+    }
+    const std::pair<std::string_view, int *> counts[] = {
+        {"libvirt_keepalive_interval_s", &config.libvirt_keepalive_interval_s},
+        {"libvirt_keepalive_count", &config.libvirt_keepalive_count}};
+    for (const auto &[key, out] : counts) {
+        if (const json::Value *v = member(doc, key)) {
+            auto n = read_flexible_integer(*v, root.key(key), 0, key == "libvirt_keepalive_count" ? 100 : 3600);
+            if (!n) return std::move(n).error();
+            *out = static_cast<int>(*n);
+        }
+    }
+    return {};
+}
+
 Result<DriverConfig> parse(const json::Value &doc) {
     DriverConfig config;
     const Where root{"config", {}};
@@ -195,11 +218,13 @@ Result<DriverConfig> parse(const json::Value &doc) {
     }
     if (auto r = parse_host_path_keys(doc, root, config); !r) return std::move(r).error();
     if (auto r = parse_host_facts_keys(doc, root, config); !r) return std::move(r).error();
+    if (auto r = parse_libvirt_keys(doc, root, config); !r) return std::move(r).error();
     for (const json::Member &m : doc.members()) {
         const std::string &name = m.key;
         if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end() &&
             std::find(host_path_keys.begin(), host_path_keys.end(), name) == host_path_keys.end() &&
-            std::find(host_facts_keys.begin(), host_facts_keys.end(), name) == host_facts_keys.end()) {
+            std::find(host_facts_keys.begin(), host_facts_keys.end(), name) == host_facts_keys.end() &&
+            std::find(libvirt_keys.begin(), libvirt_keys.end(), name) == libvirt_keys.end()) {
             config.unknown_keys.push_back(name);
         }
     }

@@ -19,6 +19,10 @@ struct DriverConfig {
     PathChoice path = PathChoice::automatic;
     bool enforce_multipath = false;
     std::string libvirt_uri = "qemu:///system";
+    // Bounds of the driver's libvirt calls (see README "Deadlines").
+    std::chrono::milliseconds libvirt_open_timeout{10000};  // virConnectOpen, any transport
+    int libvirt_keepalive_interval_s = 5;                   // 0: no keepalive
+    int libvirt_keepalive_count = 3;                        // unanswered keepalives before the link is dropped
 
     // Net-disk path.
     bool probe_portals = true;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -147,7 +148,15 @@ Result<std::int64_t> read_flexible_integer(const json::Value &v, const Where &wh
     if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) {
         return invalid(where, fmt::format("must be a whole number, not {}", quote_for_message(s)));
     }
-    const std::int64_t n = std::stoll(s);
+    // from_chars, not stoll: 19 digits can exceed INT64_MAX, and stoll would throw past the field name.
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc::result_out_of_range) {
+        return invalid(where, fmt::format("{} is out of range [{}, {}]", quote_for_message(s), min, max));
+    }
+    if (ec != std::errc() || end != s.data() + s.size()) {
+        return invalid(where, fmt::format("must be a whole number, not {}", quote_for_message(s)));
+    }
     if (n < min || n > max) return invalid(where, fmt::format("{} is out of range [{}, {}]", n, min, max));
     return n;
 }

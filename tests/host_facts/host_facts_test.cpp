@@ -355,6 +355,8 @@ TEST_F(RealHost, LibvirtUnreachable) {
     EXPECT_FALSE(f.libvirt_problem.empty());
     EXPECT_FALSE(f.capabilities.qemu_iscsi);
     EXPECT_TRUE(has(f.capabilities.qemu_iscsi_reason, "cannot tell which emulator")) << f.capabilities.qemu_iscsi_reason;
+    EXPECT_TRUE(has(f.capabilities.libvirt_problem, config_["libvirt_uri"].asString())) << f.capabilities.libvirt_problem;
+    EXPECT_EQ(f.capabilities.libvirt_status, Status::unreachable);
     EXPECT_EQ(f.libvirt_daemon_version, 0u);
     EXPECT_GE(f.libvirt_library_version, 9000000u);
     EXPECT_TRUE(f.xml.auth_in_source && f.xml.initiator);
@@ -372,6 +374,19 @@ TEST_F(RealHost, LibvirtUnreachable) {
     std::this_thread::sleep_for(1100ms);
     connector();
     EXPECT_EQ(detections_, 2);
+}
+
+// Was: unsupported, "install ... qemu-block-extra", when libvirt simply did not answer.
+TEST_F(RealHost, NetworkPathWithLibvirtUnreachableSaysSo) {
+    config_["libvirt_uri"] = "qemu+unix:///system?socket=" + dir_ / "no-libvirt-sock";
+    config_["path"] = "network";
+    driver();
+    auto r = connect(false);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().status, Status::unreachable) << r.error().message;
+    EXPECT_TRUE(has(r.error().message, config_["libvirt_uri"].asString())) << r.error().message;
+    EXPECT_TRUE(has(r.error().message, "libvirt is unreachable")) << r.error().message;
+    EXPECT_FALSE(has(r.error().message, "qemu-block-extra")) << r.error().message;
 }
 
 // The abstract-namespace form the real daemons use.

@@ -160,7 +160,10 @@ TEST(SecretWipe, NeitherParserNorDriverFreesAnUnwipedCopy) {
     config.path = ivd::request::PathChoice::network;
     parts.network = std::make_unique<ivd::net_disk::NetworkDiskPath>(
         config, ivd::Logger{}, store, [](const auto &targets, const auto &) {
-            return std::vector<ivd::iscsi::ProbeResult>(targets.size());
+            // Every portal is probed, a single one too: say it is healthy.
+            std::vector<ivd::iscsi::ProbeResult> results(targets.size());
+            for (auto &r : results) r.outcome = ivd::iscsi::ProbeOutcome::healthy;
+            return results;
         });
     auto driver = ivd::Driver::create(R"({"path":"network"})", ivd::Logger{}, std::move(parts));
     ASSERT_TRUE(driver.ok());

@@ -1,5 +1,6 @@
 // Connection: lazy, shared, errors as ivd::Error, and silent on stderr.
 #include "libvirt/connection.hpp"
+#include "libvirt/event_loop.hpp"
 #include "libvirt/handles.hpp"
 #include "libvirt/secret_store.hpp"
 #include "libvirt_lab.hpp"
@@ -9,7 +10,16 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <string>
 
 using ivd::Result;
 using ivd::Status;
@@ -32,10 +42,102 @@ TEST(Connection, FailedOpenIsAnErrorAndPrintsNothing) {
     auto opened = connection.ensure_open();
     const std::string printed = capture.finish();
     ASSERT_FALSE(opened);
-    EXPECT_EQ(opened.error().status, Status::backend);
+    EXPECT_EQ(opened.error().status, Status::unreachable);  // nothing listens: not a backend failure
     EXPECT_NE(opened.error().message.find("/nonexistent/ivd-test.sock"), std::string::npos) << opened.error().message;
     EXPECT_EQ(printed, "");
     EXPECT_EQ(connection.open_count(), 0u);
+}
+
+// A listener that accepts (the kernel completes the handshake) and never reads or answers: a hung daemon.
+class BlackHole {
+public:
+    static BlackHole tcp() {
+        BlackHole b(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        EXPECT_EQ(::bind(b.fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+        EXPECT_EQ(::listen(b.fd_, 16), 0);
+        EXPECT_EQ(::getsockname(b.fd_, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+        b.uri_ = "qemu+tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/system";
+        return b;
+    }
+    static BlackHole unix_socket() {
+        BlackHole b(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        b.path_ = std::filesystem::temp_directory_path() / ("ivd-black-hole-" + std::to_string(::getpid()) + "-" +
+                                                             std::to_string(counter()++) + ".sock");
+        ::unlink(b.path_.c_str());
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", b.path_.c_str());
+        EXPECT_EQ(::bind(b.fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+        EXPECT_EQ(::listen(b.fd_, 16), 0);
+        b.uri_ = "qemu+unix:///system?socket=" + b.path_;
+        return b;
+    }
+    BlackHole(BlackHole &&o) noexcept : fd_(o.fd_), uri_(std::move(o.uri_)), path_(std::move(o.path_)) { o.fd_ = -1; }
+    ~BlackHole() {
+        if (fd_ >= 0) ::close(fd_);
+        if (!path_.empty()) ::unlink(path_.c_str());
+    }
+    const std::string &uri() const { return uri_; }
+
+private:
+    explicit BlackHole(int fd) : fd_(fd) {}
+    static int &counter() {
+        static int n = 0;
+        return n;
+    }
+    int fd_;
+    std::string uri_;
+    std::string path_;
+};
+
+// Used to hang in virConnectOpen for as long as the peer kept the socket open (for ever).
+void expect_bounded_timeout(const std::string &uri) {
+    ivd::libvirt::ConnectionOptions options;
+    options.open_timeout = std::chrono::milliseconds(400);
+    Connection connection(uri, {}, options);
+    StderrCapture capture;
+    const auto start = std::chrono::steady_clock::now();
+    auto opened = connection.ensure_open();
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(opened) << uri;
+    EXPECT_EQ(opened.error().status, Status::timeout) << opened.error().message;
+    EXPECT_NE(opened.error().message.find(uri), std::string::npos) << opened.error().message;
+    EXPECT_NE(opened.error().message.find("libvirt_open_timeout_ms"), std::string::npos) << opened.error().message;
+    EXPECT_LT(elapsed, std::chrono::seconds(2));
+    // The first open is still stuck: a second attempt, through this or another Connection to the same URI,
+    // fails at once instead of stacking another thread on it.
+    Connection other(uri, {}, options);
+    for (Connection *c : {&connection, &other}) {
+        const auto again_start = std::chrono::steady_clock::now();
+        auto again = c->call([](virConnectPtr) -> Result<int> { return 1; });
+        ASSERT_FALSE(again);
+        EXPECT_EQ(again.error().status, Status::timeout) << again.error().message;
+        EXPECT_NE(again.error().message.find(uri), std::string::npos) << again.error().message;
+        EXPECT_LT(std::chrono::steady_clock::now() - again_start, std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(capture.finish(), "");
+    EXPECT_EQ(connection.open_count(), 0u);
+}
+
+TEST(Connection, TcpPeerThatNeverAnswersTimesOut) { expect_bounded_timeout(BlackHole::tcp().uri()); }
+
+TEST(Connection, UnixSocketThatNeverAnswersTimesOut) { expect_bounded_timeout(BlackHole::unix_socket().uri()); }
+
+TEST(Connection, RealDaemonGetsKeepaliveOnARunningEventLoop) {
+    LibvirtLab lab(ivd::testing::LibvirtLabOptions{.start_domain = false});
+    Connection connection(lab.uri());
+    EXPECT_TRUE(ivd::libvirt::ensure_event_loop());
+    auto alive = connection.call([](virConnectPtr conn) -> Result<int> {
+        // With keepalive on, the daemon's pings are answered by the loop thread while the link is idle.
+        if (virConnectSetKeepAlive(conn, 5, 3) != 0) return ivd::libvirt::last_error("virConnectSetKeepAlive");
+        return virConnectIsAlive(conn);
+    });
+    ASSERT_TRUE(alive) << alive.error().message;
+    EXPECT_EQ(*alive, 1);
 }
 
 TEST(Connection, FailingCallIsNotFoundAndPrintsNothing) {

@@ -8,6 +8,12 @@
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <memory>
 
 namespace {
@@ -134,12 +140,27 @@ TEST(NetworkDiskPath, AllPortalsFailingLeavesNothingAndListsEachReason) {
     EXPECT_EQ(mixed.error().status, Status::unreachable);
 }
 
-TEST(NetworkDiskPath, SinglePortalOrProbingOffIsNotProbed) {
+TEST(NetworkDiskPath, SinglePortalIsProbedAndAFailureNamesIt) {
     Fixture f;
     auto path = f.path();
-    auto single = volume(R"({"target_portal":"127.0.0.1:3260","target_iqn":"iqn.2010-10.org.openstack:v","target_lun":2})");
-    ASSERT_TRUE(connect(*path, single).ok());
-    EXPECT_EQ(f.probe_calls, 0);
+    const std::string single_chap =
+        R"({"target_portal":"127.0.0.1:3260","target_iqn":"iqn.2010-10.org.openstack:v","target_lun":2,"volume_id":"vol-1","auth_method":"CHAP","auth_username":"user","auth_password":"pass-1"})";
+    auto healthy = connect(*path, volume(single_chap));
+    ASSERT_TRUE(healthy.ok()) << healthy.error().message;
+    EXPECT_EQ(f.probe_calls, 1);
+    EXPECT_EQ((*healthy)["portal_choice_reason"].as_string(), "the only portal is healthy");
+    f.secrets = std::make_shared<libvirt::MemorySecretStore>();
+    auto fresh = f.path();
+    f.outcomes = {ProbeOutcome::timeout};
+    auto dead = connect(*fresh, volume(single_chap));
+    ASSERT_FALSE(dead.ok());
+    EXPECT_EQ(dead.error().status, Status::timeout);
+    EXPECT_NE(dead.error().message.find("127.0.0.1:3260"), std::string::npos) << dead.error().message;
+    EXPECT_EQ(f.secrets->size(), 0u) << "nothing defined for a portal that does not answer";
+}
+
+TEST(NetworkDiskPath, ProbingOffIsNotProbed) {
+    Fixture f;
     request::DriverConfig off;
     off.probe_portals = false;
     auto unprobed = f.path(off);
@@ -148,6 +169,36 @@ TEST(NetworkDiskPath, SinglePortalOrProbingOffIsNotProbed) {
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(f.probe_calls, 0);
     EXPECT_EQ((*info)["portal"].as_string(), "127.0.0.1:3260");
+    EXPECT_EQ((*info)["portal_choice_reason"].as_string(), "probing disabled by config");
+}
+
+// The real prober against a portal that accepts TCP and never answers: the attach must fail within about
+// probe_timeout_ms, naming the portal, before any XML reaches QEMU (it used to hand the portal over unprobed).
+TEST(NetworkDiskPath, BlackHoleSinglePortalFailsWithinTheProbeTimeout) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 8), 0);  // the kernel completes the handshake; nobody ever reads
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+    const std::string portal = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+    auto secrets = std::make_shared<libvirt::MemorySecretStore>();
+    request::DriverConfig config;
+    config.probe_timeout = std::chrono::milliseconds(300);
+    net_disk::NetworkDiskPath path(config, Logger{}, secrets, iscsi::probe_targets);
+    const auto start = std::chrono::steady_clock::now();
+    auto info = connect(path, volume(R"({"target_portal":")" + portal +
+                                     R"(","target_iqn":"iqn.2010-10.org.openstack:v","target_lun":1})"));
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ::close(listener);
+    ASSERT_FALSE(info.ok()) << "a black-hole portal was handed to QEMU";
+    EXPECT_EQ(info.error().status, Status::timeout) << info.error().message;
+    EXPECT_NE(info.error().message.find(portal), std::string::npos) << info.error().message;
+    EXPECT_LT(elapsed, std::chrono::seconds(3));
 }
 
 TEST(NetworkDiskPath, SecretFailureIsReportedAndNothingLeaks) {

@@ -219,4 +219,32 @@ TEST(PathDecision, ErrorsSayWhatToInstall) {
     EXPECT_NE(d.error().message.find("no block-iscsi.so"), std::string::npos);
 }
 
+// libvirt unreachable used to read as "install qemu-block-extra": it must say libvirt, name the URI, and keep
+// libvirt's status.
+TEST(PathDecision, UnreachableLibvirtIsNotAMissingPackage) {
+    HostCapabilities host;
+    host.qemu_iscsi_reason = "cannot tell which emulator libvirt runs (...)";
+    host.libvirt_problem = "cannot connect to libvirt at qemu+unix:///system?socket=/x: Failed to connect socket";
+    host.libvirt_status = Status::unreachable;
+    host.host_iscsi_reason = "iscsiadm not found";
+    request::DriverConfig config;
+    config.path = PathChoice::network;
+    auto network = decide_path(config, request::Connector{}, host);
+    ASSERT_FALSE(network.ok());
+    EXPECT_EQ(network.error().status, Status::unreachable);
+    EXPECT_NE(network.error().message.find("libvirt is unreachable"), std::string::npos) << network.error().message;
+    EXPECT_NE(network.error().message.find("qemu+unix:///system?socket=/x"), std::string::npos);
+    EXPECT_EQ(network.error().message.find("qemu-block-extra"), std::string::npos) << network.error().message;
+    config.path = PathChoice::automatic;
+    host.libvirt_status = Status::timeout;
+    auto automatic = decide_path(config, request::Connector{}, host);
+    ASSERT_FALSE(automatic.ok());
+    EXPECT_EQ(automatic.error().status, Status::timeout);
+    EXPECT_EQ(automatic.error().message.find("qemu-block-extra"), std::string::npos) << automatic.error().message;
+    host.host_iscsi = true;  // the host path does not need libvirt in the driver
+    auto host_path = decide_path(config, request::Connector{}, host);
+    ASSERT_TRUE(host_path.ok());
+    EXPECT_EQ(host_path->path, AttachPath::host);
+}
+
 }  // namespace

@@ -34,6 +34,20 @@ TEST(DriverConfig, IniStringsAreAccepted) {
     EXPECT_EQ(c->unknown_keys[0], "extra");
 }
 
+TEST(DriverConfig, LibvirtDeadlines) {
+    auto d = parse("{}");
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->libvirt_open_timeout.count(), 10000);
+    EXPECT_EQ(d->libvirt_keepalive_interval_s, 5);
+    EXPECT_EQ(d->libvirt_keepalive_count, 3);
+    auto c = parse(R"({"libvirt_open_timeout_ms":"2500","libvirt_keepalive_interval_s":"0","libvirt_keepalive_count":7})");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->libvirt_open_timeout.count(), 2500);
+    EXPECT_EQ(c->libvirt_keepalive_interval_s, 0);
+    EXPECT_EQ(c->libvirt_keepalive_count, 7);
+    EXPECT_TRUE(c->unknown_keys.empty());
+}
+
 TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
     struct {
         const char *text;
@@ -42,11 +56,19 @@ TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
         {R"({"path":"both"})", "path"},
         {R"({"probe_timeout_ms":"soon"})", "probe_timeout_ms"},
         {R"({"probe_timeout_ms":"1"})", "probe_timeout_ms"},
+        // 19 digits above INT64_MAX: was internal_error "stoll" with no field.
+        {R"({"probe_timeout_ms":"9999999999999999999"})", "probe_timeout_ms"},
+        {R"({"host_facts_ttl_s":"9223372036854775808"})", "host_facts_ttl_s"},
+        {R"({"login_timeout_ms":"9999999999999999999"})", "login_timeout_ms"},
         {R"({"enforce_multipath":"maybe"})", "enforce_multipath"},
         {R"({"enforce_multipath":"true","path":"network"})", "enforce_multipath"},
         {R"({"disk_cache":"fast"})", "disk_cache"},
         {R"({"disk_cache":"writeback"})", "disk_io"},
         {R"({"qemu_iscsi":"perhaps"})", "qemu_iscsi"},
+        {R"({"libvirt_open_timeout_ms":"10"})", "libvirt_open_timeout_ms"},
+        {R"({"libvirt_open_timeout_ms":"99999999999999999999"})", "libvirt_open_timeout_ms"},
+        {R"({"libvirt_keepalive_interval_s":-1})", "libvirt_keepalive_interval_s"},
+        {R"({"libvirt_keepalive_count":"many"})", "libvirt_keepalive_count"},
     };
     for (const auto &c : cases) {
         auto r = parse(c.text);

@@ -103,8 +103,24 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"discard_number", "{" + P + "," + Q + R"(,"discard":1})", "data.discard"},
         Case{"qos_negative", "{" + P + "," + Q + R"(,"qos_specs":{"total_iops_sec":-5}})", "data.qos_specs.total_iops_sec"},
         Case{"qos_conflict", "{" + P + "," + Q + R"(,"qos_specs":{"total_bytes_sec":10,"read_bytes_sec":5}})", "data.qos_specs.read_bytes_sec"},
+        // 19 digits above INT64_MAX as a string: was internal_error "stoll" with no field.
+        Case{"qos_string_over_int64", "{" + P + "," + Q + R"(,"qos_specs":{"total_bytes_sec":"9999999999999999999"}})", "data.qos_specs.total_bytes_sec"},
+        Case{"qos_string_int64_max", "{" + P + "," + Q + R"(,"qos_specs":{"total_bytes_sec":"9223372036854775807"}})", nullptr},
+        // IPv6 zone ids: refused with a message that says so (was "bracket the address").
+        Case{"portal_ipv6_zone", R"({"target_portal":"fe80::1%eth0",)" + Q + "}", "data.target_portal"},
+        Case{"portal_ipv6_zone_bracketed", R"({"target_portal":"[fe80::1%eth0]:3260",)" + Q + "}", "data.target_portal"},
         Case{"qos_not_object", "{" + P + "," + Q + R"(,"qos_specs":[1]})", "data.qos_specs"}),
     [](const ::testing::TestParamInfo<Case> &p) { return std::string(p.param.name); });
+
+TEST(ConnectionInfo, Ipv6ZoneIdIsRefusedAsSuch) {
+    for (const char *portal : {"fe80::1%eth0", "[fe80::1%eth0]:3260", "[fe80::1%25eth0]"}) {
+        auto r = parse(ci(std::string(R"({"target_portal":")") + portal + "\"," + Q + "}"));
+        ASSERT_FALSE(r.ok()) << portal;
+        EXPECT_EQ(r.error().field, "data.target_portal");
+        EXPECT_NE(r.error().message.find("zone ids"), std::string::npos) << r.error().message;
+        EXPECT_EQ(r.error().message.find("bracket"), std::string::npos) << r.error().message;
+    }
+}
 
 TEST(ConnectionInfo, ListsExpandInOrderWithSingleLunRepeated) {
     auto r = parse(ci(R"({"target_portals":["10.0.1.2:3260","[fd00::2]:3261"],"target_iqns":["iqn.2014-02.org.example:a","iqn.2014-02.org.example:b"],"target_lun":4})"));
