@@ -254,7 +254,7 @@ int run_drivers(const GlobalOptions &global) {
         row["driver_version"] = t.driver_version ? t.driver_version : "";
         row["volume_types"] = t.volume_types ? t.volume_types : "";
         row["extend_volume"] = t.extend_volume != nullptr;
-        row["cleanup"] = VD_TABLE_HAS(&t, vd_driver_table, cleanup) && t.cleanup != nullptr;
+        row["cleanup"] = driver->module->has_cleanup();
         out.append(row);
     }
     std::cout << pretty(out) << std::endl;
@@ -323,7 +323,7 @@ int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
     const auto &t = driver->module->table();
     // Appended slot: an older or simpler driver has no cleanup (too small a table, or NULL).
-    if (!VD_TABLE_HAS(&t, vd_driver_table, cleanup) || t.cleanup == nullptr) {
+    if (!driver->module->has_cleanup()) {
         ShimError e{"cleanup_unsupported",
                     fmt::format("driver {} ({}) does not implement cleanup", t.driver_name ? t.driver_name : "?",
                                 driver->path),

@@ -105,6 +105,52 @@ TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
     EXPECT_NE(r.err.find("offers up to 1"), std::string::npos) << r.err;
 }
 
+// Regression: a table the host refuses was read after dlclose() (SIGSEGV), NULL slots were called, and a valid
+// short version-1 table (no appended `cleanup`) was refused.
+TEST_F(VolumeHostCli, MalformedDriverTablesAreRefusedClearly) {
+    const std::string dir = IVD_BAD_TABLE_DIR;
+    struct {
+        const char *module;
+        const char *code;
+        const char *mentions;
+    } cases[] = {
+        {"too_small", "not_a_driver", "8 bytes"},
+        {"bad_version", "version_refused", "answered ABI version 7"},
+        {"null_create", "not_a_driver", "no create function"},
+        {"null_destroy", "not_a_driver", "no destroy function"},
+        {"null_connector_properties", "not_a_driver", "no connector_properties function"},
+        {"null_connect_volume", "not_a_driver", "no connect_volume function"},
+        {"null_disconnect_volume", "not_a_driver", "no disconnect_volume function"},
+        {"null_free_string", "not_a_driver", "no free_string function"},
+        {"null_last_error", "not_a_driver", "no last_error function"},
+    };
+    for (const auto &c : cases) {
+        const std::string path = dir + "/bad_table_" + c.module + ".so";
+        auto r = run("--config " + config("iscsi=" + path).string() + " drivers");
+        EXPECT_EQ(r.exit_code, 4) << c.module << "\n" << r.err;
+        Json::Value e = parse(r.err)["error"];
+        EXPECT_EQ(e["code"].asString(), c.code) << r.err;
+        EXPECT_NE(e["message"].asString().find(c.mentions), std::string::npos) << e["message"].asString();
+        EXPECT_NE(e["message"].asString().find(path), std::string::npos) << e["message"].asString();
+        EXPECT_TRUE(r.out.empty());
+    }
+}
+
+TEST_F(VolumeHostCli, ShortVersionOneTableLoadsWithoutCleanup) {
+    const std::string path = std::string(IVD_BAD_TABLE_DIR) + "/bad_table_short_v1.so";
+    auto cfg = config("iscsi=" + path);
+    auto r = run("--config " + cfg.string() + " drivers");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json::Value v = parse(r.out);
+    EXPECT_EQ(v[0]["abi_version"].asInt(), 1);
+    EXPECT_FALSE(v[0]["cleanup"].asBool());
+    r = run("--config " + cfg.string() + " connector");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    r = run("--config " + cfg.string() + " cleanup --dry-run");
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_EQ(parse(r.err)["error"]["code"].asString(), "cleanup_unsupported") << r.err;
+}
+
 TEST_F(VolumeHostCli, DriverConfigErrorsNameTheKey) {
     auto r = run("--config " + config("iscsi=" + module, "[iscsi]\nprobe_timeout_ms = soon\n").string() + " drivers");
     EXPECT_EQ(r.exit_code, 4);
