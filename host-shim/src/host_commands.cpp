@@ -1,6 +1,7 @@
 #include "host_commands.hpp"
 
 #include "driver_loader.hpp"
+#include "input_json.hpp"
 #include "ini_config.hpp"
 #include "libvirt_domain.hpp"
 
@@ -66,29 +67,7 @@ std::string pretty(const Json::Value &v) {
     return Json::writeString(b, v);
 }
 
-Outcome<std::string> read_input(const std::string &where, const char *what) {
-    std::stringstream buffer;
-    if (where == "-") {
-        buffer << std::cin.rdbuf();
-    } else {
-        std::ifstream in(where, std::ios::binary);
-        if (!in) return ShimError{"input_error", fmt::format("{}: cannot read {}", what, where), exit_usage};
-        buffer << in.rdbuf();
-    }
-    return buffer.str();
-}
-
-Outcome<Json::Value> parse_json(const std::string &text, const char *what) {
-    Json::CharReaderBuilder b;
-    b["collectComments"] = false;
-    std::string errors;
-    Json::Value v;
-    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
-    if (!reader->parse(text.data(), text.data() + text.size(), &v, &errors) || !v.isObject()) {
-        return ShimError{"input_error", fmt::format("{} is not a JSON object", what), exit_usage};
-    }
-    return v;
-}
+Outcome<Json::Value> parse_json(const std::string &text, const char *what) { return parse_json_object(text, what); }
 
 // A driver loaded per the config, with its instance.
 struct ActiveDriver {
@@ -287,6 +266,10 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     if (!connector_text) return print_error(connector_text.error()), connector_text.error().exit_code;
     auto ci = parse_json(*ci_text, "CONNECTION_INFO");
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    // Checked here too: the driver gets C strings, and would not see what follows a NUL byte.
+    if (auto connector = parse_json(*connector_text, "CONNECTOR"); !connector) {
+        return print_error(connector.error()), connector.error().exit_code;
+    }
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
     // With --attach, find the domain (and a free SCSI target when --disk-info is omitted) before connecting.
@@ -361,6 +344,9 @@ int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options
     if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
     auto ci = parse_json(*ci_text, "CONNECTION_INFO");
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    if (auto device = parse_json(*device_text, "DEVICE_INFO"); !device) {
+        return print_error(device.error()), device.error().exit_code;
+    }
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
     auto driver = open_driver_for(*config, *type);

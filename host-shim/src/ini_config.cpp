@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace volume_host {
@@ -45,23 +46,39 @@ const std::map<std::string, std::string> *HostConfig::section(const std::string 
     return it == sections.end() ? nullptr : &it->second;
 }
 
+// Sets libinih's run-time options (Debian builds it with them as variables) once per process: a heap line
+// buffer of max_ini_line bytes instead of INI_MAX_LINE (200) on the stack, and ' #' as well as ' ;' starting an
+// inline comment, as the README's example config writes them.
+void configure_inih() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        static char inline_prefixes[] = ";#";
+        ::ini_use_stack = false;
+        ::ini_allow_realloc = false;
+        ::ini_max_line = static_cast<int>(max_ini_line) + 3;  // + '\r', '\n', NUL
+        ::ini_initial_alloc = ::ini_max_line;
+        ::ini_allow_inline_comments = true;
+        ::ini_inline_comment_prefixes = inline_prefixes;
+    });
+}
+
 Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir) {
     if (text.find('\0') != std::string_view::npos) return config_error("the file contains a NUL byte");
-    // inih (as Debian builds it) reads lines of at most INI_MAX_LINE bytes and would split longer ones.
+    // inih splits a line longer than its buffer into two: refuse it here, naming the line, instead.
     std::size_t line_no = 1;
-    std::size_t start = 0;
-    while (start <= text.size()) {
+    for (std::size_t start = 0; start <= text.size(); ++line_no) {
         const std::size_t nl = text.find('\n', start);
-        const std::size_t len = (nl == std::string_view::npos ? text.size() : nl) - start;
-        if (len + 2 > INI_MAX_LINE) {
-            return config_error(fmt::format("line {} is {} bytes long; at most {} are supported", line_no, len,
-                                            INI_MAX_LINE - 2));
+        std::size_t len = (nl == std::string_view::npos ? text.size() : nl) - start;
+        if (len > 0 && text[start + len - 1] == '\r') --len;
+        if (len > max_ini_line) {
+            return config_error(
+                fmt::format("line {} is {} bytes long; at most {} are supported", line_no, len, max_ini_line));
         }
         if (nl == std::string_view::npos) break;
         start = nl + 1;
-        ++line_no;
     }
 
+    configure_inih();
     ParseState state;
     const std::string copy(text);
     const int rc = ::ini_parse_string(copy.c_str(), on_entry, &state);

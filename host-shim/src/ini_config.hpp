@@ -3,6 +3,7 @@
 
 #include "shim_error.hpp"
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
@@ -24,8 +25,12 @@ struct HostConfig {
     const std::map<std::string, std::string> *section(const std::string &name) const;
 };
 
-// Parses INI text. Rejects NUL bytes, lines longer than inih can take, duplicate keys, and a volume_drivers
-// value that is not "type=location[,type=location...]".
+// Longest INI line accepted (without its line end); a longer one is an error naming the line.
+inline constexpr std::size_t max_ini_line = 4096;
+
+// Parses INI text. Comments start a line with '#' or ';', or follow whitespace inside a line (" # ...",
+// " ; ..."). Rejects NUL bytes, lines longer than max_ini_line, duplicate keys, and a volume_drivers value that is
+// not "type=location[,type=location...]".
 Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir);
 Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir);
 

@@ -165,10 +165,12 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     auto r = run("--config " + dup.string() + " drivers");
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find("duplicate"), std::string::npos);
-    auto long_line = write("long.conf", "[DEFAULT]\nvolume_drivers = iscsi=/" + std::string(400, 'a') + ".so\n");
+    // Too long for the reader: an error naming the line, never a silently split line.
+    auto long_line = write("long.conf", "[DEFAULT]\nvolume_drivers = iscsi=/" + std::string(5000, 'a') + ".so\n");
     r = run("--config " + long_line.string() + " drivers");
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("at most 4096"), std::string::npos) << r.err;
     auto bad_map = write("bad.conf", "[DEFAULT]\nvolume_drivers = iscsi\n");
     EXPECT_EQ(run("--config " + bad_map.string() + " drivers").exit_code, 3);
     // A relative driver directory would make dlopen() load code from the working directory.
@@ -180,6 +182,44 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     }
     auto none = write("none.conf", "[DEFAULT]\n");
     EXPECT_EQ(run("--config " + none.string() + " drivers").exit_code, 3);
+}
+
+// Regression: the README's example config failed ("config path: is 44 bytes long": its inline "# ..." comment
+// was part of the value). The block is read from README.md so the two cannot drift; only the module mapping is
+// made absolute for the build tree.
+TEST_F(VolumeHostCli, ReadmeExampleConfigLoads) {
+    const std::string readme = slurp(IVD_README_PATH);
+    const auto section = readme.find("## volume-host");
+    ASSERT_NE(section, std::string::npos);
+    const auto begin = readme.find("```ini\n", section);
+    ASSERT_NE(begin, std::string::npos);
+    const auto end = readme.find("```", begin + 7);
+    std::string block = readme.substr(begin + 7, end - begin - 7);
+    ASSERT_NE(block.find("path = auto "), std::string::npos) << "the example lost its inline comment";
+    ASSERT_NE(block.find("# auto | network | host"), std::string::npos);
+    const std::string mapping = "volume_drivers = iscsi=iscsi_volume_driver.so";
+    const auto at = block.find(mapping);
+    ASSERT_NE(at, std::string::npos);
+    block.replace(at, mapping.size(), "volume_drivers = iscsi=" + module);
+    const auto cfg = write("readme.conf", block);
+    auto r = run("--config " + cfg.string() + " drivers");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    r = run("--config " + cfg.string() + " connector");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Regression: lines were limited to 198 bytes, so a legal 223-byte IQN (RFC 3720's maximum) could not be set.
+TEST_F(VolumeHostCli, LongestInitiatorNameRoundTrips) {
+    std::string iqn = "iqn.1993-08.org.debian:01:";
+    iqn += std::string(223 - iqn.size(), 'x');
+    ASSERT_EQ(iqn.size(), 223u);
+    auto r = run("--config " + config("iscsi=" + module, "[iscsi]\ninitiator_name = " + iqn + "   # the longest\n").string() +
+                 " connector");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(parse(r.out)["initiator"].asString(), iqn);
+    // A 4096-byte line is still accepted.
+    auto wide = config("iscsi=" + module, "[iscsi]\ninitiator_name = " + iqn + "\n; " + std::string(4094, 'c') + "\n");
+    EXPECT_EQ(run("--config " + wide.string() + " drivers").exit_code, 0);
 }
 
 TEST_F(VolumeHostCli, ConnectorPrintsProperties) {
@@ -202,6 +242,60 @@ TEST_F(VolumeHostCli, ConnectBadInputNamesFieldAndExits5) {
     EXPECT_EQ(e["field"].asString(), "data.target_portal");
     EXPECT_EQ(e["call"].asString(), "connect_volume");
     EXPECT_TRUE(r.out.empty());
+}
+
+// Regression: volume-host pre-parsed inputs with jsoncpp's lenient defaults: deep nesting ended in
+// internal_error, a duplicated driver_volume_type was routed by its last value, and a NUL byte followed by junk
+// was accepted. Now the driver's rules apply (README "Input validation"), refused as input_error (exit 2).
+TEST_F(VolumeHostCli, InputsFollowTheDriversJsonRules) {
+    auto cfg = config("iscsi=" + module);
+    auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
+    const std::string ok_ci = R"({"driver_volume_type":"iscsi","data":{}})";
+    auto nested = [](int depth) {
+        return R"({"driver_volume_type":"iscsi","data":)" + std::string(static_cast<std::size_t>(depth - 1), '[') +
+               std::string(static_cast<std::size_t>(depth - 1), ']') + "}";
+    };
+    struct {
+        const char *name;
+        std::string text;
+        const char *mentions;
+    } cases[] = {
+        {"deep", nested(5000), "deeper than 32"},
+        {"depth33", nested(33), "deeper than 32"},
+        {"duplicate", R"({"driver_volume_type":"rbd","driver_volume_type":"iscsi","data":{}})", "uplicate"},
+        {"nul", ok_ci + std::string(1, '\0') + "junk", "NUL"},
+        {"trailing", ok_ci + " junk", "not valid JSON"},
+        {"comment", "/* c */" + ok_ci, "not valid JSON"},
+        {"utf8", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string("\xC0\xAF") + "\"}}", "UTF-8"},
+        {"surrogate", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string("\xED\xA0\x80") + "\"}}", "UTF-8"},
+        {"huge", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string(1024 * 1024, 'a') + "\"}}", "1048576 bytes"},
+        {"array", "[1]", "not a JSON object"},
+    };
+    for (const auto &c : cases) {
+        const fs::path ci = dir_ / (std::string(c.name) + ".json");
+        std::ofstream(ci, std::ios::binary) << c.text;
+        auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string() +
+                     " --disk-info '{\"dev\":\"sdb\"}'");
+        EXPECT_EQ(r.exit_code, 2) << c.name << "\n" << r.err;
+        Json::Value e = parse(r.err)["error"];
+        EXPECT_EQ(e["code"].asString(), "input_error") << c.name << ": " << r.err;
+        EXPECT_NE(e["message"].asString().find("CONNECTION_INFO"), std::string::npos) << c.name << ": " << r.err;
+        EXPECT_NE(e["message"].asString().find(c.mentions), std::string::npos) << c.name << ": " << r.err;
+    }
+    // 32 levels is within the limit: the input reaches the driver (which then names the missing fields).
+    const fs::path ci = write("depth32.json", nested(32));
+    auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string() + " --disk-info '{\"dev\":\"sdb\"}'");
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    // The connector and device_info follow the same rules.
+    const fs::path good_ci = write("good.json", ok_ci);
+    const fs::path dup_conn = write("dup-connector.json", R"({"initiator":"a","initiator":"b"})");
+    r = run("--config " + cfg.string() + " connect " + good_ci.string() + " " + dup_conn.string());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(parse(r.err)["error"]["message"].asString().find("CONNECTOR"), std::string::npos) << r.err;
+    const fs::path dup_device = write("dup-device.json", R"({"type":"network","type":"block"})");
+    r = run("--config " + cfg.string() + " disconnect " + good_ci.string() + " " + dup_device.string());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(parse(r.err)["error"]["message"].asString().find("DEVICE_INFO"), std::string::npos) << r.err;
 }
 
 TEST_F(VolumeHostCli, UnmappedVolumeTypeAndUsage) {
