@@ -1,5 +1,7 @@
 #include "host_commands.hpp"
 
+#include "disk_source.hpp"
+#include "domain_lock.hpp"
 #include "driver_loader.hpp"
 #include "input_json.hpp"
 #include "ini_config.hpp"
@@ -145,10 +147,39 @@ Outcome<std::string> volume_type_of(const Json::Value &connection_info) {
 }
 
 
-// --attach: puts the connected volume's disk into the domain; when libvirt refuses, disconnects the volume again
-// so nothing stays half-attached. Prints device_info with "attached_to" on success.
-int attach_connected(const ActiveDriver &driver, DomainSession &session, const std::string &connection_info,
-                     const std::string &device_info_text) {
+LibvirtBounds bounds_of(const HostConfig &config) {
+    LibvirtBounds b;
+    b.uri = config.libvirt_uri;
+    b.connect_timeout = std::chrono::milliseconds(config.libvirt_connect_timeout_ms);
+    b.keepalive_interval_s = static_cast<int>(config.libvirt_keepalive_interval_s);
+    b.keepalive_count = static_cast<unsigned>(config.libvirt_keepalive_count);
+    return b;
+}
+
+// Under the domain's lock (so parallel volume-host processes cannot both pass): refuses when a disk backed by
+// the same storage is already in the domain, else attaches.
+std::optional<ShimError> attach_once(const HostConfig &config, DomainSession &session, const std::string &disk_xml) {
+    auto source = parse_disk_source(disk_xml, "device_info from the driver:");
+    if (!source) return ShimError{"driver_output", source.error().message, exit_driver};
+    auto uuid = session.uuid();
+    if (!uuid) return uuid.error();
+    auto lock = DomainLock::acquire(config.run_dir, *uuid);
+    if (!lock) return lock.error();
+    auto existing = session.find_same_storage(*source);
+    if (!existing) return existing.error();
+    if (*existing) {
+        return ShimError{"already_attached",
+                         fmt::format("domain {} already has this volume ({}) as {}; nothing was attached",
+                                     session.domain_name(), source->describe(), (*existing)->target_dev),
+                         exit_libvirt};
+    }
+    return session.attach_disk(disk_xml);
+}
+
+// --attach: puts the connected volume's disk into the domain; when that is refused, disconnects what this
+// connect did so nothing stays half-attached. Prints device_info with "attached_to" on success.
+int attach_connected(const ActiveDriver &driver, const HostConfig &config, DomainSession &session,
+                     const std::string &connection_info, const std::string &device_info_text) {
     const auto &t = driver.module->table();
     auto undo = [&](ShimError error) {
         const std::int32_t rc =
@@ -166,14 +197,14 @@ int attach_connected(const ActiveDriver &driver, DomainSession &session, const s
     if (!disk_xml.isString() || disk_xml.asString().empty()) {
         return undo(ShimError{"driver_output", "device_info from the driver has no disk_xml to attach", exit_driver});
     }
-    if (auto failed = session.attach_disk(disk_xml.asString())) return undo(*failed);
+    if (auto failed = attach_once(config, session, disk_xml.asString())) return undo(*failed);
     (*device_info)["attached_to"] = session.domain_name();
     std::cout << compact(*device_info) << std::endl;
     return 0;
 }
 
 // --detach: takes the disk named by device_info's disk_xml out of the domain and waits until QEMU let it go.
-// A disk that is already gone is fine.
+// A disk that is already gone is fine; a disk at that dev backed by other storage is left alone (an error).
 std::optional<ShimError> detach_before_disconnect(const HostConfig &config, const std::string &domain,
                                                   const std::string &device_info_text) {
     auto device_info = parse_json(device_info_text, "DEVICE_INFO");
@@ -182,7 +213,9 @@ std::optional<ShimError> detach_before_disconnect(const HostConfig &config, cons
     if (!disk_xml.isString()) return ShimError{"input_error", "--detach: DEVICE_INFO has no disk_xml string", exit_usage};
     auto dev = disk_target_dev(disk_xml.asString());
     if (!dev) return dev.error();
-    auto session = DomainSession::open(config.libvirt_uri, domain);
+    auto recorded = parse_disk_source(disk_xml.asString(), "DEVICE_INFO");
+    if (!recorded) return recorded.error();
+    auto session = DomainSession::open(bounds_of(config), domain);
     if (!session) {
         // A destroyed transient domain holds no disk: nothing to detach, and the volume must still be cleaned up.
         if (session.error().code == "domain_not_found") {
@@ -192,8 +225,12 @@ std::optional<ShimError> detach_before_disconnect(const HostConfig &config, cons
         }
         return session.error();
     }
-    auto detached = (*session)->detach_disk(*dev);
-    if (!detached) return detached.error();
+    auto detached = (*session)->detach_disk(*dev, &*recorded);
+    if (!detached) {
+        ShimError e = detached.error();
+        if (e.code == "disk_mismatch") e.message += "; the volume stays connected";
+        return e;
+    }
     return std::nullopt;
 }
 
@@ -276,7 +313,7 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     std::unique_ptr<DomainSession> session;
     std::string disk_info = options.disk_info;
     if (!options.attach_domain.empty()) {
-        auto opened = DomainSession::open(config->libvirt_uri, options.attach_domain);
+        auto opened = DomainSession::open(bounds_of(*config), options.attach_domain);
         if (!opened) return print_error(opened.error()), opened.error().exit_code;
         session = std::move(*opened);
         if (disk_info.empty()) {
@@ -294,7 +331,7 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
                                              disk_info.empty() ? nullptr : disk_info.c_str(), 0, &device_info);
     if (rc != VD_OK) return driver_failed(*driver, "connect_volume", rc);
     std::string device_info_text = take_driver_string(t, device_info);
-    if (session) return attach_connected(*driver, *session, *ci_text, device_info_text);
+    if (session) return attach_connected(*driver, *config, *session, *ci_text, device_info_text);
     std::cout << device_info_text << std::endl;
     return 0;
 }

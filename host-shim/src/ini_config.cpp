@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
+#include <optional>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -37,6 +39,34 @@ int on_entry(void *user, const char *section, const char *name, const char *valu
         return 0;
     }
     return 1;
+}
+
+// An unsigned integer key within [min, max]; absent keeps `out` as it is.
+std::optional<ShimError> read_uint(const std::map<std::string, std::string> &section, const char *section_name,
+                                   const char *key, std::uint64_t min, std::uint64_t max, std::uint64_t &out) {
+    const auto it = section.find(key);
+    if (it == section.end()) return std::nullopt;
+    std::uint64_t value = 0;
+    const char *begin = it->second.data();
+    const char *end = begin + it->second.size();
+    const auto [ptr, ec] = std::from_chars(begin, end, value);
+    if (it->second.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+        return config_error(fmt::format("[{}] {}: '{}' is not an integer in {}..{}", section_name, key, it->second,
+                                        min, max));
+    }
+    out = value;
+    return std::nullopt;
+}
+
+std::optional<ShimError> read_libvirt_section(const std::map<std::string, std::string> &libvirt, HostConfig &config) {
+    if (auto it = libvirt.find("connection_uri"); it != libvirt.end()) config.libvirt_uri = it->second;
+    if (auto e = read_uint(libvirt, "libvirt", "connect_timeout_ms", 1, 3600000, config.libvirt_connect_timeout_ms)) {
+        return e;
+    }
+    if (auto e = read_uint(libvirt, "libvirt", "keepalive_interval_s", 0, 3600, config.libvirt_keepalive_interval_s)) {
+        return e;
+    }
+    return read_uint(libvirt, "libvirt", "keepalive_count", 0, 100, config.libvirt_keepalive_count);
 }
 
 }  // namespace
@@ -96,6 +126,12 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
             }
             config.driver_dir = it->second;
         }
+        if (auto it = defaults->find("run_dir"); it != defaults->end()) {
+            if (it->second.empty() || it->second.front() != '/') {
+                return config_error(fmt::format("[DEFAULT] run_dir: '{}' must be an absolute path", it->second));
+            }
+            config.run_dir = it->second;
+        }
         if (auto it = defaults->find("volume_drivers"); it != defaults->end()) {
             std::stringstream list(it->second);
             std::string item;
@@ -118,7 +154,7 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
         }
     }
     if (const auto *libvirt = config.section("libvirt")) {
-        if (auto it = libvirt->find("connection_uri"); it != libvirt->end()) config.libvirt_uri = it->second;
+        if (auto e = read_libvirt_section(*libvirt, config)) return *e;
     }
     return config;
 }

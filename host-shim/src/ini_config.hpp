@@ -4,6 +4,7 @@
 #include "shim_error.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -21,6 +22,12 @@ struct HostConfig {
     std::vector<DriverMapping> drivers;                                   // from volume_drivers, in order
     std::string driver_dir;                                               // where bare names are looked up
     std::string libvirt_uri = "qemu:///system";
+    // [libvirt] bounds of volume-host's own libvirt calls (the driver has its own connection).
+    std::uint64_t libvirt_connect_timeout_ms = 10000;
+    std::uint64_t libvirt_keepalive_interval_s = 5;
+    std::uint64_t libvirt_keepalive_count = 3;
+    // [DEFAULT] run_dir: volume-host's root-only directory for its per-domain attach locks.
+    std::string run_dir = "/run/volume-host";
 
     const std::map<std::string, std::string> *section(const std::string &name) const;
 };

@@ -5,12 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -46,7 +53,7 @@ protected:
     CliRun run(const std::string &args) {
         const fs::path out = dir_ / "stdout";
         const fs::path err = dir_ / "stderr";
-        const std::string cmd = std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+        const std::string cmd = "timeout -s KILL 60 " + std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
         const int status = std::system(cmd.c_str());
         CliRun r;
         r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -296,6 +303,85 @@ TEST_F(VolumeHostCli, InputsFollowTheDriversJsonRules) {
     r = run("--config " + cfg.string() + " disconnect " + good_ci.string() + " " + dup_device.string());
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(parse(r.err)["error"]["message"].asString().find("DEVICE_INFO"), std::string::npos) << r.err;
+}
+
+// A listener that completes connections (the kernel's backlog does) and never answers: a hung libvirtd.
+class SilentListener {
+public:
+    static SilentListener tcp() {
+        SilentListener l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(l.fd_, 64), 0);
+        EXPECT_EQ(::getsockname(l.fd_, reinterpret_cast<sockaddr *>(&a), &len), 0);
+        l.port_ = ntohs(a.sin_port);
+        return l;
+    }
+    static SilentListener unix_socket(const std::string &path) {
+        SilentListener l(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(l.fd_, 64), 0);
+        return l;
+    }
+    SilentListener(SilentListener &&o) noexcept : fd_(std::exchange(o.fd_, -1)), port_(o.port_) {}
+    ~SilentListener() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int port() const { return port_; }
+
+private:
+    explicit SilentListener(int fd) : fd_(fd) {}
+    int fd_ = -1;
+    int port_ = 0;
+};
+
+// Regression: volume-host's libvirt calls had no bound: a URI whose daemon accepts and never answers hung
+// connect --attach and disconnect --detach forever. Now [libvirt] connect_timeout_ms bounds the connect (and
+// keepalive the calls after it).
+TEST_F(VolumeHostCli, SilentLibvirtIsATimeoutWithinTheBound) {
+    auto tcp = SilentListener::tcp();
+    const std::string sock = (dir_ / "hung-libvirt.sock").string();
+    auto unix_listener = SilentListener::unix_socket(sock);
+    const std::string uris[] = {"qemu+tcp://127.0.0.1:" + std::to_string(tcp.port()) + "/system",
+                                "qemu+unix:///system?socket=" + sock};
+    auto ci = write("ci.json", R"({"driver_volume_type":"iscsi","data":{}})");
+    auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
+    auto device = write("device.json", R"({"type":"network","disk_xml":"<disk type='network' device='disk'><source protocol='iscsi' name='iqn.2010-10.org.openstack:v/1'><host name='127.0.0.1' port='3260'/></source><target dev='sdb' bus='scsi'/></disk>"})");
+    for (const auto &uri : uris) {
+        auto cfg = config("iscsi=" + module, "run_dir = " + (dir_ / "run").string() + "\n[libvirt]\nconnection_uri = " +
+                                                 uri + "\nconnect_timeout_ms = 1000\n");
+        for (const std::string &command : {"connect " + ci.string() + " " + conn.string() + " --attach ivd-nowhere",
+                                           "disconnect " + ci.string() + " " + device.string() + " --detach ivd-nowhere"}) {
+            const auto start = std::chrono::steady_clock::now();
+            // `timeout` keeps a regression from hanging the suite.
+            auto r = run("--config " + cfg.string() + " " + command);
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            EXPECT_EQ(r.exit_code, 6) << uri << " " << command << "\n" << r.err;
+            Json::Value e = parse(r.err)["error"];
+            EXPECT_EQ(e["code"].asString(), "timeout") << r.err;
+            EXPECT_NE(e["message"].asString().find(uri), std::string::npos) << r.err;
+            EXPECT_LT(seconds, 5.0) << uri;
+            EXPECT_TRUE(r.out.empty());
+        }
+    }
+    // A refused connection is `unreachable`, at once.
+    auto refused = config("iscsi=" + module, "[libvirt]\nconnection_uri = qemu+tcp://127.0.0.1:1/system\n");
+    auto r = run("--config " + refused.string() + " connect " + ci.string() + " " + conn.string() + " --attach ivd-nowhere");
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_EQ(parse(r.err)["error"]["code"].asString(), "unreachable") << r.err;
+    // The bounds are checked config values.
+    for (const char *bad : {"connect_timeout_ms = soon", "connect_timeout_ms = 0", "keepalive_count = -1"}) {
+        auto cfg = config("iscsi=" + module, std::string("[libvirt]\n") + bad + "\n");
+        r = run("--config " + cfg.string() + " drivers");
+        EXPECT_EQ(r.exit_code, 3) << bad << "\n" << r.err;
+        EXPECT_NE(r.err.find("[libvirt]"), std::string::npos) << r.err;
+    }
 }
 
 TEST_F(VolumeHostCli, UnmappedVolumeTypeAndUsage) {
