@@ -22,19 +22,22 @@ std::string read_bounded(std::istream &in) {
     return out;
 }
 
-// jsoncpp's first error message, without its "* Line N, Column M" framing.
+// jsoncpp's first error as "Line L, Column C: reason", from its "* Line L, Column C\n  reason\n" text.
 std::string first_reader_error(const std::string &errors) {
-    std::string line;
-    for (std::size_t start = 0; start < errors.size();) {
+    std::string where;
+    std::size_t start = 0;
+    while (start < errors.size()) {
         const std::size_t nl = errors.find('\n', start);
         std::string piece = errors.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-        while (!piece.empty() && piece.front() == ' ') piece.erase(0, 1);
-        if (!piece.empty() && piece.front() != '*' && piece.front() != 'S') return piece;
-        if (!piece.empty() && piece.front() == '*' && line.empty()) line = piece.substr(2);
-        if (nl == std::string::npos) break;
-        start = nl + 1;
+        start = nl == std::string::npos ? errors.size() : nl + 1;
+        piece.erase(0, piece.find_first_not_of(' '));
+        if (piece.rfind("* ", 0) == 0) {
+            where = piece.substr(2);
+        } else if (!piece.empty() && piece.rfind("See ", 0) != 0) {
+            return where.empty() ? piece : where + ": " + piece;
+        }
     }
-    return line.empty() ? "not valid JSON" : line;
+    return "not valid JSON";
 }
 
 }  // namespace
@@ -129,7 +132,7 @@ Outcome<Json::Value> parse_json_object(std::string_view text, const char *what) 
     builder["failIfExtra"] = true;
     builder["rejectDupKeys"] = true;
     builder["allowSpecialFloats"] = false;
-    builder["stackLimit"] = max_input_depth + 1;
+    builder["stackLimit"] = max_input_depth * 2;  // the pre-check above is the limit; this only backs it up
     std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
     Json::Value v;
     std::string errors;
