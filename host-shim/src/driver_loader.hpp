@@ -14,7 +14,9 @@ namespace volume_host {
 class LoadedModule {
 public:
     // Every failure names the path and the reason: missing file, dlopen failure (with dlerror()), no entry
-    // symbol (not a driver), version refused (with both versions).
+    // symbol (not a driver), version refused (with both versions), a malformed table (not_a_driver: too small,
+    // its version differs from the answer, a NULL mandatory slot). A version-1 table without the appended
+    // `cleanup` slot is accepted.
     static Outcome<std::shared_ptr<LoadedModule>> load(const std::string &path, const vd_host_table &host,
                                                        std::uint32_t offered_version = VD_ABI_VERSION_CURRENT);
     LoadedModule(const LoadedModule &) = delete;
@@ -24,6 +26,8 @@ public:
     const vd_driver_table &table() const { return *table_; }
     std::uint32_t abi_version() const { return version_; }
     const std::string &path() const { return path_; }
+    // The optional, appended `cleanup` slot is present and non-NULL.
+    bool has_cleanup() const;
 
 private:
     LoadedModule(std::string path, void *handle, const vd_driver_table *table, std::uint32_t version)

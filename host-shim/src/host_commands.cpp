@@ -1,6 +1,9 @@
 #include "host_commands.hpp"
 
+#include "disk_source.hpp"
+#include "domain_lock.hpp"
 #include "driver_loader.hpp"
+#include "input_json.hpp"
 #include "ini_config.hpp"
 #include "libvirt_domain.hpp"
 
@@ -66,29 +69,7 @@ std::string pretty(const Json::Value &v) {
     return Json::writeString(b, v);
 }
 
-Outcome<std::string> read_input(const std::string &where, const char *what) {
-    std::stringstream buffer;
-    if (where == "-") {
-        buffer << std::cin.rdbuf();
-    } else {
-        std::ifstream in(where, std::ios::binary);
-        if (!in) return ShimError{"input_error", fmt::format("{}: cannot read {}", what, where), exit_usage};
-        buffer << in.rdbuf();
-    }
-    return buffer.str();
-}
-
-Outcome<Json::Value> parse_json(const std::string &text, const char *what) {
-    Json::CharReaderBuilder b;
-    b["collectComments"] = false;
-    std::string errors;
-    Json::Value v;
-    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
-    if (!reader->parse(text.data(), text.data() + text.size(), &v, &errors) || !v.isObject()) {
-        return ShimError{"input_error", fmt::format("{} is not a JSON object", what), exit_usage};
-    }
-    return v;
-}
+Outcome<Json::Value> parse_json(const std::string &text, const char *what) { return parse_json_object(text, what); }
 
 // A driver loaded per the config, with its instance.
 struct ActiveDriver {
@@ -166,10 +147,39 @@ Outcome<std::string> volume_type_of(const Json::Value &connection_info) {
 }
 
 
-// --attach: puts the connected volume's disk into the domain; when libvirt refuses, disconnects the volume again
-// so nothing stays half-attached. Prints device_info with "attached_to" on success.
-int attach_connected(const ActiveDriver &driver, DomainSession &session, const std::string &connection_info,
-                     const std::string &device_info_text) {
+LibvirtBounds bounds_of(const HostConfig &config) {
+    LibvirtBounds b;
+    b.uri = config.libvirt_uri;
+    b.connect_timeout = std::chrono::milliseconds(config.libvirt_connect_timeout_ms);
+    b.keepalive_interval_s = static_cast<int>(config.libvirt_keepalive_interval_s);
+    b.keepalive_count = static_cast<unsigned>(config.libvirt_keepalive_count);
+    return b;
+}
+
+// Under the domain's lock (so parallel volume-host processes cannot both pass): refuses when a disk backed by
+// the same storage is already in the domain, else attaches.
+std::optional<ShimError> attach_once(const HostConfig &config, DomainSession &session, const std::string &disk_xml) {
+    auto source = parse_disk_source(disk_xml, "device_info from the driver:");
+    if (!source) return ShimError{"driver_output", source.error().message, exit_driver};
+    auto uuid = session.uuid();
+    if (!uuid) return uuid.error();
+    auto lock = DomainLock::acquire(config.run_dir, *uuid);
+    if (!lock) return lock.error();
+    auto existing = session.find_same_storage(*source);
+    if (!existing) return existing.error();
+    if (*existing) {
+        return ShimError{"already_attached",
+                         fmt::format("domain {} already has this volume ({}) as {}; nothing was attached",
+                                     session.domain_name(), source->describe(), (*existing)->target_dev),
+                         exit_libvirt};
+    }
+    return session.attach_disk(disk_xml);
+}
+
+// --attach: puts the connected volume's disk into the domain; when that is refused, disconnects what this
+// connect did so nothing stays half-attached. Prints device_info with "attached_to" on success.
+int attach_connected(const ActiveDriver &driver, const HostConfig &config, DomainSession &session,
+                     const std::string &connection_info, const std::string &device_info_text) {
     const auto &t = driver.module->table();
     auto undo = [&](ShimError error) {
         const std::int32_t rc =
@@ -187,14 +197,14 @@ int attach_connected(const ActiveDriver &driver, DomainSession &session, const s
     if (!disk_xml.isString() || disk_xml.asString().empty()) {
         return undo(ShimError{"driver_output", "device_info from the driver has no disk_xml to attach", exit_driver});
     }
-    if (auto failed = session.attach_disk(disk_xml.asString())) return undo(*failed);
+    if (auto failed = attach_once(config, session, disk_xml.asString())) return undo(*failed);
     (*device_info)["attached_to"] = session.domain_name();
     std::cout << compact(*device_info) << std::endl;
     return 0;
 }
 
 // --detach: takes the disk named by device_info's disk_xml out of the domain and waits until QEMU let it go.
-// A disk that is already gone is fine.
+// A disk that is already gone is fine; a disk at that dev backed by other storage is left alone (an error).
 std::optional<ShimError> detach_before_disconnect(const HostConfig &config, const std::string &domain,
                                                   const std::string &device_info_text) {
     auto device_info = parse_json(device_info_text, "DEVICE_INFO");
@@ -203,7 +213,9 @@ std::optional<ShimError> detach_before_disconnect(const HostConfig &config, cons
     if (!disk_xml.isString()) return ShimError{"input_error", "--detach: DEVICE_INFO has no disk_xml string", exit_usage};
     auto dev = disk_target_dev(disk_xml.asString());
     if (!dev) return dev.error();
-    auto session = DomainSession::open(config.libvirt_uri, domain);
+    auto recorded = parse_disk_source(disk_xml.asString(), "DEVICE_INFO");
+    if (!recorded) return recorded.error();
+    auto session = DomainSession::open(bounds_of(config), domain);
     if (!session) {
         // A destroyed transient domain holds no disk: nothing to detach, and the volume must still be cleaned up.
         if (session.error().code == "domain_not_found") {
@@ -213,8 +225,12 @@ std::optional<ShimError> detach_before_disconnect(const HostConfig &config, cons
         }
         return session.error();
     }
-    auto detached = (*session)->detach_disk(*dev);
-    if (!detached) return detached.error();
+    auto detached = (*session)->detach_disk(*dev, &*recorded);
+    if (!detached) {
+        ShimError e = detached.error();
+        if (e.code == "disk_mismatch") e.message += "; the volume stays connected";
+        return e;
+    }
     return std::nullopt;
 }
 
@@ -254,7 +270,7 @@ int run_drivers(const GlobalOptions &global) {
         row["driver_version"] = t.driver_version ? t.driver_version : "";
         row["volume_types"] = t.volume_types ? t.volume_types : "";
         row["extend_volume"] = t.extend_volume != nullptr;
-        row["cleanup"] = VD_TABLE_HAS(&t, vd_driver_table, cleanup) && t.cleanup != nullptr;
+        row["cleanup"] = driver->module->has_cleanup();
         out.append(row);
     }
     std::cout << pretty(out) << std::endl;
@@ -287,13 +303,17 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
     if (!connector_text) return print_error(connector_text.error()), connector_text.error().exit_code;
     auto ci = parse_json(*ci_text, "CONNECTION_INFO");
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    // Checked here too: the driver gets C strings, and would not see what follows a NUL byte.
+    if (auto connector = parse_json(*connector_text, "CONNECTOR"); !connector) {
+        return print_error(connector.error()), connector.error().exit_code;
+    }
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
     // With --attach, find the domain (and a free SCSI target when --disk-info is omitted) before connecting.
     std::unique_ptr<DomainSession> session;
     std::string disk_info = options.disk_info;
     if (!options.attach_domain.empty()) {
-        auto opened = DomainSession::open(config->libvirt_uri, options.attach_domain);
+        auto opened = DomainSession::open(bounds_of(*config), options.attach_domain);
         if (!opened) return print_error(opened.error()), opened.error().exit_code;
         session = std::move(*opened);
         if (disk_info.empty()) {
@@ -311,7 +331,7 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
                                              disk_info.empty() ? nullptr : disk_info.c_str(), 0, &device_info);
     if (rc != VD_OK) return driver_failed(*driver, "connect_volume", rc);
     std::string device_info_text = take_driver_string(t, device_info);
-    if (session) return attach_connected(*driver, *session, *ci_text, device_info_text);
+    if (session) return attach_connected(*driver, *config, *session, *ci_text, device_info_text);
     std::cout << device_info_text << std::endl;
     return 0;
 }
@@ -323,7 +343,7 @@ int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
     const auto &t = driver->module->table();
     // Appended slot: an older or simpler driver has no cleanup (too small a table, or NULL).
-    if (!VD_TABLE_HAS(&t, vd_driver_table, cleanup) || t.cleanup == nullptr) {
+    if (!driver->module->has_cleanup()) {
         ShimError e{"cleanup_unsupported",
                     fmt::format("driver {} ({}) does not implement cleanup", t.driver_name ? t.driver_name : "?",
                                 driver->path),
@@ -361,6 +381,9 @@ int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options
     if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
     auto ci = parse_json(*ci_text, "CONNECTION_INFO");
     if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    if (auto device = parse_json(*device_text, "DEVICE_INFO"); !device) {
+        return print_error(device.error()), device.error().exit_code;
+    }
     auto type = volume_type_of(*ci);
     if (!type) return print_error(type.error()), type.error().exit_code;
     auto driver = open_driver_for(*config, *type);

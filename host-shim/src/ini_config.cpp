@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
+#include <optional>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace volume_host {
@@ -38,6 +41,34 @@ int on_entry(void *user, const char *section, const char *name, const char *valu
     return 1;
 }
 
+// An unsigned integer key within [min, max]; absent keeps `out` as it is.
+std::optional<ShimError> read_uint(const std::map<std::string, std::string> &section, const char *section_name,
+                                   const char *key, std::uint64_t min, std::uint64_t max, std::uint64_t &out) {
+    const auto it = section.find(key);
+    if (it == section.end()) return std::nullopt;
+    std::uint64_t value = 0;
+    const char *begin = it->second.data();
+    const char *end = begin + it->second.size();
+    const auto [ptr, ec] = std::from_chars(begin, end, value);
+    if (it->second.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+        return config_error(fmt::format("[{}] {}: '{}' is not an integer in {}..{}", section_name, key, it->second,
+                                        min, max));
+    }
+    out = value;
+    return std::nullopt;
+}
+
+std::optional<ShimError> read_libvirt_section(const std::map<std::string, std::string> &libvirt, HostConfig &config) {
+    if (auto it = libvirt.find("connection_uri"); it != libvirt.end()) config.libvirt_uri = it->second;
+    if (auto e = read_uint(libvirt, "libvirt", "connect_timeout_ms", 1, 3600000, config.libvirt_connect_timeout_ms)) {
+        return e;
+    }
+    if (auto e = read_uint(libvirt, "libvirt", "keepalive_interval_s", 0, 3600, config.libvirt_keepalive_interval_s)) {
+        return e;
+    }
+    return read_uint(libvirt, "libvirt", "keepalive_count", 0, 100, config.libvirt_keepalive_count);
+}
+
 }  // namespace
 
 const std::map<std::string, std::string> *HostConfig::section(const std::string &name) const {
@@ -45,23 +76,39 @@ const std::map<std::string, std::string> *HostConfig::section(const std::string 
     return it == sections.end() ? nullptr : &it->second;
 }
 
+// Sets libinih's run-time options (Debian builds it with them as variables) once per process: a heap line
+// buffer of max_ini_line bytes instead of INI_MAX_LINE (200) on the stack, and ' #' as well as ' ;' starting an
+// inline comment, as the README's example config writes them.
+void configure_inih() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        static char inline_prefixes[] = ";#";
+        ::ini_use_stack = false;
+        ::ini_allow_realloc = false;
+        ::ini_max_line = static_cast<int>(max_ini_line) + 3;  // + '\r', '\n', NUL
+        ::ini_initial_alloc = ::ini_max_line;
+        ::ini_allow_inline_comments = true;
+        ::ini_inline_comment_prefixes = inline_prefixes;
+    });
+}
+
 Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir) {
     if (text.find('\0') != std::string_view::npos) return config_error("the file contains a NUL byte");
-    // inih (as Debian builds it) reads lines of at most INI_MAX_LINE bytes and would split longer ones.
+    // inih splits a line longer than its buffer into two: refuse it here, naming the line, instead.
     std::size_t line_no = 1;
-    std::size_t start = 0;
-    while (start <= text.size()) {
+    for (std::size_t start = 0; start <= text.size(); ++line_no) {
         const std::size_t nl = text.find('\n', start);
-        const std::size_t len = (nl == std::string_view::npos ? text.size() : nl) - start;
-        if (len + 2 > INI_MAX_LINE) {
-            return config_error(fmt::format("line {} is {} bytes long; at most {} are supported", line_no, len,
-                                            INI_MAX_LINE - 2));
+        std::size_t len = (nl == std::string_view::npos ? text.size() : nl) - start;
+        if (len > 0 && text[start + len - 1] == '\r') --len;
+        if (len > max_ini_line) {
+            return config_error(
+                fmt::format("line {} is {} bytes long; at most {} are supported", line_no, len, max_ini_line));
         }
         if (nl == std::string_view::npos) break;
         start = nl + 1;
-        ++line_no;
     }
 
+    configure_inih();
     ParseState state;
     const std::string copy(text);
     const int rc = ::ini_parse_string(copy.c_str(), on_entry, &state);
@@ -78,6 +125,12 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
                     fmt::format("[DEFAULT] volume_driver_dir: '{}' must be an absolute path", it->second));
             }
             config.driver_dir = it->second;
+        }
+        if (auto it = defaults->find("run_dir"); it != defaults->end()) {
+            if (it->second.empty() || it->second.front() != '/') {
+                return config_error(fmt::format("[DEFAULT] run_dir: '{}' must be an absolute path", it->second));
+            }
+            config.run_dir = it->second;
         }
         if (auto it = defaults->find("volume_drivers"); it != defaults->end()) {
             std::stringstream list(it->second);
@@ -101,7 +154,7 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
         }
     }
     if (const auto *libvirt = config.section("libvirt")) {
-        if (auto it = libvirt->find("connection_uri"); it != libvirt->end()) config.libvirt_uri = it->second;
+        if (auto e = read_libvirt_section(*libvirt, config)) return *e;
     }
     return config;
 }

@@ -3,6 +3,8 @@
 
 #include "shim_error.hpp"
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -20,12 +22,22 @@ struct HostConfig {
     std::vector<DriverMapping> drivers;                                   // from volume_drivers, in order
     std::string driver_dir;                                               // where bare names are looked up
     std::string libvirt_uri = "qemu:///system";
+    // [libvirt] bounds of volume-host's own libvirt calls (the driver has its own connection).
+    std::uint64_t libvirt_connect_timeout_ms = 10000;
+    std::uint64_t libvirt_keepalive_interval_s = 5;
+    std::uint64_t libvirt_keepalive_count = 3;
+    // [DEFAULT] run_dir: volume-host's root-only directory for its per-domain attach locks.
+    std::string run_dir = "/run/volume-host";
 
     const std::map<std::string, std::string> *section(const std::string &name) const;
 };
 
-// Parses INI text. Rejects NUL bytes, lines longer than inih can take, duplicate keys, and a volume_drivers
-// value that is not "type=location[,type=location...]".
+// Longest INI line accepted (without its line end); a longer one is an error naming the line.
+inline constexpr std::size_t max_ini_line = 4096;
+
+// Parses INI text. Comments start a line with '#' or ';', or follow whitespace inside a line (" # ...",
+// " ; ..."). Rejects NUL bytes, lines longer than max_ini_line, duplicate keys, and a volume_drivers value that is
+// not "type=location[,type=location...]".
 Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir);
 Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir);
 

@@ -7,6 +7,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -26,6 +27,68 @@ void silence_libvirt() {
         virInitialize();
         virSetErrorFunc(nullptr, ignore_error);
     });
+}
+
+// libvirt keepalive needs an event loop: the default implementation, run by one thread for the process.
+void start_event_loop() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (virEventRegisterDefaultImpl() != 0) return;  // keepalive then fails and is reported as off
+        std::thread([] {
+            for (;;) virEventRunDefaultImpl();
+        }).detach();
+    });
+}
+
+// virConnectOpen has no deadline of its own (a daemon that accepts and never answers blocks it forever), so it
+// runs on its own thread; when the deadline passes the thread is abandoned and closes what it opens later.
+struct OpenAttempt {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    bool abandoned = false;
+    virConnectPtr conn = nullptr;
+    std::string error;
+    int error_code = 0;
+    int error_domain = 0;
+};
+
+ShimError open_failed(const LibvirtBounds &bounds, const OpenAttempt &attempt) {
+    ShimError e{"libvirt_error", fmt::format("cannot connect to libvirt at {}: {}", bounds.uri, attempt.error),
+                exit_libvirt};
+    if (attempt.error_domain == VIR_FROM_RPC && attempt.error_code == VIR_ERR_SYSTEM_ERROR) e.code = "unreachable";
+    return e;
+}
+
+Outcome<virConnectPtr> open_within_deadline(const LibvirtBounds &bounds) {
+    auto attempt = std::make_shared<OpenAttempt>();
+    std::thread([attempt, uri = bounds.uri] {
+        virConnectPtr conn = virConnectOpen(uri.c_str());
+        std::lock_guard lock(attempt->mutex);
+        if (attempt->abandoned) {
+            if (conn != nullptr) virConnectClose(conn);
+            return;
+        }
+        if (conn == nullptr) {
+            const virErrorPtr e = virGetLastError();
+            attempt->error = (e != nullptr && e->message != nullptr) ? e->message : "unknown libvirt error";
+            attempt->error_code = e != nullptr ? e->code : 0;
+            attempt->error_domain = e != nullptr ? e->domain : 0;
+        }
+        attempt->conn = conn;
+        attempt->done = true;
+        attempt->done_cv.notify_all();
+    }).detach();
+    std::unique_lock lock(attempt->mutex);
+    if (!attempt->done_cv.wait_for(lock, bounds.connect_timeout, [&] { return attempt->done; })) {
+        attempt->abandoned = true;
+        return ShimError{"timeout",
+                         fmt::format("libvirt at {} did not answer within {} ms ([libvirt] connect_timeout_ms)",
+                                     bounds.uri, bounds.connect_timeout.count()),
+                         exit_libvirt};
+    }
+    if (attempt->conn == nullptr) return open_failed(bounds, *attempt);
+    return attempt->conn;
 }
 
 ShimError libvirt_error(const std::string &what) {
@@ -59,6 +122,7 @@ std::vector<DomainDisk> disks_in_domain_xml(const std::string &domain_xml) {
         d.bus = disk.child("target").attribute("bus").as_string();
         d.alias = disk.child("alias").attribute("name").as_string();
         d.xml = element_xml(disk);
+        d.source = disk_source_of(disk);
         disks.push_back(std::move(d));
     }
     return disks;
@@ -102,11 +166,24 @@ DomainSession::DomainSession(std::string domain, std::unique_ptr<Handles> handle
 DomainSession::~DomainSession() = default;
 
 Outcome<std::unique_ptr<DomainSession>> DomainSession::open(const std::string &uri, const std::string &domain) {
+    LibvirtBounds bounds;
+    bounds.uri = uri;
+    return open(bounds, domain);
+}
+
+Outcome<std::unique_ptr<DomainSession>> DomainSession::open(const LibvirtBounds &bounds, const std::string &domain) {
     silence_libvirt();
+    if (bounds.keepalive_interval_s > 0) start_event_loop();
     auto h = std::make_unique<Handles>();
-    h->conn = virConnectOpen(uri.c_str());
-    if (h->conn == nullptr) return libvirt_error(fmt::format("cannot connect to libvirt at {}", uri));
+    auto conn = open_within_deadline(bounds);
+    if (!conn) return conn.error();
+    h->conn = *conn;
     virConnSetErrorFunc(h->conn, nullptr, ignore_error);
+    // Without keepalive a daemon that stops answering later would block the calls below forever. Drivers
+    // without keepalive (test:///) keep working unbounded, as before.
+    if (bounds.keepalive_interval_s > 0) {
+        virConnectSetKeepAlive(h->conn, bounds.keepalive_interval_s, bounds.keepalive_count);
+    }
     h->dom = virDomainLookupByName(h->conn, domain.c_str());
     if (h->dom == nullptr) {
         ShimError e = libvirt_error(fmt::format("domain {}", domain));
@@ -120,6 +197,14 @@ Outcome<std::unique_ptr<DomainSession>> DomainSession::open(const std::string &u
 }
 
 bool DomainSession::persistent() const { return virDomainIsPersistent(h_->dom) == 1; }
+
+Outcome<std::string> DomainSession::uuid() const {
+    char buf[VIR_UUID_STRING_BUFLEN] = {};
+    if (virDomainGetUUIDString(h_->dom, buf) != 0) {
+        return libvirt_error(fmt::format("cannot read the UUID of domain {}", domain_));
+    }
+    return std::string(buf);
+}
 
 Outcome<std::string> DomainSession::domain_xml(bool inactive) const {
     char *xml = virDomainGetXMLDesc(h_->dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0);
@@ -158,24 +243,63 @@ MaybeError DomainSession::attach_disk(const std::string &disk_xml) {
     return std::nullopt;
 }
 
-Outcome<DetachOutcome> DomainSession::detach_disk(const std::string &target_dev, std::chrono::milliseconds deadline) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
-    auto find = [&](bool inactive) -> Outcome<std::optional<DomainDisk>> {
+Outcome<std::optional<DomainDisk>> DomainSession::disk_at(const std::string &target_dev, bool inactive) const {
+    auto xml = domain_xml(inactive);
+    if (!xml) return xml.error();
+    for (auto &d : disks_in_domain_xml(*xml)) {
+        if (d.target_dev == target_dev) return std::optional<DomainDisk>(std::move(d));
+    }
+    return std::optional<DomainDisk>();
+}
+
+Outcome<std::optional<DomainDisk>> DomainSession::find_same_storage(const DiskSource &source) const {
+    const bool active = virDomainIsActive(h_->dom) == 1;
+    for (bool inactive : {false, true}) {
+        if ((inactive && !persistent()) || (!inactive && !active)) continue;
         auto xml = domain_xml(inactive);
         if (!xml) return xml.error();
         for (auto &d : disks_in_domain_xml(*xml)) {
-            if (d.target_dev == target_dev) return std::optional<DomainDisk>(std::move(d));
+            if (d.source.same_storage(source)) return std::optional<DomainDisk>(std::move(d));
         }
-        return std::optional<DomainDisk>();
-    };
+    }
+    return std::optional<DomainDisk>();
+}
+
+namespace {
+
+ShimError disk_mismatch(const std::string &domain, const std::string &dev, const DomainDisk &found,
+                        const DiskSource &expected) {
+    return ShimError{"disk_mismatch",
+                     fmt::format("{} of domain {} holds {}, not this volume ({}); nothing was detached",
+                                 dev, domain, found.source.describe(), expected.describe()),
+                     exit_libvirt};
+}
+
+}  // namespace
+
+Outcome<DetachOutcome> DomainSession::detach_disk(const std::string &target_dev, const DiskSource *expected,
+                                                  std::chrono::milliseconds deadline) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    auto find = [&](bool inactive) { return disk_at(target_dev, inactive); };
 
     DetachOutcome outcome;
     // Live and config are detached separately: each may hold the disk without the other. A shut-off domain
     // has no live view (its "live" XML is the config), so only its config is changed.
     const bool active = virDomainIsActive(h_->dom) == 1;
+    const bool in_config = persistent();
     auto live = active ? find(false) : Outcome<std::optional<DomainDisk>>(std::optional<DomainDisk>());
     if (!live) return live.error();
+    auto config = in_config ? find(true) : Outcome<std::optional<DomainDisk>>(std::optional<DomainDisk>());
+    if (!config) return config.error();
+    // Both views are checked before either is changed: another volume that took this dev stays attached.
+    if (expected != nullptr) {
+        for (const auto *view : {&*live, &*config}) {
+            if (*view && !(*view)->source.matches_recorded(*expected)) {
+                return disk_mismatch(domain_, target_dev, **view, *expected);
+            }
+        }
+    }
     if (*live) {
         outcome.was_attached = true;
         if (virDomainDetachDeviceFlags(h_->dom, (*live)->xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) != 0) {
@@ -199,14 +323,10 @@ Outcome<DetachOutcome> DomainSession::detach_disk(const std::string &target_dev,
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
     }
-    if (persistent()) {
-        auto config = find(true);
-        if (!config) return config.error();
-        if (*config) {
-            outcome.was_attached = true;
-            if (virDomainDetachDeviceFlags(h_->dom, (*config)->xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) != 0) {
-                return libvirt_error(fmt::format("cannot remove {} from the config of domain {}", target_dev, domain_));
-            }
+    if (*config) {
+        outcome.was_attached = true;
+        if (virDomainDetachDeviceFlags(h_->dom, (*config)->xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) != 0) {
+            return libvirt_error(fmt::format("cannot remove {} from the config of domain {}", target_dev, domain_));
         }
     }
     outcome.waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);

@@ -5,12 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -46,7 +53,7 @@ protected:
     CliRun run(const std::string &args) {
         const fs::path out = dir_ / "stdout";
         const fs::path err = dir_ / "stderr";
-        const std::string cmd = std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+        const std::string cmd = "timeout -s KILL 60 " + std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
         const int status = std::system(cmd.c_str());
         CliRun r;
         r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -105,6 +112,52 @@ TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
     EXPECT_NE(r.err.find("offers up to 1"), std::string::npos) << r.err;
 }
 
+// Regression: a table the host refuses was read after dlclose() (SIGSEGV), NULL slots were called, and a valid
+// short version-1 table (no appended `cleanup`) was refused.
+TEST_F(VolumeHostCli, MalformedDriverTablesAreRefusedClearly) {
+    const std::string dir = IVD_BAD_TABLE_DIR;
+    struct {
+        const char *module;
+        const char *code;
+        const char *mentions;
+    } cases[] = {
+        {"too_small", "not_a_driver", "8 bytes"},
+        {"bad_version", "version_refused", "answered ABI version 7"},
+        {"null_create", "not_a_driver", "no create function"},
+        {"null_destroy", "not_a_driver", "no destroy function"},
+        {"null_connector_properties", "not_a_driver", "no connector_properties function"},
+        {"null_connect_volume", "not_a_driver", "no connect_volume function"},
+        {"null_disconnect_volume", "not_a_driver", "no disconnect_volume function"},
+        {"null_free_string", "not_a_driver", "no free_string function"},
+        {"null_last_error", "not_a_driver", "no last_error function"},
+    };
+    for (const auto &c : cases) {
+        const std::string path = dir + "/bad_table_" + c.module + ".so";
+        auto r = run("--config " + config("iscsi=" + path).string() + " drivers");
+        EXPECT_EQ(r.exit_code, 4) << c.module << "\n" << r.err;
+        Json::Value e = parse(r.err)["error"];
+        EXPECT_EQ(e["code"].asString(), c.code) << r.err;
+        EXPECT_NE(e["message"].asString().find(c.mentions), std::string::npos) << e["message"].asString();
+        EXPECT_NE(e["message"].asString().find(path), std::string::npos) << e["message"].asString();
+        EXPECT_TRUE(r.out.empty());
+    }
+}
+
+TEST_F(VolumeHostCli, ShortVersionOneTableLoadsWithoutCleanup) {
+    const std::string path = std::string(IVD_BAD_TABLE_DIR) + "/bad_table_short_v1.so";
+    auto cfg = config("iscsi=" + path);
+    auto r = run("--config " + cfg.string() + " drivers");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json::Value v = parse(r.out);
+    EXPECT_EQ(v[0]["abi_version"].asInt(), 1);
+    EXPECT_FALSE(v[0]["cleanup"].asBool());
+    r = run("--config " + cfg.string() + " connector");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    r = run("--config " + cfg.string() + " cleanup --dry-run");
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_EQ(parse(r.err)["error"]["code"].asString(), "cleanup_unsupported") << r.err;
+}
+
 TEST_F(VolumeHostCli, DriverConfigErrorsNameTheKey) {
     auto r = run("--config " + config("iscsi=" + module, "[iscsi]\nprobe_timeout_ms = soon\n").string() + " drivers");
     EXPECT_EQ(r.exit_code, 4);
@@ -119,10 +172,12 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     auto r = run("--config " + dup.string() + " drivers");
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find("duplicate"), std::string::npos);
-    auto long_line = write("long.conf", "[DEFAULT]\nvolume_drivers = iscsi=/" + std::string(400, 'a') + ".so\n");
+    // Too long for the reader: an error naming the line, never a silently split line.
+    auto long_line = write("long.conf", "[DEFAULT]\nvolume_drivers = iscsi=/" + std::string(5000, 'a') + ".so\n");
     r = run("--config " + long_line.string() + " drivers");
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("at most 4096"), std::string::npos) << r.err;
     auto bad_map = write("bad.conf", "[DEFAULT]\nvolume_drivers = iscsi\n");
     EXPECT_EQ(run("--config " + bad_map.string() + " drivers").exit_code, 3);
     // A relative driver directory would make dlopen() load code from the working directory.
@@ -134,6 +189,44 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     }
     auto none = write("none.conf", "[DEFAULT]\n");
     EXPECT_EQ(run("--config " + none.string() + " drivers").exit_code, 3);
+}
+
+// Regression: the README's example config failed ("config path: is 44 bytes long": its inline "# ..." comment
+// was part of the value). The block is read from README.md so the two cannot drift; only the module mapping is
+// made absolute for the build tree.
+TEST_F(VolumeHostCli, ReadmeExampleConfigLoads) {
+    const std::string readme = slurp(IVD_README_PATH);
+    const auto section = readme.find("## volume-host");
+    ASSERT_NE(section, std::string::npos);
+    const auto begin = readme.find("```ini\n", section);
+    ASSERT_NE(begin, std::string::npos);
+    const auto end = readme.find("```", begin + 7);
+    std::string block = readme.substr(begin + 7, end - begin - 7);
+    ASSERT_NE(block.find("path = auto "), std::string::npos) << "the example lost its inline comment";
+    ASSERT_NE(block.find("# auto | network | host"), std::string::npos);
+    const std::string mapping = "volume_drivers = iscsi=iscsi_volume_driver.so";
+    const auto at = block.find(mapping);
+    ASSERT_NE(at, std::string::npos);
+    block.replace(at, mapping.size(), "volume_drivers = iscsi=" + module);
+    const auto cfg = write("readme.conf", block);
+    auto r = run("--config " + cfg.string() + " drivers");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    r = run("--config " + cfg.string() + " connector");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Regression: lines were limited to 198 bytes, so a legal 223-byte IQN (RFC 3720's maximum) could not be set.
+TEST_F(VolumeHostCli, LongestInitiatorNameRoundTrips) {
+    std::string iqn = "iqn.1993-08.org.debian:01:";
+    iqn += std::string(223 - iqn.size(), 'x');
+    ASSERT_EQ(iqn.size(), 223u);
+    auto r = run("--config " + config("iscsi=" + module, "[iscsi]\ninitiator_name = " + iqn + "   # the longest\n").string() +
+                 " connector");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(parse(r.out)["initiator"].asString(), iqn);
+    // A 4096-byte line is still accepted.
+    auto wide = config("iscsi=" + module, "[iscsi]\ninitiator_name = " + iqn + "\n; " + std::string(4094, 'c') + "\n");
+    EXPECT_EQ(run("--config " + wide.string() + " drivers").exit_code, 0);
 }
 
 TEST_F(VolumeHostCli, ConnectorPrintsProperties) {
@@ -156,6 +249,139 @@ TEST_F(VolumeHostCli, ConnectBadInputNamesFieldAndExits5) {
     EXPECT_EQ(e["field"].asString(), "data.target_portal");
     EXPECT_EQ(e["call"].asString(), "connect_volume");
     EXPECT_TRUE(r.out.empty());
+}
+
+// Regression: volume-host pre-parsed inputs with jsoncpp's lenient defaults: deep nesting ended in
+// internal_error, a duplicated driver_volume_type was routed by its last value, and a NUL byte followed by junk
+// was accepted. Now the driver's rules apply (README "Input validation"), refused as input_error (exit 2).
+TEST_F(VolumeHostCli, InputsFollowTheDriversJsonRules) {
+    auto cfg = config("iscsi=" + module);
+    auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
+    const std::string ok_ci = R"({"driver_volume_type":"iscsi","data":{}})";
+    auto nested = [](int depth) {
+        return R"({"driver_volume_type":"iscsi","data":)" + std::string(static_cast<std::size_t>(depth - 1), '[') +
+               std::string(static_cast<std::size_t>(depth - 1), ']') + "}";
+    };
+    struct {
+        const char *name;
+        std::string text;
+        const char *mentions;
+    } cases[] = {
+        {"deep", nested(5000), "deeper than 32"},
+        {"depth33", nested(33), "deeper than 32"},
+        {"duplicate", R"({"driver_volume_type":"rbd","driver_volume_type":"iscsi","data":{}})", "uplicate"},
+        {"nul", ok_ci + std::string(1, '\0') + "junk", "NUL"},
+        {"trailing", ok_ci + " junk", "not valid JSON"},
+        {"comment", "/* c */" + ok_ci, "not valid JSON"},
+        {"utf8", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string("\xC0\xAF") + "\"}}", "UTF-8"},
+        {"surrogate", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string("\xED\xA0\x80") + "\"}}", "UTF-8"},
+        {"huge", R"({"driver_volume_type":"iscsi","data":{"x":")" + std::string(1024 * 1024, 'a') + "\"}}", "1048576 bytes"},
+        {"array", "[1]", "not a JSON object"},
+    };
+    for (const auto &c : cases) {
+        const fs::path ci = dir_ / (std::string(c.name) + ".json");
+        std::ofstream(ci, std::ios::binary) << c.text;
+        auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string() +
+                     " --disk-info '{\"dev\":\"sdb\"}'");
+        EXPECT_EQ(r.exit_code, 2) << c.name << "\n" << r.err;
+        Json::Value e = parse(r.err)["error"];
+        EXPECT_EQ(e["code"].asString(), "input_error") << c.name << ": " << r.err;
+        EXPECT_NE(e["message"].asString().find("CONNECTION_INFO"), std::string::npos) << c.name << ": " << r.err;
+        EXPECT_NE(e["message"].asString().find(c.mentions), std::string::npos) << c.name << ": " << r.err;
+    }
+    // 32 levels is within the limit: the input reaches the driver (which then names the missing fields).
+    const fs::path ci = write("depth32.json", nested(32));
+    auto r = run("--config " + cfg.string() + " connect " + ci.string() + " " + conn.string() + " --disk-info '{\"dev\":\"sdb\"}'");
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    // The connector and device_info follow the same rules.
+    const fs::path good_ci = write("good.json", ok_ci);
+    const fs::path dup_conn = write("dup-connector.json", R"({"initiator":"a","initiator":"b"})");
+    r = run("--config " + cfg.string() + " connect " + good_ci.string() + " " + dup_conn.string());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(parse(r.err)["error"]["message"].asString().find("CONNECTOR"), std::string::npos) << r.err;
+    const fs::path dup_device = write("dup-device.json", R"({"type":"network","type":"block"})");
+    r = run("--config " + cfg.string() + " disconnect " + good_ci.string() + " " + dup_device.string());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(parse(r.err)["error"]["message"].asString().find("DEVICE_INFO"), std::string::npos) << r.err;
+}
+
+// A listener that completes connections (the kernel's backlog does) and never answers: a hung libvirtd.
+class SilentListener {
+public:
+    static SilentListener tcp() {
+        SilentListener l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(l.fd_, 64), 0);
+        EXPECT_EQ(::getsockname(l.fd_, reinterpret_cast<sockaddr *>(&a), &len), 0);
+        l.port_ = ntohs(a.sin_port);
+        return l;
+    }
+    static SilentListener unix_socket(const std::string &path) {
+        SilentListener l(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(l.fd_, 64), 0);
+        return l;
+    }
+    SilentListener(SilentListener &&o) noexcept : fd_(std::exchange(o.fd_, -1)), port_(o.port_) {}
+    ~SilentListener() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int port() const { return port_; }
+
+private:
+    explicit SilentListener(int fd) : fd_(fd) {}
+    int fd_ = -1;
+    int port_ = 0;
+};
+
+// Regression: volume-host's libvirt calls had no bound: a URI whose daemon accepts and never answers hung
+// connect --attach and disconnect --detach forever. Now [libvirt] connect_timeout_ms bounds the connect (and
+// keepalive the calls after it).
+TEST_F(VolumeHostCli, SilentLibvirtIsATimeoutWithinTheBound) {
+    auto tcp = SilentListener::tcp();
+    const std::string sock = (dir_ / "hung-libvirt.sock").string();
+    auto unix_listener = SilentListener::unix_socket(sock);
+    const std::string uris[] = {"qemu+tcp://127.0.0.1:" + std::to_string(tcp.port()) + "/system",
+                                "qemu+unix:///system?socket=" + sock};
+    auto ci = write("ci.json", R"({"driver_volume_type":"iscsi","data":{}})");
+    auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
+    auto device = write("device.json", R"({"type":"network","disk_xml":"<disk type='network' device='disk'><source protocol='iscsi' name='iqn.2010-10.org.openstack:v/1'><host name='127.0.0.1' port='3260'/></source><target dev='sdb' bus='scsi'/></disk>"})");
+    for (const auto &uri : uris) {
+        auto cfg = config("iscsi=" + module, "run_dir = " + (dir_ / "run").string() + "\n[libvirt]\nconnection_uri = " +
+                                                 uri + "\nconnect_timeout_ms = 1000\n");
+        for (const std::string &command : {"connect " + ci.string() + " " + conn.string() + " --attach ivd-nowhere",
+                                           "disconnect " + ci.string() + " " + device.string() + " --detach ivd-nowhere"}) {
+            const auto start = std::chrono::steady_clock::now();
+            // `timeout` keeps a regression from hanging the suite.
+            auto r = run("--config " + cfg.string() + " " + command);
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            EXPECT_EQ(r.exit_code, 6) << uri << " " << command << "\n" << r.err;
+            Json::Value e = parse(r.err)["error"];
+            EXPECT_EQ(e["code"].asString(), "timeout") << r.err;
+            EXPECT_NE(e["message"].asString().find(uri), std::string::npos) << r.err;
+            EXPECT_LT(seconds, 5.0) << uri;
+            EXPECT_TRUE(r.out.empty());
+        }
+    }
+    // A refused connection is `unreachable`, at once.
+    auto refused = config("iscsi=" + module, "[libvirt]\nconnection_uri = qemu+tcp://127.0.0.1:1/system\n");
+    auto r = run("--config " + refused.string() + " connect " + ci.string() + " " + conn.string() + " --attach ivd-nowhere");
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_EQ(parse(r.err)["error"]["code"].asString(), "unreachable") << r.err;
+    // The bounds are checked config values.
+    for (const char *bad : {"connect_timeout_ms = soon", "connect_timeout_ms = 0", "keepalive_count = -1"}) {
+        auto cfg = config("iscsi=" + module, std::string("[libvirt]\n") + bad + "\n");
+        r = run("--config " + cfg.string() + " drivers");
+        EXPECT_EQ(r.exit_code, 3) << bad << "\n" << r.err;
+        EXPECT_NE(r.err.find("[libvirt]"), std::string::npos) << r.err;
+    }
 }
 
 TEST_F(VolumeHostCli, UnmappedVolumeTypeAndUsage) {

@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -74,6 +76,7 @@ protected:
         dir = fs::temp_directory_path() / ("ivd-net-disk-e2e-" + std::to_string(::getpid()));
         fs::create_directories(dir);
         std::ofstream(dir / "volume-host.conf") << "[DEFAULT]\nvolume_drivers = iscsi=" << IVD_MODULE_PATH
+                                                << "\nrun_dir = " << (dir / "run").string()
                                                 << "\n\n[libvirt]\nconnection_uri = " << libvirt->uri()
                                                 << "\n\n[iscsi]\npath = network\nprobe_timeout_ms = 1000\n";
         std::ofstream(dir / "connector.json") << R"({"initiator":")" << initiator << R"(","multipath":false})";
@@ -106,9 +109,9 @@ protected:
         return ci;
     }
 
-    CliRun volume_host(const std::string &args) {
-        const fs::path out = dir / "stdout";
-        const fs::path err = dir / "stderr";
+    CliRun volume_host(const std::string &args, const std::string &tag = "") {
+        const fs::path out = dir / ("stdout" + tag);
+        const fs::path err = dir / ("stderr" + tag);
         const std::string cmd = std::string(VOLUME_HOST_PATH) + " --config " + (dir / "volume-host.conf").string() +
                                 " --log-level info " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
         const auto start = std::chrono::steady_clock::now();
@@ -118,6 +121,7 @@ protected:
         r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         r.out = slurp(out);
         r.err = slurp(err);
+        std::lock_guard lock(output_mutex);
         all_output += r.out + r.err;
         return r;
     }
@@ -174,7 +178,23 @@ protected:
     static inline ivd::testing::TgtdLun chap_lun;
     static inline fs::path dir;
     std::string all_output;
+    std::mutex output_mutex;
 };
+
+// The last {"error": ...} object volume-host printed on stderr (after its log lines), or null.
+Json::Value error_of(const std::string &err) {
+    const auto at = err.rfind("{\"error\"");
+    return at == std::string::npos ? Json::Value() : parse(err.substr(at))["error"];
+}
+
+// Disks in the domain's live XML backed by this target's LUN 1.
+std::vector<volume_host::DomainDisk> disks_of_target(const std::string &domain_xml, const std::string &iqn) {
+    std::vector<volume_host::DomainDisk> out;
+    for (auto &d : volume_host::disks_in_domain_xml(domain_xml)) {
+        if (d.source.name == iqn + "/1") out.push_back(std::move(d));
+    }
+    return out;
+}
 
 TEST_F(NetworkDiskEndToEnd, AttachWithoutChapReadsTheVolumeThroughQemu) {
     auto info = attach(connection_info({tgtd->portal().to_string()}, open_tid, "open"), "open");
@@ -258,6 +278,109 @@ TEST_F(NetworkDiskEndToEnd, ReconnectAfterPasswordChangeUsesTheNewPassword) {
     tgtd->set_account_password(chap_user, chap_password);
     EXPECT_TRUE(our_secrets().empty());
     EXPECT_EQ(all_output.find(rotated), std::string::npos);
+}
+
+// Regression: disconnect --detach removed whichever disk had the recorded <target dev>. After the first
+// volume's disk was detached by other means and a second volume took that dev, disconnecting the first volume
+// detached the second. Now the disk at that dev must be the recorded volume's; otherwise nothing is detached
+// and the first volume stays connected.
+TEST_F(NetworkDiskEndToEnd, DetachLeavesAnotherVolumeThatTookTheDev) {
+    auto first = attach(connection_info({tgtd->portal().to_string()}, chap_tid, "first", &chap_password), "first");
+    const std::string dev = first["dev"].asString();
+    ASSERT_FALSE(dev.empty());
+    ASSERT_EQ(our_secrets().size(), 1u);
+    // Someone else detaches the first disk.
+    auto r = ivd::testing::run_command({"virsh", "-c", libvirt->uri(), "detach-disk", libvirt->domain_name(), dev, "--live"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (int i = 0; i < 200 && !disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("chap")).empty(); ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_TRUE(disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("chap")).empty());
+    // Another volume takes the same dev.
+    const fs::path second_ci = write("second.ci.json", compact(connection_info({tgtd->portal().to_string()}, open_tid, "second")));
+    auto second = volume_host("connect " + second_ci.string() + " " + (dir / "connector.json").string() +
+                              " --disk-info '{\"bus\":\"scsi\",\"dev\":\"" + dev + "\"}' --attach " + libvirt->domain_name());
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    write("second.device.json", second.out);
+
+    auto refused = volume_host("disconnect " + (dir / "first.ci.json").string() + " " + (dir / "first.device.json").string() +
+                               " --detach " + libvirt->domain_name());
+    EXPECT_EQ(refused.exit_code, 6) << refused.err;
+    const Json::Value error = error_of(refused.err);
+    EXPECT_EQ(error["code"].asString(), "disk_mismatch") << refused.err;
+    const std::string message = error["message"].asString();
+    EXPECT_NE(message.find(dev + " of domain " + libvirt->domain_name()), std::string::npos) << message;
+    EXPECT_NE(message.find(tgtd->make_iqn("open")), std::string::npos) << message;
+    EXPECT_NE(message.find("nothing was detached"), std::string::npos) << message;
+    std::cout << "refused: " << message << "\n";
+    // The second volume is still attached and readable; the first is still connected (its secret is there).
+    EXPECT_EQ(disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("open")).size(), 1u);
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 16)), hex(head_of(open_lun, 16)));
+    EXPECT_EQ(our_secrets().size(), 1u) << "the first volume must stay connected";
+
+    detach("second");
+    auto done = volume_host("disconnect " + (dir / "first.ci.json").string() + " " + (dir / "first.device.json").string());
+    EXPECT_EQ(done.exit_code, 0) << done.err;
+    EXPECT_TRUE(our_secrets().empty());
+}
+
+// Regression: connecting and attaching the same volume again (with another dev) attached the same LUN twice
+// to one guest. Now the second attach is refused (already_attached, naming the dev that has it), its own
+// connect undone, and the first disk stays intact.
+TEST_F(NetworkDiskEndToEnd, SecondAttachOfTheSameVolumeIsRefused) {
+    auto info = attach(connection_info({tgtd->portal().to_string()}, open_tid, "twice"), "twice");
+    const std::string dev = info["dev"].asString();
+    ASSERT_FALSE(dev.empty());
+    const std::string other_dev = dev == "sdw" ? "sdv" : "sdw";
+    auto again = volume_host("connect " + (dir / "twice.ci.json").string() + " " + (dir / "connector.json").string() +
+                             " --disk-info '{\"bus\":\"scsi\",\"dev\":\"" + other_dev + "\"}' --attach " +
+                             libvirt->domain_name());
+    EXPECT_EQ(again.exit_code, 6) << again.err;
+    const Json::Value error = error_of(again.err);
+    EXPECT_EQ(error["code"].asString(), "already_attached") << again.err;
+    EXPECT_NE(error["message"].asString().find(libvirt->domain_name()), std::string::npos) << again.err;
+    EXPECT_NE(error["message"].asString().find(" as " + dev), std::string::npos) << again.err;
+    EXPECT_TRUE(again.out.empty());
+    const auto disks = disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("open"));
+    ASSERT_EQ(disks.size(), 1u);
+    EXPECT_EQ(disks[0].target_dev, dev);
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 16)), hex(head_of(open_lun, 16)));
+    detach("twice");
+    EXPECT_TRUE(disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("open")).empty());
+}
+
+// Regression: 20 parallel connect --attach of one volume to one domain attached it several times. The check
+// and the attach now run under one per-domain lock: exactly one succeeds.
+TEST_F(NetworkDiskEndToEnd, ParallelAttachesOfOneVolumeAttachItOnce) {
+    const fs::path ci = write("parallel.ci.json", compact(connection_info({tgtd->portal().to_string()}, open_tid, "parallel")));
+    constexpr int n = 20;
+    std::vector<CliRun> runs(n);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            runs[static_cast<std::size_t>(i)] = volume_host("connect " + ci.string() + " " + (dir / "connector.json").string() +
+                                                            " --attach " + libvirt->domain_name(), "." + std::to_string(i));
+        });
+    }
+    for (auto &t : threads) t.join();
+    int succeeded = 0;
+    std::string winner;
+    for (const auto &r : runs) {
+        if (r.exit_code == 0) {
+            ++succeeded;
+            winner = r.out;
+            continue;
+        }
+        EXPECT_EQ(r.exit_code, 6) << r.err;
+        EXPECT_NE(r.err.find("\"already_attached\""), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(succeeded, 1);
+    const auto disks = disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("open"));
+    ASSERT_EQ(disks.size(), 1u);
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(disks[0].target_dev, 0, 16)), hex(head_of(open_lun, 16)));
+    write("parallel.device.json", winner);
+    detach("parallel");
+    EXPECT_TRUE(disks_of_target(libvirt->domain_xml(), tgtd->make_iqn("open")).empty());
 }
 
 long rss_kib() {
