@@ -124,6 +124,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
                           "config initiator_name or " + config_.initiator_name_file + ")",
                           "connector", "initiator");
     }
+    if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
 
     // 1. Targets: the lists as given, or the single target plus what SendTargets reports for the same IQN.
     std::vector<request::Target> targets = volume.targets;
