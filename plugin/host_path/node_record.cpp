@@ -41,7 +41,7 @@ struct WipedText {
 };
 
 Error unsafe(const std::string &path, std::string_view why) {
-    return make_error(Status::backend, fmt::format("{}: node record {} {}; refusing to use it as root", field, path, why));
+    return make_error(Status::backend, fmt::format("{}: {} {}; refusing to use it as root", field, path, why));
 }
 
 // Names in a directory (dot entries skipped: temporary files, ours and iscsiadm's), sorted.
