@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "driver/attach_path.hpp"
 #include "request/volume_request.hpp"
 
 #include <chrono>
@@ -43,6 +44,10 @@ public:
 class HostOps {
 public:
     virtual ~HostOps() = default;
+
+    // Opens and checks what the host path writes as root before anything is done: a config error naming
+    // lock_dir when that directory is a symlink, not owned by root or writable by group or others.
+    virtual Result<void> prepare() = 0;
 
     // Serialises node-record and session changes for one (portal, IQN) across processes.
     virtual Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) = 0;
@@ -90,6 +95,12 @@ public:
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
     virtual Result<void> logout(const request::Portal &portal, const std::string &iqn) = 0;
     virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn) = 0;
+
+    // Cleanup (AttachPathImpl's two phases): node records holding a CHAP password although
+    // keep_chap_in_node_record is false (a login interrupted before the password was removed); removing one
+    // scrubs the password under the target's lock.
+    virtual Result<std::vector<Leftover>> find_leftovers() = 0;
+    virtual Result<void> remove_leftover(const Leftover &leftover) = 0;
 };
 
 }  // namespace ivd::host_path

@@ -117,6 +117,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     const bool multipath = ctx.decision.multipath;
     const std::string &initiator = ctx.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
+    if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
 
     // 1. Targets: the lists as given, or the single target plus what SendTargets reports for the same IQN.
     std::vector<request::Target> targets = volume.targets;

@@ -30,6 +30,8 @@ public:
     Result<json::Value> connect(const ConnectContext &context) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                             std::uint32_t flags) override;
+    Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
+    Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
 
 private:
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.

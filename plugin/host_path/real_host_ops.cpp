@@ -1,6 +1,8 @@
 #include "host_path/real_host_ops.hpp"
 
+#include "core/private_dir.hpp"
 #include "core/secret.hpp"
+#include "host_path/node_record.hpp"
 #include "host_path/process.hpp"
 
 #include <fcntl.h>
@@ -213,48 +215,57 @@ Status status_for_login_exit(const ProcessResult &r) {
 
 class FlockLock final : public TargetLock {
 public:
-    explicit FlockLock(int fd) : fd_(fd) {}
-    ~FlockLock() override {
-        ::flock(fd_, LOCK_UN);
-        ::close(fd_);
-    }
+    explicit FlockLock(UniqueFd fd) : fd_(std::move(fd)) {}
+    ~FlockLock() override { ::flock(fd_.get(), LOCK_UN); }
 
 private:
-    int fd_;
+    UniqueFd fd_;
 };
 
 class RealHostOps final : public HostOps {
 public:
     RealHostOps(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
 
+    Result<void> prepare() override {
+        auto dir = lock_dir();
+        if (!dir) return std::move(dir).error();
+        return {};
+    }
+
     Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) override {
-        std::error_code ec;
-        fs::create_directories(c_.lock_dir, ec);
+        auto dir = lock_dir();
+        if (!dir) return std::move(dir).error();
         std::string name = portal.to_string() + "_" + iqn;
         for (char &ch : name) {
             if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-') ch = '_';
         }
         if (name.size() > 200) name = name.substr(0, 180) + fmt::format("_{:x}", std::hash<std::string>{}(name));
-        const std::string path = c_.lock_dir + "/" + name + ".lock";
-        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            return make_error(Status::backend, fmt::format("lock file {}: {}", path, std::strerror(errno)));
-        }
+        name += ".lock";
+        // Read-only is enough for flock; O_NOFOLLOW and the owner check are PrivateDir's.
+        auto fd = (*dir)->open_file(name, O_RDONLY | O_CREAT);
+        if (!fd) return std::move(fd).error().context("lock_dir: lock file");
         // Another process may be logging in or out of the same target right now: wait for it, bounded.
-        const bool got = poll_until(c_.login_timeout * 2 + c_.command_timeout, [&] { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; });
+        const bool got = poll_until(c_.login_timeout * 2 + c_.command_timeout,
+                                    [&] { return ::flock(fd->get(), LOCK_EX | LOCK_NB) == 0; });
         if (!got) {
-            ::close(fd);
-            return make_error(Status::timeout, fmt::format("timed out waiting for the lock {}", path));
+            return make_error(Status::timeout, fmt::format("timed out waiting for the lock {}/{}", (*dir)->path(), name));
         }
-        return std::unique_ptr<TargetLock>(std::make_unique<FlockLock>(fd));
+        return std::unique_ptr<TargetLock>(std::make_unique<FlockLock>(std::move(*fd)));
     }
 
     Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
                               const request::ChapCredentials *chap) override {
-        if (auto existing = find_session(portal, iqn)) return LoginResult{*existing, false};
+        if (auto existing = find_session(portal, iqn)) {
+            // The session may be one whose login was interrupted before the password was removed again (a crash):
+            // the record is held to the policy on every connect, not only after a login of our own.
+            enforce_record_policy(portal, iqn, chap);
+            return LoginResult{*existing, false};
+        }
 
         const std::string p = portal.to_string();
-        if (find_node_record(c_.iscsi_node_dir, portal, iqn).empty()) {
+        auto before = find_node_record(c_.iscsi_node_dir, portal, iqn);  // also refuses an unsafe record
+        if (!before) return std::move(before).error();
+        if (!*before) {
             auto r = iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "new"});
             if (!r) return std::move(r).error();
         }
@@ -269,24 +280,25 @@ public:
         set("node.session.auth.authmethod", chap ? "CHAP" : "None");
         if (chap) set("node.session.auth.username", chap->username);
         if (auto r = iscsiadm(std::move(update)); !r) return std::move(r).error();
-        const std::string record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+        auto record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+        if (!record) return std::move(record).error();
         if (chap) {
-            if (record.empty()) {
+            if (!*record) {
                 return make_error(Status::backend, fmt::format("no node record for {} {} under {} after iscsiadm "
                                                                "created it", p, iqn, c_.iscsi_node_dir));
             }
-            if (auto r = set_record_password(record, &chap->password); !r) return std::move(r).error();
-        } else if (!record.empty()) {
-            if (auto r = set_record_password(record, nullptr); !r) return std::move(r).error();
+            if (auto r = set_record_password(**record, &chap->password); !r) return std::move(r).error();
+        } else if (*record) {
+            if (auto r = set_record_password(**record, nullptr); !r) return std::move(r).error();
         }
 
         const std::vector<std::string> argv = {c_.iscsiadm_path, "-m", "node", "-T", iqn, "-p", p,
                                                "--interface", "default", "--login"};
         log_.debug("host_path", "run {}", describe_argv(argv));
         const ProcessResult r = run_process(argv, c_.login_timeout);
-        if (chap && !c_.keep_chap_in_node_record && !record.empty()) {
+        if (chap && !c_.keep_chap_in_node_record && *record) {
             // The session holds the credentials now; the file on disk does not need them any more.
-            if (auto s = set_record_password(record, nullptr); !s) {
+            if (auto s = set_record_password(**record, nullptr); !s) {
                 log_.warning("host_path", "{} {}: could not remove the CHAP password from the node record: {}", p,
                              iqn, s.error().message);
             }
@@ -493,8 +505,55 @@ public:
     }
 
     Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+        // iscsiadm follows symlinks: a record find_node_record refuses is left for root to look at.
+        if (auto record = find_node_record(c_.iscsi_node_dir, portal, iqn); !record) return std::move(record).error();
         return iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--op", "delete"},
                         {iscsi_err_no_objs_found});
+    }
+
+    Result<std::vector<Leftover>> find_leftovers() override {
+        std::vector<Leftover> found;
+        if (c_.keep_chap_in_node_record) return found;  // the policy lets records keep their password
+        auto records = list_node_records(c_.iscsi_node_dir);
+        if (!records) return std::move(records).error().context("cleanup: scanning the node records");
+        for (const FoundRecord &f : *records) {
+            Leftover item;
+            item.kind = "node_record_password";
+            item.name = f.relative;
+            item.detail["record"] = c_.iscsi_node_dir + "/" + f.relative;
+            item.detail["iqn"] = f.iqn;
+            if (!f.portal.host.empty()) item.detail["portal"] = f.portal.to_string();
+            auto has = f.record ? record_has_password(*f.record) : Result<bool>(f.record.error());
+            if (!has) {
+                item.kind = "node_record";  // unsafe or unreadable: never read or written, only reported
+                item.removable = false;
+                item.reason = has.error().message;
+                found.push_back(std::move(item));
+                continue;
+            }
+            if (!*has) continue;
+            item.reason = "keep_chap_in_node_record is false but the record holds a CHAP password (a login was "
+                          "interrupted before the password was removed again)";
+            found.push_back(std::move(item));
+        }
+        return found;
+    }
+
+    Result<void> remove_leftover(const Leftover &leftover) override {
+        const json::Value &portal_text = leftover.detail["portal"];
+        const json::Value &iqn = leftover.detail["iqn"];
+        request::Portal portal;
+        if (leftover.kind != "node_record_password" || !portal_text.is_string() || !iqn.is_string() ||
+            !request::parse_portal(portal_text.as_string(), &portal).empty()) {
+            return make_error(Status::internal, "cleanup: not a node record password of this host path: " + leftover.name);
+        }
+        // Under the target's lock: a login in progress may need the password in the record until it is done.
+        auto lock = lock_target(portal, iqn.as_string());
+        if (!lock) return std::move(lock).error();
+        auto record = open_node_record(c_.iscsi_node_dir, leftover.name);
+        if (!record) return std::move(record).error();
+        if (!*record) return {};  // gone since the scan
+        return set_record_password(**record, nullptr);
     }
 
 private:
@@ -585,8 +644,44 @@ private:
         return tool(args, also_ok);
     }
 
+    // What the policy says about the record of a session that already exists: no password unless
+    // keep_chap_in_node_record, and then the current one. A failure is a warning: the session is there.
+    void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap) {
+        const SecretString *want = nullptr;
+        if (c_.keep_chap_in_node_record) {
+            if (chap == nullptr) return;  // no credentials given: whatever the session logged in with stays
+            want = &chap->password;
+        }
+        auto record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+        if (record && *record) {
+            auto r = set_record_password(**record, want);
+            if (!r) record = std::move(r).error();
+        }
+        if (!record) {
+            log_.warning("host_path", "{} {}: the node record could not be held to keep_chap_in_node_record: {}",
+                         portal.to_string(), iqn, record.error().message);
+        }
+    }
+
+    // lock_dir, opened once and checked (PrivateDir); opened again only when it was removed (by root) meanwhile,
+    // or this process would lock files other processes no longer see.
+    Result<std::shared_ptr<const PrivateDir>> lock_dir() {
+        std::lock_guard guard(lock_dir_mutex_);
+        if (lock_dir_) {
+            struct stat st {};
+            if (::fstat(lock_dir_->fd(), &st) == 0 && st.st_nlink > 0) return lock_dir_;
+            lock_dir_.reset();
+        }
+        auto dir = PrivateDir::open(c_.lock_dir, "lock_dir");
+        if (!dir) return std::move(dir).error();
+        lock_dir_ = std::make_shared<const PrivateDir>(std::move(*dir));
+        return lock_dir_;
+    }
+
     request::DriverConfig c_;
     Logger log_;
+    std::mutex lock_dir_mutex_;
+    std::shared_ptr<const PrivateDir> lock_dir_;
     DirEvents dev_events_{c_.dev_root};  // device nodes appearing (wait_for_device)
 };
 
@@ -599,89 +694,6 @@ std::string wwid_from_sysfs(std::string text) {
     if (starts_with(text, "eui.")) return "2" + text.substr(4);
     if (starts_with(text, "t10.")) return "1" + text.substr(4);
     return text;
-}
-
-std::string find_node_record(const std::string &node_dir, const request::Portal &portal, const std::string &iqn) {
-    const fs::path dir = fs::path(node_dir) / iqn;
-    const std::string plain = fmt::format("{},{}", portal.host, portal.port);
-    const std::string bracketed = fmt::format("[{}],{}", portal.host, portal.port);
-    std::error_code ec;
-    for (const auto &name : list_dir(dir)) {
-        const bool exact = name == plain || name == bracketed;
-        const bool with_tpgt = starts_with(name, plain + ",") || starts_with(name, bracketed + ",");
-        if (!exact && !with_tpgt) continue;
-        const fs::path p = dir / name;
-        if (fs::is_regular_file(p, ec)) return p.string();  // static record: HOST,PORT
-        if (fs::is_directory(p, ec)) {                       // discovered: HOST,PORT,TPGT/IFACE
-            if (fs::is_regular_file(p / "default", ec)) return (p / "default").string();
-        }
-    }
-    return {};
-}
-
-Result<void> set_record_password(const std::string &record_file, const SecretString *password) {
-    // Read with plain read(2) into one buffer that is wiped afterwards (the record may hold a password).
-    std::string text;
-    {
-        const int fd = ::open(record_file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return make_error(Status::backend, fmt::format("cannot read node record {}", record_file));
-        struct stat st {};
-        ::fstat(fd, &st);
-        text.resize(static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)) + 4096);
-        std::size_t used = 0;
-        ssize_t n;
-        while (used < text.size() && (n = ::read(fd, text.data() + used, text.size() - used)) > 0) used += static_cast<std::size_t>(n);
-        ::close(fd);
-        text.resize(used);
-    }
-    std::string out;
-    out.reserve(text.size() + 64 + (password ? password->size() : 0));
-    bool inserted = false;
-    const auto add_password = [&] {
-        if (password == nullptr || inserted) return;
-        out += "node.session.auth.password = ";
-        out.append(password->reveal());
-        out += '\n';
-        inserted = true;
-    };
-    // Line by line over views: no stream buffer keeps a copy of the old password.
-    bool removed = false;
-    std::string_view rest(text);
-    while (!rest.empty()) {
-        const std::size_t nl = rest.find('\n');
-        const std::string_view line = rest.substr(0, nl);
-        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-        if (line.rfind("node.session.auth.password ", 0) == 0 || line.rfind("node.session.auth.password=", 0) == 0) {
-            removed = true;
-            continue;  // replaced below
-        }
-        if (line.rfind("# END RECORD", 0) == 0) add_password();
-        out.append(line);
-        out += '\n';
-    }
-    add_password();
-    wipe_memory(text.data(), text.size());
-    if (password == nullptr && !removed) {
-        wipe_memory(out.data(), out.size());
-        return {};  // no password to remove: the record stays as it is (no rewrite, no fsync)
-    }
-
-    std::string tmp = record_file + ".ivd-XXXXXX";
-    const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
-    if (fd < 0) {
-        wipe_memory(out.data(), out.size());
-        return make_error(Status::backend, fmt::format("cannot write next to node record {}: {}", record_file, std::strerror(errno)));
-    }
-    ::fchmod(fd, 0600);
-    const ssize_t n = ::write(fd, out.data(), out.size());
-    const bool ok = n == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    wipe_memory(out.data(), out.size());
-    if (!ok || ::rename(tmp.c_str(), record_file.c_str()) != 0) {
-        ::unlink(tmp.c_str());
-        return make_error(Status::backend, fmt::format("cannot replace node record {}", record_file));
-    }
-    return {};
 }
 
 std::unique_ptr<HostOps> make_real_host_ops(const request::DriverConfig &config, const Logger &log) {

@@ -46,7 +46,9 @@ struct DriverConfig {
     std::string sysfs_root = "/sys";
     std::string dev_root = "/dev";
     std::string iscsi_node_dir = "/etc/iscsi/nodes";        // open-iscsi's node records (CHAP goes in here)
-    std::string lock_dir = "/run/lock/iscsi-volume-driver";  // flock files per (portal, IQN)
+    // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
+    // where any user can create the directory first, plant symlinks or hold the locks.
+    std::string lock_dir = "/run/iscsi-volume-driver/locks";
     std::chrono::milliseconds device_wait_timeout{20000};    // LUN block device after the scan
     std::chrono::milliseconds login_timeout{30000};          // one iscsiadm login
     std::chrono::milliseconds multipath_wait_timeout{10000}; // dm map after multipathd took the paths

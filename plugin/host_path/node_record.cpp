@@ -1,0 +1,301 @@
+#include "host_path/node_record.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace ivd::host_path {
+
+namespace {
+
+constexpr std::string_view field = "iscsi_node_dir";
+constexpr std::string_view password_key = "node.session.auth.password";
+
+// A buffer that may hold a password: wiped (its whole capacity) when it goes.
+struct WipedText {
+    std::string text;
+    WipedText() = default;
+    WipedText(const WipedText &) = delete;
+    WipedText &operator=(const WipedText &) = delete;
+    ~WipedText() {
+        text.resize(text.capacity());
+        wipe_memory(text.data(), text.size());
+    }
+    // Room for `n` more bytes; a reallocation wipes the old buffer instead of leaving it in freed memory.
+    void reserve_more(std::size_t n) {
+        if (text.capacity() - text.size() >= n) return;
+        std::string bigger;
+        bigger.reserve(std::max(text.capacity() * 2, text.size() + n));
+        bigger.append(text);
+        text.resize(text.capacity());
+        wipe_memory(text.data(), text.size());
+        text = std::move(bigger);
+    }
+};
+
+Error unsafe(const std::string &path, std::string_view why) {
+    return make_error(Status::backend, fmt::format("{}: {} {}; refusing to use it as root", field, path, why));
+}
+
+// Names in a directory (dot entries skipped: temporary files, ours and iscsiadm's), sorted.
+std::vector<std::string> names_in(const PrivateDir &dir) {
+    std::vector<std::string> names;
+    const int fd = ::openat(dir.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // own offset, unlike dup()
+    if (fd < 0) return names;
+    DIR *d = ::fdopendir(fd);
+    if (d == nullptr) {
+        ::close(fd);
+        return names;
+    }
+    while (const dirent *e = ::readdir(d)) {
+        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// lstat of `name` in `dir`: the file type, 0 when it does not exist.
+Result<mode_t> type_of(const PrivateDir &dir, const std::string &name) {
+    struct stat st {};
+    if (::fstatat(dir.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return mode_t{0};
+        return make_error(Status::backend, fmt::format("{}: {}/{}: {}", field, dir.path(), name, std::strerror(errno)));
+    }
+    return st.st_mode & S_IFMT;
+}
+
+using DirPtr = std::shared_ptr<const PrivateDir>;
+
+// iscsi_node_dir itself; null when it does not exist (a host without open-iscsi: nothing is created).
+Result<DirPtr> open_root(const std::string &node_dir) {
+    struct stat st {};
+    if (::lstat(node_dir.c_str(), &st) != 0 && errno == ENOENT) return DirPtr{};
+    auto dir = PrivateDir::open(node_dir, field);
+    if (!dir) return std::move(dir).error();
+    return DirPtr(std::make_shared<PrivateDir>(std::move(*dir)));
+}
+
+// An existing subdirectory, checked; null when missing (subdir() alone would create it).
+Result<DirPtr> existing_subdir(const PrivateDir &parent, const std::string &name) {
+    auto type = type_of(parent, name);
+    if (!type) return std::move(type).error();
+    if (*type == 0) return DirPtr{};
+    if (*type != S_IFDIR) return unsafe(parent.path() + "/" + name, "is a symlink or not a directory");
+    auto dir = parent.subdir(name);
+    if (!dir) {
+        Error e = std::move(dir).error();
+        e.field = std::string(field);
+        e.argument = "config";
+        return std::move(e).context(std::string(field));
+    }
+    return DirPtr(std::make_shared<PrivateDir>(std::move(*dir)));
+}
+
+// A record file in `dir`: a regular file with one link, owned by root, not group/other-writable.
+Result<NodeRecord> checked_record(const DirPtr &dir, const std::string &name) {
+    auto type = type_of(*dir, name);
+    if (!type) return std::move(type).error();
+    if (*type != S_IFREG) return unsafe(dir->path() + "/" + name, "is a symlink or not a regular file");
+    auto fd = dir->open_file(name, O_RDONLY);
+    if (!fd) return std::move(fd).error().context(std::string(field));
+    return NodeRecord{dir, name};
+}
+
+// "HOST,PORT" or "HOST,PORT,TPGT" (HOST may be a bracketed IPv6 address).
+std::optional<request::Portal> portal_of(const std::string &name) {
+    const auto first = name.find(',');
+    if (first == std::string::npos || first == 0) return std::nullopt;
+    const auto second = name.find(',', first + 1);
+    const std::string port = name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    const unsigned long number = std::stoul(port);
+    if (number == 0 || number > 65535) return std::nullopt;
+    request::Portal p;
+    p.host = name.substr(0, first);
+    if (p.host.size() > 2 && p.host.front() == '[' && p.host.back() == ']') p.host = p.host.substr(1, p.host.size() - 2);
+    p.port = static_cast<std::uint16_t>(number);
+    p.ipv6 = p.host.find(':') != std::string::npos;
+    return p;
+}
+
+// The records of one IQN directory, for the scan.
+void records_of_iqn(const DirPtr &iqn_dir, const std::string &iqn, std::vector<FoundRecord> &out) {
+    for (const std::string &name : names_in(*iqn_dir)) {
+        const auto portal = portal_of(name);
+        if (!portal) continue;
+        const std::string relative = iqn + "/" + name;
+        auto type = type_of(*iqn_dir, name);
+        if (!type || *type != S_IFDIR) {  // static record HOST,PORT (or something unsafe: reported)
+            out.push_back(FoundRecord{relative, iqn, *portal, checked_record(iqn_dir, name)});
+            continue;
+        }
+        auto sub = existing_subdir(*iqn_dir, name);  // discovered: HOST,PORT,TPGT/IFACE
+        if (!sub) {
+            out.push_back(FoundRecord{relative, iqn, *portal, std::move(sub).error()});
+            continue;
+        }
+        if (!*sub) continue;
+        for (const std::string &iface : names_in(**sub)) {
+            out.push_back(FoundRecord{relative + "/" + iface, iqn, *portal, checked_record(*sub, iface)});
+        }
+    }
+}
+
+// The whole record into `into` (wiped by its owner).
+Result<void> read_record(const NodeRecord &record, WipedText &into) {
+    auto fd = record.dir->open_file(record.name, O_RDONLY);
+    if (!fd) return std::move(fd).error().context(std::string(field));
+    for (;;) {
+        into.reserve_more(4096);
+        const std::size_t used = into.text.size();
+        into.text.resize(into.text.capacity());  // within capacity: no reallocation
+        const ssize_t n = ::read(fd->get(), into.text.data() + used, into.text.size() - used);
+        into.text.resize(used + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return make_error(Status::backend, fmt::format("{}: cannot read node record {}: {}", field, record.path(), std::strerror(errno)));
+        if (n == 0) return {};
+    }
+}
+
+bool is_password_line(std::string_view line) {
+    if (line.rfind(password_key, 0) != 0) return false;
+    const std::string_view rest = line.substr(password_key.size());
+    return !rest.empty() && (rest.front() == ' ' || rest.front() == '=');
+}
+
+}  // namespace
+
+Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, const request::Portal &portal,
+                                                   const std::string &iqn) {
+    using Found = std::optional<NodeRecord>;
+    auto root = open_root(node_dir);
+    if (!root) return std::move(root).error();
+    if (!*root) return Found{};
+    auto iqn_dir = existing_subdir(**root, iqn);
+    if (!iqn_dir) return std::move(iqn_dir).error();
+    if (!*iqn_dir) return Found{};
+    const std::string plain = fmt::format("{},{}", portal.host, portal.port);
+    const std::string bracketed = fmt::format("[{}],{}", portal.host, portal.port);
+    for (const std::string &name : names_in(**iqn_dir)) {
+        const bool exact = name == plain || name == bracketed;
+        const bool with_tpgt = name.rfind(plain + ",", 0) == 0 || name.rfind(bracketed + ",", 0) == 0;
+        if (!exact && !with_tpgt) continue;
+        auto type = type_of(**iqn_dir, name);
+        if (!type) return std::move(type).error();
+        if (*type != S_IFDIR) {  // static record HOST,PORT; anything but a regular file is refused
+            auto record = checked_record(*iqn_dir, name);
+            if (!record) return std::move(record).error();
+            return Found(std::move(*record));
+        }
+        auto sub = existing_subdir(**iqn_dir, name);  // discovered: HOST,PORT,TPGT/IFACE
+        if (!sub) return std::move(sub).error();
+        if (!*sub) continue;
+        auto iface = type_of(**sub, "default");
+        if (!iface) return std::move(iface).error();
+        if (*iface == 0) continue;
+        auto record = checked_record(*sub, "default");
+        if (!record) return std::move(record).error();
+        return Found(std::move(*record));
+    }
+    return Found{};
+}
+
+Result<std::vector<FoundRecord>> list_node_records(const std::string &node_dir) {
+    std::vector<FoundRecord> out;
+    auto root = open_root(node_dir);
+    if (!root) return std::move(root).error();
+    if (!*root) return out;
+    for (const std::string &iqn : names_in(**root)) {
+        auto dir = existing_subdir(**root, iqn);
+        if (!dir) {
+            out.push_back(FoundRecord{iqn, iqn, request::Portal{}, std::move(dir).error()});
+        } else if (*dir) {
+            records_of_iqn(*dir, iqn, out);
+        }
+    }
+    return out;
+}
+
+Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, const std::string &relative) {
+    using Found = std::optional<NodeRecord>;
+    std::vector<std::string> parts;
+    for (std::size_t start = 0; start <= relative.size();) {
+        const std::size_t end = std::min(relative.find('/', start), relative.size());
+        parts.push_back(relative.substr(start, end - start));
+        start = end + 1;
+    }
+    const bool bad = parts.size() < 2 || parts.size() > 3 ||
+                     std::any_of(parts.begin(), parts.end(), [](const std::string &p) { return p.empty() || p[0] == '.'; });
+    if (bad) return make_error(Status::internal, fmt::format("not a node record name: '{}'", relative));
+    auto dir = open_root(node_dir);
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+        if (!dir) return std::move(dir).error();
+        if (!*dir) return Found{};
+        dir = existing_subdir(**dir, parts[i]);
+    }
+    if (!dir) return std::move(dir).error();
+    if (!*dir) return Found{};
+    auto type = type_of(**dir, parts.back());
+    if (!type) return std::move(type).error();
+    if (*type == 0) return Found{};
+    auto record = checked_record(*dir, parts.back());
+    if (!record) return std::move(record).error();
+    return Found(std::move(*record));
+}
+
+Result<void> set_record_password(const NodeRecord &record, const SecretString *password) {
+    WipedText text;
+    if (auto r = read_record(record, text); !r) return r;
+    WipedText out;
+    out.reserve_more(text.text.size() + password_key.size() + 8 + (password ? password->size() : 0));
+    bool inserted = false;
+    const auto add_password = [&] {
+        if (password == nullptr || inserted) return;
+        out.text.append(password_key);
+        out.text += " = ";
+        out.text.append(password->reveal());
+        out.text += '\n';
+        inserted = true;
+    };
+    // Line by line over views: no stream buffer keeps a copy of the old password.
+    std::string_view rest(text.text);
+    while (!rest.empty()) {
+        const std::size_t nl = rest.find('\n');
+        const std::string_view line = rest.substr(0, nl);
+        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+        if (is_password_line(line)) continue;  // replaced below
+        if (line.rfind("# END RECORD", 0) == 0) add_password();
+        out.text.append(line);
+        out.text += '\n';
+    }
+    add_password();
+    if (out.text == text.text) return {};  // unchanged: no rewrite, no fsync
+    if (auto r = record.dir->write_file(record.name, out.text); !r) {
+        return make_error(Status::backend, fmt::format("{}: cannot replace node record {}: {}", field, record.path(), r.error().message));
+    }
+    return {};
+}
+
+Result<bool> record_has_password(const NodeRecord &record) {
+    WipedText text;
+    if (auto r = read_record(record, text); !r) return std::move(r).error();
+    std::string_view rest(text.text);
+    while (!rest.empty()) {
+        const std::size_t nl = rest.find('\n');
+        if (is_password_line(rest.substr(0, nl))) return true;
+        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    }
+    return false;
+}
+
+}  // namespace ivd::host_path

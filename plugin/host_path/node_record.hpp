@@ -1,0 +1,52 @@
+// open-iscsi node records (iscsi_node_dir/IQN/HOST,PORT or IQN/HOST,PORT,TPGT/IFACE), read and written as root
+// by the rules of PrivateDir: no symlink anywhere under iscsi_node_dir, every directory and record owned by root
+// and not writable by group or others, records replaced atomically with mode 0600. The CHAP password goes into
+// a record this way only, never onto a command line.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/private_dir.hpp"
+#include "core/secret.hpp"
+#include "request/portal.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ivd::host_path {
+
+// One record file, in a directory held open and checked.
+struct NodeRecord {
+    std::shared_ptr<const PrivateDir> dir;  // the IQN's directory, or its HOST,PORT,TPGT directory
+    std::string name;                       // the record's file name in it
+    std::string path() const { return dir->path() + "/" + name; }
+};
+
+// The record of (portal, IQN); none when there is none (nothing is created). An error when the record or a
+// directory on the way to it is a symlink or not safe to write as root.
+Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, const request::Portal &portal,
+                                                   const std::string &iqn);
+
+// A record seen by the cleanup scan.
+struct FoundRecord {
+    std::string relative;  // under iscsi_node_dir: "IQN/HOST,PORT" or "IQN/HOST,PORT,TPGT/IFACE"
+    std::string iqn;
+    request::Portal portal;
+    Result<NodeRecord> record;  // an error when it is unsafe (it is then never read)
+};
+
+// Every record under node_dir (none when node_dir does not exist; nothing is created).
+Result<std::vector<FoundRecord>> list_node_records(const std::string &node_dir);
+
+// The record at `relative` (as FoundRecord names it), checked again; none when it is gone.
+Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, const std::string &relative);
+
+// Writes (or, with password == nullptr, removes) node.session.auth.password in the record. A record that would
+// not change is not rewritten.
+Result<void> set_record_password(const NodeRecord &record, const SecretString *password);
+
+// Whether the record holds a node.session.auth.password line.
+Result<bool> record_has_password(const NodeRecord &record);
+
+}  // namespace ivd::host_path

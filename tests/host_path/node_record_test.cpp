@@ -1,0 +1,129 @@
+// Node records in the layouts open-iscsi writes (static HOST,PORT and discovered HOST,PORT,TPGT/IFACE), found,
+// written and scanned by the PrivateDir rules. The simulated host writes static records only, hence these.
+#include "test_support.hpp"
+#include "host_path/node_record.hpp"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ivd::testing::slurp;
+using namespace ivd::host_path;
+
+constexpr const char *iqn = "iqn.2000-01.org.example:rec";
+constexpr const char *text = "# BEGIN RECORD 2.1.8\nnode.name = iqn.2000-01.org.example:rec\n# END RECORD\n";
+
+class NodeRecordTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string templ = (fs::temp_directory_path() / "ivd-node-record-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+        base_ = templ;
+        nodes_ = base_ / "nodes";
+        fs::create_directories(nodes_ / iqn / "127.0.0.1,3260,1");
+        std::ofstream(nodes_ / iqn / "127.0.0.1,3260,1" / "default") << text;
+        fs::create_directories(nodes_ / iqn);
+        std::ofstream(nodes_ / iqn / "[fd00::1],3260") << text;
+    }
+    void TearDown() override {
+        std::error_code ec;
+        fs::remove_all(base_, ec);
+    }
+    static ivd::request::Portal portal(const std::string &host, bool ipv6 = false) {
+        ivd::request::Portal p;
+        p.host = host;
+        p.ipv6 = ipv6;
+        return p;
+    }
+    fs::path base_, nodes_;
+};
+
+TEST_F(NodeRecordTest, DiscoveredRecordIsFoundAndWrittenAtomicallyWith0600) {
+    auto found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    ASSERT_TRUE(found->has_value());
+    const fs::path file = nodes_ / iqn / "127.0.0.1,3260,1" / "default";
+    EXPECT_EQ((*found)->path(), file.string());
+    const ivd::SecretString password("Nr-Secret-1");
+    ASSERT_TRUE(set_record_password(**found, &password).ok());
+    EXPECT_NE(slurp(file).find("node.session.auth.password = Nr-Secret-1\n# END RECORD"), std::string::npos) << slurp(file);
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::mask, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_TRUE(record_has_password(**found).value());
+    ASSERT_TRUE(set_record_password(**found, nullptr).ok());
+    EXPECT_EQ(slurp(file), text);
+    EXPECT_FALSE(record_has_password(**found).value());
+}
+
+TEST_F(NodeRecordTest, MissingRecordsAndDirectoriesAreNoneAndNothingIsCreated) {
+    auto other = find_node_record(nodes_.string(), portal("127.0.0.9"), iqn);
+    ASSERT_TRUE(other.ok());
+    EXPECT_FALSE(other->has_value());
+    auto unknown = find_node_record(nodes_.string(), portal("127.0.0.1"), "iqn.2000-01.org.example:none");
+    ASSERT_TRUE(unknown.ok());
+    EXPECT_FALSE(unknown->has_value());
+    EXPECT_FALSE(fs::exists(nodes_ / "iqn.2000-01.org.example:none"));
+    auto no_dir = list_node_records((base_ / "absent").string());
+    ASSERT_TRUE(no_dir.ok());
+    EXPECT_TRUE(no_dir->empty());
+    EXPECT_FALSE(fs::exists(base_ / "absent"));
+}
+
+TEST_F(NodeRecordTest, SymlinkedIfaceFileOrTpgtDirectoryIsRefused) {
+    const fs::path victim = base_ / "victim";
+    std::ofstream(victim) << text;
+    fs::remove(nodes_ / iqn / "127.0.0.1,3260,1" / "default");
+    fs::create_symlink(victim, nodes_ / iqn / "127.0.0.1,3260,1" / "default");
+    auto found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_FALSE(found.ok());
+    EXPECT_NE(found.error().message.find("symlink"), std::string::npos) << found.error().message;
+
+    fs::remove_all(nodes_ / iqn / "127.0.0.1,3260,1");
+    fs::create_directories(base_ / "elsewhere");
+    fs::create_directory_symlink(base_ / "elsewhere", nodes_ / iqn / "127.0.0.1,3260,1");
+    found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_FALSE(found.ok());
+    EXPECT_NE(found.error().message.find("symlink"), std::string::npos) << found.error().message;
+    EXPECT_EQ(slurp(victim), text);
+}
+
+TEST_F(NodeRecordTest, GroupWritableRecordOrDirectoryIsRefused) {
+    ASSERT_EQ(::chmod((nodes_ / iqn / "127.0.0.1,3260,1" / "default").c_str(), 0620), 0);
+    auto found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_FALSE(found.ok());
+    EXPECT_NE(found.error().message.find("writable by group or others"), std::string::npos) << found.error().message;
+    ASSERT_EQ(::chmod((nodes_ / iqn / "127.0.0.1,3260,1" / "default").c_str(), 0600), 0);
+    ASSERT_EQ(::chmod((nodes_ / iqn).c_str(), 0777), 0);
+    found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_FALSE(found.ok());
+    EXPECT_EQ(found.error().field, "iscsi_node_dir") << found.error().message;
+}
+
+TEST_F(NodeRecordTest, ScanNamesEveryRecordWithItsPortal) {
+    auto all = list_node_records(nodes_.string());
+    ASSERT_TRUE(all.ok()) << all.error().message;
+    ASSERT_EQ(all->size(), 2u);
+    const FoundRecord &v4 = (*all)[0];
+    EXPECT_EQ(v4.relative, std::string(iqn) + "/127.0.0.1,3260,1/default");
+    EXPECT_EQ(v4.portal.to_string(), "127.0.0.1:3260");
+    EXPECT_TRUE(v4.record.ok());
+    const FoundRecord &v6 = (*all)[1];
+    EXPECT_EQ(v6.relative, std::string(iqn) + "/[fd00::1],3260");
+    EXPECT_EQ(v6.portal.host, "fd00::1");
+    EXPECT_TRUE(v6.portal.ipv6);
+    auto again = open_node_record(nodes_.string(), v4.relative);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    ASSERT_TRUE(again->has_value());
+    EXPECT_EQ((*again)->path(), (nodes_ / v4.relative).string());
+    auto v6_found = find_node_record(nodes_.string(), portal("fd00::1", true), iqn);
+    ASSERT_TRUE(v6_found.ok() && v6_found->has_value());
+    EXPECT_FALSE(open_node_record(nodes_.string(), "../etc/passwd").ok());
+    EXPECT_FALSE(open_node_record(nodes_.string(), std::string(iqn) + "/.x").ok());
+}
+
+}  // namespace
