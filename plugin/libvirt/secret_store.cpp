@@ -91,6 +91,17 @@ Result<void> LibvirtSecretStore::remove_iscsi_secret(const std::string &usage_na
     });
 }
 
+Result<std::optional<std::string>> LibvirtSecretStore::find_iscsi_secret(const std::string &usage_name) {
+    return connection_->call([&](virConnectPtr conn) -> Result<std::optional<std::string>> {
+        auto found = lookup(conn, usage_name);
+        if (!found) return std::move(found).error();
+        if (!*found) return std::optional<std::string>{};
+        auto uuid = uuid_of(found->get());
+        if (!uuid) return std::move(uuid).error();
+        return std::optional<std::string>(std::move(uuid).value());
+    });
+}
+
 Result<std::vector<std::string>> LibvirtSecretStore::list_iscsi_secret_usages(std::string_view prefix) {
     return connection_->call([&](virConnectPtr conn) -> Result<std::vector<std::string>> {
         SecretArray all;
@@ -158,6 +169,14 @@ Result<void> MemorySecretStore::remove_iscsi_secret(const std::string &usage_nam
     if (auto f = take_failure()) return std::move(*f);
     entries_.erase(usage_name);
     return {};
+}
+
+Result<std::optional<std::string>> MemorySecretStore::find_iscsi_secret(const std::string &usage_name) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (auto f = take_failure()) return std::move(*f);
+    auto it = entries_.find(usage_name);
+    if (it == entries_.end()) return std::optional<std::string>{};
+    return std::optional<std::string>(it->second.uuid);
 }
 
 Result<std::vector<std::string>> MemorySecretStore::list_iscsi_secret_usages(std::string_view prefix) {

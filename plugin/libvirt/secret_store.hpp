@@ -29,6 +29,8 @@ public:
                                                  const SecretString &value) = 0;
     // Succeeds when the secret is already gone.
     virtual Result<void> remove_iscsi_secret(const std::string &usage_name) = 0;
+    // The UUID of the secret with this usage, or nullopt when there is none.
+    virtual Result<std::optional<std::string>> find_iscsi_secret(const std::string &usage_name) = 0;
     // Usage names of the iscsi secrets starting with prefix, sorted.
     virtual Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) = 0;
     // Usage names and UUIDs of the iscsi secrets starting with prefix, sorted by usage (for cleanup, which
@@ -48,6 +50,7 @@ public:
     Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
                                          const SecretString &value) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
+    Result<std::optional<std::string>> find_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
     Result<std::vector<SecretEntry>> list_iscsi_secrets(std::string_view prefix) override;
 
@@ -63,6 +66,7 @@ public:
     Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
                                          const SecretString &value) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
+    Result<std::optional<std::string>> find_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
     Result<std::vector<SecretEntry>> list_iscsi_secrets(std::string_view prefix) override;
 

@@ -35,24 +35,25 @@ Status all_failed_status(const std::vector<iscsi::ProbeResult> &results) {
     return Status::unreachable;
 }
 
-// Removes a freshly put secret unless the connect went through.
+// Undoes a connect's secret steps unless the connect went through: its own record, and the secret only when
+// this connect created it and nothing else uses it.
 class SecretRollback {
 public:
-    SecretRollback(libvirt::SecretStore &store, std::string usage, const Logger &log)
-        : store_(store), usage_(std::move(usage)), log_(log) {}
+    SecretRollback(SecretLifetime &secrets, SecretLifetime::Hold hold, const Logger &log)
+        : secrets_(secrets), hold_(std::move(hold)), log_(log) {}
     SecretRollback(const SecretRollback &) = delete;
     SecretRollback &operator=(const SecretRollback &) = delete;
     ~SecretRollback() {
         if (committed_) return;
-        if (auto r = store_.remove_iscsi_secret(usage_); !r) {
-            log_.error("net_disk", "could not remove secret {} after a failed connect: {}", usage_, r.error().message);
+        if (auto r = secrets_.undo(hold_); !r) {
+            log_.error("net_disk", "could not undo secret {} after a failed connect: {}", hold_.usage, r.error().message);
         }
     }
     void commit() { committed_ = true; }
 
 private:
-    libvirt::SecretStore &store_;
-    std::string usage_;
+    SecretLifetime &secrets_;
+    SecretLifetime::Hold hold_;
     const Logger &log_;
     bool committed_ = false;
 };
@@ -61,12 +62,12 @@ private:
 
 NetworkDiskPath::NetworkDiskPath(request::DriverConfig config, Logger log,
                                  std::shared_ptr<libvirt::SecretStore> secrets, Prober prober,
-                                 DiskSecretLister list_references)
+                                 DiskSecretLister list_references, std::shared_ptr<AttachmentLedger> ledger)
     : config_(std::move(config)),
       log_(log),
-      secrets_(std::move(secrets)),
       prober_(std::move(prober)),
-      list_references_(std::move(list_references)) {}
+      secrets_(std::move(secrets), ledger ? std::move(ledger) : std::make_shared<MemoryLedger>(),
+               std::move(list_references), log) {}
 
 Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const request::VolumeRequest &volume,
                                                                      const std::string &initiator) {
@@ -143,15 +144,17 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     if (volume.chap) {
         const std::string usage = secret_usage_for(volume);
         // Always (re)set the value: a reconnect after a password change must not keep the stale one.
-        auto uuid = secrets_->put_iscsi_secret(
+        // The secret is shared by every attachment of the volume; this connect's record keeps it alive.
+        auto hold = secrets_.acquire(
             usage, fmt::format("CHAP password of iSCSI volume {}", volume.volume_id.empty() ? target.iqn : volume.volume_id),
             volume.chap->password);
-        if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
-        rollback.emplace(*secrets_, usage, log_);
+        if (!hold) return std::move(hold).error();
         spec.auth = xml::DiskAuth{volume.chap->username, usage};
-        device_info.add("secret_uuid", *uuid);
+        device_info.add("secret_uuid", hold->uuid);
         device_info.add("secret_usage", usage);
+        device_info.add("attachment_id", hold->attachment_id);
         device_info.add("auth_username", volume.chap->username);
+        rollback.emplace(secrets_, std::move(hold).value(), log_);
     }
 
     device_info.add("disk_xml", xml::network_disk_xml(spec));
@@ -171,6 +174,7 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
 Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                                          std::uint32_t flags) {
     std::string usage;
+    std::string attachment_id;  // "" for a device_info of driver versions before attachment ids
     if (device_info != nullptr) {
         if (const json::Value *u = request::member(*device_info, "secret_usage")) {
             auto s = request::read_string(*u, request::Where{"device_info", "secret_usage"}, {.max_bytes = 512});
@@ -183,71 +187,33 @@ Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, c
         } else if (volume.chap) {
             usage = secret_usage_for(volume);
         }
+        if (const json::Value *a = request::member(*device_info, "attachment_id")) {
+            const request::Where where{"device_info", "attachment_id"};
+            auto s = request::read_string(*a, where, {.max_bytes = 64});
+            if (!s) return std::move(s).error();
+            if (!valid_attachment_id(*s)) return request::invalid(where, "must be 32 lowercase hex digits");
+            attachment_id = std::move(s).value();
+        }
     } else {
         usage = secret_usage_for(volume);  // device_info lost: remove whatever connect may have defined
     }
     if (usage.empty()) return {};
-    auto removed = secrets_->remove_iscsi_secret(usage);
-    if (!removed) {
+    auto released = secrets_.release(usage, attachment_id);
+    if (!released) {
         if ((flags & VD_DISCONNECT_IGNORE_ERRORS) != 0) {
-            log_.warning("net_disk", "ignored: removing secret {} failed: {}", usage, removed.error().message);
+            log_.warning("net_disk", "ignored: releasing secret {} failed: {}", usage, released.error().message);
             return {};
         }
-        return std::move(removed).error().context("removing the CHAP secret from libvirt");
+        return released;
     }
     return {};
 }
 
 Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers() {
-    if (!list_references_) {
-        return make_error(Status::not_implemented, "cleanup: this network path cannot list the domains' disks");
-    }
-    const std::string prefix = std::string(secret_usage_prefix) + config_.cleanup_volume_prefix;
-    // Secrets first, references second: a secret defined in between is not in the list, so it cannot be
-    // judged against an older view of the domains.
-    auto secrets = secrets_->list_iscsi_secrets(prefix);
-    if (!secrets) return std::move(secrets).error().context("cleanup: listing this driver's libvirt secrets");
-    auto refs = list_references_();
-    if (!refs) return std::move(refs).error().context("cleanup: listing the secrets domains' disks reference");
-    std::vector<Leftover> found;
-    for (const libvirt::SecretEntry &secret : *secrets) {
-        Leftover item;
-        item.kind = "libvirt_secret";
-        item.name = secret.usage;
-        if (!secret.uuid.empty()) item.detail["uuid"] = secret.uuid;
-        json::Value users = json::Value::array();
-        for (const libvirt::SecretReference &ref : *refs) {
-            const bool by_usage = !ref.usage.empty() && ref.usage == secret.usage;
-            const bool by_uuid = !ref.uuid.empty() && !secret.uuid.empty() && ref.uuid == secret.uuid;
-            if (!by_usage && !by_uuid) continue;
-            json::Value u = json::Value::object();
-            u["domain"] = ref.domain;
-            u["view"] = ref.view;
-            u["dev"] = ref.target_dev;
-            users.append(u);
-        }
-        item.in_use = !users.empty();
-        if (item.in_use) {
-            const json::Value &first = users[0];
-            item.reason = fmt::format("referenced by domain {} ({} XML, disk {}){}", first["domain"].as_string(),
-                                      first["view"].as_string(), first["dev"].as_string(),
-                                      users.size() > 1 ? fmt::format(" and {} more", users.size() - 1) : "");
-            item.detail["referenced_by"] = users;
-        } else {
-            item.reason = "no domain's disk references it (live or persistent config): left by an interrupted "
-                          "connect or a host that never disconnected";
-        }
-        found.push_back(std::move(item));
-    }
-    return found;
+    return secrets_.find_leftovers(std::string(secret_usage_prefix) + config_.cleanup_volume_prefix);
 }
 
-Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) {
-    if (leftover.kind != "libvirt_secret" || !std::string_view(leftover.name).starts_with(secret_usage_prefix)) {
-        return make_error(Status::internal, "cleanup: not a secret of this driver: " + leftover.name);
-    }
-    return secrets_->remove_iscsi_secret(leftover.name);
-}
+Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) { return secrets_.remove_leftover(leftover); }
 
 }  // namespace ivd::net_disk
 
@@ -260,7 +226,8 @@ std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &c
     auto store = std::make_shared<libvirt::LibvirtSecretStore>(connection);
     return std::make_unique<net_disk::NetworkDiskPath>(
         config, log, std::move(store), iscsi::probe_targets,
-        [connection] { return libvirt::list_disk_secret_references(*connection); });
+        [connection] { return libvirt::list_disk_secret_references(*connection); },
+        std::make_shared<net_disk::FileLedger>(config.state_dir, config.state_lock_timeout));
 }
 
 }  // namespace ivd

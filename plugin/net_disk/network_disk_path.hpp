@@ -7,6 +7,8 @@
 #include "iscsi/iscsi_probe.hpp"
 #include "libvirt/domain_disks.hpp"
 #include "libvirt/secret_store.hpp"
+#include "net_disk/attachment_ledger.hpp"
+#include "net_disk/secret_lifetime.hpp"
 #include "request/driver_config.hpp"
 
 #include <functional>
@@ -25,19 +27,18 @@ std::string secret_usage_for(const request::VolumeRequest &volume);
 using Prober = std::function<std::vector<iscsi::ProbeResult>(const std::vector<request::Target> &,
                                                              const iscsi::ProbeOptions &)>;
 
-// Every secret reference in the disks of libvirt's domains (live and persistent config), for cleanup.
-using DiskSecretLister = std::function<Result<std::vector<libvirt::SecretReference>>()>;
-
 class NetworkDiskPath final : public AttachPathImpl {
 public:
-    // list_references unset: cleanup is refused (it cannot prove a secret unused).
+    // list_references unset: only the attachment records decide whether a secret is still needed, and cleanup
+    // is refused (it cannot prove a secret unused). ledger unset: a MemoryLedger (one process: tests, benchmarks).
     NetworkDiskPath(request::DriverConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
-                    Prober prober, DiskSecretLister list_references = {});
+                    Prober prober, DiskSecretLister list_references = {},
+                    std::shared_ptr<AttachmentLedger> ledger = {});
 
     Result<json::Value> connect(const ConnectContext &context) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                             std::uint32_t flags) override;
-    // Our secrets (usage prefix) that no domain disk references, by usage or by UUID.
+    // Our secrets (usage prefix) that no domain disk references, by usage or by UUID, and their records.
     Result<std::vector<Leftover>> find_leftovers() override;
     Result<void> remove_leftover(const Leftover &leftover) override;
 
@@ -51,9 +52,8 @@ private:
 
     request::DriverConfig config_;
     Logger log_;
-    std::shared_ptr<libvirt::SecretStore> secrets_;
     Prober prober_;
-    DiskSecretLister list_references_;
+    SecretLifetime secrets_;
 };
 
 }  // namespace ivd::net_disk

@@ -35,10 +35,10 @@ Result<Tristate> read_tristate(const json::Value &v, const Where &where) {
     return *b ? Tristate::yes : Tristate::no;
 }
 
-constexpr std::array<std::string_view, 12> known_keys = {
+constexpr std::array<std::string_view, 14> known_keys = {
     "path",       "enforce_multipath", "libvirt_uri",    "probe_portals",       "probe_timeout_ms",
     "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
-    "qemu_iscsi", "cleanup_volume_prefix"};
+    "qemu_iscsi", "cleanup_volume_prefix", "state_dir",  "state_lock_timeout_ms"};
 
 // Host path keys (appended).
 constexpr std::array<std::string_view, 13> host_path_keys = {
@@ -200,6 +200,16 @@ Result<DriverConfig> parse(const json::Value &doc) {
         auto s = read_string(*v, root.key("cleanup_volume_prefix"), {.max_bytes = 255, .allow_empty = true});
         if (!s) return std::move(s).error();
         config.cleanup_volume_prefix = std::move(s).value();
+    }
+    if (const json::Value *v = member(doc, "state_dir")) {
+        auto s = read_absolute_path(*v, root.key("state_dir"));
+        if (!s) return std::move(s).error();
+        config.state_dir = std::move(s).value();
+    }
+    if (const json::Value *v = member(doc, "state_lock_timeout_ms")) {
+        auto n = read_flexible_integer(*v, root.key("state_lock_timeout_ms"), 10, 3600000);
+        if (!n) return std::move(n).error();
+        config.state_lock_timeout = std::chrono::milliseconds(*n);
     }
     if (const json::Value *v = member(doc, "initiator_name_file")) {
         auto s = read_string(*v, root.key("initiator_name_file"), {.max_bytes = 4096});

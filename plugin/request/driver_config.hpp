@@ -32,6 +32,11 @@ struct DriverConfig {
     // cleanup considers only secrets whose usage continues with this after "iscsi-volume-driver:" (a volume id
     // prefix); empty: every secret of this driver. For hosts (and test suites) that share one libvirtd.
     std::string cleanup_volume_prefix;
+    // Root-only directory (ivd::PrivateDir) of the records of which connects still need a volume's CHAP secret,
+    // and the flock files that serialise one volume's secret steps across processes. Persistent, as libvirt's
+    // secrets are.
+    std::string state_dir = "/var/lib/iscsi-volume-driver";
+    std::chrono::milliseconds state_lock_timeout{30000};  // bounded wait for another process's secret steps
 
     // Host facts; "automatic" means detect.
     std::string initiator_name;  // overrides the file below

@@ -227,7 +227,7 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
     LibvirtLab libvirt;
     const fs::path net_conf = dir_ / "net.conf";
     spit(net_conf, "[DEFAULT]\nvolume_drivers = iscsi=" IVD_MODULE_PATH "\n\n[libvirt]\nconnection_uri = " + libvirt.uri() +
-                       "\n\n[iscsi]\npath = network\nprobe_timeout_ms = 1000\n");
+                       "\n\n[iscsi]\npath = network\nprobe_timeout_ms = 1000\nstate_dir = " + (dir_ / "state").string() + "\n");
     const std::string net_global = "--config " + net_conf.string() + " --log-level debug";
     {
         // Success: probe three portals (one dead), attach, read the bytes through QEMU, detach.
@@ -252,7 +252,8 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
     }
     {
         // In process: the same with the log callback at debug level, plus an input error next to a password.
-        InProcessHost host(R"({"path":"network","probe_timeout_ms":"1000","libvirt_uri":")" + libvirt.uri() + "\"}");
+        InProcessHost host(R"({"path":"network","probe_timeout_ms":"1000","state_dir":")" + (dir_ / "state").string() +
+                           R"(","libvirt_uri":")" + libvirt.uri() + "\"}");
         auto good = ci({dead, p1}, "net-inproc", chap_password);
         const std::string info = host.connect(good, "sdx");
         ASSERT_FALSE(info.empty()) << (host.errors.empty() ? "" : host.errors.back());
@@ -273,6 +274,9 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
     EXPECT_TRUE(secrets_with_prefix(libvirt.uri(), "iscsi-volume-driver:leak-" + std::to_string(::getpid())).empty());
     // libvirt's secret store on disk: nothing of ours stays after disconnect.
     add_tree(h, "/etc/libvirt/secrets");
+    // The driver's attachment records (state_dir): ids and usage names only.
+    ASSERT_TRUE(fs::exists(dir_ / "state" / "attachments")) << "the scenarios wrote attachment records";
+    add_tree(h, (dir_ / "state").string());
     add_tree(h, "/run/libvirt/secrets");
     // libvirtd's and QEMU's logs.
     for (const char *p : {"/run/ivd-libvirt-lab/libvirtd.log", "/var/log/libvirt/libvirtd.log"}) {

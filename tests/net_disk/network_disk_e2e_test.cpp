@@ -275,6 +275,11 @@ TEST_F(NetworkDiskEndToEnd, ReconnectAfterPasswordChangeUsesTheNewPassword) {
     auto info = attach(connection_info({tgtd->portal().to_string()}, chap_tid, "rotate", &rotated), "rotate");
     EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
     detach("rotate");
+    EXPECT_EQ(our_secrets().size(), 1u) << "the first connect was not disconnected yet: its secret stays";
+    // The host disconnects the first connect too (it never attached it); then nothing needs the secret.
+    const fs::path first_info = write("rotate-old.device.json", first.out);
+    auto off = volume_host("disconnect " + old_ci.string() + " " + first_info.string());
+    EXPECT_EQ(off.exit_code, 0) << off.err;
     tgtd->set_account_password(chap_user, chap_password);
     EXPECT_TRUE(our_secrets().empty());
     EXPECT_EQ(all_output.find(rotated), std::string::npos);

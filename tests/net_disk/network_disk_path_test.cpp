@@ -35,6 +35,8 @@ const std::string three_portals =
 
 struct Fixture {
     std::shared_ptr<libvirt::MemorySecretStore> secrets = std::make_shared<libvirt::MemorySecretStore>();
+    std::shared_ptr<net_disk::AttachmentLedger> ledger = std::make_shared<net_disk::MemoryLedger>();
+    std::vector<libvirt::SecretReference> refs;  // what the domains' disks reference, as the fake lister says
     std::vector<ProbeOutcome> outcomes;
     int probe_calls = 0;
     std::string seen_initiator;
@@ -51,7 +53,8 @@ struct Fixture {
             }
             return results;
         };
-        return std::make_unique<net_disk::NetworkDiskPath>(config, Logger{}, secrets, prober);
+        auto lister = [this]() -> Result<std::vector<libvirt::SecretReference>> { return refs; };
+        return std::make_unique<net_disk::NetworkDiskPath>(config, Logger{}, secrets, prober, lister, ledger);
     }
 };
 
@@ -230,21 +233,33 @@ TEST(NetworkDiskPath, DisconnectRemovesTheSecretIdempotently) {
     ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
     EXPECT_EQ(f.secrets->size(), 0u);
     EXPECT_TRUE(path->disconnect(v, &*info, 0).ok()) << "already disconnected is success";
-    // Lost device_info: the secret is found from connection_info alone.
+    // Lost device_info: the secret is found from connection_info alone, and goes once no record needs it.
     ASSERT_TRUE(connect(*path, v).ok());
     EXPECT_TRUE(path->disconnect(v, nullptr, 0).ok());
+    EXPECT_EQ(f.secrets->size(), 1u) << "the connect above was never disconnected: its record keeps the secret";
+    ASSERT_TRUE(f.ledger->clear("iscsi-volume-driver:vol-1").ok());
+    EXPECT_TRUE(path->disconnect(v, nullptr, 0).ok());
     EXPECT_EQ(f.secrets->size(), 0u);
-    // A backend failure is reported, or ignored when asked.
-    ASSERT_TRUE(connect(*path, v).ok());
+    // A backend failure is reported (the record stays, so a retry works), or ignored when asked.
+    auto again = connect(*path, v);
+    ASSERT_TRUE(again.ok());
     f.secrets->fail_next_call(make_error(Status::backend, "down"));
-    EXPECT_FALSE(path->disconnect(v, &*info, 0).ok());
+    EXPECT_FALSE(path->disconnect(v, &*again, 0).ok());
+    EXPECT_EQ(f.ledger->attachments("iscsi-volume-driver:vol-1")->size(), 1u);
     f.secrets->fail_next_call(make_error(Status::backend, "down"));
-    EXPECT_TRUE(path->disconnect(v, &*info, VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_TRUE(path->disconnect(v, &*again, VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_TRUE(path->disconnect(v, &*again, 0).ok());
+    EXPECT_EQ(f.secrets->size(), 0u);
     json::Value foreign = *info;
     foreign["secret_usage"] = "somebody-elses-secret";
     auto refused = path->disconnect(v, &foreign, 0);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().field, "secret_usage");
+    json::Value bad_id = *info;
+    bad_id["attachment_id"] = "../../etc/passwd";
+    auto bad = path->disconnect(v, &bad_id, 0);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().field, "attachment_id");
 }
 
 TEST(NetworkDiskPath, OldLibvirtGetsTheXmlFormsItAccepts) {

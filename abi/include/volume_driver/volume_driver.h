@@ -172,7 +172,10 @@ typedef struct vd_driver_table {
      * own (for example libvirt secrets under its own usage names) that nothing in use references any more (no
      * domain's live or persistent disk XML). Objects still referenced are kept and reported as kept.
      * Meant for host service start, when no connect_volume of this host is in flight: an object a concurrent
-     * connect has just created and not yet attached looks unused. flags: VD_CLEANUP_* bits (VD_CLEANUP_DRY_RUN:
+     * connect has just created and not yet attached looks unused. Domains libvirt does not know cannot be
+     * seen: a transient domain saved to a file (virsh save) references nothing until it is restored, so its
+     * objects are removed and the restore fails; restore such domains first (a persistent domain's managed
+     * save keeps its persistent XML, which is read). flags: VD_CLEANUP_* bits (VD_CLEANUP_DRY_RUN:
      * report only). Returns VD_OK when the scan completed, even if removing some object failed: the report
      * says so per object ("action": "failed") and in "failed"; a failure to scan (e.g. libvirt unreachable, a
      * domain XML unreadable) removes nothing and returns an error with last_error(). On VD_OK *report_json

@@ -1,0 +1,260 @@
+// Who keeps a volume's CHAP secret alive: attachment records and domain disk references, with libvirt replaced
+// by MemorySecretStore and a scripted reference list, and the real FileLedger in a private temporary state_dir.
+#include "net_disk/network_disk_path.hpp"
+#include "request/json_input.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using namespace ivd;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string usage = "iscsi-volume-driver:vol-7";
+const std::string password = "Pw-lifetime-9d2e";
+
+request::VolumeRequest chap_volume() {
+    const std::string text =
+        R"({"driver_volume_type":"iscsi","data":{"target_portal":"127.0.0.1:3260","target_iqn":"iqn.2010-10.org.openstack:v","target_lun":1,"volume_id":"vol-7","auth_method":"CHAP","auth_username":"u","auth_password":")" +
+            password + "\"}}";
+    auto doc = request::parse_object(text.c_str(), "connection_info");
+    EXPECT_TRUE(doc.ok());
+    auto r = request::parse_connection_info(*doc);
+    EXPECT_TRUE(r.ok());
+    return std::move(r).value();
+}
+
+// A fresh 0700 state directory per test, removed afterwards.
+struct StateDir {
+    fs::path root;
+    StateDir() {
+        std::string tmpl = (fs::temp_directory_path() / "ivd-state-XXXXXX").string();
+        EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+        root = tmpl;
+    }
+    ~StateDir() { fs::remove_all(root); }
+    std::string dir() const { return (root / "state").string(); }
+};
+
+struct Host {
+    std::shared_ptr<libvirt::MemorySecretStore> secrets = std::make_shared<libvirt::MemorySecretStore>();
+    std::vector<libvirt::SecretReference> refs;
+    std::mutex refs_mutex;
+    StateDir state;
+
+    // One NetworkDiskPath per "process": each has its own FileLedger on the same state_dir, as separate
+    // volume-host processes would.
+    std::unique_ptr<net_disk::NetworkDiskPath> path(std::chrono::milliseconds lock_timeout = 30s) {
+        request::DriverConfig config;
+        auto prober = [](const std::vector<request::Target> &t, const iscsi::ProbeOptions &) {
+            return std::vector<iscsi::ProbeResult>(t.size());
+        };
+        auto lister = [this]() -> Result<std::vector<libvirt::SecretReference>> {
+            const std::lock_guard<std::mutex> g(refs_mutex);
+            return refs;
+        };
+        return std::make_unique<net_disk::NetworkDiskPath>(
+            config, Logger{}, secrets, prober, lister, std::make_shared<net_disk::FileLedger>(state.dir(), lock_timeout));
+    }
+    bool has_secret() { return secrets->value_of(usage).has_value(); }
+};
+
+Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v, const char *dev = "sda") {
+    request::Connector connector;
+    connector.initiator = "iqn.1993-08.org.debian:01:host";
+    request::DiskTarget disk{request::DiskBus::scsi, dev};
+    PathDecision decision;
+    static const HostFacts facts;
+    return path.connect(ConnectContext{v, connector, disk, decision, facts});
+}
+
+TEST(SecretLifetime, RollbackOfASecondConnectKeepsTheFirstAttachmentsSecret) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    auto first = connect(*path, v);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    auto second = connect(*path, v, "sdb");
+    ASSERT_TRUE(second.ok());
+    EXPECT_NE((*first)["attachment_id"].as_string(), (*second)["attachment_id"].as_string());
+    // The host could not attach the second disk ("target sda already exists") and disconnects it again.
+    ASSERT_TRUE(path->disconnect(v, &*second, 0).ok());
+    ASSERT_TRUE(host.has_secret()) << "the first, live attachment lost its secret";
+    EXPECT_EQ(host.secrets->value_of(usage)->reveal(), password);
+    ASSERT_TRUE(path->disconnect(v, &*first, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+}
+
+TEST(SecretLifetime, MultiattachDetachFromOneKeepsTheOthersSecret) {
+    Host host;
+    auto a = host.path();
+    auto b = host.path();
+    const auto v = chap_volume();
+    auto on_a = connect(*a, v);
+    auto on_b = connect(*b, v);
+    ASSERT_TRUE(on_a.ok() && on_b.ok());
+    host.refs = {{"dom-a", "live", "sda", usage, ""}, {"dom-b", "live", "sda", usage, ""}};
+    host.refs.erase(host.refs.begin());  // detached from dom-a
+    ASSERT_TRUE(a->disconnect(v, &*on_a, 0).ok());
+    EXPECT_TRUE(host.has_secret());
+    host.refs.clear();
+    ASSERT_TRUE(b->disconnect(v, &*on_b, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+}
+
+TEST(SecretLifetime, ADiskThatStillReferencesTheSecretKeepsIt) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok());
+    // A v1 attachment (no record) in a stopped persistent domain, found by UUID.
+    host.refs = {{"old-dom", "config", "sdc", "", (*info)["secret_uuid"].as_string()}};
+    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    EXPECT_TRUE(host.has_secret());
+    host.refs.clear();
+    json::Value v1 = *info;
+    v1.remove("attachment_id");  // a device_info of an older driver still disconnects
+    ASSERT_TRUE(path->disconnect(v, &v1, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+}
+
+TEST(SecretLifetime, AFailedConnectRemovesOnlyWhatItCreated) {
+    Host host;
+    auto path = host.path();
+    auto ledger = std::make_shared<net_disk::FileLedger>(host.state.dir(), 30s);
+    net_disk::SecretLifetime lifetime(host.secrets, ledger, [] { return Result<std::vector<libvirt::SecretReference>>(std::vector<libvirt::SecretReference>{}); }, Logger{});
+    auto first = lifetime.acquire(usage, "d", SecretString(password));
+    ASSERT_TRUE(first.ok());
+    EXPECT_TRUE(first->created);
+    auto second = lifetime.acquire(usage, "d", SecretString(password));
+    ASSERT_TRUE(second.ok());
+    EXPECT_FALSE(second->created);
+    ASSERT_TRUE(lifetime.undo(*second).ok());
+    EXPECT_TRUE(host.has_secret()) << "the second connect did not create the secret";
+    EXPECT_EQ(ledger->attachments(usage)->size(), 1u);
+    ASSERT_TRUE(lifetime.undo(*first).ok());
+    EXPECT_FALSE(host.has_secret());
+    EXPECT_TRUE(ledger->attachments(usage)->empty());
+}
+
+// Many connects and disconnects of one volume at once, each through its own path (as separate processes):
+// no attachment ever finds its secret gone before its own disconnect, and none is left afterwards.
+TEST(SecretLifetime, ParallelConnectsNeverLoseTheSecretEarly) {
+    Host host;
+    const auto v = chap_volume();
+    std::atomic<int> lost{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 20; ++i) {
+        threads.emplace_back([&, i] {
+            auto path = host.path();
+            std::mt19937 rng(static_cast<unsigned>(i));
+            auto info = connect(*path, v);
+            if (!info) {
+                ++failed;
+                return;
+            }
+            for (int k = 0; k < 5; ++k) {
+                std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+                if (!host.has_secret()) ++lost;
+            }
+            if (!path->disconnect(v, &*info, 0)) ++failed;
+        });
+    }
+    for (auto &t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(lost.load(), 0) << "a live attachment's secret was removed by another's disconnect";
+    EXPECT_FALSE(host.has_secret());
+}
+
+TEST(SecretLifetime, RecordsAreRootOnlyFilesWithoutThePassword) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok());
+    const fs::path record = fs::path(host.state.dir()) / "attachments" / net_disk::FileLedger::record_name(usage);
+    struct stat st {};
+    ASSERT_EQ(::stat(record.c_str(), &st), 0) << record;
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    ASSERT_EQ(::stat(host.state.dir().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    std::stringstream text;
+    text << std::ifstream(record).rdbuf();
+    EXPECT_NE(text.str().find((*info)["attachment_id"].as_string()), std::string::npos);
+    EXPECT_EQ(text.str().find(password), std::string::npos);
+    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    EXPECT_FALSE(fs::exists(record)) << "the last record goes with the last attachment";
+    EXPECT_EQ(net_disk::FileLedger::record_name("iscsi-volume-driver:iqn.x:y/1"), "v-iqn.x%3ay%2f1.json");
+    EXPECT_EQ(net_disk::FileLedger::record_name(std::string(300, 'a')).substr(0, 2), "h-");
+}
+
+TEST(SecretLifetime, UnsafeStateDirIsAConfigErrorNamingStateDir) {
+    Host host;
+    const auto v = chap_volume();
+    fs::create_directories(host.state.root / "elsewhere");
+    fs::create_directory_symlink(host.state.root / "elsewhere", host.state.dir());
+    auto via_link = connect(*host.path(), v);
+    ASSERT_FALSE(via_link.ok());
+    EXPECT_EQ(via_link.error().status, Status::config);
+    EXPECT_EQ(via_link.error().field, "state_dir");
+    EXPECT_FALSE(host.has_secret()) << "nothing defined when the records cannot be kept";
+    fs::remove(host.state.dir());
+    fs::create_directory(host.state.dir());
+    fs::permissions(host.state.dir(), fs::perms::all);  // 0777
+    auto writable = connect(*host.path(), v);
+    ASSERT_FALSE(writable.ok());
+    EXPECT_EQ(writable.error().status, Status::config);
+    EXPECT_EQ(writable.error().field, "state_dir");
+    EXPECT_NE(writable.error().message.find("writable"), std::string::npos) << writable.error().message;
+}
+
+TEST(SecretLifetime, ALockHeldTooLongIsATimeoutNamingTheLock) {
+    Host host;
+    net_disk::FileLedger holder(host.state.dir(), 30s);
+    auto held = holder.lock(usage);
+    ASSERT_TRUE(held.ok()) << held.error().message;
+    auto path = host.path(100ms);
+    auto info = connect(*path, chap_volume());
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, Status::timeout);
+    EXPECT_NE(info.error().message.find(host.state.dir() + "/locks/lock-"), std::string::npos) << info.error().message;
+    EXPECT_FALSE(host.has_secret());
+}
+
+TEST(SecretLifetime, CleanupRemovesUnreferencedSecretsWithStaleRecordsButNotNewOnes) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    ASSERT_TRUE(connect(*path, v).ok());  // never disconnected: a crashed host
+    auto found = path->find_leftovers();
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    ASSERT_EQ(found->size(), 1u);
+    EXPECT_FALSE((*found)[0].in_use);
+    EXPECT_EQ((*found)[0].detail["attachment_ids"].size(), 1u);
+    // A connect after the scan is in flight: its secret must stay.
+    auto in_flight = connect(*path, v);
+    ASSERT_TRUE(in_flight.ok());
+    EXPECT_FALSE(path->remove_leftover((*found)[0]).ok());
+    EXPECT_TRUE(host.has_secret());
+    ASSERT_TRUE(path->disconnect(v, &*in_flight, 0).ok());
+    EXPECT_TRUE(host.has_secret()) << "the stale record still keeps it";
+    ASSERT_TRUE(path->remove_leftover((*found)[0]).ok());
+    EXPECT_FALSE(host.has_secret());
+    auto after = path->find_leftovers();
+    ASSERT_TRUE(after.ok());
+    EXPECT_TRUE(after->empty()) << "the stale record went with the secret";
+}
+
+}  // namespace
