@@ -3,6 +3,7 @@
 #include "test_support.hpp"
 #include "driver/driver.hpp"
 #include "host_path/host_path.hpp"
+#include "host_path/process.hpp"
 #include "host_path/real_host_ops.hpp"
 #include "request/driver_config.hpp"
 #include "request/json_input.hpp"
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -562,6 +564,39 @@ TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSam
     EXPECT_EQ(argv_log().find(other), std::string::npos) << "never logs in to another IQN";
     ASSERT_TRUE(disconnect(ci, *info).ok());
     EXPECT_EQ(sessions(), 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// iscsiadm serialises its node database (open-iscsi's idbm_lock): a record being written for one portal of an
+// IQN is never lost to another portal's `--op delete` removing the IQN's directory, which idbm removes only when
+// empty. The stand-in's record write is slowed (fault node_write_delay_ms) so the delete lands inside it.
+TEST_F(HostPathTest, NodeRecordWriteSurvivesAnotherPortalsDeleteOfTheSameIqn) {
+    const std::string iqn = "iqn.2000-01.org.example:node-db";
+    const std::string iscsiadm = (dir_ / "bin/iscsiadm").string();
+    auto run = [&](const std::string &portal, const std::string &op) {
+        return ivd::host_path::run_process({iscsiadm, "-m", "node", "-T", iqn, "-p", portal, "--interface", "default",
+                                            "--op", op},
+                                           std::chrono::seconds(30));
+    };
+    const auto made = run("127.0.0.2:3260", "new");
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    set_fault("node_write_delay_ms", "1000");
+    ivd::host_path::ProcessResult created, deleted;
+    {
+        std::jthread writer([&] { created = run("127.0.0.1:3260", "new"); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the writer is inside its slow write now
+        deleted = run("127.0.0.2:3260", "delete");
+    }
+    EXPECT_EQ(created.exit_code, 0) << created.err;
+    EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "etc/iscsi/nodes" / iqn / "127.0.0.1,3260"));
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn / "127.0.0.2,3260"));
+    // Deleting the last record removes the IQN's directory, as idbm does.
+    EXPECT_EQ(run("127.0.0.1:3260", "delete").exit_code, 0);
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn));
 }
 
 }  // namespace
