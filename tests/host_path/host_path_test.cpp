@@ -570,6 +570,61 @@ TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSam
 
 namespace {
 
+// The failed_portals rows inside an error message ("...: [{...}, ...]").
+Json::Value rows_in(const std::string &message) {
+    const auto at = message.find('[');
+    if (at == std::string::npos) return Json::Value(Json::arrayValue);
+    return parse(message.substr(at));
+}
+
+// A failure row names the step that failed, not "login" for all of them.
+TEST_F(HostPathTest, FailureRowsNameTheWwidStage) {
+    const std::string iqn = lab_.make_iqn("stage-wwid");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("no_wwid");  // the simulated kernel's device has no wwid in sysfs
+    driver();
+    for (const bool multipath : {true, false}) {
+        auto info = connect(lists(ps, {iqn, iqn}, {1, 1}), multipath);
+        ASSERT_FALSE(info.ok()) << "multipath " << multipath;
+        const Json::Value rows = rows_in(info.error().message);
+        ASSERT_FALSE(rows.empty()) << info.error().message;
+        for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "wwid") << info.error().message;
+        EXPECT_EQ(sessions(), 0u);
+        EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);
+    }
+}
+
+TEST_F(HostPathTest, FailureRowsNameTheDeviceStage) {
+    const std::string iqn = lab_.make_iqn("stage-device");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("device_delay_ms", "1500");  // longer than the device wait below
+    driver({{"device_wait_timeout_ms", "300"}});
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}));
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, ivd::Status::timeout) << info.error().message;
+    const Json::Value rows = rows_in(info.error().message);
+    ASSERT_EQ(rows.size(), 2u) << info.error().message;
+    for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "device") << info.error().message;
+    EXPECT_EQ(sessions(), 0u);
+}
+
+TEST_F(HostPathTest, FailureRowsNameTheMultipathAddStage) {
+    const std::string iqn = lab_.make_iqn("stage-mpath");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("multipathd_down");  // every `multipathd add path` is refused
+    driver({{"enforce_multipath", "true"}, {"multipath_wait_timeout_ms", "500"}});
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}));
+    ASSERT_FALSE(info.ok());
+    const Json::Value rows = rows_in(info.error().message);
+    ASSERT_EQ(rows.size(), 2u) << info.error().message;
+    for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "multipath_add") << info.error().message;
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count_entries(dir_ / "etc/iscsi/nodes" / iqn), 0u);
+}
+
 // iscsiadm serialises its node database (open-iscsi's idbm_lock): a record being written for one portal of an
 // IQN is never lost to another portal's `--op delete` removing the IQN's directory, which idbm removes only when
 // empty. The stand-in's record write is slowed (fault node_write_delay_ms) so the delete lands inside it.
