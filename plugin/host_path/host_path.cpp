@@ -159,29 +159,41 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     }
     const std::string expected_wwid = probes[*reference].identity->wwid;
     const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
-    // Single path: the first healthy target (later ones are the failover).
-    if (!multipath) usable.erase(usable.begin() + 1, usable.end());
     std::vector<PathAttempt> attempts;
     attempts.reserve(usable.size());  // `good` points into it
-    {
-        // 3. Every path at once, each in its own thread from login to multipathd, so the slowest path alone sets
-        //    the pace. A thread holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID
-        //    check), not while multipathd takes the path.
+    if (!multipath) {
+        // 3a. Single path: the healthy targets in turn, as os-brick's _connect_single_volume does; a failed attempt
+        //     is undone (device, session, node record) before the next portal is tried.
+        for (const std::size_t i : usable) {
+            PathAttempt &a = attempts.emplace_back();
+            a.target = targets[i];
+            if (auto r = attach_path(a, chap, expected_wwid); r) {
+                a.ok = true;
+                break;
+            } else {
+                a.error = std::move(r).error();
+            }
+            failed.append(fail_path(a, a.stage, a.error));
+            undo_path(a);
+        }
+    } else {
+        // 3b. Every path at once, each in its own thread from login to multipathd, so the slowest path alone sets
+        //     the pace. A thread holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID
+        //     check), not while multipathd takes the path.
         Whitelist whitelist(*ops_, log_);
-        if (multipath && !expected_wwid.empty()) whitelist.start(expected_wwid);
+        if (!expected_wwid.empty()) whitelist.start(expected_wwid);
         attempts.resize(usable.size());
         {
             std::vector<std::jthread> threads;  // joined however this block is left
             for (std::size_t k = 0; k < usable.size(); ++k) {
                 attempts[k].target = targets[usable[k]];
-                threads.emplace_back([this, &attempts, k, chap, &expected_wwid, &whitelist, multipath] {
+                threads.emplace_back([this, &attempts, k, chap, &expected_wwid, &whitelist] {
                     PathAttempt &a = attempts[k];
                     if (auto r = attach_path(a, chap, expected_wwid); !r) {
                         a.error = std::move(r).error();
                         return;
                     }
                     a.ok = true;
-                    if (!multipath) return;
                     a.ready = std::chrono::steady_clock::now();
                     whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
                     auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
@@ -291,7 +303,11 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         paths.append(p);
     }
     info["paths"] = paths;
-    info["failed_portals"] = failed;
+    info["failed_portals"] = failed;  // in the order tried, each with the stage it failed at
+    if (!multipath) {
+        // Single path: the portal that served; the portals tried before it are in failed_portals.
+        info["served_by"] = request::target_to_json(good.front()->target);
+    }
     if (!discovery.empty()) info["discovery"] = discovery;
     info["multipath"] = map.has_value();
 
