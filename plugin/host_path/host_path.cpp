@@ -167,12 +167,12 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         for (const std::size_t i : usable) {
             PathAttempt &a = attempts.emplace_back();
             a.target = targets[i];
-            if (auto r = attach_path(a, chap, expected_wwid); r) {
+            auto r = attach_path(a, chap, expected_wwid);
+            if (r) {
                 a.ok = true;
                 break;
-            } else {
-                a.error = std::move(r).error();
             }
+            a.error = std::move(r).error();
             failed.append(fail_path(a, a.stage, a.error));
             undo_path(a);
         }
