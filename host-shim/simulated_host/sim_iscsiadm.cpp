@@ -2,6 +2,7 @@
 // portal with libiscsi, and a forked session process keeps that session, acting as the kernel for it (LUN scans
 // through DIR/sys/class/scsi_host/hostH/scan, device deletes through .../device/delete, logout on SIGTERM).
 #include "sim_common.hpp"
+#include "sim_node_db.hpp"
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -33,61 +34,12 @@ struct Args {
     bool login = false, logout = false;
 };
 
-struct Record {
-    std::vector<std::pair<std::string, std::string>> entries;
-    std::string get(const std::string &k) const {
-        for (const auto &[key, v] : entries) {
-            if (key == k) return v;
-        }
-        return {};
-    }
-    void set(const std::string &k, const std::string &v) {
-        for (auto it = entries.begin(); it != entries.end(); ++it) {
-            if (it->first == k) {
-                if (v.empty()) {
-                    entries.erase(it);
-                } else {
-                    it->second = v;
-                }
-                return;
-            }
-        }
-        if (!v.empty()) entries.emplace_back(k, v);
-    }
-};
-
 void split_portal(const std::string &portal, std::string &host, std::string &port);
 
 fs::path record_path(const Sim &sim, const std::string &iqn, const std::string &portal) {
     std::string host, port;
     split_portal(portal, host, port);
     return sim.nodes() / iqn / (host + "," + port);
-}
-
-std::optional<Record> load(const fs::path &p) {
-    std::ifstream in(p);
-    if (!in) return std::nullopt;
-    Record r;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        const auto eq = line.find(" = ");
-        if (eq == std::string::npos) continue;
-        r.entries.emplace_back(line.substr(0, eq), line.substr(eq + 3));
-    }
-    return r;
-}
-
-void save(const fs::path &p, const Record &r) {
-    fs::create_directories(p.parent_path());
-    std::string text = "# BEGIN RECORD 2.1.8\n";
-    for (const auto &[k, v] : r.entries) text += k + " = " + v + "\n";
-    text += "# END RECORD\n";
-    const std::string tmp = p.string() + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    [[maybe_unused]] auto n = ::write(fd, text.data(), text.size());
-    ::close(fd);
-    fs::rename(tmp, p);
 }
 
 void split_portal(const std::string &portal, std::string &host, std::string &port) {
@@ -284,7 +236,12 @@ struct SessionProcess {
 
 int login(const Sim &sim, const Args &a) {
     const fs::path rp = record_path(sim, a.iqn, a.portal);
-    auto rec = load(rp);
+    std::optional<Record> rec;
+    {
+        NodeDbLock db(sim);  // iscsiadm reads the record under idbm_lock, and logs in without it
+        if (!db.held()) return iscsi_err_idbm;
+        rec = load_record(rp);
+    }
     if (!rec) {
         std::cerr << "iscsiadm: No records found\n";
         return 21;
@@ -424,6 +381,11 @@ int logout(const Sim &sim, const Args &a) {
 
 int node_op(const Sim &sim, const Args &a) {
     const fs::path rp = record_path(sim, a.iqn, a.portal);
+    NodeDbLock db(sim);
+    if (!db.held()) {
+        std::cerr << "iscsiadm: Could not lock discovery DB\n";
+        return iscsi_err_idbm;
+    }
     if (a.op == "new") {
         Record r;
         std::string host, port;
@@ -435,20 +397,24 @@ int node_op(const Sim &sim, const Args &a) {
         r.set("node.session.auth.authmethod", "None");
         r.set("node.conn[0].address", host);
         r.set("node.conn[0].port", port);
-        save(rp, r);
+        if (!save_record(sim, rp, r)) return iscsi_err_idbm;
         std::cout << "New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] " << host << "," << port << ",-1 " << a.iqn
                   << "] added\n";
         return 0;
     }
-    auto rec = load(rp);
+    auto rec = load_record(rp);
     if (!rec) {
         std::cerr << "iscsiadm: No records found\n";
         return 21;
     }
     if (a.op == "delete") {
         std::error_code ec;
-        fs::remove(rp, ec);
-        fs::remove(rp.parent_path(), ec);  // only when empty
+        if (!fs::remove(rp, ec)) {
+            std::cerr << "iscsiadm: Could not remove " << rp.string() << ": " << ec.message() << "\n";
+            return iscsi_err_idbm;
+        }
+        // As idbm_delete_node: the target's directory goes only when no other portal's record is in it (rmdir).
+        fs::remove(rp.parent_path(), ec);
         return 0;
     }
     if (a.op == "update") {
@@ -457,8 +423,7 @@ int node_op(const Sim &sim, const Args &a) {
             return 7;
         }
         for (const auto &[name, value] : a.params) rec->set(name, value);
-        save(rp, *rec);
-        return 0;
+        return save_record(sim, rp, *rec) ? 0 : iscsi_err_idbm;
     }
     std::cerr << "iscsiadm: operation '" << a.op << "' is not supported by the simulated host\n";
     return 7;

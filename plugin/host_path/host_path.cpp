@@ -1,4 +1,5 @@
 #include "host_path/host_path.hpp"
+#include "host_path/path_attempt.hpp"
 
 #include "core/json_output.hpp"
 #include "host_facts/host_facts.hpp"
@@ -22,21 +23,6 @@ namespace ivd::host_path {
 namespace {
 
 std::string compact(const json::Value &v) { return to_json(v); }
-
-// One path's attempt, filled by its thread.
-struct PathAttempt {
-    request::Target target;
-    bool ok = false;
-    bool session_created = false;
-    bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours
-    std::string device;  // "sdc"
-    std::string wwid;
-    Error error;
-    // Multipath only: when the path was ready (its offer to multipathd is bounded from then), and the offer.
-    std::chrono::steady_clock::time_point ready;
-    bool taken = false;
-    std::string multipath_error;
-};
 
 // `multipath -a WWID` once per WWID, shared by the path threads; started as soon as the WWID is known (the probe
 // reads it before any login), so it runs while the logins do and is done before the first path is offered.
@@ -85,32 +71,6 @@ private:
 
 HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
-
-Result<std::string> HostPath::wait_with_rescans(const request::Target &t) {
-    // A scan request can be lost (the session under it was being replaced, or the target was busy); os-brick
-    // rescans while it waits, and so does this: again after 2 s, 4 s, 8 s ... within the same overall timeout.
-    using namespace std::chrono;
-    const auto deadline = steady_clock::now() + config_.device_wait_timeout;
-    milliseconds slice{2000};
-    int scans = 1;
-    while (true) {
-        const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-        auto dev = ops_->wait_for_device(t, std::max(milliseconds{0}, std::min(slice, left)));
-        if (dev || dev.error().status != Status::timeout) return dev;
-        if (left <= slice) {
-            return make_error(Status::timeout,
-                              fmt::format("LUN {} of {} {} did not appear as a block device within {} ms{}", t.lun,
-                                          t.portal.to_string(), t.iqn, config_.device_wait_timeout.count(),
-                                          scans > 1 ? fmt::format(" ({} scans)", scans) : ""));
-        }
-        if (auto session = ops_->find_session(t.portal, t.iqn)) {
-            log_.info("host_path", "LUN {} of {} {} not there after {} scan(s): scanning again", t.lun,
-                      t.portal.to_string(), t.iqn, scans);
-            if (ops_->scan_lun(*session, t.lun)) ++scans;
-        }
-        slice *= 2;
-    }
-}
 
 Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
@@ -192,89 +152,59 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         return make_error(status, fmt::format("no usable path to the volume; nothing was logged in: {}", compact(failed)));
     }
     const std::string expected_wwid = probes[*reference].identity->wwid;
-    // Single path: the first healthy target (later ones are the failover).
-    if (!multipath) usable.erase(usable.begin() + 1, usable.end());
-
-    // 3. Every path at once, each in its own thread from login to multipathd, so the slowest path alone sets the
-    //    pace. A thread holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID check),
-    //    not while multipathd takes the path.
-    Whitelist whitelist(*ops_, log_);
-    if (multipath && !expected_wwid.empty()) whitelist.start(expected_wwid);
     const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
-    auto attach = [this, chap, &expected_wwid](PathAttempt &a) -> Result<void> {
-        const request::Target &t = a.target;
-        auto lock = ops_->lock_target(t.portal, t.iqn);
-        if (!lock) return std::move(lock).error();
-        a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
-        auto login = ops_->login(t.portal, t.iqn, chap);
-        if (!login) return std::move(login).error();
-        a.session_created = login->created;
-        if (auto s = ops_->scan_lun(login->session, t.lun); !s) return s;
-        auto dev = wait_with_rescans(t);
-        if (!dev) return std::move(dev).error();
-        a.device = *dev;
-        auto wwid = ops_->read_wwid(a.device);
-        if (!wwid) return std::move(wwid).error();
-        a.wwid = *wwid;
-        if (!expected_wwid.empty() && a.wwid != expected_wwid) {
-            return make_error(Status::inconsistent, fmt::format("{} reports WWID {} but the LU probed through {} has {}",
-                                                                a.device, a.wwid, t.portal.to_string(), expected_wwid));
-        }
-        return {};
-    };
-    std::vector<PathAttempt> attempts(usable.size());
-    {
-        std::vector<std::jthread> threads;  // joined however this block is left
-        for (std::size_t k = 0; k < usable.size(); ++k) {
-            attempts[k].target = targets[usable[k]];
-            threads.emplace_back([this, &attempts, k, &attach, &whitelist, multipath] {
-                PathAttempt &a = attempts[k];
-                if (auto r = attach(a); !r) {
-                    a.error = std::move(r).error();
-                    return;
-                }
+    std::vector<PathAttempt> attempts;
+    attempts.reserve(usable.size());  // `good` points into it
+    if (!multipath) {
+        // 3a. Single path: the healthy targets in turn, as os-brick's _connect_single_volume does; a failed attempt
+        //     is undone (device, session, node record) before the next portal is tried.
+        for (const std::size_t i : usable) {
+            PathAttempt &a = attempts.emplace_back();
+            a.target = targets[i];
+            auto r = attach_path(a, chap, expected_wwid);
+            if (r) {
                 a.ok = true;
-                if (!multipath) return;
-                a.ready = std::chrono::steady_clock::now();
-                whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
-                auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
-                a.taken = added.ok();
-                if (!added) a.multipath_error = added.error().message;
-            });
+                break;
+            }
+            a.error = std::move(r).error();
+            failed.append(fail_path(a, a.stage, a.error));
+            undo_path(a);
+        }
+    } else {
+        // 3b. Every path at once, each in its own thread from login to multipathd, so the slowest path alone sets
+        //     the pace. A thread holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID
+        //     check), not while multipathd takes the path.
+        Whitelist whitelist(*ops_, log_);
+        if (!expected_wwid.empty()) whitelist.start(expected_wwid);
+        attempts.resize(usable.size());
+        {
+            std::vector<std::jthread> threads;  // joined however this block is left
+            for (std::size_t k = 0; k < usable.size(); ++k) {
+                attempts[k].target = targets[usable[k]];
+                threads.emplace_back([this, &attempts, k, chap, &expected_wwid, &whitelist] {
+                    PathAttempt &a = attempts[k];
+                    if (auto r = attach_path(a, chap, expected_wwid); !r) {
+                        a.error = std::move(r).error();
+                        return;
+                    }
+                    a.ok = true;
+                    a.ready = std::chrono::steady_clock::now();
+                    whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
+                    auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
+                    a.taken = added.ok();
+                    if (!added) a.multipath_error = added.error().message;
+                });
+            }
+        }
+        for (const PathAttempt &a : attempts) {
+            if (a.ok) continue;
+            failed.append(fail_path(a, a.stage, a.error));
+            undo_path(a);
         }
     }
-
-    // Undo one failed (or unwanted) path: its device, and its session when we created it and nobody else uses it.
-    auto undo = [this](const PathAttempt &a) {
-        auto lock = ops_->lock_target(a.target.portal, a.target.iqn);
-        const std::string device = a.device.empty() ? ops_->find_device(a.target) : a.device;
-        if (!a.owned) return;  // a shared session and its devices belong to other volumes too
-        if (!device.empty()) {
-            if (auto r = ops_->remove_device(device); !r) log_.warning("host_path", "undo: {}", r.error().message);
-        }
-        auto session = ops_->find_session(a.target.portal, a.target.iqn);
-        if (session && !ops_->session_luns(*session).empty()) return;
-        if (auto r = ops_->logout(a.target.portal, a.target.iqn); !r) {
-            log_.warning("host_path", "undo: {}", r.error().message);
-            return;
-        }
-        if (auto r = ops_->delete_node(a.target.portal, a.target.iqn); !r) log_.warning("host_path", "undo: {}", r.error().message);
-    };
-
     std::vector<const PathAttempt *> good;
     for (const PathAttempt &a : attempts) {
-        if (a.ok) {
-            good.push_back(&a);
-            continue;
-        }
-        json::Value f = request::target_to_json(a.target);
-        f["stage"] = "login";
-        f["reason"] = status_code_name(a.error.status);
-        f["detail"] = a.error.message;
-        failed.append(f);
-        log_.warning("host_path", "path {} {} LUN {} failed: {}", a.target.portal.to_string(), a.target.iqn,
-                     a.target.lun, a.error.message);
-        undo(a);
+        if (a.ok) good.push_back(&a);
     }
     if (good.empty()) {
         const Status status = attempts.front().error.status;
@@ -311,7 +241,14 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
                                                               : ": multipathd took none of the paths: ",
                                              refusals));
             if (config_.enforce_multipath) {
-                for (const PathAttempt *a : good) undo(*a);
+                for (const PathAttempt *a : good) {
+                    // multipathd refused the path, or took it and no map formed in time.
+                    const bool refused = !a->taken && !a->multipath_error.empty();
+                    failed.append(fail_path(*a, refused ? "multipath_add" : "multipath_wait",
+                                            refused ? make_error(Status::backend, a->multipath_error) : e));
+                    undo_path(*a);
+                }
+                e.message += fmt::format("; failed paths: {}", compact(failed));
                 return std::move(e).context("enforce_multipath is set and the multipath map did not appear; "
                                             "every path was undone");
             }
@@ -356,10 +293,15 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         json::Value p = request::target_to_json(a->target);
         p["device"] = ops_->device_path(a->device);
         p["state"] = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
+        if (!a->multipath_error.empty()) p["multipath_error"] = a->multipath_error;
         paths.append(p);
     }
     info["paths"] = paths;
-    info["failed_portals"] = failed;
+    info["failed_portals"] = failed;  // in the order tried, each with the stage it failed at
+    if (!multipath) {
+        // Single path: the portal that served; the portals tried before it are in failed_portals.
+        info["served_by"] = request::target_to_json(good.front()->target);
+    }
     if (!discovery.empty()) info["discovery"] = discovery;
     info["multipath"] = map.has_value();
 

@@ -13,6 +13,8 @@
 
 namespace ivd::host_path {
 
+struct PathAttempt;
+
 // The libiscsi calls the path makes before touching the host; replaceable in unit tests.
 struct StorageQueries {
     std::function<std::vector<iscsi::ProbeResult>(const std::vector<request::Target> &, const iscsi::ProbeOptions &)>
@@ -36,6 +38,12 @@ public:
 private:
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
     Result<std::string> wait_with_rescans(const request::Target &target);
+    // One path from its (portal, IQN) lock to the WWID check; `attempt.stage` names the step reached.
+    Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
+    // Undoes what a failed (or unwanted) attempt left: its device, and its session and node record if it made them.
+    void undo_path(const PathAttempt &attempt);
+    // The failed_portals row for a path that failed at `stage` (logged too).
+    json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
 
     request::DriverConfig config_;
     Logger log_;

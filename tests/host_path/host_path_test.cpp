@@ -3,6 +3,7 @@
 #include "test_support.hpp"
 #include "driver/driver.hpp"
 #include "host_path/host_path.hpp"
+#include "host_path/process.hpp"
 #include "host_path/real_host_ops.hpp"
 #include "request/driver_config.hpp"
 #include "request/json_input.hpp"
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -562,6 +564,149 @@ TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSam
     EXPECT_EQ(argv_log().find(other), std::string::npos) << "never logs in to another IQN";
     ASSERT_TRUE(disconnect(ci, *info).ok());
     EXPECT_EQ(sessions(), 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// The failed_portals rows inside an error message ("...: [{...}, ...]").
+Json::Value rows_in(const std::string &message) {
+    const auto at = message.find('[');
+    if (at == std::string::npos) return Json::Value(Json::arrayValue);
+    return parse(message.substr(at));
+}
+
+// Single path (multipath: false) tries the portals in turn, as os-brick's _connect_single_volume does: a login
+// failure on the first portal is undone (no session, no node record) and the second serves; device_info says which
+// portal served and why the first was skipped.
+TEST_F(HostPathTest, SinglePathTriesTheNextPortalWhenALoginFails) {
+    const std::string iqn = lab_.make_iqn("single-next");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(2);
+    set_fault("login_fail_" + ps[0].host + "_" + std::to_string(ps[0].port));
+    driver();
+    const Json::Value ci = lists(ps, {iqn, iqn}, {1, 1});
+    auto info = connect(ci, /*multipath=*/false);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ((*info)["served_by"]["portal"].asString(), ps[1].to_string()) << write(*info);
+    ASSERT_EQ((*info)["paths"].size(), 1u);
+    EXPECT_EQ((*info)["paths"][0]["portal"].asString(), ps[1].to_string());
+    EXPECT_NE((*info)["path"].asString().find("/disk/by-path/ip-" + ps[1].to_string()), std::string::npos)
+        << (*info)["path"].asString();
+    ASSERT_EQ((*info)["failed_portals"].size(), 1u) << write(*info);
+    const Json::Value &skipped = (*info)["failed_portals"][0];
+    EXPECT_EQ(skipped["portal"].asString(), ps[0].to_string());
+    EXPECT_EQ(skipped["stage"].asString(), "login");
+    EXPECT_EQ(skipped["reason"].asString(), ivd::status_code_name(ivd::Status::timeout));
+    EXPECT_FALSE(skipped["detail"].asString().empty());
+    // The failed attempt was undone completely before the next portal: no session, no node record.
+    EXPECT_EQ(sessions(), 1u);
+    EXPECT_EQ(lab_.session_count(tid), 1);
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn / (ps[0].host + "," + std::to_string(ps[0].port))));
+    EXPECT_NE(argv_log().find("-p " + ps[0].to_string() + " --interface default --op delete"), std::string::npos)
+        << argv_log();
+
+    ASSERT_TRUE(disconnect(ci, *info).ok());
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count_entries(dir_ / "etc/iscsi/nodes" / iqn), 0u);
+}
+
+TEST_F(HostPathTest, SinglePathWithEveryLoginFailingTriesEachPortalAndLeavesNothing) {
+    const std::string iqn = lab_.make_iqn("single-none");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    for (const auto &p : ps) set_fault("login_fail_" + p.host + "_" + std::to_string(p.port));
+    driver();
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}), /*multipath=*/false);
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, ivd::Status::timeout) << info.error().message;
+    const Json::Value rows = rows_in(info.error().message);
+    ASSERT_EQ(rows.size(), 2u) << info.error().message;
+    for (Json::ArrayIndex i = 0; i < 2; ++i) {
+        EXPECT_EQ(rows[i]["portal"].asString(), ps[i].to_string());
+        EXPECT_EQ(rows[i]["stage"].asString(), "login");
+    }
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count_entries(dir_ / "etc/iscsi/nodes" / iqn), 0u);
+}
+
+// A failure row names the step that failed, not "login" for all of them.
+TEST_F(HostPathTest, FailureRowsNameTheWwidStage) {
+    const std::string iqn = lab_.make_iqn("stage-wwid");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("no_wwid");  // the simulated kernel's device has no wwid in sysfs
+    driver();
+    for (const bool multipath : {true, false}) {
+        auto info = connect(lists(ps, {iqn, iqn}, {1, 1}), multipath);
+        ASSERT_FALSE(info.ok()) << "multipath " << multipath;
+        const Json::Value rows = rows_in(info.error().message);
+        ASSERT_FALSE(rows.empty()) << info.error().message;
+        for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "wwid") << info.error().message;
+        EXPECT_EQ(sessions(), 0u);
+        EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);
+    }
+}
+
+TEST_F(HostPathTest, FailureRowsNameTheDeviceStage) {
+    const std::string iqn = lab_.make_iqn("stage-device");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("device_delay_ms", "1500");  // longer than the device wait below
+    driver({{"device_wait_timeout_ms", "300"}});
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}));
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().status, ivd::Status::timeout) << info.error().message;
+    const Json::Value rows = rows_in(info.error().message);
+    ASSERT_EQ(rows.size(), 2u) << info.error().message;
+    for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "device") << info.error().message;
+    EXPECT_EQ(sessions(), 0u);
+}
+
+TEST_F(HostPathTest, FailureRowsNameTheMultipathAddStage) {
+    const std::string iqn = lab_.make_iqn("stage-mpath");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    set_fault("multipathd_down");  // every `multipathd add path` is refused
+    driver({{"enforce_multipath", "true"}, {"multipath_wait_timeout_ms", "500"}});
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}));
+    ASSERT_FALSE(info.ok());
+    const Json::Value rows = rows_in(info.error().message);
+    ASSERT_EQ(rows.size(), 2u) << info.error().message;
+    for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "multipath_add") << info.error().message;
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count_entries(dir_ / "etc/iscsi/nodes" / iqn), 0u);
+}
+
+// iscsiadm serialises its node database (open-iscsi's idbm_lock): a record being written for one portal of an
+// IQN is never lost to another portal's `--op delete` removing the IQN's directory, which idbm removes only when
+// empty. The stand-in's record write is slowed (fault node_write_delay_ms) so the delete lands inside it.
+TEST_F(HostPathTest, NodeRecordWriteSurvivesAnotherPortalsDeleteOfTheSameIqn) {
+    const std::string iqn = "iqn.2000-01.org.example:node-db";
+    const std::string iscsiadm = (dir_ / "bin/iscsiadm").string();
+    auto run = [&](const std::string &portal, const std::string &op) {
+        return ivd::host_path::run_process({iscsiadm, "-m", "node", "-T", iqn, "-p", portal, "--interface", "default",
+                                            "--op", op},
+                                           std::chrono::seconds(30));
+    };
+    const auto made = run("127.0.0.2:3260", "new");
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    set_fault("node_write_delay_ms", "1000");
+    ivd::host_path::ProcessResult created, deleted;
+    {
+        std::jthread writer([&] { created = run("127.0.0.1:3260", "new"); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the writer is inside its slow write now
+        deleted = run("127.0.0.2:3260", "delete");
+    }
+    EXPECT_EQ(created.exit_code, 0) << created.err;
+    EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "etc/iscsi/nodes" / iqn / "127.0.0.1,3260"));
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn / "127.0.0.2,3260"));
+    // Deleting the last record removes the IQN's directory, as idbm does.
+    EXPECT_EQ(run("127.0.0.1:3260", "delete").exit_code, 0);
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn));
 }
 
 }  // namespace

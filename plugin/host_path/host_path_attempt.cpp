@@ -1,0 +1,93 @@
+// HostPath's per-path steps: attach one path (lock .. WWID check), undo one path, and the failure row that says
+// at which step a path failed.
+#include "host_path/host_path.hpp"
+#include "host_path/path_attempt.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace ivd::host_path {
+
+Result<std::string> HostPath::wait_with_rescans(const request::Target &t) {
+    // A scan request can be lost (the session under it was being replaced, or the target was busy); os-brick
+    // rescans while it waits, and so does this: again after 2 s, 4 s, 8 s ... within the same overall timeout.
+    using namespace std::chrono;
+    const auto deadline = steady_clock::now() + config_.device_wait_timeout;
+    milliseconds slice{2000};
+    int scans = 1;
+    while (true) {
+        const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+        auto dev = ops_->wait_for_device(t, std::max(milliseconds{0}, std::min(slice, left)));
+        if (dev || dev.error().status != Status::timeout) return dev;
+        if (left <= slice) {
+            return make_error(Status::timeout,
+                              fmt::format("LUN {} of {} {} did not appear as a block device within {} ms{}", t.lun,
+                                          t.portal.to_string(), t.iqn, config_.device_wait_timeout.count(),
+                                          scans > 1 ? fmt::format(" ({} scans)", scans) : ""));
+        }
+        if (auto session = ops_->find_session(t.portal, t.iqn)) {
+            log_.info("host_path", "LUN {} of {} {} not there after {} scan(s): scanning again", t.lun,
+                      t.portal.to_string(), t.iqn, scans);
+            if (ops_->scan_lun(*session, t.lun)) ++scans;
+        }
+        slice *= 2;
+    }
+}
+
+Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredentials *chap, const std::string &expected_wwid) {
+    // The (portal, IQN) lock is held while this changes the host's iSCSI state (login .. WWID check).
+    const request::Target &t = a.target;
+    a.stage = "lock";
+    auto lock = ops_->lock_target(t.portal, t.iqn);
+    if (!lock) return std::move(lock).error();
+    a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
+    a.stage = "login";
+    auto login = ops_->login(t.portal, t.iqn, chap);
+    if (!login) return std::move(login).error();
+    a.session_created = login->created;
+    a.stage = "scan";
+    if (auto s = ops_->scan_lun(login->session, t.lun); !s) return s;
+    a.stage = "device";
+    auto dev = wait_with_rescans(t);
+    if (!dev) return std::move(dev).error();
+    a.device = *dev;
+    a.stage = "wwid";
+    auto wwid = ops_->read_wwid(a.device);
+    if (!wwid) return std::move(wwid).error();
+    a.wwid = *wwid;
+    if (!expected_wwid.empty() && a.wwid != expected_wwid) {
+        return make_error(Status::inconsistent, fmt::format("{} reports WWID {} but the LU probed through {} has {}",
+                                                            a.device, a.wwid, t.portal.to_string(), expected_wwid));
+    }
+    return {};
+}
+
+void HostPath::undo_path(const PathAttempt &a) {
+    // Its device, and its session and node record when this attempt created them and nobody else uses them.
+    auto lock = ops_->lock_target(a.target.portal, a.target.iqn);
+    const std::string device = a.device.empty() ? ops_->find_device(a.target) : a.device;
+    if (!a.owned) return;  // a shared session and its devices belong to other volumes too
+    if (!device.empty()) {
+        if (auto r = ops_->remove_device(device); !r) log_.warning("host_path", "undo: {}", r.error().message);
+    }
+    auto session = ops_->find_session(a.target.portal, a.target.iqn);
+    if (session && !ops_->session_luns(*session).empty()) return;
+    if (auto r = ops_->logout(a.target.portal, a.target.iqn); !r) {
+        log_.warning("host_path", "undo: {}", r.error().message);
+        return;
+    }
+    if (auto r = ops_->delete_node(a.target.portal, a.target.iqn); !r) log_.warning("host_path", "undo: {}", r.error().message);
+}
+
+json::Value HostPath::fail_path(const PathAttempt &a, const char *stage, const Error &error) {
+    json::Value f = request::target_to_json(a.target);
+    f["stage"] = stage;
+    f["reason"] = status_code_name(error.status);
+    f["detail"] = error.message;
+    log_.warning("host_path", "path {} {} LUN {} failed at {}: {}", a.target.portal.to_string(), a.target.iqn,
+                 a.target.lun, stage, error.message);
+    return f;
+}
+
+}  // namespace ivd::host_path

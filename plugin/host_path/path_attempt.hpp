@@ -1,0 +1,28 @@
+// One path's attempt on the host (lock .. WWID check, then the offer to multipathd), as HostPath runs it.
+#pragma once
+
+#include "core/error.hpp"
+#include "request/volume_request.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace ivd::host_path {
+
+struct PathAttempt {
+    request::Target target;
+    bool ok = false;
+    bool session_created = false;
+    bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours
+    // The step running or last run (lock, login, scan, device, wwid): a failure row names the step that failed.
+    const char *stage = "lock";
+    std::string device;  // "sdc"
+    std::string wwid;
+    Error error;
+    // Multipath only: when the path was ready (its offer to multipathd is bounded from then), and the offer.
+    std::chrono::steady_clock::time_point ready;
+    bool taken = false;
+    std::string multipath_error;
+};
+
+}  // namespace ivd::host_path
