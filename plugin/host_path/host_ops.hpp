@@ -66,8 +66,10 @@ public:
     virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) = 0;
     // The LUN's device if it is there now; empty otherwise.
     virtual std::string find_device(const request::Target &target) = 0;
-    // The udev by-path link of a LUN (may not exist).
-    virtual std::string by_path_link(const request::Target &target) const = 0;
+    // The udev by-path link of a LUN once it exists, waiting up to `timeout` (udev makes it a moment after the
+    // device node); nothing when it did not appear.
+    virtual std::optional<std::string> wait_for_by_path_link(const request::Target &target,
+                                                             std::chrono::milliseconds timeout) = 0;
     virtual std::string device_path(const std::string &device) const = 0;  // "sdc" -> dev_root + "/sdc"
     // The WWID Linux gives the device (scsi_id form, e.g. "3600..."), from sysfs.
     virtual Result<std::string> read_wwid(const std::string &device) = 0;

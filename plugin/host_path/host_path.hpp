@@ -1,15 +1,21 @@
-// The host attach path: targets (lists or SendTargets discovery), LU identity before login, parallel logins
-// through HostOps, the multipath map, and the block disk XML; disconnect undoes it from device_info.
+// The host attach path, in named steps: resolve the targets (lists or SendTargets discovery), check LU identity
+// before any login, attach each path through HostOps (in turn, or all at once for multipath), wait for the
+// multipath map, build device_info with the block disk XML; disconnect undoes it from device_info.
 #pragma once
 
 #include "core/log.hpp"
 #include "driver/attach_path.hpp"
 #include "host_path/host_ops.hpp"
 #include "iscsi/iscsi_probe.hpp"
+#include "iscsi/send_targets.hpp"
 #include "request/driver_config.hpp"
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace ivd::host_path {
 
@@ -25,25 +31,82 @@ struct StorageQueries {
         discover = iscsi::send_targets;
 };
 
+// The targets connect will try: the lists as given, or the single target plus what SendTargets reports.
+struct ResolvedTargets {
+    std::vector<request::Target> targets;
+    json::Value discovery = json::Value::object();  // what discovery did; empty when none ran
+};
+
+// The paths the LU identity check let through, and the WWID every one of them must show once attached.
+struct UsablePaths {
+    std::vector<request::Target> targets;
+    std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
+};
+
+// What the multipath map step left: the map (if one formed) and why not (when enforce_multipath is off).
+struct MapOutcome {
+    std::optional<MultipathMap> map;
+    std::string error;  // "no multipath map ..." when a map was wanted and none appeared
+};
+
+// Everything device_info records about one connect.
+struct Attached {
+    const std::vector<request::Target> &targets;  // every target resolved (tried or not)
+    const json::Value &discovery;
+    const std::vector<const PathAttempt *> &good;  // the attached paths, the first one serving a single path
+    const MapOutcome &map;
+    const std::set<std::string> &in_map;  // path devices the map holds
+    const std::string &device_path;       // what the guest gets
+    const json::Value &failed;            // failed_portals rows
+};
+
 class HostPath final : public AttachPathImpl {
 public:
     HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
+    // resolve targets -> check LU identity -> attach each path -> wait for the map -> build device_info.
     Result<json::Value> connect(const ConnectContext &context) override;
+    // Flush the maps -> remove the devices -> log out of the sessions nobody else uses; force and ignore_errors
+    // decide whether a failed step stops it.
     Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
                             std::uint32_t flags) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
     Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
 
 private:
+    // Connect, step by step (host_path.cpp).
+    ResolvedTargets resolve_targets(const request::VolumeRequest &volume, const std::string &initiator, bool multipath);
+    // VPD 0x83 on every path before any login: an error when two paths lead to different LUs or none is usable;
+    // the paths left out get a failure row in `failed`.
+    Result<UsablePaths> check_lu_identity(const std::vector<request::Target> &targets,
+                                          const request::VolumeRequest &volume, const std::string &initiator,
+                                          json::Value &failed);
+    // Single path: the usable paths in turn until one attaches; each failed attempt is undone before the next.
+    std::vector<PathAttempt> attach_in_turn(const UsablePaths &usable, const request::ChapCredentials *chap,
+                                            json::Value &failed);
+    // Multipath: every usable path at once, each in its own thread from login to multipathd; failures undone.
+    std::vector<PathAttempt> attach_all(const UsablePaths &usable, const request::ChapCredentials *chap,
+                                        json::Value &failed);
+
+    // One path (host_path_attempt.cpp): from its (portal, IQN) lock to the WWID check; `attempt.stage` names
+    // the step reached.
+    Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
     Result<std::string> wait_with_rescans(const request::Target &target);
-    // One path from its (portal, IQN) lock to the WWID check; `attempt.stage` names the step reached.
-    Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
     // Undoes what a failed (or unwanted) attempt left: its device, and its session and node record if it made them.
     void undo_path(const PathAttempt &attempt);
     // The failed_portals row for a path that failed at `stage` (logged too).
     json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
+
+    // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
+    // an error after every path was undone (rows added to `failed`).
+    Result<MapOutcome> wait_for_map(const std::vector<const PathAttempt *> &good, json::Value &failed);
+    // The path devices `map` holds now (a warning when it holds fewer than the good paths).
+    std::set<std::string> paths_in_map(const MultipathMap &map, const std::vector<const PathAttempt *> &good);
+    // The device the guest gets: the map, else the first path's by-path link (or its node).
+    std::string guest_device(const std::optional<MultipathMap> &map, const PathAttempt &first);
+    // device_info: the one place the host path writes it (disconnect reads it back in host_path_disconnect.cpp).
+    json::Value build_device_info(const ConnectContext &context, const Attached &attached) const;
 
     request::DriverConfig config_;
     Logger log_;

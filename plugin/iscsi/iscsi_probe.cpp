@@ -1,6 +1,7 @@
 #include "iscsi/iscsi_probe.hpp"
 
 #include "iscsi/iscsi_context.hpp"
+#include "iscsi/libiscsi_support.hpp"
 #include "iscsi/lu_identity.hpp"
 #include "iscsi/operation_loop.hpp"
 #include "iscsi/resolve.hpp"
@@ -28,50 +29,6 @@ const char *probe_outcome_name(ProbeOutcome outcome) {
 }
 
 namespace {
-
-// A logout is a courtesy to the target; it must not hold the caller up.
-constexpr std::chrono::milliseconds logout_grace{250};
-// A fresh LU reports UNIT ATTENTION (power on, parameters changed) to each new nexus; retrying clears them.
-constexpr int max_unit_attentions = 8;
-
-// libiscsi's text for a refused login ends in "Status: <text>(<number>)"; the number is the RFC 7143 status.
-int login_status_code(const std::string &error) {
-    const std::size_t open = error.rfind('(');
-    if (error.find("Status:") == std::string::npos || open == std::string::npos) return -1;
-    int value = 0;
-    std::size_t i = open + 1;
-    for (; i < error.size() && error[i] >= '0' && error[i] <= '9'; ++i) value = value * 10 + (error[i] - '0');
-    return i < error.size() && error[i] == ')' && i > open + 1 ? value : -1;
-}
-
-std::string sense_text(const scsi_task &task) {
-    return fmt::format("{} / {} (sense key {:#x}, ASC/ASCQ {:#06x})", scsi_sense_key_str(task.sense.key),
-                       scsi_sense_ascq_str(task.sense.ascq), static_cast<int>(task.sense.key), task.sense.ascq);
-}
-
-// Defence in depth: libiscsi does not put CHAP secrets in its messages, but a detail must never carry one.
-std::string scrub(std::string text, const request::ChapCredentials *chap) {
-    if (chap == nullptr || chap->password.empty()) return text;
-    const std::string_view secret = chap->password.reveal();
-    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-        wipe_memory(text.data() + at, secret.size());
-        text.replace(at, secret.size(), "<redacted>");
-    }
-    return text;
-}
-
-std::string libiscsi_portal(const request::Portal &portal) { return portal.to_string(); }
-
-// libiscsi's callbacks call into C++ handlers; nothing may unwind through libiscsi's C frames.
-template <class T, void (T::*Handler)(int, void *)>
-void callback(iscsi_context *, int status, void *command_data, void *data) noexcept {
-    T *op = static_cast<T *>(data);
-    try {
-        (op->*Handler)(status, command_data);
-    } catch (...) {
-        op->out_of_memory();
-    }
-}
 
 class Probe final : public Operation {
 public:
@@ -156,7 +113,7 @@ public:
 
     // libiscsi completions arrive through callback<>, which calls the private on_* handlers.
     template <class T, void (T::*Handler)(int, void *)>
-    friend void callback(iscsi_context *, int, void *, void *) noexcept;
+    friend void iscsi::callback(iscsi_context *, int, void *, void *) noexcept;
 
 private:
     enum class Phase { connecting, logging_in, test_unit_ready, read_capacity, inquiry, logging_out };
@@ -359,167 +316,6 @@ private:
     ProbeResult result_;
 };
 
-class Discovery final : public Operation {
-public:
-    // `connect_to`: `portal` with its host name already resolved (see resolve_hosts); `spent`: how long that took.
-    Discovery(const request::Portal &portal, request::Portal connect_to, const std::string &initiator,
-              const request::ChapCredentials *chap, std::chrono::milliseconds timeout, Clock::duration spent)
-        : portal_(portal), connect_to_(std::move(connect_to)), initiator_(initiator), chap_(chap), timeout_(timeout),
-          spent_(spent) {}
-
-    void start() override {
-        deadline_ = Clock::now() - spent_ + timeout_;
-        if (initiator_.empty()) return fail(Status::invalid_argument, "no initiator name to log in with");
-        auto ctx = Context::create(initiator_);
-        if (!ctx) return fail(ctx.error().status, ctx.error().message);
-        ctx_ = std::move(ctx.value());
-        if (auto r = ctx_.set_discovery_session(); !r) return fail(r.error().status, r.error().message);
-        if (chap_ != nullptr) {
-            if (auto r = ctx_.set_chap(chap_->username, chap_->password); !r) {
-                return fail(r.error().status, r.error().message);
-            }
-        }
-        errno = 0;
-        if (!ctx_.connect(libiscsi_portal(connect_to_), &callback<Discovery, &Discovery::on_connected>, this)) {
-            const int err = errno;
-            std::string why = fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error());
-            if (wait_for_socket_if_exhausted(err, why)) return;
-            fail(Status::unreachable, std::move(why));
-        }
-    }
-
-    Result<std::vector<DiscoveredTarget>> take_result() {
-        if (error_) return std::move(*error_);
-        if (!have_result_) return make_error(Status::internal, "discovery ended without an answer");
-        return std::move(targets_);
-    }
-
-    void on_deadline() override {
-        if (have_result_) {
-            done_ = true;
-            return;
-        }
-        fail(Status::timeout, fmt::format("SendTargets discovery on {} got no answer within {} ms while {}",
-                                          portal_.to_string(), timeout_.count(), step_));
-    }
-
-    void on_service_error(const std::string &why) override {
-        logged_in_ = false;
-        if (have_result_) {
-            done_ = true;
-            return;
-        }
-        fail(connected_ ? Status::backend : Status::unreachable,
-             fmt::format("SendTargets discovery on {} failed while {}: {}", portal_.to_string(), step_, why));
-    }
-
-    void on_cannot_start(const std::string &why) override {
-        fail(Status::internal, fmt::format("SendTargets discovery on {} could not run: {}", portal_.to_string(), why));
-    }
-
-    void out_of_memory() noexcept override {
-        if (!have_result_) {
-            have_result_ = true;
-            error_.emplace();
-            error_->status = Status::no_memory;
-            error_->message = "out of memory";  // short enough not to allocate
-        }
-        done_ = true;
-    }
-
-    // libiscsi completions arrive through callback<>, which calls the private on_* handlers.
-    template <class T, void (T::*Handler)(int, void *)>
-    friend void callback(iscsi_context *, int, void *, void *) noexcept;
-
-private:
-    bool closing() const noexcept { return !ctx_; }
-
-    void fail(Status status, std::string message) {
-        if (have_result_) return;
-        have_result_ = true;
-        error_ = make_error(status, scrub(std::move(message), chap_));
-        done_ = true;
-    }
-
-    void on_connected(int status, void *) {
-        if (closing() || have_result_) return;
-        if (status != SCSI_STATUS_GOOD) {
-            return fail(Status::unreachable,
-                           fmt::format("cannot connect to {}: {}", portal_.to_string(), ctx_.last_error()));
-        }
-        connected_ = true;
-        step_ = "logging in";
-        if (!ctx_.login(&callback<Discovery, &Discovery::on_logged_in>, this)) {
-            fail(Status::backend, "could not send the discovery login: " + ctx_.last_error());
-        }
-    }
-
-    void on_logged_in(int status, void *) {
-        if (closing() || have_result_) return;
-        if (status != SCSI_STATUS_GOOD) {
-            const std::string why = ctx_.last_error();
-            const int code = login_status_code(why);
-            if (code == 0x0201 || code == 0x0202 || why.find("CHAP") != std::string::npos) {
-                return fail(Status::auth,
-                               fmt::format("discovery login on {} refused: authentication failed{}",
-                                           portal_.to_string(),
-                                           chap_ != nullptr ? fmt::format(" for user '{}'", chap_->username)
-                                                               : std::string(" (no discovery CHAP was given)")));
-            }
-            return fail(Status::backend,
-                           fmt::format("discovery login on {} failed: {}", portal_.to_string(), why));
-        }
-        logged_in_ = true;
-        step_ = "waiting for SendTargets";
-        if (!ctx_.discovery(&callback<Discovery, &Discovery::on_discovered>, this)) {
-            fail(Status::backend, "could not send SendTargets: " + ctx_.last_error());
-        }
-    }
-
-    void on_discovered(int status, void *command_data) {
-        if (closing() || have_result_) return;
-        if (status != SCSI_STATUS_GOOD) {
-            return fail(Status::backend,
-                           fmt::format("SendTargets on {} failed: {}", portal_.to_string(), ctx_.last_error()));
-        }
-        // The list is libiscsi's and only valid during this callback: copy it out now.
-        for (auto *a = static_cast<const iscsi_discovery_address *>(command_data); a != nullptr; a = a->next) {
-            if (a->target_name == nullptr) continue;
-            DiscoveredTarget target{a->target_name, {}};
-            for (const iscsi_target_portal *tp = a->portals; tp != nullptr; tp = tp->next) {
-                if (tp->portal == nullptr) continue;
-                std::string_view text(tp->portal);
-                if (const auto comma = text.rfind(','); comma != std::string_view::npos) text = text.substr(0, comma);
-                request::Portal parsed;
-                // A portal we cannot parse is left out: the others of the target are still worth having.
-                if (request::parse_portal(text, &parsed).empty()) target.portals.push_back(std::move(parsed));
-            }
-            targets_.push_back(std::move(target));
-        }
-        have_result_ = true;
-        step_ = "logging out";
-        deadline_ = std::min(deadline_, Clock::now() + logout_grace);
-        if (!ctx_.logout(&callback<Discovery, &Discovery::on_logged_out>, this)) done_ = true;
-    }
-
-    void on_logged_out(int, void *) {
-        logged_in_ = false;
-        done_ = true;
-    }
-
-    const request::Portal &portal_;
-    request::Portal connect_to_;
-    const std::string &initiator_;
-    const request::ChapCredentials *chap_;
-    std::chrono::milliseconds timeout_;
-    Clock::duration spent_{};
-    const char *step_ = "connecting (TCP)";
-    bool connected_ = false;
-    bool logged_in_ = false;
-    bool have_result_ = false;
-    std::optional<Error> error_;
-    std::vector<DiscoveredTarget> targets_;
-};
 
 }  // namespace
 
@@ -554,25 +350,6 @@ std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targe
         results.push_back(probe->take_result());
     }
     return results;
-}
-
-Result<std::vector<DiscoveredTarget>> send_targets(const request::Portal &portal, const std::string &initiator,
-                                                   const request::ChapCredentials *discovery_chap,
-                                                   std::chrono::milliseconds timeout) {
-    const auto resolve_start = Clock::now();
-    const ResolvedHost resolved = resolve_hosts({&portal}, timeout).front();
-    const auto spent = Clock::now() - resolve_start;
-    if (resolved.state == ResolvedHost::State::timed_out || resolved.state == ResolvedHost::State::failed) {
-        return make_error(resolved.state == ResolvedHost::State::timed_out ? Status::timeout : Status::unreachable,
-                          fmt::format("SendTargets discovery on {}: {}", portal.to_string(), resolved.problem));
-    }
-    const bool looked_up = resolved.state == ResolvedHost::State::resolved;
-    Discovery discovery(portal, connectable(portal, resolved), initiator, discovery_chap, timeout,
-                        looked_up ? spent : Clock::duration::zero());
-    Operation *const op = &discovery;
-    run_operations({&op, 1}, 1);
-    discovery.release();
-    return discovery.take_result();
 }
 
 }  // namespace ivd::iscsi

@@ -1,5 +1,5 @@
 // libiscsi in the plugin: concurrent portal probing (login, TEST UNIT READY, READ CAPACITY, LU identity from VPD
-// page 0x83) and SendTargets discovery, each under a hard deadline (libiscsi has none by default).
+// page 0x83) under a hard deadline (libiscsi has none by default). SendTargets discovery: send_targets.hpp.
 #pragma once
 
 #include "core/error.hpp"
@@ -57,15 +57,5 @@ struct ProbeResult {
 // a portal accepts TCP but never answers, so the call returns within about one timeout when there are no more
 // targets than max_in_flight (in the worst case, all black holes, ceil(targets / max_in_flight) timeouts).
 std::vector<ProbeResult> probe_targets(const std::vector<request::Target> &targets, const ProbeOptions &options);
-
-struct DiscoveredTarget {
-    std::string iqn;
-    std::vector<request::Portal> portals;  // as the target reports them (",tpgt" removed)
-};
-
-// SendTargets discovery on one portal, with discovery CHAP when given.
-Result<std::vector<DiscoveredTarget>> send_targets(const request::Portal &portal, const std::string &initiator,
-                                                   const request::ChapCredentials *discovery_chap,
-                                                   std::chrono::milliseconds timeout);
 
 }  // namespace ivd::iscsi

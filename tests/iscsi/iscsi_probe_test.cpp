@@ -1,5 +1,6 @@
 // probe_targets and send_targets against a real tgtd (one lab per test, so ctest -j runs them side by side).
 #include "iscsi/iscsi_probe.hpp"
+#include "iscsi/send_targets.hpp"
 #include "tgtd_lab.hpp"
 
 #include <gtest/gtest.h>

@@ -3,6 +3,7 @@
 // The black-hole DNS server runs on a private loopback address, and only a forked child (in its own mount
 // namespace, with its own /etc/resolv.conf bind-mounted) uses it: the host's resolver is never touched.
 #include "iscsi/iscsi_probe.hpp"
+#include "iscsi/send_targets.hpp"
 #include "iscsi/resolve.hpp"
 
 #include <gtest/gtest.h>

@@ -1,0 +1,196 @@
+// HostPath::disconnect in steps: the paths to take down (device_info, else the request and the host's sessions),
+// what the host shows for them now, then flush the maps -> remove the devices -> log out of the sessions nobody
+// else uses. Without force or ignore_errors a failed step stops it; with them it goes on and reports the steps.
+#include "host_path/host_path.hpp"
+
+#include "core/json_output.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace ivd::host_path {
+
+namespace {
+
+// What device_info (or the request) says to take down.
+struct TeardownTargets {
+    std::vector<request::Target> targets;
+    std::string map_name;  // device_info's multipath_id
+    void add(const request::Target &t) {
+        if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
+    }
+};
+
+// What the host shows now for those targets (names in device_info may be stale).
+struct OnHost {
+    std::vector<std::pair<request::Target, std::string>> devices;
+    std::vector<MultipathMap> maps;
+    void add_map(const MultipathMap &m) {
+        if (std::none_of(maps.begin(), maps.end(), [&](const MultipathMap &x) { return x.dm == m.dm; })) maps.push_back(m);
+    }
+};
+
+// The steps a disconnect went past (force, ignore_errors), reported at the end.
+class Skipped {
+public:
+    Skipped(const Logger &log, std::string volume_key, std::uint32_t flags)
+        : log_(log), volume_key_(std::move(volume_key)), ignore_((flags & VD_DISCONNECT_IGNORE_ERRORS) != 0),
+          go_on_((flags & VD_DISCONNECT_FORCE) != 0 || ignore_) {}
+
+    // A step failed: the error to stop with (no force), or nothing once it is recorded and the disconnect goes on.
+    std::optional<Error> failed(const char *step, const std::string &what, Error error, const std::string &context = {}) {
+        if (!go_on_) return context.empty() ? std::move(error) : std::move(error).context(context);
+        json::Value s = json::Value::object();
+        s["step"] = step;
+        s["object"] = what;
+        s["code"] = status_code_name(error.status);
+        s["error"] = error.message;
+        steps_.append(s);
+        log_.warning("host_path", "disconnect {}: {} {}: {}", volume_key_, step, what, error.message);
+        return std::nullopt;
+    }
+
+    Result<void> finish() const {
+        if (steps_.empty()) return {};
+        if (ignore_) {
+            log_.warning("host_path", "disconnect {}: {} failed step(s) ignored", volume_key_, steps_.size());
+            return {};
+        }
+        json::Value detail = json::Value::object();
+        detail["failed_steps"] = steps_;
+        return make_error(Status::backend, fmt::format("disconnect left {} step(s) undone: {}", steps_.size(), to_json(detail)));
+    }
+
+private:
+    const Logger &log_;
+    std::string volume_key_;
+    bool ignore_;
+    bool go_on_;  // os-brick: force keeps going past failures
+    json::Value steps_ = json::Value::array();
+};
+
+// The paths device_info recorded ("paths", then "targets") and its map name.
+Result<void> read_device_info(const json::Value &device_info, TeardownTargets &out) {
+    for (const char *key : {"paths", "targets"}) {
+        const json::Value &list = device_info[key];
+        if (!list.is_array()) continue;
+        for (const auto &p : list.items()) {
+            if (!p.is_object() || !p["portal"].is_string() || !p["iqn"].is_string() || !p["lun"].is_integer()) {
+                return make_error(Status::invalid_argument, fmt::format("device_info {}: each entry needs portal, iqn and lun", key),
+                                  "device_info", key);
+            }
+            request::Target t;
+            if (auto problem = request::parse_portal(p["portal"].as_string(), &t.portal); !problem.empty()) {
+                return make_error(Status::invalid_argument, fmt::format("device_info {}: {}", key, problem), "device_info", key);
+            }
+            t.iqn = p["iqn"].as_string();
+            t.lun = p["lun"].as_int64();
+            out.add(t);
+        }
+    }
+    if (device_info["multipath_id"].is_string()) out.map_name = device_info["multipath_id"].as_string();
+    return {};
+}
+
+// device_info's paths, the request's targets, and (single target) every session to its IQN.
+Result<TeardownTargets> teardown_targets(HostOps &ops, const request::VolumeRequest &volume, const json::Value *device_info) {
+    TeardownTargets out;
+    if (device_info != nullptr) {
+        if (auto r = read_device_info(*device_info, out); !r) return std::move(r).error();
+    }
+    for (const auto &t : volume.targets) out.add(t);
+    if (!volume.targets_from_lists) {
+        const request::Target first = volume.targets.front();
+        for (const auto &p : ops.session_portals(first.iqn)) out.add(request::Target{p, first.iqn, first.lun});
+    }
+    return out;
+}
+
+OnHost find_on_host(HostOps &ops, const TeardownTargets &wanted) {
+    OnHost on_host;
+    for (const auto &t : wanted.targets) {
+        const std::string d = ops.find_device(t);
+        if (d.empty()) continue;
+        on_host.devices.emplace_back(t, d);
+        if (auto m = ops.find_multipath(d)) on_host.add_map(*m);
+    }
+    if (!wanted.map_name.empty()) {
+        if (auto m = ops.find_multipath_by_name(wanted.map_name)) on_host.add_map(*m);
+    }
+    return on_host;
+}
+
+// Without force, a failed flush stops here with everything still in place.
+Result<void> flush_maps(HostOps &ops, const OnHost &on_host, Skipped &skipped) {
+    for (const auto &m : on_host.maps) {
+        if (auto r = ops.flush_multipath(m); !r) {
+            auto stop = skipped.failed("flush_multipath", m.name, std::move(r).error(),
+                                       fmt::format("flushing multipath map {} ({}) failed; nothing was removed "
+                                                   "(VD_DISCONNECT_FORCE goes on)", m.name, m.dm));
+            if (stop) return std::move(*stop);
+        }
+    }
+    return {};
+}
+
+Result<void> remove_devices(HostOps &ops, const OnHost &on_host, Skipped &skipped) {
+    for (const auto &[t, d] : on_host.devices) {
+        if (auto r = ops.remove_device(d); !r) {
+            if (auto stop = skipped.failed("remove_device", d, std::move(r).error(), "removing " + d)) return std::move(*stop);
+        }
+    }
+    return {};
+}
+
+// Logs out of the sessions no other LUN still uses and deletes their node records, each under its target's lock.
+Result<void> logout_sessions(HostOps &ops, const Logger &log, const std::vector<request::Target> &targets,
+                             Skipped &skipped) {
+    std::vector<std::pair<request::Portal, std::string>> sessions;
+    for (const auto &t : targets) {
+        const auto key = std::make_pair(t.portal, t.iqn);
+        if (std::find(sessions.begin(), sessions.end(), key) == sessions.end()) sessions.push_back(key);
+    }
+    for (const auto &[portal, iqn] : sessions) {
+        const std::string what = portal.to_string() + " " + iqn;
+        auto lock = ops.lock_target(portal, iqn);
+        if (!lock) {
+            if (auto stop = skipped.failed("lock", what, std::move(lock).error())) return std::move(*stop);
+            continue;
+        }
+        auto session = ops.find_session(portal, iqn);
+        if (!session) continue;
+        if (const auto others = ops.session_luns(*session); !others.empty()) {
+            log.info("host_path", "session {} to {} stays: LUN(s) {} still use it", session->name, what,
+                     fmt::format("{}", fmt::join(others, ",")));
+            continue;
+        }
+        if (auto r = ops.logout(portal, iqn); !r) {
+            if (auto stop = skipped.failed("logout", what, std::move(r).error())) return std::move(*stop);
+            continue;
+        }
+        if (auto r = ops.delete_node(portal, iqn); !r) {
+            if (auto stop = skipped.failed("delete_node", what, std::move(r).error())) return std::move(*stop);
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+                                  std::uint32_t flags) {
+    Skipped skipped(log_, volume.volume_key(), flags);
+    auto wanted = teardown_targets(*ops_, volume, device_info);
+    if (!wanted) return std::move(wanted).error();
+    const OnHost on_host = find_on_host(*ops_, *wanted);
+    if (auto r = flush_maps(*ops_, on_host, skipped); !r) return r;
+    if (auto r = remove_devices(*ops_, on_host, skipped); !r) return r;
+    if (auto r = logout_sessions(*ops_, log_, wanted->targets, skipped); !r) return r;
+    return skipped.finish();
+}
+
+}  // namespace ivd::host_path

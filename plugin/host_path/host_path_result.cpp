@@ -1,0 +1,116 @@
+// HostPath's last connect steps: wait for the multipath map, choose the guest's device, build device_info.
+#include "host_path/host_path.hpp"
+#include "host_path/path_attempt.hpp"
+
+#include "core/json_output.hpp"
+#include "xml/libvirt_xml.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace ivd::host_path {
+
+Result<MapOutcome> HostPath::wait_for_map(const std::vector<const PathAttempt *> &good, json::Value &failed) {
+    // Every good path has been offered already (by its thread); wait for the one map holding them all, bounded
+    // from when the last path was ready.
+    std::vector<std::string> devices;
+    auto deadline = good.front()->ready;
+    for (const PathAttempt *a : good) {
+        devices.push_back(a->device);
+        deadline = std::max(deadline, a->ready + config_.multipath_wait_timeout);
+    }
+    MapOutcome out;
+    out.map = ops_->multipath_wait(devices, deadline);
+    if (out.map) return out;
+
+    std::string refusals;
+    bool any_taken = false;
+    for (const PathAttempt *a : good) {
+        any_taken = any_taken || a->taken;
+        if (!a->multipath_error.empty()) refusals += (refusals.empty() ? "" : "; ") + a->multipath_error;
+    }
+    Error e = make_error(!any_taken && !refusals.empty() ? Status::backend : Status::timeout,
+                         fmt::format("no multipath map for WWID {} appeared within {} ms{}{}", good.front()->wwid,
+                                     config_.multipath_wait_timeout.count(),
+                                     refusals.empty() ? ""
+                                     : any_taken      ? ": multipathd refused some paths: "
+                                                      : ": multipathd took none of the paths: ",
+                                     refusals));
+    if (config_.enforce_multipath) {
+        for (const PathAttempt *a : good) {
+            // multipathd refused the path, or took it and no map formed in time.
+            const bool refused = !a->taken && !a->multipath_error.empty();
+            failed.append(fail_path(*a, refused ? "multipath_add" : "multipath_wait",
+                                    refused ? make_error(Status::backend, a->multipath_error) : e));
+            undo_path(*a);
+        }
+        e.message += fmt::format("; failed paths: {}", to_json(failed));
+        return std::move(e).context("enforce_multipath is set and the multipath map did not appear; "
+                                    "every path was undone");
+    }
+    log_.warning("host_path", "no multipath map ({}); using the single path {}", e.message, good.front()->device);
+    out.error = e.message;
+    return out;
+}
+
+std::set<std::string> HostPath::paths_in_map(const MultipathMap &map, const std::vector<const PathAttempt *> &good) {
+    std::set<std::string> in_map;
+    for (const auto &d : ops_->multipath_paths(map)) in_map.insert(d);
+    const auto held =
+        std::count_if(good.begin(), good.end(), [&](const PathAttempt *a) { return in_map.count(a->device) > 0; });
+    if (static_cast<std::size_t>(held) < good.size()) {
+        log_.warning("host_path", "map {} holds only {} of the {} paths", map.dm, held, good.size());
+    }
+    return in_map;
+}
+
+std::string HostPath::guest_device(const std::optional<MultipathMap> &map, const PathAttempt &first) {
+    if (map) return map->device_path;
+    // os-brick's answer is the by-path link, which udev makes a moment after the node the wait saw: give it
+    // a little time (bounded), else hand over the node itself.
+    const auto grace = std::min<std::chrono::milliseconds>(config_.device_wait_timeout, std::chrono::seconds(2));
+    if (auto link = ops_->wait_for_by_path_link(first.target, grace)) return *link;
+    return ops_->device_path(first.device);
+}
+
+json::Value HostPath::build_device_info(const ConnectContext &ctx, const Attached &a) const {
+    const std::optional<MultipathMap> &map = a.map.map;
+    const PathAttempt *first = a.good.front();
+    json::Value info = json::Value::object();
+    if (!a.map.error.empty()) info["multipath_error"] = a.map.error;
+    info["type"] = "block";
+    info["path"] = a.device_path;
+    info["scsi_wwn"] = first->wwid;
+    if (map) {
+        info["multipath_id"] = map->name;
+        info["dm"] = map->dm;
+    }
+    json::Value tj = json::Value::array();
+    for (const auto &t : a.targets) tj.append(request::target_to_json(t));
+    info["targets"] = tj;
+    json::Value paths = json::Value::array();
+    for (const PathAttempt *p : a.good) {
+        json::Value row = request::target_to_json(p->target);
+        row["device"] = ops_->device_path(p->device);
+        row["state"] = !map ? (p == first ? "active" : "standby") : a.in_map.count(p->device) ? "active" : "not_in_map";
+        if (!p->multipath_error.empty()) row["multipath_error"] = p->multipath_error;
+        paths.append(row);
+    }
+    info["paths"] = paths;
+    info["failed_portals"] = a.failed;  // in the order tried, each with the stage it failed at
+    if (!ctx.decision.multipath) {
+        // Single path: the portal that served; the portals tried before it are in failed_portals.
+        info["served_by"] = request::target_to_json(first->target);
+    }
+    if (!a.discovery.empty()) info["discovery"] = a.discovery;
+    info["multipath"] = map.has_value();
+
+    xml::BlockDiskSpec spec;
+    spec.device_path = a.device_path;
+    spec.options = request::guest_disk_options(ctx.volume, ctx.disk, config_);
+    info["disk_xml"] = xml::block_disk_xml(spec);
+    return info;
+}
+
+}  // namespace ivd::host_path

@@ -1,0 +1,48 @@
+// The host's command-line tools (open-iscsi's iscsiadm, multipath-tools), run by absolute path with a timeout;
+// their exit codes turned into Status values.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "host_path/process.hpp"
+#include "request/driver_config.hpp"
+#include "request/portal.hpp"
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ivd::host_path {
+
+// open-iscsi exit codes (include/iscsi_err.h).
+inline constexpr int iscsi_err_trans_timeout = 8;
+inline constexpr int iscsi_err_sess_exists = 15;
+inline constexpr int iscsi_err_no_objs_found = 21;
+inline constexpr int iscsi_err_login_auth_failed = 24;
+
+class HostTools {
+public:
+    HostTools(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
+
+    // Runs argv under command_timeout; exit 0 (or one of `also_ok`) is success.
+    Result<void> tool(const std::vector<std::string> &argv, std::initializer_list<int> also_ok = {}) const;
+    // iscsiadm with `args`.
+    Result<void> iscsiadm(std::vector<std::string> args, std::initializer_list<int> also_ok = {}) const;
+    // `iscsiadm -m node ... --login` under login_timeout; the caller reads the exit code (see login_failure).
+    ProcessResult login(const request::Portal &portal, const std::string &iqn) const;
+    // The error for a login that did not succeed (nothing when it did, or the session existed already).
+    std::optional<Error> login_failure(const ProcessResult &r, const request::Portal &portal, const std::string &iqn) const;
+
+    Result<void> multipath_whitelist(const std::string &wwid) const { return tool({c_.multipath_path, "-a", wwid}); }
+    Result<void> multipathd_add_path(const std::string &device_path) const {
+        return tool({c_.multipathd_path, "add", "path", device_path});
+    }
+    Result<void> multipath_flush(const std::string &map_name) const { return tool({c_.multipath_path, "-f", map_name}); }
+
+private:
+    const request::DriverConfig &c_;
+    const Logger &log_;
+};
+
+}  // namespace ivd::host_path

@@ -1,0 +1,53 @@
+// What the kernel shows of iSCSI sessions, SCSI devices and dm maps in sysfs (under a configurable root), and
+// the device nodes under dev_root. Reads only, plus the one write helper for sysfs attribute files.
+#pragma once
+
+#include "core/error.hpp"
+#include "host_path/host_ops.hpp"
+#include "request/volume_request.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ivd::host_path {
+
+class Sysfs {
+public:
+    Sysfs(std::string sysfs_root, std::string dev_root) : root_(std::move(sysfs_root)), dev_root_(std::move(dev_root)) {}
+
+    const std::string &root() const { return root_; }
+    std::string device_path(const std::string &device) const { return dev_root_ + "/" + device; }  // "sdc" -> /dev/sdc
+
+    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) const;
+    std::vector<request::Portal> session_portals(const std::string &iqn) const;
+    // The LUN's block device name ("sdc") if it is there now; empty otherwise.
+    std::string find_device(const request::Target &target) const;
+    std::vector<std::int64_t> session_luns(const Session &session) const;
+    Result<std::string> read_wwid(const std::string &device) const;
+
+    std::optional<MultipathMap> find_multipath(const std::string &device) const;
+    std::optional<MultipathMap> find_multipath_by_name(const std::string &name) const;
+    std::vector<std::string> multipath_paths(const MultipathMap &map) const;
+
+    // Writes `value` to a sysfs attribute file (scan, delete).
+    static Result<void> write(const std::string &path, const std::string &value);
+
+private:
+    struct SessionRow {
+        Session session;
+        std::string iqn;
+        std::string address;
+        std::uint16_t port = 0;
+    };
+    std::vector<SessionRow> sessions() const;
+    std::filesystem::path session_dir(const Session &s) const;
+    std::optional<MultipathMap> map_of(const std::string &dm) const;
+
+    std::string root_;
+    std::string dev_root_;
+};
+
+}  // namespace ivd::host_path
