@@ -1,0 +1,316 @@
+// A HostOps in memory, for unit tests of the host path's policy (no root, tgtd or simulated host): sessions,
+// node records, SCSI devices, WWIDs and one dm map, failures scripted per step and portal, and a journal of every
+// call that changes the host, in order. Thread-safe: multipath attaches run one thread per path.
+#pragma once
+
+#include "host_path/host_ops.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ivd::testing {
+
+class FakeHostOps final : public host_path::HostOps {
+public:
+    // Makes `step` fail on `portal` ("" = every portal). Steps: prepare, lock, login, scan, device (the LUN never
+    // appears), wwid, multipath_add, flush, remove_device, logout, delete_node.
+    void fail(const std::string &step, const std::string &portal = "", Status status = Status::backend) {
+        std::lock_guard g(m_);
+        failures_[{step, portal}] = status;
+    }
+    // The WWID the device reached through `portal` reports (default: the probe's, 3600fake0001).
+    void set_wwid(const std::string &portal, const std::string &wwid) {
+        std::lock_guard g(m_);
+        wwids_[portal] = wwid;
+    }
+    void set_map_forms(bool forms) { map_forms_ = forms; }          // false: multipathd takes paths, no map forms
+    void set_by_path_links(bool links) { by_path_links_ = links; }  // false: udev makes no by-path link
+
+    // Another volume's session on (portal, iqn), with its LUN's device: not ours to log out.
+    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
+        std::lock_guard g(m_);
+        SessionState &s = session_locked(portal, iqn);
+        nodes_.insert(key(portal, iqn));
+        devices_[target_key(portal, iqn, lun)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
+    }
+
+    std::vector<std::string> journal() const {
+        std::lock_guard g(m_);
+        return journal_;
+    }
+    // The journal entries about one portal (or device), in order.
+    std::vector<std::string> journal_of(const std::string &what) const {
+        std::vector<std::string> out;
+        for (const auto &e : journal()) {
+            if (e.find(" " + what) != std::string::npos) out.push_back(e);
+        }
+        return out;
+    }
+    std::size_t count(const std::string &entry_prefix) const {
+        const auto j = journal();
+        return static_cast<std::size_t>(
+            std::count_if(j.begin(), j.end(), [&](const std::string &e) { return e.rfind(entry_prefix, 0) == 0; }));
+    }
+    bool has_session(const std::string &portal) const {
+        std::lock_guard g(m_);
+        return std::any_of(sessions_.begin(), sessions_.end(), [&](const auto &s) { return s.second.portal.to_string() == portal; });
+    }
+    std::size_t sessions() const {
+        std::lock_guard g(m_);
+        return sessions_.size();
+    }
+    std::size_t devices() const {
+        std::lock_guard g(m_);
+        return devices_.size();
+    }
+    std::size_t node_records() const {
+        std::lock_guard g(m_);
+        return nodes_.size();
+    }
+
+    // HostOps ------------------------------------------------------------------------------------------------
+    Result<void> prepare() override { return failure("prepare", ""); }
+
+    Result<std::unique_ptr<host_path::TargetLock>> lock_target(const request::Portal &portal, const std::string &) override {
+        std::lock_guard g(m_);
+        if (auto e = failure_locked("lock", portal.to_string())) return std::move(*e);
+        return std::unique_ptr<host_path::TargetLock>(std::make_unique<host_path::TargetLock>());
+    }
+
+    Result<host_path::LoginResult> login(const request::Portal &portal, const std::string &iqn,
+                                         const request::ChapCredentials *) override {
+        std::lock_guard g(m_);
+        note_locked("login " + portal.to_string());
+        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) {
+            return host_path::LoginResult{it->second.session(), false};
+        }
+        nodes_.insert(key(portal, iqn));  // iscsiadm writes the record before it logs in
+        if (auto e = failure_locked("login", portal.to_string())) return std::move(*e);
+        return host_path::LoginResult{session_locked(portal, iqn).session(), true};
+    }
+
+    std::optional<host_path::Session> find_session(const request::Portal &portal, const std::string &iqn) override {
+        std::lock_guard g(m_);
+        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) return it->second.session();
+        return std::nullopt;
+    }
+
+    std::vector<request::Portal> session_portals(const std::string &iqn) override {
+        std::lock_guard g(m_);
+        std::vector<request::Portal> out;
+        for (const auto &[k, s] : sessions_) {
+            if (s.iqn == iqn) out.push_back(s.portal);
+        }
+        return out;
+    }
+
+    Result<void> scan_lun(const host_path::Session &session, std::int64_t lun) override {
+        std::lock_guard g(m_);
+        const SessionState *s = by_name_locked(session.name);
+        if (s == nullptr) return make_error(Status::internal, "fake: scan of an unknown session " + session.name);
+        const std::string portal = s->portal.to_string();
+        note_locked(fmt::format("scan {} lun {}", portal, lun));
+        if (auto e = failure_locked("scan", portal)) return std::move(*e);
+        const std::string k = target_key(s->portal, s->iqn, lun);
+        if (!devices_.count(k) && !failing_locked("device", portal)) {
+            devices_[k] = Device{next_device_locked(), portal, s->name, lun};
+        }
+        return {};
+    }
+
+    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
+        if (auto d = find_device(target); !d.empty()) return d;
+        return make_error(Status::timeout, fmt::format("fake: LUN {} of {} did not appear within {} ms", target.lun,
+                                                       target.portal.to_string(), timeout.count()));
+    }
+
+    std::string find_device(const request::Target &target) override {
+        std::lock_guard g(m_);
+        auto it = devices_.find(target_key(target.portal, target.iqn, target.lun));
+        return it == devices_.end() ? std::string() : it->second.name;
+    }
+
+    std::optional<std::string> wait_for_by_path_link(const request::Target &t, std::chrono::milliseconds) override {
+        if (!by_path_links_) return std::nullopt;
+        return fmt::format("/dev/disk/by-path/ip-{}-iscsi-{}-lun-{}", t.portal.to_string(), t.iqn, t.lun);
+    }
+
+    std::string device_path(const std::string &device) const override { return "/dev/" + device; }
+
+    Result<std::string> read_wwid(const std::string &device) override {
+        std::lock_guard g(m_);
+        const Device *d = device_locked(device);
+        if (d == nullptr) return make_error(Status::not_found, "fake: no device " + device);
+        if (auto e = failure_locked("wwid", d->portal)) return std::move(*e);
+        auto it = wwids_.find(d->portal);
+        return it == wwids_.end() ? std::string(default_wwid) : it->second;
+    }
+
+    std::vector<std::int64_t> session_luns(const host_path::Session &session) override {
+        std::lock_guard g(m_);
+        std::vector<std::int64_t> luns;
+        for (const auto &[k, d] : devices_) {
+            if (d.session == session.name) luns.push_back(d.lun);
+        }
+        return luns;
+    }
+
+    Result<void> multipath_whitelist(const std::string &wwid) override {
+        std::lock_guard g(m_);
+        note_locked("whitelist " + wwid);
+        return {};
+    }
+
+    Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point) override {
+        std::lock_guard g(m_);
+        note_locked("add_path " + device);
+        const Device *d = device_locked(device);
+        if (d == nullptr) return make_error(Status::internal, "fake: no device " + device);
+        if (auto e = failure_locked("multipath_add", d->portal)) return std::move(*e);
+        if (map_forms_) in_map_.insert(device);
+        return {};
+    }
+
+    std::optional<host_path::MultipathMap> multipath_wait(const std::vector<std::string> &devices,
+                                                          std::chrono::steady_clock::time_point) override {
+        std::lock_guard g(m_);
+        if (std::none_of(devices.begin(), devices.end(), [&](const std::string &d) { return in_map_.count(d) > 0; })) {
+            return std::nullopt;
+        }
+        return map_locked();
+    }
+
+    std::optional<host_path::MultipathMap> find_multipath(const std::string &device) override {
+        std::lock_guard g(m_);
+        if (!in_map_.count(device)) return std::nullopt;
+        return map_locked();
+    }
+
+    std::optional<host_path::MultipathMap> find_multipath_by_name(const std::string &name) override {
+        std::lock_guard g(m_);
+        if (in_map_.empty() || name != default_wwid) return std::nullopt;
+        return map_locked();
+    }
+
+    std::vector<std::string> multipath_paths(const host_path::MultipathMap &) override {
+        std::lock_guard g(m_);
+        return {in_map_.begin(), in_map_.end()};
+    }
+
+    Result<void> flush_multipath(const host_path::MultipathMap &map) override {
+        std::lock_guard g(m_);
+        note_locked("flush " + map.dm);
+        if (auto e = failure_locked("flush", "")) return std::move(*e);
+        in_map_.clear();
+        return {};
+    }
+
+    Result<void> remove_device(const std::string &device) override {
+        std::lock_guard g(m_);
+        note_locked("remove_device " + device);
+        const Device *d = device_locked(device);
+        if (d == nullptr) return {};
+        if (auto e = failure_locked("remove_device", d->portal)) return std::move(*e);
+        in_map_.erase(device);
+        std::erase_if(devices_, [&](const auto &kv) { return kv.second.name == device; });
+        return {};
+    }
+
+    Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
+        std::lock_guard g(m_);
+        note_locked("logout " + portal.to_string());
+        if (auto e = failure_locked("logout", portal.to_string())) return std::move(*e);
+        sessions_.erase(key(portal, iqn));
+        return {};
+    }
+
+    Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+        std::lock_guard g(m_);
+        note_locked("delete_node " + portal.to_string());
+        if (auto e = failure_locked("delete_node", portal.to_string())) return std::move(*e);
+        nodes_.erase(key(portal, iqn));
+        return {};
+    }
+
+    Result<std::vector<Leftover>> find_leftovers() override { return std::vector<Leftover>{}; }
+    Result<void> remove_leftover(const Leftover &) override { return {}; }
+
+    static constexpr const char *default_wwid = "3600fake0001";
+
+private:
+    struct SessionState {
+        std::string name;
+        request::Portal portal;
+        std::string iqn;
+        int host = 0;
+        host_path::Session session() const { return host_path::Session{name, host, "0", "0"}; }
+    };
+    struct Device {
+        std::string name;
+        std::string portal;
+        std::string session;
+        std::int64_t lun = 0;
+    };
+
+    static std::string key(const request::Portal &portal, const std::string &iqn) { return portal.to_string() + " " + iqn; }
+    static std::string target_key(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
+        return fmt::format("{} {} {}", portal.to_string(), iqn, lun);
+    }
+
+    SessionState &session_locked(const request::Portal &portal, const std::string &iqn) {
+        auto [it, made] = sessions_.try_emplace(key(portal, iqn));
+        if (made) it->second = SessionState{fmt::format("session{}", ++session_count_), portal, iqn, session_count_};
+        return it->second;
+    }
+    const SessionState *by_name_locked(const std::string &name) const {
+        for (const auto &[k, s] : sessions_) {
+            if (s.name == name) return &s;
+        }
+        return nullptr;
+    }
+    const Device *device_locked(const std::string &name) const {
+        for (const auto &[k, d] : devices_) {
+            if (d.name == name) return &d;
+        }
+        return nullptr;
+    }
+    std::string next_device_locked() { return fmt::format("sd{}", static_cast<char>('a' + device_count_++)); }
+    host_path::MultipathMap map_locked() const { return {"dm-0", default_wwid, "/dev/dm-0"}; }
+
+    bool failing_locked(const std::string &step, const std::string &portal) const {
+        return failures_.count({step, portal}) > 0 || failures_.count({step, ""}) > 0;
+    }
+    std::optional<Error> failure_locked(const std::string &step, const std::string &portal) const {
+        auto it = failures_.find({step, portal});
+        if (it == failures_.end()) it = failures_.find({step, ""});
+        if (it == failures_.end()) return std::nullopt;
+        return make_error(it->second, fmt::format("fake: {} fails on {}", step, portal.empty() ? "every portal" : portal));
+    }
+    Result<void> failure(const std::string &step, const std::string &portal) const {
+        std::lock_guard g(m_);
+        if (auto e = failure_locked(step, portal)) return std::move(*e);
+        return {};
+    }
+    void note_locked(std::string entry) { journal_.push_back(std::move(entry)); }
+
+    mutable std::mutex m_;
+    std::map<std::pair<std::string, std::string>, Status> failures_;
+    std::map<std::string, std::string> wwids_;
+    std::map<std::string, SessionState> sessions_;
+    std::set<std::string> nodes_;
+    std::map<std::string, Device> devices_;
+    std::set<std::string> in_map_;
+    std::vector<std::string> journal_;
+    int session_count_ = 0;
+    int device_count_ = 0;
+    bool map_forms_ = true;
+    bool by_path_links_ = true;
+};
+
+}  // namespace ivd::testing
