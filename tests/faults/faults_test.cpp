@@ -358,7 +358,7 @@ TEST_F(NetworkFaults, CleanupWithoutLibvirtFailsAndRemovesNothing) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Host path: volume-host --simulate-host; the stand-in iscsiadm logs in to a real tgtd with libiscsi.
+// Host path: volume-host run by the simulated-host tool; the stand-in iscsiadm logs in to a real tgtd with libiscsi.
 
 class HostPathFaults : public ::testing::Test {
 protected:
@@ -407,9 +407,8 @@ protected:
     }
 
     CliRun vh(const std::string &args) {
-        return run_volume_host(dir_, "--config " + (dir_ / "volume-host.conf").string() + " --simulate-host " +
-                                         sim_.string() + " --log-level debug",
-                               args, &transcript_);
+        return run_volume_host(dir_, "--config " + (dir_ / "volume-host.conf").string() + " --log-level debug", args,
+                               &transcript_, std::string(SIMULATED_HOST_PATH) + " " + sim_.string());
     }
     CliRun connect(const Json::Value &ci, bool multipath = true) {
         spit(dir_ / "ci.json", compact(ci));
