@@ -127,4 +127,16 @@ TEST(ConfigTable, PartsDefaultLikeTheWhole) {
     EXPECT_EQ(net.initiator_name_file, whole.initiator_name_file);
 }
 
+// Checks across keys run where they always did: after their row, before later keys are read.
+TEST(ConfigTable, CrossKeyChecksKeepTheirPlace) {
+    auto c = parse(R"({"path":"network","enforce_multipath":"true","libvirt_uri":""})");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().status, ivd::Status::config);
+    EXPECT_EQ(c.error().field, "enforce_multipath") << c.error().message;
+    c = parse(R"({"disk_cache":"writeback","initiator_name":7})");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().field, "disk_io") << c.error().message;
+    EXPECT_NE(c.error().message.find("\"native\" needs disk_cache"), std::string::npos) << c.error().message;
+}
+
 }  // namespace
