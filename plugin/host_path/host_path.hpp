@@ -27,7 +27,7 @@ struct StorageQueries {
 
 class HostPath final : public AttachPathImpl {
 public:
-    HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
+    HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
     Result<json::Value> connect(const ConnectContext &context) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
@@ -45,7 +45,7 @@ private:
     // The failed_portals row for a path that failed at `stage` (logged too).
     json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
 
-    request::DriverConfig config_;
+    request::HostPathConfig config_;
     Logger log_;
     std::unique_ptr<HostOps> ops_;
     StorageQueries queries_;

@@ -224,7 +224,7 @@ private:
 
 class RealHostOps final : public HostOps {
 public:
-    RealHostOps(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
+    RealHostOps(const request::HostPathConfig &config, const Logger &log) : c_(config), log_(log) {}
 
     Result<void> prepare() override {
         auto dir = lock_dir();
@@ -678,7 +678,7 @@ private:
         return lock_dir_;
     }
 
-    request::DriverConfig c_;
+    request::HostPathConfig c_;
     Logger log_;
     std::mutex lock_dir_mutex_;
     std::shared_ptr<const PrivateDir> lock_dir_;
@@ -696,7 +696,7 @@ std::string wwid_from_sysfs(std::string text) {
     return text;
 }
 
-std::unique_ptr<HostOps> make_real_host_ops(const request::DriverConfig &config, const Logger &log) {
+std::unique_ptr<HostOps> make_real_host_ops(const request::HostPathConfig &config, const Logger &log) {
     return std::make_unique<RealHostOps>(config, log);
 }
 

@@ -569,8 +569,8 @@ TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSam
     facts.capabilities.multipath = true;
     facts.initiator = initiator;
     parts.facts = facts;
-    parts.host = std::make_unique<ivd::host_path::HostPath>(*parsed, ivd::Logger{},
-                                                            ivd::host_path::make_real_host_ops(*parsed, ivd::Logger{}),
+    parts.host = std::make_unique<ivd::host_path::HostPath>(parsed->host_path(), ivd::Logger{},
+                                                            ivd::host_path::make_real_host_ops(parsed->host_path(), ivd::Logger{}),
                                                             queries);
     auto d = ivd::Driver::create(write(config).c_str(), {}, std::move(parts));
     ASSERT_TRUE(d.ok()) << d.error().message;
