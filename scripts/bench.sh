@@ -33,7 +33,7 @@ if [ "${IVD_BENCH_SKIP_DEPS:-0}" != 1 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-nova linux-perf valgrind >/dev/null
 fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIVD_TEST_GROUPS=bench \
-  -DIVD_FIXTURE_GROUPS="tgtd;libvirt" >/dev/null
+  -DIVD_FIXTURE_GROUPS="tgtd;libvirt;simulated_host" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench >/dev/null
 bench=$build/tests/bench/ivd_bench
 raw=$out/raw

@@ -21,7 +21,7 @@ mkdir -p "$build"
 CC=${CC:-gcc} CXX=${CXX:-g++} cmake -S "$root" -B "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DIVD_SANITIZE=thread \
-  "-DIVD_TEST_GROUPS=concurrency;unit" "-DIVD_FIXTURE_GROUPS=tgtd;libvirt" \
+  "-DIVD_TEST_GROUPS=concurrency;unit" "-DIVD_FIXTURE_GROUPS=tgtd;libvirt;simulated_host" \
   >"$build/ivd-configure.log" 2>&1 ||
   { cat "$build/ivd-configure.log" >&2; echo "tsan.sh: configure failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 # Only what the two groups need (the module and the simulated host's tools come in as dependencies).

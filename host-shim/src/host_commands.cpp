@@ -100,13 +100,7 @@ Outcome<ActiveDriver> open_driver(const HostConfig &config, const DriverMapping 
 
 Outcome<HostConfig> load_config(const GlobalOptions &global) {
     log_threshold.store(level_from_name(global.log_level));
-    auto config = load_host_config(global.config_path, VOLUME_HOST_DRIVER_DIR);
-    if (config) {
-        for (const auto &mapping : config->drivers) {
-            for (const auto &[key, value] : global.driver_config_overrides) config->sections[mapping.volume_type][key] = value;
-        }
-    }
-    return config;
+    return load_host_config(global.config_path, VOLUME_HOST_DRIVER_DIR, global.extra_config_path);
 }
 
 Outcome<ActiveDriver> open_driver_for(const HostConfig &config, const std::string &volume_type) {

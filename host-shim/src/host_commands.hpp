@@ -3,7 +3,6 @@
 
 #include "shim_error.hpp"
 
-#include <map>
 #include <string>
 
 namespace volume_host {
@@ -11,7 +10,7 @@ namespace volume_host {
 struct GlobalOptions {
     std::string config_path;
     std::string log_level = "warning";
-    std::map<std::string, std::string> driver_config_overrides;  // set by --simulate-host, win over the INI
+    std::string extra_config_path;  // VOLUME_HOST_EXTRA_CONFIG: read after config_path, its keys win
 };
 
 struct ConnectorOptions {

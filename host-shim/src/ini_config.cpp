@@ -26,14 +26,14 @@ std::string trim(std::string_view s) {
 }
 
 struct ParseState {
-    HostConfig config;
+    IniSections sections;
     std::string error;
 };
 
 int on_entry(void *user, const char *section, const char *name, const char *value) {
     auto *state = static_cast<ParseState *>(user);
     if (name == nullptr) return 1;  // a section header alone
-    auto &entries = state->config.sections[section];
+    auto &entries = state->sections[section];
     if (!entries.emplace(name, value).second) {
         if (state->error.empty()) state->error = fmt::format("duplicate key '{}' in section [{}]", name, section);
         return 0;
@@ -92,7 +92,10 @@ void configure_inih() {
     });
 }
 
-Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir) {
+namespace {
+
+// The sections and keys of INI text, checked for NUL bytes, long lines and duplicate keys.
+Outcome<IniSections> parse_ini_sections(std::string_view text) {
     if (text.find('\0') != std::string_view::npos) return config_error("the file contains a NUL byte");
     // inih splits a line longer than its buffer into two: refuse it here, naming the line, instead.
     std::size_t line_no = 1;
@@ -115,7 +118,13 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
     if (!state.error.empty()) return config_error(state.error);
     if (rc != 0) return config_error(fmt::format("syntax error on line {}", rc));
 
-    HostConfig config = std::move(state.config);
+    return std::move(state.sections);
+}
+
+// The typed config from the sections of one file, or of several layered ones.
+Outcome<HostConfig> host_config_from(IniSections sections, const std::string &default_driver_dir) {
+    HostConfig config;
+    config.sections = std::move(sections);
     config.driver_dir = default_driver_dir;
     if (const auto *defaults = config.section("DEFAULT")) {
         if (auto it = defaults->find("volume_driver_dir"); it != defaults->end()) {
@@ -159,17 +168,39 @@ Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &
     return config;
 }
 
-Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir) {
+Outcome<IniSections> read_ini_file(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return config_error(fmt::format("cannot read config file {}", path));
     std::stringstream buffer;
     buffer << in.rdbuf();
-    auto config = parse_host_config(buffer.str(), default_driver_dir);
-    if (!config) {
-        ShimError e = config.error();
-        e.message = fmt::format("{}: {}", path, e.message);
-        return e;
+    auto sections = parse_ini_sections(buffer.str());
+    if (!sections) return config_error(fmt::format("{}: {}", path, sections.error().message));
+    return sections;
+}
+
+}  // namespace
+
+Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir) {
+    auto sections = parse_ini_sections(text);
+    if (!sections) return sections.error();
+    return host_config_from(std::move(*sections), default_driver_dir);
+}
+
+Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir,
+                                     const std::string &extra_path) {
+    auto sections = read_ini_file(path);
+    if (!sections) return sections.error();
+    std::string named = path;
+    if (!extra_path.empty()) {
+        auto extra = read_ini_file(extra_path);
+        if (!extra) return extra.error();
+        for (auto &[section, entries] : *extra) {
+            for (auto &[key, value] : entries) (*sections)[section][key] = std::move(value);
+        }
+        named = fmt::format("{} (with {})", path, extra_path);
     }
+    auto config = host_config_from(std::move(*sections), default_driver_dir);
+    if (!config) return config_error(fmt::format("{}: {}", named, config.error().message));
     return config;
 }
 

@@ -17,8 +17,10 @@ struct DriverMapping {
     std::string location;     // as written: absolute path or bare file name
 };
 
+using IniSections = std::map<std::string, std::map<std::string, std::string>>;  // [DEFAULT] is "DEFAULT"
+
 struct HostConfig {
-    std::map<std::string, std::map<std::string, std::string>> sections;  // [DEFAULT] is "DEFAULT"
+    IniSections sections;
     std::vector<DriverMapping> drivers;                                   // from volume_drivers, in order
     std::string driver_dir;                                               // where bare names are looked up
     std::string libvirt_uri = "qemu:///system";
@@ -39,7 +41,10 @@ inline constexpr std::size_t max_ini_line = 4096;
 // " ; ..."). Rejects NUL bytes, lines longer than max_ini_line, duplicate keys, and a volume_drivers value that is
 // not "type=location[,type=location...]".
 Outcome<HostConfig> parse_host_config(std::string_view text, const std::string &default_driver_dir);
-Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir);
+// Reads `path`; a non-empty `extra_path` is read after it and each key it sets replaces the same key of the same
+// section (VOLUME_HOST_EXTRA_CONFIG: a wrapper points volume-host somewhere else without editing its file).
+Outcome<HostConfig> load_host_config(const std::string &path, const std::string &default_driver_dir,
+                                     const std::string &extra_path = "");
 
 // Absolute path of a driver: `location` itself when absolute, else driver_dir/location for a bare name.
 Outcome<std::string> resolve_driver_path(const HostConfig &config, const DriverMapping &mapping);

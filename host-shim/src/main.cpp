@@ -2,12 +2,12 @@
 #include "driver_loader.hpp"
 #include "host_commands.hpp"
 #include "ini_config.hpp"
-#include "setup.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #ifndef VOLUME_HOST_DEFAULT_CONFIG
@@ -21,18 +21,16 @@ int main(int argc, char **argv) {
     CLI::App app{"volume-host: attach volumes to libvirt domains through volume driver modules "
                  "(selected by a nova.conf-style volume_drivers mapping)"};
     app.require_subcommand(1);
+    app.footer("Environment: VOLUME_HOST_EXTRA_CONFIG=FILE is read after the --config file; each key it sets "
+               "replaces the same key of the same section.");
     GlobalOptions global;
     global.config_path = VOLUME_HOST_DEFAULT_CONFIG;
+    if (const char *extra = std::getenv("VOLUME_HOST_EXTRA_CONFIG"); extra != nullptr) global.extra_config_path = extra;
     app.add_option("--config", global.config_path, "INI file with [DEFAULT] volume_drivers = type=module,...")
         ->capture_default_str();
     app.add_option("--log-level", global.log_level, "driver log messages shown on stderr")
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
         ->capture_default_str();
-
-    std::string simulate_host;
-    app.add_option("--simulate-host", simulate_host,
-                   "use the simulated host under DIR (stand-in iscsiadm/multipath tools, sysfs and /dev trees) "
-                   "for the host attach path; for tests and development");
 
     auto *drivers = app.add_subcommand("drivers", "load every mapped driver and print the negotiated ABI versions");
 
@@ -78,10 +76,6 @@ int main(int argc, char **argv) {
     }
 
     try {
-        if (!simulate_host.empty()) {
-            global.driver_config_overrides =
-                ivd::simhost::prepare_simulated_host(simulate_host, "iqn.2004-10.org.example:simulated-host");
-        }
         if (*drivers) return run_drivers(global);
         if (*connector) return run_connector(global, connector_options);
         if (*connect) return run_connect(global, connect_options);

@@ -18,7 +18,7 @@ constexpr const char *multipath_fix = "install multipath-tools and start multipa
 
 }  // namespace
 
-Result<PathDecision> decide_path(const request::DriverConfig &config, const request::Connector &connector,
+Result<PathDecision> decide_path(const request::DecideConfig &config, const request::Connector &connector,
                                  const HostCapabilities &host) {
     using request::PathChoice;
     if (config.enforce_multipath && config.path == PathChoice::network) {

@@ -20,7 +20,7 @@ struct PathDecision {
     std::string reason;      // one line, for the log and device_info
 };
 
-Result<PathDecision> decide_path(const request::DriverConfig &config, const request::Connector &connector,
+Result<PathDecision> decide_path(const request::DecideConfig &config, const request::Connector &connector,
                                  const HostCapabilities &host);
 
 }  // namespace ivd

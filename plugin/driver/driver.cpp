@@ -36,8 +36,8 @@ Driver::Driver(request::DriverConfig config, Logger log, DriverParts parts)
         facts_fixed_ = true;
     }
     detect_ = parts.detect ? std::move(parts.detect) : detect_host_facts;
-    if (!network_) network_ = make_network_path(config_, log_);
-    if (!host_) host_ = make_host_path(config_, log_);
+    if (!network_) network_ = make_network_path(config_.net_disk(), log_);
+    if (!host_) host_ = make_host_path(config_.host_path(), log_);
 }
 
 Result<std::unique_ptr<Driver>> Driver::create(const char *config_json, Logger log, DriverParts parts) {
@@ -80,7 +80,7 @@ std::shared_ptr<const HostFacts> Driver::facts(Freshness want) {
                               want == Freshness::refresh ? "a decision failed for lack of a capability"
                               : !facts_->complete        ? "the last detection was partial"
                                                          : "cache expired");
-        facts_ = std::make_shared<const HostFacts>(detect_(config_, log_));
+        facts_ = std::make_shared<const HostFacts>(detect_(config_.host_facts(), log_));
         facts_time_ = std::chrono::steady_clock::now();  // age counts from when the facts were known
     }
     return facts_;

@@ -25,7 +25,7 @@ struct DriverParts {
     std::unique_ptr<AttachPathImpl> network;     // unset: the real path for this build
     std::unique_ptr<AttachPathImpl> host;
     // unset: detect_host_facts (tests count or script detections through this)
-    std::function<HostFacts(const request::DriverConfig &, const Logger &)> detect;
+    std::function<HostFacts(const request::HostFactsConfig &, const Logger &)> detect;
 };
 
 class Driver {
@@ -56,7 +56,7 @@ private:
     std::shared_ptr<const HostFacts> facts_;
     std::chrono::steady_clock::time_point facts_time_;
     bool facts_fixed_ = false;
-    std::function<HostFacts(const request::DriverConfig &, const Logger &)> detect_;
+    std::function<HostFacts(const request::HostFactsConfig &, const Logger &)> detect_;
     std::unique_ptr<AttachPathImpl> network_;
     std::unique_ptr<AttachPathImpl> host_;
     VolumeLocks locks_;

@@ -9,7 +9,7 @@
 
 namespace ivd {
 
-std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log);
-std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &config, const Logger &log);
+std::unique_ptr<AttachPathImpl> make_network_path(const request::NetDiskConfig &config, const Logger &log);
+std::unique_ptr<AttachPathImpl> make_host_path(const request::HostPathConfig &config, const Logger &log);
 
 }  // namespace ivd

@@ -62,7 +62,7 @@ Result<std::string> domain_capabilities(virConnectPtr conn, const char *virt_typ
     return out;
 }
 
-Result<LibvirtAnswer> ask_libvirt(const request::DriverConfig &config, const Logger &log) {
+Result<LibvirtAnswer> ask_libvirt(const request::HostFactsConfig &config, const Logger &log) {
     const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
                                             static_cast<unsigned>(config.libvirt_keepalive_count)};
     libvirt::Connection connection(config.libvirt_uri, log, bounds);
@@ -86,7 +86,7 @@ Result<LibvirtAnswer> ask_libvirt(const request::DriverConfig &config, const Log
     });
 }
 
-void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFacts &facts) {
+void detect_qemu(const request::HostFactsConfig &config, const Logger &log, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;
     auto answer = ask_libvirt(config, log);
     if (answer) {
@@ -132,7 +132,7 @@ void detect_qemu(const request::DriverConfig &config, const Logger &log, HostFac
     facts.qemu_module = check.module;
 }
 
-void detect_host_iscsi(const request::DriverConfig &config, HostFacts &facts) {
+void detect_host_iscsi(const request::HostFactsConfig &config, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;
     if (executable(config.iscsiadm_path)) facts.iscsiadm = config.iscsiadm_path;
     facts.iscsid = socket_answers(config.iscsid_socket);
@@ -149,7 +149,7 @@ void detect_host_iscsi(const request::DriverConfig &config, HostFacts &facts) {
     }
 }
 
-void detect_multipath(const request::DriverConfig &config, HostFacts &facts) {
+void detect_multipath(const request::HostFactsConfig &config, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;
     facts.multipathd = socket_answers(config.multipathd_socket);
     if (config.host_multipath != request::Tristate::automatic) {
@@ -219,7 +219,7 @@ std::string format_version(std::uint64_t version) {
     return fmt::format("{}.{}.{}", version / 1000000, version / 1000 % 1000, version % 1000);
 }
 
-HostFacts detect_host_facts(const request::DriverConfig &config, const Logger &log) {
+HostFacts detect_host_facts(const request::HostFactsConfig &config, const Logger &log) {
     HostFacts facts;
     unsigned long lib = 0;
     if (virGetVersion(&lib, nullptr, nullptr) == 0) facts.libvirt_library_version = lib;

@@ -1,5 +1,5 @@
 // Detection of what this host can do (QEMU iSCSI support, host-side iSCSI, multipathd, libvirt versions) and
-// who it is (initiator name, host name, address). Every file and socket looked at comes from DriverConfig.
+// who it is (initiator name, host name, address). Every file and socket looked at comes from HostFactsConfig.
 #pragma once
 
 #include "core/error.hpp"
@@ -78,7 +78,7 @@ struct HostFacts {
 
 // Probes the system (libvirt, files, daemon sockets). A few milliseconds: once per driver handle, then on
 // expiry or when a decision fails for a capability reason (see Driver::facts).
-HostFacts detect_host_facts(const request::DriverConfig &config, const Logger &log);
+HostFacts detect_host_facts(const request::HostFactsConfig &config, const Logger &log);
 
 // Reads "InitiatorName=..." from an open-iscsi initiatorname file; empty when absent or invalid.
 std::string read_initiator_name_file(const std::string &path);

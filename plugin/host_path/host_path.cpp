@@ -91,7 +91,7 @@ Status common_status(const std::vector<Status> &statuses) {
 
 }  // namespace
 
-HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
+HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
 
 Result<json::Value> HostPath::connect(const ConnectContext &ctx) {

@@ -62,7 +62,7 @@ struct Attached {
 
 class HostPath final : public AttachPathImpl {
 public:
-    HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
+    HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
     // resolve targets -> check LU identity -> attach each path -> wait for the map -> build device_info.
     Result<json::Value> connect(const ConnectContext &context) override;
@@ -108,7 +108,7 @@ private:
     // device_info: the one place the host path writes it (disconnect reads it back in host_path_disconnect.cpp).
     json::Value build_device_info(const ConnectContext &context, const Attached &attached) const;
 
-    request::DriverConfig config_;
+    request::HostPathConfig config_;
     Logger log_;
     std::unique_ptr<HostOps> ops_;
     StorageQueries queries_;

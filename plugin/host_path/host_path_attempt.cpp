@@ -42,6 +42,7 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     auto lock = ops_->lock_target(t.portal, t.iqn);
     if (!lock) return std::move(lock).error();
     a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
+    a.device_existed = !a.owned && !ops_->find_device(t).empty();
     a.stage = "login";
     auto login = ops_->login(t.portal, t.iqn, chap);
     if (!login) return std::move(login).error();
@@ -64,18 +65,23 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
 }
 
 void HostPath::undo_path(const PathAttempt &a) {
-    // Its device, and its session and node record when this attempt created them and nobody else uses them.
+    // Under the target's lock no other attempt is between its login and its device, so "no LUN left on the
+    // session" means nobody uses it, whoever logged it in; disconnect follows the same rule.
     auto lock = ops_->lock_target(a.target.portal, a.target.iqn);
-    const std::string device = a.device.empty() ? ops_->find_device(a.target) : a.device;
-    if (!a.owned) return;  // a shared session and its devices belong to other volumes too
-    if (!device.empty()) {
-        if (auto r = ops_->remove_device(device); !r) log_.warning("host_path", "undo: {}", r.error().message);
+    if (!a.device_existed) {
+        const std::string device = a.device.empty() ? ops_->find_device(a.target) : a.device;
+        if (!device.empty()) {
+            if (auto r = ops_->remove_device(device); !r) log_.warning("host_path", "undo: {}", r.error().message);
+        }
     }
     auto session = ops_->find_session(a.target.portal, a.target.iqn);
     if (session && !ops_->session_luns(*session).empty()) return;
-    if (auto r = ops_->logout(a.target.portal, a.target.iqn); !r) {
-        log_.warning("host_path", "undo: {}", r.error().message);
-        return;
+    if (!session && !a.owned) return;  // a failed login next to no session: the node record may be another's
+    if (session) {
+        if (auto r = ops_->logout(a.target.portal, a.target.iqn); !r) {
+            log_.warning("host_path", "undo: {}", r.error().message);
+            return;
+        }
     }
     if (auto r = ops_->delete_node(a.target.portal, a.target.iqn); !r) log_.warning("host_path", "undo: {}", r.error().message);
 }

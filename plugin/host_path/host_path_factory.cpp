@@ -4,7 +4,7 @@
 
 namespace ivd {
 
-std::unique_ptr<AttachPathImpl> make_host_path(const request::DriverConfig &config, const Logger &log) {
+std::unique_ptr<AttachPathImpl> make_host_path(const request::HostPathConfig &config, const Logger &log) {
     return std::make_unique<host_path::HostPath>(config, log, host_path::make_real_host_ops(config, log));
 }
 

@@ -23,7 +23,7 @@ inline constexpr int iscsi_err_login_auth_failed = 24;
 
 class HostTools {
 public:
-    HostTools(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
+    HostTools(const request::HostPathConfig &config, const Logger &log) : c_(config), log_(log) {}
 
     // Runs argv under command_timeout; exit 0 (or one of `also_ok`) is success.
     Result<void> tool(const std::vector<std::string> &argv, std::initializer_list<int> also_ok = {}) const;
@@ -41,7 +41,7 @@ public:
     Result<void> multipath_flush(const std::string &map_name) const { return tool({c_.multipath_path, "-f", map_name}); }
 
 private:
-    const request::DriverConfig &c_;
+    const request::HostPathConfig &c_;
     const Logger &log_;
 };
 

@@ -14,6 +14,8 @@ struct PathAttempt {
     bool ok = false;
     bool session_created = false;
     bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours
+    // The LUN's device was there before this attempt's scan (another connect of the same volume): not ours to remove.
+    bool device_existed = false;
     // The step running or last run (lock, login, scan, device, wwid): a failure row names the step that failed.
     const char *stage = "lock";
     std::string device;  // "sdc"

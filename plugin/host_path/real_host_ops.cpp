@@ -50,7 +50,7 @@ std::string lock_file_name(const request::Portal &portal, const std::string &iqn
 
 class RealHostOps final : public HostOps {
 public:
-    RealHostOps(const request::DriverConfig &config, const Logger &log) : c_(config), log_(log) {}
+    RealHostOps(const request::HostPathConfig &config, const Logger &log) : c_(config), log_(log) {}
 
     Result<void> prepare() override {
         auto dir = lock_dir();
@@ -252,7 +252,7 @@ private:
     void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap);
     Result<std::shared_ptr<const PrivateDir>> lock_dir();
 
-    request::DriverConfig c_;
+    request::HostPathConfig c_;
     Logger log_;
     HostTools tools_{c_, log_};
     Sysfs sys_{c_.sysfs_root, c_.dev_root};
@@ -374,7 +374,7 @@ Result<void> RealHostOps::remove_leftover(const Leftover &leftover) {
 
 }  // namespace
 
-std::unique_ptr<HostOps> make_real_host_ops(const request::DriverConfig &config, const Logger &log) {
+std::unique_ptr<HostOps> make_real_host_ops(const request::HostPathConfig &config, const Logger &log) {
     return std::make_unique<RealHostOps>(config, log);
 }
 

@@ -9,7 +9,7 @@
 
 namespace ivd::host_path {
 
-std::unique_ptr<HostOps> make_real_host_ops(const request::DriverConfig &config, const Logger &log);
+std::unique_ptr<HostOps> make_real_host_ops(const request::HostPathConfig &config, const Logger &log);
 
 // Kernel sysfs wwid ("naa.6001...") to the scsi_id/multipath form ("36001...").
 std::string wwid_from_sysfs(std::string text);

@@ -60,7 +60,7 @@ private:
 
 }  // namespace
 
-NetworkDiskPath::NetworkDiskPath(request::DriverConfig config, Logger log,
+NetworkDiskPath::NetworkDiskPath(request::NetDiskConfig config, Logger log,
                                  std::shared_ptr<libvirt::SecretStore> secrets, Prober prober,
                                  DiskSecretLister list_references, std::shared_ptr<AttachmentLedger> ledger)
     : config_(std::move(config)),
@@ -219,7 +219,7 @@ Result<void> NetworkDiskPath::remove_leftover(const Leftover &leftover) { return
 
 namespace ivd {
 
-std::unique_ptr<AttachPathImpl> make_network_path(const request::DriverConfig &config, const Logger &log) {
+std::unique_ptr<AttachPathImpl> make_network_path(const request::NetDiskConfig &config, const Logger &log) {
     const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
                                             static_cast<unsigned>(config.libvirt_keepalive_count)};
     auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log, bounds);

@@ -31,7 +31,7 @@ class NetworkDiskPath final : public AttachPathImpl {
 public:
     // list_references unset: only the attachment records decide whether a secret is still needed, and cleanup
     // is refused (it cannot prove a secret unused). ledger unset: a MemoryLedger (one process: tests, benchmarks).
-    NetworkDiskPath(request::DriverConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
+    NetworkDiskPath(request::NetDiskConfig config, Logger log, std::shared_ptr<libvirt::SecretStore> secrets,
                     Prober prober, DiskSecretLister list_references = {},
                     std::shared_ptr<AttachmentLedger> ledger = {});
 
@@ -50,7 +50,7 @@ private:
     };
     Result<PortalChoice> choose_portal(const request::VolumeRequest &volume, const std::string &initiator);
 
-    request::DriverConfig config_;
+    request::NetDiskConfig config_;
     Logger log_;
     Prober prober_;
     SecretLifetime secrets_;

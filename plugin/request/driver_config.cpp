@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <string_view>
 
 namespace ivd::request {
@@ -17,236 +18,225 @@ Error config_error(Error e) {
     return e;
 }
 
-Result<std::string> read_choice(const json::Value &v, const Where &where, std::initializer_list<std::string_view> allowed) {
-    auto s = read_string(v, where, {.max_bytes = 32, .allow_empty = true});
-    if (!s) return std::move(s).error();
-    if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
-        std::string list;
-        for (auto a : allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
-        return invalid(where, fmt::format("{} must be one of {}", quote_for_message(*s), list));
-    }
-    return s;
+// --- Readers: one per kind of value; each names the key in its error. ---
+
+Result<bool> flag(const json::Value &v, const Where &where) { return read_flexible_bool(v, where); }
+
+template <std::int64_t Min, std::int64_t Max>
+Result<std::chrono::milliseconds> millis(const json::Value &v, const Where &where) {
+    auto n = read_flexible_integer(v, where, Min, Max);
+    if (!n) return std::move(n).error();
+    return std::chrono::milliseconds(*n);
 }
 
-Result<Tristate> read_tristate(const json::Value &v, const Where &where) {
-    if (v.is_string() && v.as_string() == "auto") return Tristate::automatic;
-    auto b = read_flexible_bool(v, where);
-    if (!b) return invalid(where, "must be \"auto\", true or false");
-    return *b ? Tristate::yes : Tristate::no;
+template <std::int64_t Min, std::int64_t Max>
+Result<std::chrono::seconds> seconds(const json::Value &v, const Where &where) {
+    auto n = read_flexible_integer(v, where, Min, Max);
+    if (!n) return std::move(n).error();
+    return std::chrono::seconds(*n);
 }
 
-constexpr std::array<std::string_view, 14> known_keys = {
-    "path",       "enforce_multipath", "libvirt_uri",    "probe_portals",       "probe_timeout_ms",
-    "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
-    "qemu_iscsi", "cleanup_volume_prefix", "state_dir",  "state_lock_timeout_ms"};
+template <int Min, int Max>
+Result<int> count(const json::Value &v, const Where &where) {
+    auto n = read_flexible_integer(v, where, Min, Max);
+    if (!n) return std::move(n).error();
+    return static_cast<int>(*n);
+}
 
-// Host path keys (appended).
-constexpr std::array<std::string_view, 13> host_path_keys = {
-    "iscsiadm_path",          "multipath_path",   "multipathd_path",           "sysfs_root",
-    "dev_root",               "iscsi_node_dir",   "lock_dir",                  "device_wait_timeout_ms",
-    "login_timeout_ms",       "multipath_wait_timeout_ms", "command_timeout_ms", "keep_chap_in_node_record",
-    "host_iscsi"};
+template <std::size_t MaxBytes, bool AllowEmpty>
+Result<std::string> text(const json::Value &v, const Where &where) {
+    return read_string(v, where, {.max_bytes = MaxBytes, .allow_empty = AllowEmpty});
+}
 
-Result<std::string> read_absolute_path(const json::Value &v, const Where &where) {
+Result<std::string> absolute_path(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = 4096});
     if (!s) return std::move(s).error();
     if (s->front() != '/') return invalid(where, fmt::format("{} must be an absolute path", quote_for_message(*s)));
     return s;
 }
 
-Result<void> parse_host_path_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
-    const std::pair<std::string_view, std::string *> paths[] = {
-        {"iscsiadm_path", &config.iscsiadm_path}, {"multipath_path", &config.multipath_path},
-        {"multipathd_path", &config.multipathd_path}, {"sysfs_root", &config.sysfs_root},
-        {"dev_root", &config.dev_root}, {"iscsi_node_dir", &config.iscsi_node_dir}, {"lock_dir", &config.lock_dir}};
-    for (const auto &[key, out] : paths) {
-        if (const json::Value *v = member(doc, key)) {
-            auto s = read_absolute_path(*v, root.key(key));
-            if (!s) return std::move(s).error();
-            *out = std::move(s).value();
-        }
+// A socket is a path, or "@name" for the abstract namespace (how iscsid and multipathd listen).
+Result<std::string> socket_path(const json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = 107});
+    if (!s) return std::move(s).error();
+    if (s->front() != '/' && (s->front() != '@' || s->size() < 2)) {
+        return invalid(where, fmt::format("{} must be an absolute path or \"@abstract-name\"", quote_for_message(*s)));
     }
-    const std::pair<std::string_view, std::chrono::milliseconds *> times[] = {
-        {"device_wait_timeout_ms", &config.device_wait_timeout}, {"login_timeout_ms", &config.login_timeout},
-        {"multipath_wait_timeout_ms", &config.multipath_wait_timeout}, {"command_timeout_ms", &config.command_timeout}};
-    for (const auto &[key, out] : times) {
-        if (const json::Value *v = member(doc, key)) {
-            auto n = read_flexible_integer(*v, root.key(key), 10, 3600000);
-            if (!n) return std::move(n).error();
-            *out = std::chrono::milliseconds(*n);
-        }
+    return s;
+}
+
+template <const auto &Allowed>
+Result<std::string> choice(const json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = 32, .allow_empty = true});
+    if (!s) return std::move(s).error();
+    if (std::find(Allowed.begin(), Allowed.end(), *s) == Allowed.end()) {
+        std::string list;
+        for (auto a : Allowed) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", a);
+        return invalid(where, fmt::format("{} must be one of {}", quote_for_message(*s), list));
     }
-    if (const json::Value *v = member(doc, "keep_chap_in_node_record")) {
-        auto b = read_flexible_bool(*v, root.key("keep_chap_in_node_record"));
-        if (!b) return std::move(b).error();
-        config.keep_chap_in_node_record = *b;
-    }
-    if (const json::Value *v = member(doc, "host_iscsi")) {
-        auto t = read_tristate(*v, root.key("host_iscsi"));
-        if (!t) return std::move(t).error();
-        config.host_iscsi = *t;
+    return s;
+}
+
+constexpr std::array<std::string_view, 3> path_choices = {"auto", "network", "host"};
+constexpr std::array<std::string_view, 6> cache_choices = {"none",       "writethrough", "writeback",
+                                                           "directsync", "unsafe",       "default"};
+constexpr std::array<std::string_view, 4> io_choices = {"native", "threads", "io_uring", "default"};
+
+Result<PathChoice> path_choice(const json::Value &v, const Where &where) {
+    auto s = choice<path_choices>(v, where);
+    if (!s) return std::move(s).error();
+    return *s == "network" ? PathChoice::network : *s == "host" ? PathChoice::host : PathChoice::automatic;
+}
+
+Result<Tristate> tristate(const json::Value &v, const Where &where) {
+    if (v.is_string() && v.as_string() == "auto") return Tristate::automatic;
+    auto b = read_flexible_bool(v, where);
+    if (!b) return invalid(where, "must be \"auto\", true or false");
+    return *b ? Tristate::yes : Tristate::no;
+}
+
+// --- Checks across keys, run right after the row that completes them (so errors come in key order). ---
+
+Result<void> multipath_needs_host_path(const DriverConfig &c, const Where &where) {
+    if (c.enforce_multipath && c.path == PathChoice::network) {
+        return invalid(where, "cannot be true when path is \"network\" (QEMU's initiator has no multipath)");
     }
     return {};
 }
 
-// Host capability detection keys (appended).
-constexpr std::array<std::string_view, 5> host_facts_keys = {
-    "qemu_emulator", "qemu_module_dir", "iscsid_socket", "multipathd_socket", "host_facts_ttl_s"};
-
-Result<void> parse_host_facts_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
-    for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"qemu_emulator", &config.qemu_emulator},
-                                   {"qemu_module_dir", &config.qemu_module_dir}}) {
-        if (const json::Value *v = member(doc, key)) {
-            auto s = read_string(*v, root.key(key), {.max_bytes = 4096});
-            if (!s) return std::move(s).error();
-            if (s->front() != '/') return invalid(root.key(key), fmt::format("{} must be an absolute path", quote_for_message(*s)));
-            *out = std::move(s).value();
-        }
-    }
-    // A socket is a path, or "@name" for the abstract namespace (how iscsid and multipathd listen).
-    for (const auto &[key, out] : {std::pair<std::string_view, std::string *>{"iscsid_socket", &config.iscsid_socket},
-                                   {"multipathd_socket", &config.multipathd_socket}}) {
-        if (const json::Value *v = member(doc, key)) {
-            auto s = read_string(*v, root.key(key), {.max_bytes = 107});
-            if (!s) return std::move(s).error();
-            if (s->front() != '/' && (s->front() != '@' || s->size() < 2)) {
-                return invalid(root.key(key), fmt::format("{} must be an absolute path or \"@abstract-name\"", quote_for_message(*s)));
-            }
-            *out = std::move(s).value();
-        }
-    }
-    if (const json::Value *v = member(doc, "host_facts_ttl_s")) {
-        auto n = read_flexible_integer(*v, root.key("host_facts_ttl_s"), 0, 86400);
-        if (!n) return std::move(n).error();
-        config.host_facts_ttl = std::chrono::seconds(*n);
+Result<void> native_io_needs_direct_cache(const DriverConfig &c, const Where &where) {
+    if (c.disk_io == "native" && c.disk_cache != "none" && c.disk_cache != "directsync") {
+        return invalid(where, "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
     }
     return {};
 }
 
-// libvirt deadline keys (appended).
-constexpr std::array<std::string_view, 3> libvirt_keys = {
-    "libvirt_open_timeout_ms", "libvirt_keepalive_interval_s", "libvirt_keepalive_count"};
+// --- The table: one row per key (key, reader, field of DriverConfig). ---
 
-Result<void> parse_libvirt_keys(const json::Value &doc, const Where &root, DriverConfig &config) {
-    if (const json::Value *v = member(doc, "libvirt_open_timeout_ms")) {
-        auto n = read_flexible_integer(*v, root.key("libvirt_open_timeout_ms"), 100, 600000);
-        if (!n) return std::move(n).error();
-        config.libvirt_open_timeout = std::chrono::milliseconds(*n);
-    }
-    const std::pair<std::string_view, int *> counts[] = {
-        {"libvirt_keepalive_interval_s", &config.libvirt_keepalive_interval_s},
-        {"libvirt_keepalive_count", &config.libvirt_keepalive_count}};
-    for (const auto &[key, out] : counts) {
-        if (const json::Value *v = member(doc, key)) {
-            auto n = read_flexible_integer(*v, root.key(key), 0, key == "libvirt_keepalive_count" ? 100 : 3600);
-            if (!n) return std::move(n).error();
-            *out = static_cast<int>(*n);
-        }
-    }
+using Apply = Result<void> (*)(const json::Value &, const Where &, DriverConfig &);
+using Check = Result<void> (*)(const DriverConfig &, const Where &);
+
+template <auto Reader, auto Field>
+Result<void> into(const json::Value &v, const Where &where, DriverConfig &config) {
+    auto value = Reader(v, where);
+    if (!value) return std::move(value).error();
+    config.*Field = std::move(value).value();
     return {};
+}
+
+struct Row {
+    std::string_view key;
+    Apply read;
+    Check then = nullptr;  // a check across keys, run after this row (whether or not the key was given)
+};
+
+using C = DriverConfig;
+constexpr auto any_ms = millis<10, 3600000>;
+
+constexpr Row rows[] = {
+    {"path", into<path_choice, &C::path>},
+    {"enforce_multipath", into<flag, &C::enforce_multipath>, multipath_needs_host_path},
+    {"libvirt_uri", into<text<1024, false>, &C::libvirt_uri>},
+    {"probe_portals", into<flag, &C::probe_portals>},
+    {"probe_timeout_ms", into<millis<50, 600000>, &C::probe_timeout>},
+    {"disk_cache", into<choice<cache_choices>, &C::disk_cache>},
+    {"disk_io", into<choice<io_choices>, &C::disk_io>, native_io_needs_direct_cache},
+    {"initiator_name", into<text<223, true>, &C::initiator_name>},
+    {"cleanup_volume_prefix", into<text<255, true>, &C::cleanup_volume_prefix>},
+    {"state_dir", into<absolute_path, &C::state_dir>},
+    {"state_lock_timeout_ms", into<any_ms, &C::state_lock_timeout>},
+    {"initiator_name_file", into<text<4096, false>, &C::initiator_name_file>},
+    {"host_multipath", into<tristate, &C::host_multipath>},
+    {"qemu_iscsi", into<tristate, &C::qemu_iscsi>},
+    // Host path.
+    {"iscsiadm_path", into<absolute_path, &C::iscsiadm_path>},
+    {"multipath_path", into<absolute_path, &C::multipath_path>},
+    {"multipathd_path", into<absolute_path, &C::multipathd_path>},
+    {"sysfs_root", into<absolute_path, &C::sysfs_root>},
+    {"dev_root", into<absolute_path, &C::dev_root>},
+    {"iscsi_node_dir", into<absolute_path, &C::iscsi_node_dir>},
+    {"lock_dir", into<absolute_path, &C::lock_dir>},
+    {"device_wait_timeout_ms", into<any_ms, &C::device_wait_timeout>},
+    {"login_timeout_ms", into<any_ms, &C::login_timeout>},
+    {"multipath_wait_timeout_ms", into<any_ms, &C::multipath_wait_timeout>},
+    {"command_timeout_ms", into<any_ms, &C::command_timeout>},
+    {"keep_chap_in_node_record", into<flag, &C::keep_chap_in_node_record>},
+    {"host_iscsi", into<tristate, &C::host_iscsi>},
+    // Host capability detection.
+    {"qemu_emulator", into<absolute_path, &C::qemu_emulator>},
+    {"qemu_module_dir", into<absolute_path, &C::qemu_module_dir>},
+    {"iscsid_socket", into<socket_path, &C::iscsid_socket>},
+    {"multipathd_socket", into<socket_path, &C::multipathd_socket>},
+    {"host_facts_ttl_s", into<seconds<0, 86400>, &C::host_facts_ttl>},
+    // libvirt deadlines.
+    {"libvirt_open_timeout_ms", into<millis<100, 600000>, &C::libvirt_open_timeout>},
+    {"libvirt_keepalive_interval_s", into<count<0, 3600>, &C::libvirt_keepalive_interval_s>},
+    {"libvirt_keepalive_count", into<count<0, 100>, &C::libvirt_keepalive_count>},
+};
+
+bool known(std::string_view key) {
+    return std::any_of(std::begin(rows), std::end(rows), [&](const Row &r) { return r.key == key; });
 }
 
 Result<DriverConfig> parse(const json::Value &doc) {
     DriverConfig config;
     const Where root{"config", {}};
-    if (const json::Value *v = member(doc, "path")) {
-        auto s = read_choice(*v, root.key("path"), {"auto", "network", "host"});
-        if (!s) return std::move(s).error();
-        config.path = *s == "network" ? PathChoice::network : *s == "host" ? PathChoice::host : PathChoice::automatic;
-    }
-    if (const json::Value *v = member(doc, "enforce_multipath")) {
-        auto b = read_flexible_bool(*v, root.key("enforce_multipath"));
-        if (!b) return std::move(b).error();
-        config.enforce_multipath = *b;
-    }
-    if (config.enforce_multipath && config.path == PathChoice::network) {
-        return invalid(root.key("enforce_multipath"), "cannot be true when path is \"network\" (QEMU's initiator has no multipath)");
-    }
-    if (const json::Value *v = member(doc, "libvirt_uri")) {
-        auto s = read_string(*v, root.key("libvirt_uri"), {.max_bytes = 1024});
-        if (!s) return std::move(s).error();
-        config.libvirt_uri = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "probe_portals")) {
-        auto b = read_flexible_bool(*v, root.key("probe_portals"));
-        if (!b) return std::move(b).error();
-        config.probe_portals = *b;
-    }
-    if (const json::Value *v = member(doc, "probe_timeout_ms")) {
-        auto n = read_flexible_integer(*v, root.key("probe_timeout_ms"), 50, 600000);
-        if (!n) return std::move(n).error();
-        config.probe_timeout = std::chrono::milliseconds(*n);
-    }
-    if (const json::Value *v = member(doc, "disk_cache")) {
-        auto s = read_choice(*v, root.key("disk_cache"),
-                             {"none", "writethrough", "writeback", "directsync", "unsafe", "default"});
-        if (!s) return std::move(s).error();
-        config.disk_cache = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "disk_io")) {
-        auto s = read_choice(*v, root.key("disk_io"), {"native", "threads", "io_uring", "default"});
-        if (!s) return std::move(s).error();
-        config.disk_io = std::move(s).value();
-    }
-    if (config.disk_io == "native" && config.disk_cache != "none" && config.disk_cache != "directsync") {
-        return invalid(root.key("disk_io"), "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
-    }
-    if (const json::Value *v = member(doc, "initiator_name")) {
-        auto s = read_string(*v, root.key("initiator_name"), {.max_bytes = 223, .allow_empty = true});
-        if (!s) return std::move(s).error();
-        config.initiator_name = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "cleanup_volume_prefix")) {
-        auto s = read_string(*v, root.key("cleanup_volume_prefix"), {.max_bytes = 255, .allow_empty = true});
-        if (!s) return std::move(s).error();
-        config.cleanup_volume_prefix = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "state_dir")) {
-        auto s = read_absolute_path(*v, root.key("state_dir"));
-        if (!s) return std::move(s).error();
-        config.state_dir = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "state_lock_timeout_ms")) {
-        auto n = read_flexible_integer(*v, root.key("state_lock_timeout_ms"), 10, 3600000);
-        if (!n) return std::move(n).error();
-        config.state_lock_timeout = std::chrono::milliseconds(*n);
-    }
-    if (const json::Value *v = member(doc, "initiator_name_file")) {
-        auto s = read_string(*v, root.key("initiator_name_file"), {.max_bytes = 4096});
-        if (!s) return std::move(s).error();
-        config.initiator_name_file = std::move(s).value();
-    }
-    if (const json::Value *v = member(doc, "host_multipath")) {
-        auto t = read_tristate(*v, root.key("host_multipath"));
-        if (!t) return std::move(t).error();
-        config.host_multipath = *t;
-    }
-    if (const json::Value *v = member(doc, "qemu_iscsi")) {
-        auto t = read_tristate(*v, root.key("qemu_iscsi"));
-        if (!t) return std::move(t).error();
-        config.qemu_iscsi = *t;
-    }
-    if (auto r = parse_host_path_keys(doc, root, config); !r) return std::move(r).error();
-    if (auto r = parse_host_facts_keys(doc, root, config); !r) return std::move(r).error();
-    if (auto r = parse_libvirt_keys(doc, root, config); !r) return std::move(r).error();
-    for (const json::Member &m : doc.members()) {
-        const std::string &name = m.key;
-        if (std::find(known_keys.begin(), known_keys.end(), name) == known_keys.end() &&
-            std::find(host_path_keys.begin(), host_path_keys.end(), name) == host_path_keys.end() &&
-            std::find(host_facts_keys.begin(), host_facts_keys.end(), name) == host_facts_keys.end() &&
-            std::find(libvirt_keys.begin(), libvirt_keys.end(), name) == libvirt_keys.end()) {
-            config.unknown_keys.push_back(name);
+    for (const Row &row : rows) {
+        const Where where = root.key(row.key);
+        if (const json::Value *v = member(doc, row.key)) {
+            if (auto r = row.read(*v, where, config); !r) return std::move(r).error();
         }
+        if (row.then != nullptr) {
+            if (auto r = row.then(config, where); !r) return std::move(r).error();
+        }
+    }
+    for (const json::Member &m : doc.members()) {
+        if (!known(m.key)) config.unknown_keys.push_back(m.key);
     }
     return config;
 }
 
 }  // namespace
 
+HostFactsConfig DriverConfig::host_facts() const {
+    HostFactsConfig part;
+    static_cast<LibvirtConfig &>(part) = *this;
+    static_cast<HostToolsConfig &>(part) = *this;
+    static_cast<HostFactsOptions &>(part) = *this;
+    return part;
+}
+
+NetDiskConfig DriverConfig::net_disk() const {
+    NetDiskConfig part;
+    static_cast<GuestDiskConfig &>(part) = *this;
+    static_cast<ProbeConfig &>(part) = *this;
+    static_cast<LibvirtConfig &>(part) = *this;
+    static_cast<NetDiskOptions &>(part) = *this;
+    part.initiator_name_file = initiator_name_file;
+    return part;
+}
+
+HostPathConfig DriverConfig::host_path() const {
+    HostPathConfig part;
+    static_cast<GuestDiskConfig &>(part) = *this;
+    static_cast<HostToolsConfig &>(part) = *this;
+    static_cast<HostPathOptions &>(part) = *this;
+    part.probe_timeout = probe_timeout;
+    part.enforce_multipath = enforce_multipath;
+    part.initiator_name_file = initiator_name_file;
+    return part;
+}
+
 Result<DriverConfig> parse_driver_config(const json::Value &document) {
     auto config = parse(document);
     if (!config) return config_error(std::move(config).error());
     return config;
+}
+
+std::vector<std::string_view> driver_config_keys() {
+    std::vector<std::string_view> keys;
+    for (const Row &row : rows) keys.push_back(row.key);
+    return keys;
 }
 
 }  // namespace ivd::request

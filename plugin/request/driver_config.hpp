@@ -1,4 +1,7 @@
 // The driver's own configuration: the JSON object given to create(), usually an INI section of strings.
+// DriverConfig is the aggregate of disjoint parts (each key has exactly one home, set by one row of the parse
+// table in driver_config.cpp); each room receives only the part it reads (decide: DecideConfig, host facts:
+// host_facts(), the network path: net_disk(), the host path: host_path(), the guest disk: GuestDiskConfig).
 #pragma once
 
 #include "core/error.hpp"
@@ -6,8 +9,8 @@
 #include "core/json.hpp"
 
 #include <chrono>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ivd::request {
@@ -15,20 +18,76 @@ namespace ivd::request {
 enum class PathChoice { automatic, network, host };
 enum class Tristate { automatic, yes, no };
 
-struct DriverConfig {
+inline constexpr std::string_view default_initiator_name_file = "/etc/iscsi/initiatorname.iscsi";
+
+// --- Parts: disjoint groups of keys, each the input of one room or shared by two. ---
+
+// The path decision (decide/).
+struct DecideConfig {
     PathChoice path = PathChoice::automatic;
     bool enforce_multipath = false;
+};
+
+// The guest side of the emitted <disk> (request/guest_disk), whichever path serves it.
+struct GuestDiskConfig {
+    std::string disk_cache = "none";
+    std::string disk_io = "native";
+};
+
+// Portal probing with libiscsi.
+struct ProbeConfig {
+    bool probe_portals = true;
+    std::chrono::milliseconds probe_timeout{3000};
+};
+
+// The driver's libvirt connection (see README "Deadlines"): host facts and the network path open one.
+struct LibvirtConfig {
     std::string libvirt_uri = "qemu:///system";
-    // Bounds of the driver's libvirt calls (see README "Deadlines").
     std::chrono::milliseconds libvirt_open_timeout{10000};  // virConnectOpen, any transport
     int libvirt_keepalive_interval_s = 5;                   // 0: no keepalive
     int libvirt_keepalive_count = 3;                        // unanswered keepalives before the link is dropped
+};
 
-    // Net-disk path.
-    bool probe_portals = true;
-    std::chrono::milliseconds probe_timeout{3000};
-    std::string disk_cache = "none";
-    std::string disk_io = "native";
+// Host path tools, run by these absolute paths, never through a shell; host facts check they exist.
+struct HostToolsConfig {
+    std::string iscsiadm_path = "/usr/sbin/iscsiadm";
+    std::string multipath_path = "/usr/sbin/multipath";
+    std::string multipathd_path = "/usr/sbin/multipathd";
+};
+
+// Host capability detection (host_facts/); "automatic" means detect. Every file or socket the detector looks
+// at is configurable, so tests can hide QEMU's iSCSI module or the host tools without touching the system.
+struct HostFactsOptions {
+    std::string initiator_name;  // overrides the file below
+    std::string initiator_name_file{default_initiator_name_file};
+    Tristate host_multipath = Tristate::automatic;  // can this host multipath (multipathd)?
+    Tristate qemu_iscsi = Tristate::automatic;      // does QEMU have its iSCSI block driver?
+    Tristate host_iscsi = Tristate::automatic;      // can this host log in itself (iscsiadm + iscsid)?
+    std::string qemu_emulator;    // empty: the emulator libvirt's domain capabilities name
+    std::string qemu_module_dir;  // empty: the module directory compiled into that emulator
+    std::string iscsid_socket = "@ISCSIADM_ABSTRACT_NAMESPACE";              // '@': abstract unix socket
+    std::string multipathd_socket = "@/org/kernel/linux/storage/multipathd";
+};
+
+// The host path's own keys (iscsiadm, multipath-tools, sysfs).
+struct HostPathOptions {
+    std::string sysfs_root = "/sys";
+    std::string dev_root = "/dev";
+    std::string iscsi_node_dir = "/etc/iscsi/nodes";  // open-iscsi's node records (CHAP goes in here)
+    // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
+    // where any user can create the directory first, plant symlinks or hold the locks.
+    std::string lock_dir = "/run/iscsi-volume-driver/locks";
+    std::chrono::milliseconds device_wait_timeout{20000};     // LUN block device after the scan
+    std::chrono::milliseconds login_timeout{30000};           // one iscsiadm login
+    std::chrono::milliseconds multipath_wait_timeout{10000};  // dm map after multipathd took the paths
+    std::chrono::milliseconds command_timeout{15000};         // any other tool call
+    // false (default): the CHAP password is removed from the node record right after login (the session keeps
+    // it); true: left there (0600) as os-brick does, so iscsid can log in again after its own restart.
+    bool keep_chap_in_node_record = false;
+};
+
+// The network path's own keys.
+struct NetDiskOptions {
     // cleanup considers only secrets whose usage continues with this after "iscsi-volume-driver:" (a volume id
     // prefix); empty: every secret of this driver. For hosts (and test suites) that share one libvirtd.
     std::string cleanup_volume_prefix;
@@ -37,43 +96,40 @@ struct DriverConfig {
     // secrets are.
     std::string state_dir = "/var/lib/iscsi-volume-driver";
     std::chrono::milliseconds state_lock_timeout{30000};  // bounded wait for another process's secret steps
+};
 
-    // Host facts; "automatic" means detect.
-    std::string initiator_name;  // overrides the file below
-    std::string initiator_name_file = "/etc/iscsi/initiatorname.iscsi";
-    Tristate host_multipath = Tristate::automatic;  // can this host multipath (multipathd)?
-    Tristate qemu_iscsi = Tristate::automatic;      // does QEMU have its iSCSI block driver?
+// --- What each room receives: the parts it reads, flat (the rooms use the field names directly). ---
 
-    // Host path (iscsiadm, multipath-tools, sysfs). Tools are run by these absolute paths, never through a shell.
-    std::string iscsiadm_path = "/usr/sbin/iscsiadm";
-    std::string multipath_path = "/usr/sbin/multipath";
-    std::string multipathd_path = "/usr/sbin/multipathd";
-    std::string sysfs_root = "/sys";
-    std::string dev_root = "/dev";
-    std::string iscsi_node_dir = "/etc/iscsi/nodes";        // open-iscsi's node records (CHAP goes in here)
-    // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
-    // where any user can create the directory first, plant symlinks or hold the locks.
-    std::string lock_dir = "/run/iscsi-volume-driver/locks";
-    std::chrono::milliseconds device_wait_timeout{20000};    // LUN block device after the scan
-    std::chrono::milliseconds login_timeout{30000};          // one iscsiadm login
-    std::chrono::milliseconds multipath_wait_timeout{10000}; // dm map after multipathd took the paths
-    std::chrono::milliseconds command_timeout{15000};        // any other tool call
-    // false (default): the CHAP password is removed from the node record right after login (the session keeps
-    // it); true: left there (0600) as os-brick does, so iscsid can log in again after its own restart.
-    bool keep_chap_in_node_record = false;
-    Tristate host_iscsi = Tristate::automatic;  // can this host log in itself (iscsiadm + iscsid)?
+// host_facts/: detect_host_facts.
+struct HostFactsConfig : LibvirtConfig, HostToolsConfig, HostFactsOptions {};
 
-    // Host capability detection (host_facts/). Every file or socket the detector looks at is configurable, so
-    // tests can hide QEMU's iSCSI module or the host tools without touching the system.
-    std::string qemu_emulator;    // empty: the emulator libvirt's domain capabilities name
-    std::string qemu_module_dir;  // empty: the module directory compiled into that emulator
-    std::string iscsid_socket = "@ISCSIADM_ABSTRACT_NAMESPACE";              // '@': abstract unix socket
-    std::string multipathd_socket = "@/org/kernel/linux/storage/multipathd";
-    std::chrono::seconds host_facts_ttl{300};  // re-detect after this long; 0: only when a decision fails
+// net_disk/: NetworkDiskPath and its factory.
+struct NetDiskConfig : GuestDiskConfig, ProbeConfig, LibvirtConfig, NetDiskOptions {
+    std::string initiator_name_file{default_initiator_name_file};  // named when no initiator is known
+};
+
+// host_path/: HostPath, RealHostOps and their factory.
+struct HostPathConfig : GuestDiskConfig, HostToolsConfig, HostPathOptions {
+    std::chrono::milliseconds probe_timeout = ProbeConfig{}.probe_timeout;  // LU identity and discovery
+    bool enforce_multipath = false;                                         // a degraded map is an error
+    std::string initiator_name_file{default_initiator_name_file};          // named when no initiator is known
+};
+
+// The whole configuration (driver/ keeps it and hands each room its part).
+struct DriverConfig : DecideConfig, GuestDiskConfig, ProbeConfig, LibvirtConfig, HostToolsConfig, HostFactsOptions,
+                      HostPathOptions, NetDiskOptions {
+    std::chrono::seconds host_facts_ttl{300};  // driver/: re-detect after this long; 0: only when a decision fails
 
     std::vector<std::string> unknown_keys;  // reported in the log, not an error
+
+    HostFactsConfig host_facts() const;
+    NetDiskConfig net_disk() const;
+    HostPathConfig host_path() const;
 };
 
 Result<DriverConfig> parse_driver_config(const json::Value &document);
+
+// Every key parse_driver_config knows, in table order (what README's config table must list).
+std::vector<std::string_view> driver_config_keys();
 
 }  // namespace ivd::request

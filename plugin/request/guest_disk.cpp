@@ -2,7 +2,7 @@
 
 namespace ivd::request {
 
-GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarget &disk, const DriverConfig &config) {
+GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarget &disk, const GuestDiskConfig &config) {
     GuestDiskOptions o;
     o.guest = disk;
     o.serial = volume.volume_id;

@@ -20,6 +20,6 @@ struct GuestDiskOptions {
 };
 
 // The one way both paths fill them: from the volume, the guest disk the host chose and the driver's config.
-GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarget &disk, const DriverConfig &config);
+GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarget &disk, const GuestDiskConfig &config);
 
 }  // namespace ivd::request

@@ -43,7 +43,7 @@ struct Setup {
 
 std::unique_ptr<Setup> make_setup() {
     auto s = std::make_unique<Setup>();
-    request::DriverConfig config;
+    request::NetDiskConfig config;
     config.probe_portals = false;  // the portal choice runs, without probing
     DriverParts parts;
     HostFacts facts;

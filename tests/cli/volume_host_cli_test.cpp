@@ -50,10 +50,11 @@ protected:
     fs::path config(const std::string &mapping, const std::string &extra = "") {
         return write("volume-host.conf", "[DEFAULT]\nvolume_drivers = " + mapping + "\n" + extra);
     }
-    CliRun run(const std::string &args) {
+    // `env` (e.g. "VAR=value ") goes before the command.
+    CliRun run(const std::string &args, const std::string &env = "") {
         const fs::path out = dir_ / "stdout";
         const fs::path err = dir_ / "stderr";
-        const std::string cmd = "timeout -s KILL 60 " + std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+        const std::string cmd = env + "timeout -s KILL 60 " + std::string(VOLUME_HOST_PATH) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
         const int status = std::system(cmd.c_str());
         CliRun r;
         r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -189,6 +190,28 @@ TEST_F(VolumeHostCli, ConfigFileErrors) {
     }
     auto none = write("none.conf", "[DEFAULT]\n");
     EXPECT_EQ(run("--config " + none.string() + " drivers").exit_code, 3);
+}
+
+// VOLUME_HOST_EXTRA_CONFIG: read after --config, its keys win (simulated-host points the driver elsewhere so).
+TEST_F(VolumeHostCli, ExtraConfigKeysReplaceTheConfigFiles) {
+    const auto good = config("iscsi=" + module, "[iscsi]\nprobe_timeout_ms = soon\n");
+    auto r = run("--config " + good.string() + " drivers");
+    ASSERT_EQ(r.exit_code, 4) << "the base file alone is refused: " << r.err;
+    const auto fix = write("extra.conf", "[iscsi]\nprobe_timeout_ms = 2000\n");
+    r = run("--config " + good.string() + " drivers", "VOLUME_HOST_EXTRA_CONFIG=" + fix.string() + " ");
+    EXPECT_EQ(r.exit_code, 0) << "the extra file's key replaced the base file's: " << r.err;
+    const auto bad = write("bad-extra.conf", "[iscsi]\nprobe_timeout_ms = later\n");
+    r = run("--config " + config("iscsi=" + module).string() + " drivers",
+            "VOLUME_HOST_EXTRA_CONFIG=" + bad.string() + " ");
+    EXPECT_EQ(r.exit_code, 4) << "the extra file's key reached the driver";
+    EXPECT_NE(r.err.find("probe_timeout_ms"), std::string::npos) << r.err;
+    r = run("--config " + good.string() + " drivers", "VOLUME_HOST_EXTRA_CONFIG=" + (dir_ / "nope.conf").string() + " ");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("nope.conf"), std::string::npos) << r.err;
+    const auto relative = write("relative-extra.conf", "[DEFAULT]\nvolume_driver_dir = drivers\n");
+    r = run("--config " + good.string() + " drivers", "VOLUME_HOST_EXTRA_CONFIG=" + relative.string() + " ");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("relative-extra.conf"), std::string::npos) << "the error names both files: " << r.err;
 }
 
 // Regression: the README's example config failed ("config path: is 44 bytes long": its inline "# ..." comment

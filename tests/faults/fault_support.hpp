@@ -76,13 +76,14 @@ struct CliRun {
 };
 
 // Runs volume-host with `args` (already shell-quoted where needed); stdout/stderr go through files in `dir`.
-// Every run's output is appended to *transcript when given (the leak scan reads it).
+// Every run's output is appended to *transcript when given (the leak scan reads it). A non-empty `launcher`
+// (e.g. "simulated-host DIR") runs volume-host.
 inline CliRun run_volume_host(const fs::path &dir, const std::string &global_args, const std::string &args,
-                              std::string *transcript = nullptr) {
+                              std::string *transcript = nullptr, const std::string &launcher = "") {
     static int serial = 0;
     const fs::path out = dir / ("vh-" + std::to_string(++serial) + ".out");
     const fs::path err = dir / ("vh-" + std::to_string(serial) + ".err");
-    const std::string cmd = std::string(VOLUME_HOST_PATH) + " " + global_args + " " + args + " >" +
+    const std::string cmd = (launcher.empty() ? "" : launcher + " ") + VOLUME_HOST_PATH + " " + global_args + " " + args + " >" +
                             out.string() + " 2>" + err.string() + " </dev/null";
     const int status = std::system(cmd.c_str());
     CliRun r;

@@ -69,7 +69,7 @@ std::vector<iscsi::ProbeResult> fake_probe(const std::vector<request::Target> &t
 // The host path's seam, faked: a block disk over a fixed device, built by the real XML writer.
 class FakeHostPath final : public AttachPathImpl {
 public:
-    explicit FakeHostPath(request::DriverConfig config) : config_(std::move(config)) {}
+    explicit FakeHostPath(request::GuestDiskConfig config) : config_(std::move(config)) {}
     Result<json::Value> connect(const ConnectContext &c) override {
         xml::BlockDiskSpec spec;
         spec.device_path = c.decision.multipath ? "/dev/dm-0" : "/dev/sdc";
@@ -85,7 +85,7 @@ public:
     Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override { return {}; }
 
 private:
-    request::DriverConfig config_;
+    request::GuestDiskConfig config_;
 };
 
 }  // namespace
@@ -105,7 +105,7 @@ FuzzDriver make_driver(const char *config_json, Error *error) {
     facts.ip = "192.0.2.10";
     parts.facts = facts;
     // The real network path; its config is a default one (probing on): what matters is the input it sees.
-    request::DriverConfig path_config;
+    request::NetDiskConfig path_config;
     path_config.probe_timeout = std::chrono::milliseconds(100);
     parts.network = std::make_unique<net_disk::NetworkDiskPath>(path_config, Logger(log_sink, nullptr), out.secrets,
                                                                  fake_probe);

@@ -100,7 +100,7 @@ protected:
         DriverParts parts;
         parts.network = std::make_unique<RecordingPath>("network", decisions_);
         parts.host = std::make_unique<RecordingPath>("block", decisions_);
-        parts.detect = [this](const request::DriverConfig &c, const Logger &l) {
+        parts.detect = [this](const request::HostFactsConfig &c, const Logger &l) {
             ++detections_;
             return detect_host_facts(c, l);
         };
@@ -149,7 +149,7 @@ protected:
 ivd::testing::LibvirtLab *RealHost::lab_ = nullptr;
 
 TEST_F(RealHost, RealLibvirtAndQemu) {
-    const ivd::HostFacts f = detect_host_facts(config(), {});
+    const ivd::HostFacts f = detect_host_facts(config().host_facts(), {});
     EXPECT_TRUE(f.complete) << f.libvirt_problem;
     EXPECT_TRUE(f.libvirt_problem.empty()) << f.libvirt_problem;
     EXPECT_EQ(f.emulator, "/usr/bin/qemu-system-x86_64");
@@ -350,7 +350,7 @@ TEST_F(RealHost, ConfigOverridesDetection) {
 // The emulator can be named in the config; a libvirt that does not answer leaves the facts partial and says why.
 TEST_F(RealHost, LibvirtUnreachable) {
     config_["libvirt_uri"] = "qemu+unix:///system?socket=" + dir_ / "no-libvirt-sock";
-    ivd::HostFacts f = detect_host_facts(config(), {});
+    ivd::HostFacts f = detect_host_facts(config().host_facts(), {});
     EXPECT_FALSE(f.complete);
     EXPECT_FALSE(f.libvirt_problem.empty());
     EXPECT_FALSE(f.capabilities.qemu_iscsi);
@@ -362,7 +362,7 @@ TEST_F(RealHost, LibvirtUnreachable) {
     EXPECT_TRUE(f.xml.auth_in_source && f.xml.initiator);
 
     config_["qemu_emulator"] = "/usr/bin/qemu-system-x86_64";
-    f = detect_host_facts(config(), {});
+    f = detect_host_facts(config().host_facts(), {});
     EXPECT_TRUE(f.capabilities.qemu_iscsi) << f.capabilities.qemu_iscsi_reason;
     EXPECT_EQ(f.emulator_source, "config qemu_emulator");
 
@@ -401,9 +401,9 @@ TEST_F(RealHost, AbstractSocketName) {
     ASSERT_EQ(::listen(fd, 4), 0);
     config_["iscsiadm_path"] = dir_.fake_tool("iscsiadm");
     config_["iscsid_socket"] = "@" + name;
-    EXPECT_TRUE(detect_host_facts(config(), {}).iscsid);
+    EXPECT_TRUE(detect_host_facts(config().host_facts(), {}).iscsid);
     ::close(fd);
-    EXPECT_FALSE(detect_host_facts(config(), {}).iscsid);
+    EXPECT_FALSE(detect_host_facts(config().host_facts(), {}).iscsid);
 }
 
 }  // namespace

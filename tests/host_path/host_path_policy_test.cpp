@@ -96,7 +96,7 @@ protected:
         return out;
     }
 
-    request::DriverConfig config_;
+    request::HostPathConfig config_;
     request::VolumeRequest volume_;
     request::Connector connector_;
     request::DiskTarget disk_;
@@ -153,7 +153,8 @@ TEST_P(HostPathPolicyStep, OnePathFailingIsUndoneAndTheAttachIsDegraded) {
     for (const auto &e : host().journal_of(portals[1])) {
         if (e.rfind("login", 0) != 0 && e.rfind("scan", 0) != 0) undo.push_back(e);
     }
-    EXPECT_EQ(undo, strings({"logout", "delete_node"}, portals[1]));
+    // A login that failed left no session to log out of, only the node record iscsiadm wrote.
+    EXPECT_EQ(undo, step == "login" ? strings({"delete_node"}, portals[1]) : strings({"logout", "delete_node"}, portals[1]));
     const bool had_device = step == "wwid";
     EXPECT_EQ(host().count("remove_device "), had_device ? 1U : 0U);
     EXPECT_FALSE(host().has_session(portals[1]));
@@ -284,7 +285,22 @@ TEST_F(HostPathPolicy, AFailedPathOnASharedSessionLeavesTheSessionAndItsOtherLun
     ASSERT_TRUE(info.ok()) << info.error().message;
     EXPECT_TRUE(host().has_session(portals[1]));
     EXPECT_EQ(host().count("logout "), 0U);
-    EXPECT_EQ(host().count("remove_device "), 0U);  // a shared session's devices belong to other volumes too
+    EXPECT_EQ(host().count("delete_node "), 0U);
+    // Only the device this attempt's scan made goes; the other volume's LUN stays.
+    EXPECT_EQ(host().count("remove_device "), 1U);
+    EXPECT_EQ(host().devices(), 3U);
+}
+
+TEST_F(HostPathPolicy, AFailedPathKeepsADeviceThatWasThereBeforeIt) {
+    // Another connect of the same volume has LUN 1 on this portal already: its device is not this attempt's.
+    host_setup_.push_back([](FakeHostOps &h) {
+        h.add_foreign_lun(portal(portals[1]), iqn, 1);
+        h.fail("wwid", portals[1]);
+    });
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(host().count("remove_device "), 0U);
+    EXPECT_TRUE(host().has_session(portals[1]));
 }
 
 TEST_F(HostPathPolicy, DisconnectKeepsASessionAnotherVolumeStillUses) {
@@ -310,7 +326,7 @@ TEST_F(HostPathPolicy, SinglePathTriesThePortalsInTurnUndoingEachFailure) {
     EXPECT_EQ(column((*info)["failed_portals"], "portal"), (std::vector<std::string>{portals[0], portals[1]}));
     EXPECT_EQ(column((*info)["failed_portals"], "stage"), (std::vector<std::string>{"login", "device"}));
     EXPECT_EQ(host().journal(),
-              (std::vector<std::string>{"login " + portals[0], "logout " + portals[0], "delete_node " + portals[0],
+              (std::vector<std::string>{"login " + portals[0], "delete_node " + portals[0],
                                         "login " + portals[1], "scan " + portals[1] + " lun 1",
                                         "logout " + portals[1], "delete_node " + portals[1],
                                         "login " + portals[2], "scan " + portals[2] + " lun 1"}));

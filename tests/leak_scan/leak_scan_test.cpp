@@ -293,14 +293,15 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
     const fs::path host_conf = dir_ / "host.conf";
     spit(host_conf, "[DEFAULT]\nvolume_drivers = iscsi=" IVD_MODULE_PATH
                     "\n\n[iscsi]\nprobe_timeout_ms = 2000\ndevice_wait_timeout_ms = 5000\nmultipath_wait_timeout_ms = 2000\n");
-    const std::string host_global = "--config " + host_conf.string() + " --simulate-host " + sim.string() + " --log-level debug";
+    const std::string host_global = "--config " + host_conf.string() + " --log-level debug";
+    const std::string on_sim = std::string(SIMULATED_HOST_PATH) + " " + sim.string();
     {
         // Success: one portal with discovery (CHAP on the discovery session too), then the lists form.
         for (const auto &[name, value] : {std::pair<std::string, Json::Value>{"host-disc", ci({p1}, "host-disc", chap_password, false)},
                                           {"host-lists", ci({p1, p2}, "host-lists", chap_password)}}) {
             const std::string c = input(name + ".json", value);
             auto r = run_volume_host(dir_, host_global, "connect " + c + " " + (inputs_ / "connector.json").string() +
-                                                            " --disk-info '{\"dev\":\"sdb\"}'", &transcript_);
+                                                            " --disk-info '{\"dev\":\"sdb\"}'", &transcript_, on_sim);
             ASSERT_EQ(r.exit_code, 0) << r.err;
             EXPECT_TRUE(parse(r.out)["multipath"].asBool()) << r.out;
             // While connected: the node records must not keep the password (keep_chap_in_node_record = false).
@@ -309,15 +310,15 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
             for (const auto &hit : connected.hits()) ADD_FAILURE() << "while connected: " << hit;
             spit(dir_ / (name + ".device.json"), r.out);
             auto d = run_volume_host(dir_, host_global, "disconnect " + c + " " + (dir_ / (name + ".device.json")).string(),
-                                     &transcript_);
+                                     &transcript_, on_sim);
             EXPECT_EQ(d.exit_code, 0) << d.err;
         }
         // Failure: the wrong password (the probe refuses), and a login that fails after the node record got it.
         const std::string w = input("host-wrong.json", ci({p1, p2}, "host-wrong", wrong_password));
-        EXPECT_NE(run_volume_host(dir_, host_global, "connect " + w + " " + (inputs_ / "connector.json").string(), &transcript_).exit_code, 0);
+        EXPECT_NE(run_volume_host(dir_, host_global, "connect " + w + " " + (inputs_ / "connector.json").string(), &transcript_, on_sim).exit_code, 0);
         spit(sim / "faults" / ("login_fail_" + tgtd_.portal().host + "_" + std::to_string(tgtd_.portal().port)), "");
         const std::string f = input("host-loginfail.json", ci({p1}, "host-loginfail", chap_password));
-        EXPECT_NE(run_volume_host(dir_, host_global, "connect " + f + " " + (inputs_ / "connector.json").string(), &transcript_).exit_code, 0);
+        EXPECT_NE(run_volume_host(dir_, host_global, "connect " + f + " " + (inputs_ / "connector.json").string(), &transcript_, on_sim).exit_code, 0);
         fs::remove(sim / "faults" / ("login_fail_" + tgtd_.portal().host + "_" + std::to_string(tgtd_.portal().port)));
     }
     {

@@ -156,8 +156,7 @@ TEST(SecretWipe, NeitherParserNorDriverFreesAnUnwipedCopy) {
     facts.xml.auth_in_source = true;
     facts.xml.initiator = true;
     parts.facts = facts;
-    ivd::request::DriverConfig config;
-    config.path = ivd::request::PathChoice::network;
+    ivd::request::NetDiskConfig config;
     parts.network = std::make_unique<ivd::net_disk::NetworkDiskPath>(
         config, ivd::Logger{}, store, [](const auto &targets, const auto &) {
             // Every portal is probed, a single one too: say it is healthy.

@@ -41,7 +41,7 @@ struct Fixture {
     int probe_calls = 0;
     std::string seen_initiator;
     std::string seen_password;
-    std::unique_ptr<net_disk::NetworkDiskPath> path(request::DriverConfig config = {}) {
+    std::unique_ptr<net_disk::NetworkDiskPath> path(request::NetDiskConfig config = {}) {
         auto prober = [this](const std::vector<request::Target> &targets, const iscsi::ProbeOptions &options) {
             ++probe_calls;
             seen_initiator = options.initiator;
@@ -164,7 +164,7 @@ TEST(NetworkDiskPath, SinglePortalIsProbedAndAFailureNamesIt) {
 
 TEST(NetworkDiskPath, ProbingOffIsNotProbed) {
     Fixture f;
-    request::DriverConfig off;
+    request::NetDiskConfig off;
     off.probe_portals = false;
     auto unprobed = f.path(off);
     f.outcomes = {ProbeOutcome::unreachable};
@@ -190,7 +190,7 @@ TEST(NetworkDiskPath, BlackHoleSinglePortalFailsWithinTheProbeTimeout) {
     const std::string portal = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
 
     auto secrets = std::make_shared<libvirt::MemorySecretStore>();
-    request::DriverConfig config;
+    request::NetDiskConfig config;
     config.probe_timeout = std::chrono::milliseconds(300);
     net_disk::NetworkDiskPath path(config, Logger{}, secrets, iscsi::probe_targets);
     const auto start = std::chrono::steady_clock::now();

@@ -167,11 +167,12 @@ TEST_F(SecretLifetimeEndToEnd, MultiattachDetachFromOneDomainKeepsTheOthersSecre
     EXPECT_FALSE(secret_exists());
 }
 
-// 20 volume-host processes attach the volume at once (one disk each), check it, and detach: no attach fails,
-// no secret vanishes while an attachment is outstanding, none is left.
+// 20 volume-host processes attach the volume to one domain at once (each asking for its own dev), check it, and
+// detach. volume-host attaches a volume once per domain: the others are refused with already_attached and undo
+// only their own connect. No other failure, no secret vanishes while an attachment is outstanding, none is left.
 TEST_F(SecretLifetimeEndToEnd, ParallelAttachAndDetachOfOneVolume) {
     constexpr int n = 20;
-    std::atomic<int> failed{0}, vanished{0};
+    std::atomic<int> attached{0}, refused{0}, vanished{0};
     std::vector<std::string> errors(n);
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
@@ -179,26 +180,28 @@ TEST_F(SecretLifetimeEndToEnd, ParallelAttachAndDetachOfOneVolume) {
             const std::string dev = std::string("sd") + static_cast<char>('c' + i);
             auto on = connect(dev, dom_a.get());
             if (on.exit_code != 0) {
-                ++failed;
-                errors[i] = on.err;
+                if (on.err.find("\"already_attached\"") != std::string::npos) {
+                    ++refused;
+                } else {
+                    errors[i] = on.err;
+                }
                 return;
             }
+            ++attached;
             std::mt19937 rng(static_cast<unsigned>(i));
             std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
             if (!secret_exists()) ++vanished;
             auto off = disconnect(on.out, dom_a.get());
-            if (off.exit_code != 0) {
-                ++failed;
-                errors[i] = off.err;
-            }
+            if (off.exit_code != 0) errors[i] = off.err;
         });
     }
     for (auto &t : threads) t.join();
     for (const auto &e : errors) {
         if (!e.empty()) ADD_FAILURE() << e;
     }
-    EXPECT_EQ(failed.load(), 0);
-    EXPECT_EQ(vanished.load(), 0) << "a secret vanished while attachments were outstanding";
+    EXPECT_GE(attached.load(), 1);
+    EXPECT_EQ(attached.load() + refused.load(), n);
+    EXPECT_EQ(vanished.load(), 0) << "a secret vanished while an attachment was outstanding";
     EXPECT_FALSE(secret_exists());
     expect_clean_state_dir();
 }

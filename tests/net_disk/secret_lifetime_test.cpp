@@ -56,9 +56,11 @@ struct Host {
     // One NetworkDiskPath per "process": each has its own FileLedger on the same state_dir, as separate
     // volume-host processes would.
     std::unique_ptr<net_disk::NetworkDiskPath> path(std::chrono::milliseconds lock_timeout = 30s) {
-        request::DriverConfig config;
+        request::NetDiskConfig config;
         auto prober = [](const std::vector<request::Target> &t, const iscsi::ProbeOptions &) {
-            return std::vector<iscsi::ProbeResult>(t.size());
+            std::vector<iscsi::ProbeResult> results(t.size());  // every portal healthy (a single one is probed too)
+            for (auto &r : results) r.outcome = iscsi::ProbeOutcome::healthy;
+            return results;
         };
         auto lister = [this]() -> Result<std::vector<libvirt::SecretReference>> {
             const std::lock_guard<std::mutex> g(refs_mutex);

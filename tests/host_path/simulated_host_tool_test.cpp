@@ -1,4 +1,4 @@
-// volume-host --simulate-host DIR: the whole host path through the CLI and the built module, against a real
+// simulated-host DIR volume-host ...: the whole host path through the CLI and the built module, against a real
 // tgtd, on the simulated kernel and daemons.
 #include "test_support.hpp"
 #include "tgtd_lab.hpp"
@@ -22,7 +22,7 @@ namespace {
 
 using ivd::testing::slurp;
 
-TEST(SimulateHostCli, ConnectAndDisconnectThroughVolumeHost) {
+TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     ivd::testing::TgtdLab lab;
     const auto second = lab.add_portal();
     const std::string iqn = lab.make_iqn("cli");
@@ -49,8 +49,8 @@ TEST(SimulateHostCli, ConnectAndDisconnectThroughVolumeHost) {
     std::ofstream(dir / "ci.json") << Json::writeString(Json::StreamWriterBuilder(), ci);
     std::ofstream(dir / "connector.json") << R"({"initiator":"iqn.1993-08.org.debian:01:simcli","multipath":true})";
 
-    const std::string base = std::string(VOLUME_HOST_PATH) + " --config " + (dir / "vh.conf").string() +
-                             " --simulate-host " + (dir / "sim").string() + " ";
+    const std::string base = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " " +
+                             VOLUME_HOST_PATH + " --config " + (dir / "vh.conf").string() + " ";
     const std::string connect = base + "connect " + (dir / "ci.json").string() + " " + (dir / "connector.json").string() +
                                 " --disk-info '{\"dev\":\"sdb\"}' >" + (dir / "device.json").string() + " 2>" +
                                 (dir / "connect.err").string();
@@ -78,6 +78,26 @@ TEST(SimulateHostCli, ConnectAndDisconnectThroughVolumeHost) {
     EXPECT_NE(argv_log.find("--login"), std::string::npos);
     EXPECT_EQ(argv_log.find(password), std::string::npos);
     EXPECT_EQ((slurp(dir / "connect.err") + slurp(dir / "disconnect.out")).find(password), std::string::npos);
+    fs::remove_all(dir);
+}
+
+// The tool itself: prepares DIR, hands COMMAND the extra config, and passes COMMAND's exit code on.
+TEST(SimulatedHostTool, PreparesDirAndRunsTheCommand) {
+    const fs::path dir = fs::temp_directory_path() / ("ivd-simhost-tool-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string tool = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " ";
+    const std::string shown = (dir / "shown.conf").string();
+    ASSERT_EQ(WEXITSTATUS(std::system((tool + "sh -c 'cat \"$VOLUME_HOST_EXTRA_CONFIG\"' >" + shown).c_str())), 0);
+    const std::string conf = slurp(shown);
+    EXPECT_NE(conf.find("[iscsi]"), std::string::npos) << conf;
+    EXPECT_NE(conf.find("iscsiadm_path = " + (dir / "sim/bin/iscsiadm").string() + "\n"), std::string::npos) << conf;
+    EXPECT_NE(conf.find("sysfs_root = " + (dir / "sim/sys").string() + "\n"), std::string::npos) << conf;
+    EXPECT_EQ(conf, slurp(dir / "sim/volume-host.conf"));
+    EXPECT_TRUE(fs::exists(dir / "sim/bin/multipathd"));
+    EXPECT_TRUE(fs::is_directory(dir / "sim/faults"));
+    EXPECT_EQ(WEXITSTATUS(std::system((tool + "sh -c 'exit 7'").c_str())), 7) << "reusing DIR, passing the code on";
+    EXPECT_EQ(WEXITSTATUS(std::system((tool + "/nonexistent/command 2>/dev/null").c_str())), 127);
+    EXPECT_EQ(WEXITSTATUS(std::system((std::string(SIMULATED_HOST_PATH) + " 2>/dev/null").c_str())), 2);
     fs::remove_all(dir);
 }
 
