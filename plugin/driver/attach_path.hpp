@@ -5,6 +5,7 @@
 #include "core/json.hpp"
 #include "decide/decide.hpp"
 #include "host_facts/host_facts.hpp"
+#include "request/device_info.hpp"
 #include "request/volume_request.hpp"
 
 
@@ -49,9 +50,9 @@ class AttachPathImpl {
 public:
     virtual ~AttachPathImpl() = default;
     // Returns device_info. On failure, undoes whatever it did.
-    virtual Result<json::Value> connect(const ConnectContext &context) = 0;
+    virtual Result<request::DeviceInfo> connect(const ConnectContext &context) = 0;
     // device_info may be null (the host lost it); flags are VD_DISCONNECT_* bits.
-    virtual Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    virtual Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                     std::uint32_t flags) = 0;
 
     // Cleanup in two phases, so a scan that fails removes nothing: find_leftovers reads only; the driver then

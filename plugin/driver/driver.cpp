@@ -163,12 +163,11 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
     auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision, *known});
     if (!device_info) return std::move(device_info).error();
-    // Keys no path sets (a path's device_info never carries them), so appended without a search.
-    device_info->add("driver", "iscsi");
-    device_info->add("attach_path", attach_path_name(decision->path));
-    device_info->add("path_reason", decision->reason);
-    if (!volume->volume_id.empty()) device_info->add("volume_id", volume->volume_id);
-    return to_json(*device_info);
+    device_info->driver = "iscsi";
+    device_info->attach_path = attach_path_name(decision->path);
+    device_info->path_reason = decision->reason;
+    device_info->volume_id = volume->volume_id;
+    return to_json(device_info->to_json());
 }
 
 Result<void> Driver::disconnect_volume(const char *connection_info, const char *device_info_json,
@@ -188,22 +187,16 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
 
     auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
     if (!device_doc) return std::move(device_doc).error();
-    const json::Value *device_info = device_doc->empty() ? nullptr : &*device_doc;
+    std::optional<request::DeviceInfo> device_info;
+    if (!device_doc->empty()) {
+        auto parsed = request::parse_device_info(*device_doc);
+        if (!parsed) return std::move(parsed).error();
+        device_info = std::move(parsed).value();
+    }
 
     std::optional<AttachPath> path;
-    if (device_info != nullptr) {
-        const json::Value *type = request::member(*device_info, "type");
-        const request::Where where{"device_info", "type"};
-        if (type == nullptr) return request::invalid(where, "is required (\"network\" or \"block\")");
-        auto t = request::read_string(*type, where, {.max_bytes = 16});
-        if (!t) return std::move(t).error();
-        if (*t == "network") {
-            path = AttachPath::network;
-        } else if (*t == "block") {
-            path = AttachPath::host;
-        } else {
-            return request::invalid(where, fmt::format("{} must be \"network\" or \"block\"", request::quote_for_message(*t)));
-        }
+    if (device_info) {
+        path = device_info->is_network() ? AttachPath::network : AttachPath::host;
     } else if (config_.path == request::PathChoice::network) {
         path = AttachPath::network;
     } else if (config_.path == request::PathChoice::host) {
@@ -213,7 +206,7 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     const auto guard = locks_.lock(volume->volume_key());
     if (path) {
         log_.info("disconnect", "{}: {} path", volume->volume_key(), attach_path_name(*path));
-        return path_impl(*path).disconnect(*volume, device_info, flags);
+        return path_impl(*path).disconnect(*volume, device_info ? &*device_info : nullptr, flags);
     }
     // Without device_info the path that served the volume is unknown: undo both; each is idempotent.
     log_.info("disconnect", "{}: no device_info, cleaning up both paths", volume->volume_key());

@@ -72,7 +72,7 @@ private:
 HostPath::HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
 
-Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
+Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
     const std::string &initiator = ctx.initiator();
@@ -212,7 +212,8 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     }
 
     // 4. The multipath map over the paths (or the one path device without multipath).
-    json::Value info = json::Value::object();
+    request::DeviceInfo info;
+    request::BlockDevice &block = info.device.emplace<request::BlockDevice>();
     std::string device_path;
     std::optional<MultipathMap> map;
     if (multipath) {
@@ -253,7 +254,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
                                             "every path was undone");
             }
             log_.warning("host_path", "no multipath map ({}); using the single path {}", e.message, good.front()->device);
-            info["multipath_error"] = e.message;
+            block.multipath_error = e.message;
         }
     }
     std::set<std::string> in_map;
@@ -278,37 +279,27 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
         device_path = std::filesystem::exists(link, ec) ? link : ops_->device_path(good.front()->device);
     }
 
-    info["type"] = "block";
-    info["path"] = device_path;
-    info["scsi_wwn"] = good.front()->wwid;
+    block.path = device_path;
+    block.scsi_wwn = good.front()->wwid;
     if (map) {
-        info["multipath_id"] = map->name;
-        info["dm"] = map->dm;
+        block.multipath_id = map->name;
+        block.dm = map->dm;
     }
-    json::Value tj = json::Value::array();
-    for (const auto &t : targets) tj.append(request::target_to_json(t));
-    info["targets"] = tj;
-    json::Value paths = json::Value::array();
+    info.targets = targets;
     for (const PathAttempt *a : good) {
-        json::Value p = request::target_to_json(a->target);
-        p["device"] = ops_->device_path(a->device);
-        p["state"] = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
-        if (!a->multipath_error.empty()) p["multipath_error"] = a->multipath_error;
-        paths.append(p);
+        const char *state = !map ? (a == good.front() ? "active" : "standby") : in_map.count(a->device) ? "active" : "not_in_map";
+        block.paths.push_back(request::BlockPath{a->target, ops_->device_path(a->device), state, a->multipath_error});
     }
-    info["paths"] = paths;
-    info["failed_portals"] = failed;  // in the order tried, each with the stage it failed at
-    if (!multipath) {
-        // Single path: the portal that served; the portals tried before it are in failed_portals.
-        info["served_by"] = request::target_to_json(good.front()->target);
-    }
-    if (!discovery.empty()) info["discovery"] = discovery;
-    info["multipath"] = map.has_value();
+    block.failed_portals = failed;  // in the order tried, each with the stage it failed at
+    // Single path: the portal that served; the portals tried before it are in failed_portals.
+    if (!multipath) block.served_by = request::target_to_json(good.front()->target);
+    if (!discovery.empty()) block.discovery = discovery;
+    block.multipath = map.has_value();
 
     xml::BlockDiskSpec spec;
     spec.device_path = device_path;
     spec.options = request::guest_disk_options(volume, ctx.disk, config_);
-    info["disk_xml"] = xml::block_disk_xml(spec);
+    info.guest = request::DeviceGuest{ctx.disk, xml::block_disk_xml(spec)};
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      targets.size(), compact(failed));
@@ -316,7 +307,7 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     return info;
 }
 
-Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                   std::uint32_t flags) {
     const bool force = (flags & VD_DISCONNECT_FORCE) != 0;
     const bool ignore = (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0;
@@ -349,24 +340,10 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const js
     };
     std::string map_name;
     if (device_info != nullptr) {
-        for (const char *key : {"paths", "targets"}) {
-            const json::Value &list = (*device_info)[key];
-            if (!list.is_array()) continue;
-            for (const auto &p : list.items()) {
-                if (!p.is_object() || !p["portal"].is_string() || !p["iqn"].is_string() || !p["lun"].is_integer()) {
-                    return make_error(Status::invalid_argument, fmt::format("device_info {}: each entry needs portal, iqn and lun", key),
-                                      "device_info", key);
-                }
-                request::Target t;
-                if (auto problem = request::parse_portal(p["portal"].as_string(), &t.portal); !problem.empty()) {
-                    return make_error(Status::invalid_argument, fmt::format("device_info {}: {}", key, problem), "device_info", key);
-                }
-                t.iqn = p["iqn"].as_string();
-                t.lun = p["lun"].as_int64();
-                add(t);
-            }
-        }
-        if ((*device_info)["multipath_id"].is_string()) map_name = (*device_info)["multipath_id"].as_string();
+        const request::BlockDevice &block = device_info->block();
+        for (const auto &p : block.paths) add(p.target);
+        for (const auto &t : device_info->targets) add(t);
+        map_name = block.multipath_id;
     }
     for (const auto &t : volume.targets) add(t);
     if (!volume.targets_from_lists) {

@@ -29,8 +29,8 @@ class HostPath final : public AttachPathImpl {
 public:
     HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
-    Result<json::Value> connect(const ConnectContext &context) override;
-    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    Result<request::DeviceInfo> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             std::uint32_t flags) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
     Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }

@@ -117,7 +117,7 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     return choice;
 }
 
-Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
+Result<request::DeviceInfo> NetworkDiskPath::connect(const ConnectContext &context) {
     const request::VolumeRequest &volume = context.volume;
     const std::string &initiator = context.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
@@ -137,9 +137,12 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
                      volume.volume_key(), context.facts.xml.reason);
     }
 
-    json::Value device_info = json::Value::object(24);  // room for the driver's own keys too
-    device_info.add("type", "network");
-    device_info.add("protocol", "iscsi");
+    request::DeviceInfo device_info;
+    request::NetworkDevice &net = device_info.device.emplace<request::NetworkDevice>();
+    net.target = target;
+    net.initiator = initiator;
+    net.auth_in_source = spec.auth_in_source;
+    net.emit_initiator = spec.emit_initiator;
     std::optional<SecretRollback> rollback;
     if (volume.chap) {
         const std::string usage = secret_usage_for(volume);
@@ -150,50 +153,36 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
             volume.chap->password);
         if (!hold) return std::move(hold).error();
         spec.auth = xml::DiskAuth{volume.chap->username, usage};
-        device_info.add("secret_uuid", hold->uuid);
-        device_info.add("secret_usage", usage);
-        device_info.add("attachment_id", hold->attachment_id);
-        device_info.add("auth_username", volume.chap->username);
+        net.secret_uuid = hold->uuid;
+        net.secret_usage = usage;
+        net.attachment_id = hold->attachment_id;
+        net.auth_username = volume.chap->username;
         rollback.emplace(secrets_, std::move(hold).value(), log_);
     }
-
-    device_info.add("disk_xml", xml::network_disk_xml(spec));
-    device_info.add("portal", target.portal.to_string());
-    device_info.add("target_iqn", target.iqn);
-    device_info.add("target_lun", static_cast<std::int64_t>(target.lun));
-    device_info.add("dev", context.disk.dev);
-    device_info.add("bus", request::bus_name(context.disk.bus));
-    json::Value &targets = device_info.add("targets", json::Value::array(volume.targets.size()));
-    for (const Target &t : volume.targets) targets.append(request::target_to_json(t));
-    if (!choice->report.empty()) device_info.add("portal_choice", std::move(choice->report));
-    device_info.add("portal_choice_reason", choice->why);
+    device_info.guest = request::DeviceGuest{context.disk, xml::network_disk_xml(spec)};
+    device_info.targets = volume.targets;
+    if (!choice->report.empty()) net.portal_choice = std::move(choice->report);
+    net.portal_choice_reason = choice->why;
     if (rollback) rollback->commit();
     return device_info;
 }
 
-Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                          std::uint32_t flags) {
     std::string usage;
     std::string attachment_id;  // "" for a device_info of driver versions before attachment ids
     if (device_info != nullptr) {
-        if (const json::Value *u = request::member(*device_info, "secret_usage")) {
-            auto s = request::read_string(*u, request::Where{"device_info", "secret_usage"}, {.max_bytes = 512});
-            if (!s) return std::move(s).error();
-            if (s->rfind(secret_usage_prefix, 0) != 0) {
+        const request::NetworkDevice &net = device_info->network();
+        if (!net.secret_usage.empty()) {
+            if (net.secret_usage.rfind(secret_usage_prefix, 0) != 0) {
                 return request::invalid(request::Where{"device_info", "secret_usage"},
                                         "is not a secret this driver defined");
             }
-            usage = std::move(s).value();
+            usage = net.secret_usage;
         } else if (volume.chap) {
             usage = secret_usage_for(volume);
         }
-        if (const json::Value *a = request::member(*device_info, "attachment_id")) {
-            const request::Where where{"device_info", "attachment_id"};
-            auto s = request::read_string(*a, where, {.max_bytes = 64});
-            if (!s) return std::move(s).error();
-            if (!valid_attachment_id(*s)) return request::invalid(where, "must be 32 lowercase hex digits");
-            attachment_id = std::move(s).value();
-        }
+        attachment_id = net.attachment_id;
     } else {
         usage = secret_usage_for(volume);  // device_info lost: remove whatever connect may have defined
     }

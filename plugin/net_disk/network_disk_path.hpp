@@ -35,8 +35,8 @@ public:
                     Prober prober, DiskSecretLister list_references = {},
                     std::shared_ptr<AttachmentLedger> ledger = {});
 
-    Result<json::Value> connect(const ConnectContext &context) override;
-    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    Result<request::DeviceInfo> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             std::uint32_t flags) override;
     // Our secrets (usage prefix) that no domain disk references, by usage or by UUID, and their records.
     Result<std::vector<Leftover>> find_leftovers() override;

@@ -710,3 +710,47 @@ TEST_F(HostPathTest, NodeRecordWriteSurvivesAnotherPortalsDeleteOfTheSameIqn) {
 }
 
 }  // namespace
+
+namespace {
+
+// A version-1 device_info captured from a real connect (tests/device_info/v1), with the capture's portals, IQN
+// and simulated-host directory swapped for this test's.
+Json::Value v1_fixture(const std::string &name, const std::vector<TgtdPortal> &ps, const std::string &iqn,
+                       const fs::path &dir) {
+    std::string text = slurp(fs::path(IVD_DEVICE_INFO_FIXTURES) / "v1" / (name + ".json"));
+    auto swap = [&text](const std::string &from, const std::string &to) {
+        for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+            text.replace(at, from.size(), to);
+        }
+    };
+    swap("127.0.0.1:3291", ps[0].to_string());
+    if (ps.size() > 1) swap("127.0.0.2:3291", ps[1].to_string());
+    swap("iqn.2026-11.test:cap-plain", iqn);
+    swap("/tmp/abi-v2-cap/sim1", dir.string());
+    swap("/tmp/abi-v2-cap/sim2", dir.string());
+    return parse(text);
+}
+
+TEST_F(HostPathTest, V1DeviceInfoFixturesStillDisconnect) {
+    const std::string iqn = lab_.make_iqn("v1fix");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(2);
+    driver();
+    for (const bool multipath : {false, true}) {
+        SCOPED_TRACE(multipath ? "block_mp" : "block_single");
+        const Json::Value ci = multipath ? lists(ps, {iqn, iqn}, {1, 1}) : lists({ps[0]}, {iqn}, {1});
+        auto info = connect(ci, multipath);
+        ASSERT_TRUE(info.ok()) << info.error().message;
+        EXPECT_EQ((*info)["device_info_version"].asInt(), 2);
+        EXPECT_EQ(sessions(), multipath ? 2u : 1u);
+        const Json::Value fixture = v1_fixture(multipath ? "block_mp" : "block_single", ps, iqn, dir_);
+        auto d = disconnect(ci, fixture);
+        ASSERT_TRUE(d.ok()) << d.error().message;
+        EXPECT_EQ(sessions(), 0u);
+        EXPECT_EQ(lab_.session_count(tid), 0);
+        EXPECT_TRUE(fs::is_empty(dir_ / "sys" / "block")) << "no path or dm device left";
+    }
+}
+
+}  // namespace
