@@ -11,9 +11,18 @@
 
 #include <utility>
 
+#include <sys/utsname.h>
+
 namespace ivd {
 
 namespace {
+
+// The connector's "platform", as os-brick reports it (platform.machine(): uname's machine).
+std::string machine_name() {
+    struct utsname u {};
+    if (::uname(&u) != 0) return "unknown";
+    return u.machine;
+}
 
 // Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
 class WipeOnExit {
@@ -95,11 +104,11 @@ Result<std::string> Driver::connector_properties(std::uint32_t flags) {
     const HostCapabilities &c = f.capabilities;
     json::Value out = json::Value::object();
     if (!f.initiator.empty()) out["initiator"] = f.initiator;
-    out["ip"] = f.ip;
-    out["host"] = f.host_name;
+    out["ip"] = config_.connector_ip.empty() ? f.ip : config_.connector_ip;
+    out["host"] = config_.connector_host.empty() ? f.host_name : config_.connector_host;
     // The host's side of the spec's multipath=True: only when the host path can really multipath.
     out["multipath"] = c.multipath && c.host_iscsi;
-    out["platform"] = "x86_64";
+    out["platform"] = machine_name();
     out["os_type"] = "linux";
     out["do_local_attach"] = false;
     // Our own facts, for operators and for the compute service's logs: what each path needs and has.
@@ -145,7 +154,7 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
 
     auto disk_doc = request::parse_object(disk_info_json, "disk_info", /*null_ok=*/true);
     if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc);
+    auto disk = request::parse_disk_info(*disk_doc, /*dev_required=*/abi_version_ < 2);
     if (!disk) return std::move(disk).error();
 
     auto known = facts();
@@ -216,6 +225,61 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     if (!host && host.error().status != Status::not_implemented) return host;
     if (!network && !host) return network;
     return {};
+}
+
+namespace {
+
+// connection_info and device_info as disk_config and extend_volume take them: both required.
+struct Connected {
+    json::Value ci_doc;
+    request::VolumeRequest volume;
+    request::DeviceInfo device_info;
+};
+
+Result<void> parse_connected(const char *connection_info, const char *device_info_json, Connected &out) {
+    auto ci_doc = request::parse_object(connection_info, "connection_info");
+    if (!ci_doc) return std::move(ci_doc).error();
+    out.ci_doc = std::move(ci_doc).value();
+    auto volume = request::parse_connection_info(out.ci_doc);
+    if (!volume) return std::move(volume).error();
+    out.volume = std::move(volume).value();
+    auto device_doc = request::parse_object(device_info_json, "device_info");
+    if (!device_doc) return std::move(device_doc).error();
+    auto info = request::parse_device_info(*device_doc);
+    if (!info) return std::move(info).error();
+    out.device_info = std::move(info).value();
+    return {};
+}
+
+}  // namespace
+
+Result<std::string> Driver::disk_config(const char *connection_info, const char *device_info_json,
+                                        const char *disk_info_json, std::uint32_t flags) {
+    if (flags != 0) return make_error(Status::invalid_argument, "flags: no disk_config flags are defined; must be 0", "flags");
+    Connected c;
+    const WipeOnExit wipe(c.ci_doc);
+    if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
+    auto disk_doc = request::parse_object(disk_info_json, "disk_info");
+    if (!disk_doc) return std::move(disk_doc).error();
+    auto disk = request::parse_disk_info(*disk_doc);
+    if (!disk) return std::move(disk).error();
+    const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
+    return path_impl(path).disk_config(c.volume, c.device_info, *disk);
+}
+
+Result<std::string> Driver::extend_volume(const char *connection_info, const char *device_info_json,
+                                          std::uint32_t flags) {
+    if (flags != 0) return make_error(Status::invalid_argument, "flags: no extend flags are defined; must be 0", "flags");
+    Connected c;
+    const WipeOnExit wipe(c.ci_doc);
+    if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
+    const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
+    const auto guard = locks_.lock(c.volume.volume_key());
+    auto size = path_impl(path).extend(c.volume, c.device_info);
+    if (!size) return std::move(size).error();
+    json::Value out = json::Value::object();
+    out["size_bytes"] = static_cast<unsigned long long>(*size);
+    return to_json(out);
 }
 
 Result<std::string> Driver::cleanup(std::uint32_t flags) {

@@ -296,10 +296,11 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     if (!discovery.empty()) block.discovery = discovery;
     block.multipath = map.has_value();
 
-    xml::BlockDiskSpec spec;
-    spec.device_path = device_path;
-    spec.options = request::guest_disk_options(volume, ctx.disk, config_);
-    info.guest = request::DeviceGuest{ctx.disk, xml::block_disk_xml(spec)};
+    if (!ctx.disk.dev.empty()) {  // ABI v2 connects without a guest device: no guest part
+        auto xml = disk_config(volume, info, ctx.disk);
+        if (!xml) return std::move(xml).error();
+        info.guest = request::DeviceGuest{ctx.disk, std::move(xml).value()};
+    }
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      targets.size(), compact(failed));

@@ -30,6 +30,8 @@ public:
     HostPath(request::DriverConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
     Result<request::DeviceInfo> connect(const ConnectContext &context) override;
+    Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
+                                    const request::DiskTarget &disk) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             std::uint32_t flags) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }

@@ -35,10 +35,11 @@ Result<Tristate> read_tristate(const json::Value &v, const Where &where) {
     return *b ? Tristate::yes : Tristate::no;
 }
 
-constexpr std::array<std::string_view, 14> known_keys = {
+constexpr std::array<std::string_view, 16> known_keys = {
     "path",       "enforce_multipath", "libvirt_uri",    "probe_portals",       "probe_timeout_ms",
     "disk_cache", "disk_io",           "initiator_name", "initiator_name_file", "host_multipath",
-    "qemu_iscsi", "cleanup_volume_prefix", "state_dir",  "state_lock_timeout_ms"};
+    "qemu_iscsi", "cleanup_volume_prefix", "state_dir",  "state_lock_timeout_ms", "connector_ip",
+    "connector_host"};
 
 // Host path keys (appended).
 constexpr std::array<std::string_view, 13> host_path_keys = {
@@ -190,6 +191,14 @@ Result<DriverConfig> parse(const json::Value &doc) {
     }
     if (config.disk_io == "native" && config.disk_cache != "none" && config.disk_cache != "directsync") {
         return invalid(root.key("disk_io"), "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
+    }
+    // What the connector reports as "ip" and "host" (Nova: my_block_storage_ip, host); "" = detected.
+    for (const auto &[key, field] : {std::pair{"connector_ip", &config.connector_ip}, std::pair{"connector_host", &config.connector_host}}) {
+        if (const json::Value *v = member(doc, key)) {
+            auto s = read_string(*v, root.key(key), {.max_bytes = 255, .allow_empty = true});
+            if (!s) return std::move(s).error();
+            *field = std::move(s).value();
+        }
     }
     if (const json::Value *v = member(doc, "initiator_name")) {
         auto s = read_string(*v, root.key("initiator_name"), {.max_bytes = 223, .allow_empty = true});

@@ -39,6 +39,8 @@ struct DriverConfig {
     std::chrono::milliseconds state_lock_timeout{30000};  // bounded wait for another process's secret steps
 
     // Host facts; "automatic" means detect.
+    std::string connector_ip;    // connector "ip"; "" = this host's detected address
+    std::string connector_host;  // connector "host"; "" = gethostname()
     std::string initiator_name;  // overrides the file below
     std::string initiator_name_file = "/etc/iscsi/initiatorname.iscsi";
     Tristate host_multipath = Tristate::automatic;  // can this host multipath (multipathd)?

@@ -96,7 +96,7 @@ TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
         {"iscsi=/nonexistent/driver.so", "driver_not_found", 4, "/nonexistent/driver.so"},
         {"iscsi=" + std::string(IVD_NOT_A_DRIVER_PATH), "not_a_driver", 4, "volume_driver_negotiate"},
         {"iscsi=" + write("text.so", "not an ELF file").string(), "dlopen_failed", 4, "text.so"},
-        {"iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH), "version_refused", 4, "up to version 2"},
+        {"iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH), "version_refused", 4, "up to version 3"},
         {"iscsi=relative/dir/driver.so", "config_error", 3, "absolute path"},
     };
     for (const auto &c : cases) {

@@ -754,3 +754,41 @@ TEST_F(HostPathTest, V1DeviceInfoFixturesStillDisconnect) {
 }
 
 }  // namespace
+
+namespace {
+
+// ABI v2 on the host path: connect with no guest, then the <disk> on demand for two guest devices (what a
+// migration does); extend answers not_implemented (never a wrong size).
+TEST_F(HostPathTest, V2ConnectWithoutGuestThenDiskConfigForTwoDevices) {
+    const std::string iqn = lab_.make_iqn("v2noguest");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(2);
+    driver().set_abi_version(2);
+    const Json::Value ci = lists(ps, {iqn, iqn}, {1, 1});
+    auto text = driver_->connect_volume(write(ci).c_str(), connector(true).c_str(), nullptr, 0);
+    ASSERT_TRUE(text.ok()) << text.error().message;
+    const Json::Value info = parse(*text);
+    EXPECT_FALSE(info.isMember("disk_xml")) << *text;
+    EXPECT_FALSE(info.isMember("dev")) << *text;
+    EXPECT_EQ(info["device_info_version"].asInt(), 2);
+    const std::string path = info["path"].asString();
+    ASSERT_FALSE(path.empty());
+    for (const char *dev : {"sdb", "sdc"}) {
+        const std::string disk_info = std::string(R"({"dev":")") + dev + R"(","unit":2,"type":"lun"})";
+        auto xml = driver_->disk_config(write(ci).c_str(), text->c_str(), disk_info.c_str(), 0);
+        ASSERT_TRUE(xml.ok()) << xml.error().message;
+        EXPECT_NE(xml->find("<source dev='" + path + "'/>"), std::string::npos) << *xml;
+        EXPECT_NE(xml->find(std::string("<target dev='") + dev + "' bus='scsi'/>"), std::string::npos) << *xml;
+        EXPECT_NE(xml->find("device='lun'"), std::string::npos) << *xml;
+        EXPECT_NE(xml->find("unit='2'"), std::string::npos) << *xml;
+    }
+    auto size = driver_->extend_volume(write(ci).c_str(), text->c_str(), 0);
+    ASSERT_FALSE(size.ok());
+    EXPECT_EQ(size.error().status, ivd::Status::not_implemented);
+    auto d = disconnect(ci, info);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(sessions(), 0u);
+}
+
+}  // namespace
