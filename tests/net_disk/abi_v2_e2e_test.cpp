@@ -1,5 +1,6 @@
 // ABI v2 on real parts: connect without a guest, then disk_config for sdb on one domain and sdc on a second
-// one at once (multiattach, <shareable/>), bytes read through QEMU on each; extend after the LU grew.
+// one at once (multiattach, <shareable/>), bytes read through QEMU on each; extend after the LU grew; a
+// device='lun' disk that QEMU opens as scsi-block.
 #include "test_support.hpp"
 #include "libvirt_lab.hpp"
 #include "tgtd_lab.hpp"
@@ -110,6 +111,20 @@ TEST_F(AbiV2EndToEnd, ConnectWithoutGuestThenSharedDiskOnTwoDomainsThenExtend) {
                  "B >/dev/null"), 0);
     EXPECT_EQ(sh("virsh -q -c " + one_.uri() + " domblkinfo " + one_.domain_name() + " sdb | grep -q 'Capacity: *" +
                  std::to_string(bigger) + "$'"), 0);
+
+    // device='lun' (disk_info.type "lun"): QEMU hands the guest the LU itself (SCSI passthrough, scsi-block).
+    auto lun_xml = vh("disk-config " + ci_file.string() + " " + info_file.string() +
+                      " --disk-info '{\"dev\":\"sdd\",\"type\":\"lun\",\"unit\":3}'");
+    ASSERT_EQ(lun_xml.exit_code, 0) << lun_xml.err;
+    EXPECT_NE(lun_xml.out.find("device='lun'"), std::string::npos) << lun_xml.out;
+    const fs::path lun_disk = file("sdd.xml", lun_xml.out);
+    ASSERT_EQ(sh("virsh -q -c " + one_.uri() + " attach-device " + one_.domain_name() + " " + lun_disk.string() +
+                 " --live >/dev/null"), 0);
+    const fs::path qtree = dir_ / "qtree";
+    ASSERT_EQ(sh("virsh -q -c " + one_.uri() + " qemu-monitor-command " + one_.domain_name() + " --hmp 'info qtree' >" +
+                 qtree.string()), 0);
+    EXPECT_NE(slurp(qtree).find("scsi-block"), std::string::npos) << "QEMU did not open the LU as scsi-block";
+    EXPECT_EQ(sh("virsh -q -c " + one_.uri() + " detach-disk " + one_.domain_name() + " sdd --live >/dev/null"), 0);
 
     for (const Guest &g : {Guest{one_, "sdb"}, Guest{two_, "sdc"}}) {
         EXPECT_EQ(sh("virsh -q -c " + g.lab.uri() + " detach-disk " + g.lab.domain_name() + " " + g.dev + " --live >/dev/null"), 0);
