@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+#include <sys/utsname.h>
 
 #include <mutex>
 #include <string>
@@ -124,6 +125,30 @@ TEST_F(AbiV2, DiskConfigIsPureAndWorksOnAVersion1DeviceInfo) {
         EXPECT_NE(std::string(t->last_error()).find(std::string("\"field\":\"") + bad.field + "\""), std::string::npos)
             << bad.disk_info << ": " << t->last_error();
     }
+    t->destroy(d);
+}
+
+}  // namespace
+
+namespace {
+
+// The connector: "platform" from uname (not a constant), "ip" and "host" from config when set.
+TEST_F(AbiV2, ConnectorPlatformFromUnameAndIpHostFromConfig) {
+    const vd_host_table host{sizeof(vd_host_table), nullptr, nullptr};
+    const vd_driver_table *t = table(host);
+    ASSERT_NE(t, nullptr);
+    vd_driver *d = nullptr;
+    ASSERT_EQ(t->create_for_host(&host, R"({"libvirt_uri":"test:///default","connector_ip":"192.0.2.7","connector_host":"compute-7"})", &d), VD_OK)
+        << t->last_error();
+    char *out = nullptr;
+    ASSERT_EQ(t->connector_properties(d, 0, &out), VD_OK) << t->last_error();
+    const std::string json = out;
+    t->free_string(out);
+    struct utsname u {};
+    ASSERT_EQ(::uname(&u), 0);
+    EXPECT_NE(json.find(std::string("\"platform\":\"") + u.machine + "\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"ip\":\"192.0.2.7\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"host\":\"compute-7\""), std::string::npos) << json;
     t->destroy(d);
 }
 
