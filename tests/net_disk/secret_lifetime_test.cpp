@@ -58,7 +58,9 @@ struct Host {
     std::unique_ptr<net_disk::NetworkDiskPath> path(std::chrono::milliseconds lock_timeout = 30s) {
         request::DriverConfig config;
         auto prober = [](const std::vector<request::Target> &t, const iscsi::ProbeOptions &) {
-            return std::vector<iscsi::ProbeResult>(t.size());
+            std::vector<iscsi::ProbeResult> healthy(t.size());  // a default ProbeResult's outcome is error
+            for (auto &r : healthy) r.outcome = iscsi::ProbeOutcome::healthy;
+            return healthy;
         };
         auto lister = [this]() -> Result<std::vector<libvirt::SecretReference>> {
             const std::lock_guard<std::mutex> g(refs_mutex);
