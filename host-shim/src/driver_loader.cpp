@@ -106,11 +106,20 @@ Outcome<std::shared_ptr<LoadedModule>> LoadedModule::load(const std::string &pat
                          exit_load};
     }
     if (auto bad = check_answer(path, offered_version, version, table)) return *bad;
-    return std::shared_ptr<LoadedModule>(new LoadedModule(path, module.release(), table, version));
+    if (version >= VD_ABI_VERSION_2 && (!VD_TABLE_HAS(table, vd_driver_table, disk_config) ||
+                                        table->create_for_host == nullptr || table->disk_config == nullptr)) {
+        return not_a_driver(path, "it answered ABI version 2 without the version 2 slots (create_for_host, disk_config)");
+    }
+    return std::shared_ptr<LoadedModule>(new LoadedModule(path, module.release(), table, version, host));
 }
 
 LoadedModule::~LoadedModule() {
     if (handle_ != nullptr) ::dlclose(handle_);
+}
+
+bool LoadedModule::has_v2() const {
+    return version_ >= VD_ABI_VERSION_2 && VD_TABLE_HAS(table_, vd_driver_table, disk_config) &&
+           table_->create_for_host != nullptr && table_->disk_config != nullptr;
 }
 
 bool LoadedModule::has_cleanup() const { return VD_TABLE_HAS(table_, vd_driver_table, cleanup) && table_->cleanup; }
@@ -118,7 +127,9 @@ bool LoadedModule::has_cleanup() const { return VD_TABLE_HAS(table_, vd_driver_t
 Outcome<std::unique_ptr<DriverInstance>> DriverInstance::create(std::shared_ptr<LoadedModule> module,
                                                                 const std::string &config_json) {
     vd_driver *handle = nullptr;
-    const std::int32_t rc = module->table().create(config_json.c_str(), &handle);
+    // Version 2: this host's table goes with the handle (its own log callback); version 1: create().
+    const std::int32_t rc = module->has_v2() ? module->table().create_for_host(&module->host(), config_json.c_str(), &handle)
+                                             : module->table().create(config_json.c_str(), &handle);
     if (rc != VD_OK || handle == nullptr) {
         const char *error = module->table().last_error();
         return ShimError{"create_failed",

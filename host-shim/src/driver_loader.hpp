@@ -29,13 +29,20 @@ public:
     // The optional, appended `cleanup` slot is present and non-NULL.
     bool has_cleanup() const;
 
+    // The host table this host negotiated with: version 2 hands it to create_for_host per handle.
+    const vd_host_table &host() const { return host_; }
+    // Version 2 slots (create_for_host, disk_config) are present and non-NULL.
+    bool has_v2() const;
+
 private:
-    LoadedModule(std::string path, void *handle, const vd_driver_table *table, std::uint32_t version)
-        : path_(std::move(path)), handle_(handle), table_(table), version_(version) {}
+    LoadedModule(std::string path, void *handle, const vd_driver_table *table, std::uint32_t version,
+                 const vd_host_table &host)
+        : path_(std::move(path)), handle_(handle), table_(table), version_(version), host_(host) {}
     std::string path_;
     void *handle_;
     const vd_driver_table *table_;
     std::uint32_t version_;
+    vd_host_table host_;
 };
 
 // A driver handle; destroyed before its module is closed.

@@ -173,7 +173,8 @@ std::optional<ShimError> attach_once(const HostConfig &config, DomainSession &se
 // --attach: puts the connected volume's disk into the domain; when that is refused, disconnects what this
 // connect did so nothing stays half-attached. Prints device_info with "attached_to" on success.
 int attach_connected(const ActiveDriver &driver, const HostConfig &config, DomainSession &session,
-                     const std::string &connection_info, const std::string &device_info_text) {
+                     const std::string &connection_info, const std::string &device_info_text,
+                     const std::string &disk_info) {
     const auto &t = driver.module->table();
     auto undo = [&](ShimError error) {
         const std::int32_t rc =
@@ -187,7 +188,19 @@ int attach_connected(const ActiveDriver &driver, const HostConfig &config, Domai
     };
     auto device_info = parse_json(device_info_text, "device_info from the driver");
     if (!device_info) return undo(ShimError{"driver_output", device_info.error().message, exit_driver});
-    const Json::Value &disk_xml = (*device_info)["disk_xml"];
+    Json::Value disk_xml = (*device_info)["disk_xml"];
+    if (driver.module->has_v2()) {
+        // ABI v2: the <disk> comes from disk_config, as it will for every later start of the guest.
+        char *xml = nullptr;
+        const std::int32_t rc = t.disk_config(driver.instance->handle(), connection_info.c_str(),
+                                              device_info_text.c_str(), disk_info.c_str(), 0, &xml);
+        if (rc != VD_OK) {
+            return undo(ShimError{"driver_failed", fmt::format("disk_config failed (status {}): {}", rc,
+                                                               driver.instance->last_error()), exit_driver});
+        }
+        disk_xml = take_driver_string(t, xml);
+        (*device_info)["disk_xml"] = disk_xml;  // what --detach finds the disk by
+    }
     if (!disk_xml.isString() || disk_xml.asString().empty()) {
         return undo(ShimError{"driver_output", "device_info from the driver has no disk_xml to attach", exit_driver});
     }
@@ -325,8 +338,40 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
                                              disk_info.empty() ? nullptr : disk_info.c_str(), 0, &device_info);
     if (rc != VD_OK) return driver_failed(*driver, "connect_volume", rc);
     std::string device_info_text = take_driver_string(t, device_info);
-    if (session) return attach_connected(*driver, *config, *session, *ci_text, device_info_text);
+    if (session) return attach_connected(*driver, *config, *session, *ci_text, device_info_text, disk_info);
     std::cout << device_info_text << std::endl;
+    return 0;
+}
+
+// disk-config and extend: ABI version 2 calls on a connected volume; print the driver's answer.
+int run_v2_call(const GlobalOptions &global, const V2CallOptions &options) {
+    auto config = load_config(global);
+    if (!config) return print_error(config.error()), config.error().exit_code;
+    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
+    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
+    auto device_text = read_input(options.device_info, "DEVICE_INFO");
+    if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
+    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
+    if (!ci) return print_error(ci.error()), ci.error().exit_code;
+    auto type = volume_type_of(*ci);
+    if (!type) return print_error(type.error()), type.error().exit_code;
+    auto driver = open_driver_for(*config, *type);
+    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    const auto &t = driver->module->table();
+    const bool extend = options.disk_info.empty();
+    if (!driver->module->has_v2() || (extend && t.extend_volume == nullptr)) {
+        ShimError e{"unsupported", fmt::format("driver {} does not implement {} (ABI version {})", driver->path,
+                                               extend ? "extend_volume" : "disk_config", driver->module->abi_version()),
+                    exit_driver};
+        return print_error(e), e.exit_code;
+    }
+    char *out = nullptr;
+    const std::int32_t rc =
+        extend ? t.extend_volume(driver->instance->handle(), ci_text->c_str(), device_text->c_str(), 0, &out)
+               : t.disk_config(driver->instance->handle(), ci_text->c_str(), device_text->c_str(),
+                               options.disk_info.c_str(), 0, &out);
+    if (rc != VD_OK) return driver_failed(*driver, extend ? "extend_volume" : "disk_config", rc);
+    std::cout << take_driver_string(t, out) << std::endl;
     return 0;
 }
 

@@ -32,6 +32,13 @@ struct DisconnectOptions {
     bool ignore_errors = false;
 };
 
+// disk-config (disk_info set) or extend (disk_info empty).
+struct V2CallOptions {
+    std::string connection_info;
+    std::string device_info;
+    std::string disk_info;
+};
+
 struct CleanupOptions {
     std::string volume_type = "iscsi";
     bool dry_run = false;
@@ -44,6 +51,8 @@ int run_drivers(const GlobalOptions &global);
 int run_connector(const GlobalOptions &global, const ConnectorOptions &options);
 int run_connect(const GlobalOptions &global, const ConnectOptions &options);
 int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options);
+// ABI v2: prints disk_config's <disk> (options.disk_info set) or extend_volume's {"size_bytes": N}.
+int run_v2_call(const GlobalOptions &global, const V2CallOptions &options);
 // Asks the driver to find and remove what a crashed host left behind; prints its report.
 int run_cleanup(const GlobalOptions &global, const CleanupOptions &options);
 

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
     connect->add_option("CONNECTION_INFO", connect_options.connection_info, "file with connection_info JSON, or -")
         ->required();
     connect->add_option("CONNECTOR", connect_options.connector, "file with connector JSON, or -")->required();
-    connect->add_option("--disk-info", connect_options.disk_info, "guest side, e.g. '{\"bus\":\"scsi\",\"dev\":\"sdb\"}'");
+    connect->add_option("--disk-info", connect_options.disk_info, "guest side, e.g. '{\"bus\":\"scsi\",\"dev\":\"sdb\"}'; without it (and without --attach) the volume is connected for the host alone (ABI v2)");
     connect->add_option("--attach", connect_options.attach_domain, "attach the disk to this running libvirt domain");
 
     DisconnectOptions disconnect_options;
@@ -56,6 +56,23 @@ int main(int argc, char **argv) {
     disconnect->add_option("--detach", disconnect_options.detach_domain, "detach the disk from this domain first");
     disconnect->add_flag("--force", disconnect_options.force, "go on past a failed flush");
     disconnect->add_flag("--ignore-errors", disconnect_options.ignore_errors, "report failed steps but succeed");
+
+    V2CallOptions disk_config_options;
+    auto *disk_config = app.add_subcommand("disk-config", "print the libvirt <disk> for a guest device of a connected "
+                                                          "volume (ABI v2 disk_config; no I/O)");
+    disk_config->add_option("CONNECTION_INFO", disk_config_options.connection_info, "file with connection_info, or -")
+        ->required();
+    disk_config->add_option("DEVICE_INFO", disk_config_options.device_info, "file with device_info from connect, or -")
+        ->required();
+    disk_config->add_option("--disk-info", disk_config_options.disk_info,
+                            "guest side, e.g. '{\"dev\":\"sdb\",\"bus\":\"scsi\",\"unit\":1}'")
+        ->required();
+
+    V2CallOptions extend_options;
+    auto *extend = app.add_subcommand("extend", "print the volume's size as the storage reports it now (ABI v2 "
+                                                "extend_volume), e.g. after the volume grew");
+    extend->add_option("CONNECTION_INFO", extend_options.connection_info, "file with connection_info, or -")->required();
+    extend->add_option("DEVICE_INFO", extend_options.device_info, "file with device_info from connect, or -")->required();
 
     CleanupOptions cleanup_options;
     auto *cleanup = app.add_subcommand("cleanup", "find what a crashed host left behind (e.g. libvirt secrets no "
@@ -81,6 +98,8 @@ int main(int argc, char **argv) {
         if (*connect) return run_connect(global, connect_options);
         if (*disconnect) return run_disconnect(global, disconnect_options);
         if (*cleanup) return run_cleanup(global, cleanup_options);
+        if (*disk_config) return run_v2_call(global, disk_config_options);
+        if (*extend) return run_v2_call(global, extend_options);
     } catch (const std::exception &e) {
         print_error(ShimError{"internal_error", e.what(), 1});
         return 1;

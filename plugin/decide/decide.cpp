@@ -26,8 +26,12 @@ Result<PathDecision> decide_path(const request::DecideConfig &config, const requ
         return make_error(Status::config, "enforce_multipath cannot be true when path is \"network\" (QEMU's "
                                           "initiator has no multipath)", "config", "enforce_multipath");
     }
-    if (config.enforce_multipath) {
-        // The operator demands multipath: anything less is an error, never a silent single path.
+    if (connector.enforce_multipath && config.path == PathChoice::network) {
+        return make_error(Status::unsupported, "connector enforce_multipath: the driver's path is \"network\" (QEMU's "
+                                               "initiator has no multipath)", "connector", "enforce_multipath");
+    }
+    if (config.enforce_multipath || connector.enforce_multipath) {
+        // The operator (or the host, through the connector) demands multipath: anything less is an error, never a silent single path.
         if (!connector.multipath) {
             return make_error(Status::invalid_argument,
                               "connector multipath: enforce_multipath is set but the connector does not ask for multipath",

@@ -5,6 +5,7 @@
 #include "core/json.hpp"
 #include "decide/decide.hpp"
 #include "host_facts/host_facts.hpp"
+#include "request/device_info.hpp"
 #include "request/volume_request.hpp"
 
 
@@ -49,10 +50,25 @@ class AttachPathImpl {
 public:
     virtual ~AttachPathImpl() = default;
     // Returns device_info. On failure, undoes whatever it did.
-    virtual Result<json::Value> connect(const ConnectContext &context) = 0;
+    virtual Result<request::DeviceInfo> connect(const ConnectContext &context) = 0;
     // device_info may be null (the host lost it); flags are VD_DISCONNECT_* bits.
-    virtual Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    virtual Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                     std::uint32_t flags) = 0;
+
+    // The libvirt <disk> for one guest device of a connected volume, from what connect returned. Pure: no I/O.
+    virtual Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
+                                            const request::DiskTarget &disk) {
+        (void)volume;
+        (void)device_info;
+        (void)disk;
+        return make_error(Status::not_implemented, "disk_config is not implemented on this attach path");
+    }
+    // The volume's current size in bytes as the storage reports it. Default: this path cannot tell yet.
+    virtual Result<std::uint64_t> extend(const request::VolumeRequest &volume, const request::DeviceInfo &device_info) {
+        (void)volume;
+        (void)device_info;
+        return make_error(Status::not_implemented, "extend_volume is not implemented on this attach path");
+    }
 
     // Cleanup in two phases, so a scan that fails removes nothing: find_leftovers reads only; the driver then
     // removes the unused, removable ones. Default: the path cannot recognise leftovers (not_implemented).

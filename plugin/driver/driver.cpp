@@ -11,9 +11,18 @@
 
 #include <utility>
 
+#include <sys/utsname.h>
+
 namespace ivd {
 
 namespace {
+
+// The connector's "platform", as os-brick reports it (platform.machine(): uname's machine).
+std::string machine_name() {
+    struct utsname u {};
+    if (::uname(&u) != 0) return "unknown";
+    return u.machine;
+}
 
 // Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
 class WipeOnExit {
@@ -95,11 +104,11 @@ Result<std::string> Driver::connector_properties(std::uint32_t flags) {
     const HostCapabilities &c = f.capabilities;
     json::Value out = json::Value::object();
     if (!f.initiator.empty()) out["initiator"] = f.initiator;
-    out["ip"] = f.ip;
-    out["host"] = f.host_name;
+    out["ip"] = config_.connector_ip.empty() ? f.ip : config_.connector_ip;
+    out["host"] = config_.connector_host.empty() ? f.host_name : config_.connector_host;
     // The host's side of the spec's multipath=True: only when the host path can really multipath.
     out["multipath"] = c.multipath && c.host_iscsi;
-    out["platform"] = "x86_64";
+    out["platform"] = machine_name();
     out["os_type"] = "linux";
     out["do_local_attach"] = false;
     // Our own facts, for operators and for the compute service's logs: what each path needs and has.
@@ -145,7 +154,7 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
 
     auto disk_doc = request::parse_object(disk_info_json, "disk_info", /*null_ok=*/true);
     if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc);
+    auto disk = request::parse_disk_info(*disk_doc, /*dev_required=*/abi_version_ < 2);
     if (!disk) return std::move(disk).error();
 
     auto known = facts();
@@ -163,12 +172,11 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
     auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision, *known});
     if (!device_info) return std::move(device_info).error();
-    // Keys no path sets (a path's device_info never carries them), so appended without a search.
-    device_info->add("driver", "iscsi");
-    device_info->add("attach_path", attach_path_name(decision->path));
-    device_info->add("path_reason", decision->reason);
-    if (!volume->volume_id.empty()) device_info->add("volume_id", volume->volume_id);
-    return to_json(*device_info);
+    device_info->driver = "iscsi";
+    device_info->attach_path = attach_path_name(decision->path);
+    device_info->path_reason = decision->reason;
+    device_info->volume_id = volume->volume_id;
+    return to_json(device_info->to_json());
 }
 
 Result<void> Driver::disconnect_volume(const char *connection_info, const char *device_info_json,
@@ -188,22 +196,16 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
 
     auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
     if (!device_doc) return std::move(device_doc).error();
-    const json::Value *device_info = device_doc->empty() ? nullptr : &*device_doc;
+    std::optional<request::DeviceInfo> device_info;
+    if (!device_doc->empty()) {
+        auto parsed = request::parse_device_info(*device_doc);
+        if (!parsed) return std::move(parsed).error();
+        device_info = std::move(parsed).value();
+    }
 
     std::optional<AttachPath> path;
-    if (device_info != nullptr) {
-        const json::Value *type = request::member(*device_info, "type");
-        const request::Where where{"device_info", "type"};
-        if (type == nullptr) return request::invalid(where, "is required (\"network\" or \"block\")");
-        auto t = request::read_string(*type, where, {.max_bytes = 16});
-        if (!t) return std::move(t).error();
-        if (*t == "network") {
-            path = AttachPath::network;
-        } else if (*t == "block") {
-            path = AttachPath::host;
-        } else {
-            return request::invalid(where, fmt::format("{} must be \"network\" or \"block\"", request::quote_for_message(*t)));
-        }
+    if (device_info) {
+        path = device_info->is_network() ? AttachPath::network : AttachPath::host;
     } else if (config_.path == request::PathChoice::network) {
         path = AttachPath::network;
     } else if (config_.path == request::PathChoice::host) {
@@ -213,7 +215,7 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     const auto guard = locks_.lock(volume->volume_key());
     if (path) {
         log_.info("disconnect", "{}: {} path", volume->volume_key(), attach_path_name(*path));
-        return path_impl(*path).disconnect(*volume, device_info, flags);
+        return path_impl(*path).disconnect(*volume, device_info ? &*device_info : nullptr, flags);
     }
     // Without device_info the path that served the volume is unknown: undo both; each is idempotent.
     log_.info("disconnect", "{}: no device_info, cleaning up both paths", volume->volume_key());
@@ -223,6 +225,61 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     if (!host && host.error().status != Status::not_implemented) return host;
     if (!network && !host) return network;
     return {};
+}
+
+namespace {
+
+// connection_info and device_info as disk_config and extend_volume take them: both required.
+struct Connected {
+    json::Value ci_doc;
+    request::VolumeRequest volume;
+    request::DeviceInfo device_info;
+};
+
+Result<void> parse_connected(const char *connection_info, const char *device_info_json, Connected &out) {
+    auto ci_doc = request::parse_object(connection_info, "connection_info");
+    if (!ci_doc) return std::move(ci_doc).error();
+    out.ci_doc = std::move(ci_doc).value();
+    auto volume = request::parse_connection_info(out.ci_doc);
+    if (!volume) return std::move(volume).error();
+    out.volume = std::move(volume).value();
+    auto device_doc = request::parse_object(device_info_json, "device_info");
+    if (!device_doc) return std::move(device_doc).error();
+    auto info = request::parse_device_info(*device_doc);
+    if (!info) return std::move(info).error();
+    out.device_info = std::move(info).value();
+    return {};
+}
+
+}  // namespace
+
+Result<std::string> Driver::disk_config(const char *connection_info, const char *device_info_json,
+                                        const char *disk_info_json, std::uint32_t flags) {
+    if (flags != 0) return make_error(Status::invalid_argument, "flags: no disk_config flags are defined; must be 0", "flags");
+    Connected c;
+    const WipeOnExit wipe(c.ci_doc);
+    if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
+    auto disk_doc = request::parse_object(disk_info_json, "disk_info");
+    if (!disk_doc) return std::move(disk_doc).error();
+    auto disk = request::parse_disk_info(*disk_doc);
+    if (!disk) return std::move(disk).error();
+    const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
+    return path_impl(path).disk_config(c.volume, c.device_info, *disk);
+}
+
+Result<std::string> Driver::extend_volume(const char *connection_info, const char *device_info_json,
+                                          std::uint32_t flags) {
+    if (flags != 0) return make_error(Status::invalid_argument, "flags: no extend flags are defined; must be 0", "flags");
+    Connected c;
+    const WipeOnExit wipe(c.ci_doc);
+    if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
+    const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
+    const auto guard = locks_.lock(c.volume.volume_key());
+    auto size = path_impl(path).extend(c.volume, c.device_info);
+    if (!size) return std::move(size).error();
+    json::Value out = json::Value::object();
+    out["size_bytes"] = static_cast<unsigned long long>(*size);
+    return to_json(out);
 }
 
 Result<std::string> Driver::cleanup(std::uint32_t flags) {

@@ -36,6 +36,12 @@ public:
     Result<std::string> connect_volume(const char *connection_info, const char *connector, const char *disk_info,
                                        std::uint32_t flags);
     Result<void> disconnect_volume(const char *connection_info, const char *device_info, std::uint32_t flags);
+    // ABI v2: the <disk> for a guest device of a connected volume (pure) and the volume's size now.
+    Result<std::string> disk_config(const char *connection_info, const char *device_info, const char *disk_info,
+                                    std::uint32_t flags);
+    Result<std::string> extend_volume(const char *connection_info, const char *device_info, std::uint32_t flags);
+    // The ABI version of the handle: 1 keeps version 1's rules (connect needs disk_info.dev).
+    void set_abi_version(std::uint32_t version) { abi_version_ = version; }
     // Finds what the paths left behind (see vd_driver_table::cleanup) and removes the unused; returns the report.
     Result<std::string> cleanup(std::uint32_t flags);
 
@@ -60,6 +66,7 @@ private:
     std::unique_ptr<AttachPathImpl> network_;
     std::unique_ptr<AttachPathImpl> host_;
     VolumeLocks locks_;
+    std::uint32_t abi_version_ = 1;
 };
 
 }  // namespace ivd

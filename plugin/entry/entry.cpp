@@ -6,6 +6,8 @@
 #include <volume_driver/volume_driver.h>
 
 #include <atomic>
+#include <forward_list>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -39,13 +41,29 @@ static_assert(static_cast<int>(ivd::LogLevel::error) == VD_LOG_ERROR &&
               "ivd::LogLevel must equal the ABI's VD_LOG_* numbers");
 
 constexpr std::uint32_t oldest_supported_version = VD_ABI_VERSION_1;
-constexpr std::uint32_t newest_supported_version = VD_ABI_VERSION_1;
+constexpr std::uint32_t newest_supported_version = VD_ABI_VERSION_2;
 
 thread_local std::string last_error_json = "{}";
 
-// The log sink of the latest negotiation; each create() snapshots it into its handle.
-std::atomic<ivd::LogFn> host_log_fn{nullptr};
-std::atomic<void *> host_log_user{nullptr};
+// Version 1 only: create() has no host argument, so a v1 handle logs through the latest v1 negotiation's
+// sink. One pointer to an immutable (callback, user_data) pair, so a create() never pairs one host's callback
+// with another's user_data. The pairs are interned (one per distinct host sink), never freed. Version 2 hosts
+// never touch this: create_for_host() copies its own table into the handle.
+struct HostSink {
+    ivd::LogFn fn;
+    void *user;
+};
+std::atomic<const HostSink *> v1_sink{nullptr};
+
+const HostSink *intern_v1_sink(ivd::LogFn fn, void *user) {
+    static std::mutex mutex;
+    static std::forward_list<HostSink> sinks;
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (const HostSink &s : sinks) {
+        if (s.fn == fn && s.user == user) return &s;
+    }
+    return &sinks.emplace_front(HostSink{fn, user});
+}
 
 void set_error(const ivd::Error &error) noexcept {
     try {
@@ -91,15 +109,46 @@ char *copy_out(const std::string &s) {
     return out;
 }
 
-std::int32_t create(const char *config_json, vd_driver **out) {
+std::int32_t create_with(ivd::Logger log, std::uint32_t abi_version, const char *config_json, vd_driver **out) {
     if (out != nullptr) *out = nullptr;
     return guarded([&]() -> ivd::Result<void> {
         if (out == nullptr) return missing("out");
-        auto driver = ivd::Driver::create(config_json, ivd::Logger(host_log_fn.load(), host_log_user.load()));
+        auto driver = ivd::Driver::create(config_json, log);
         if (!driver) return std::move(driver).error();
+        (*driver)->set_abi_version(abi_version);
         *out = new vd_driver{std::move(driver).value()};
         return {};
     });
+}
+
+std::int32_t create(const char *config_json, vd_driver **out) {
+    const HostSink *sink = v1_sink.load();
+    return create_with(sink != nullptr ? ivd::Logger(sink->fn, sink->user) : ivd::Logger(), VD_ABI_VERSION_1,
+                       config_json, out);
+}
+
+// create() in a version 2 table: the handle would not know its host.
+std::int32_t create_refused(const char *, vd_driver **out) {
+    if (out != nullptr) *out = nullptr;
+    return guarded([]() -> ivd::Result<void> {
+        return ivd::make_error(ivd::Status::invalid_argument,
+                               "create: ABI version 2 handles are made with create_for_host (a host table per handle)");
+    });
+}
+
+std::int32_t create_for_host(const vd_host_table *host, const char *config_json, vd_driver **out) {
+    ivd::Logger log;
+    if (host != nullptr) {
+        if (host->struct_size < offsetof(vd_host_table, log) + sizeof(host->log)) {
+            if (out != nullptr) *out = nullptr;
+            return guarded([]() -> ivd::Result<void> {
+                return ivd::make_error(ivd::Status::invalid_argument, "host: struct_size too small for a host table",
+                                       "host");
+            });
+        }
+        log = ivd::Logger(host->log, host->user_data);
+    }
+    return create_with(log, VD_ABI_VERSION_2, config_json, out);
 }
 
 void destroy(vd_driver *driver) { delete driver; }
@@ -149,12 +198,39 @@ std::int32_t cleanup(vd_driver *driver, std::uint32_t flags, char **report_json)
     });
 }
 
+std::int32_t extend_volume(vd_driver *driver, const char *connection_info, const char *device_info,
+                           std::uint32_t flags, char **new_size_json) {
+    if (new_size_json != nullptr) *new_size_json = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        if (new_size_json == nullptr) return missing("new_size_json");
+        auto json = driver->impl->extend_volume(connection_info, device_info, flags);
+        if (!json) return std::move(json).error();
+        *new_size_json = copy_out(*json);
+        return {};
+    });
+}
+
+std::int32_t disk_config(vd_driver *driver, const char *connection_info, const char *device_info,
+                         const char *disk_info, std::uint32_t flags, char **disk_xml) {
+    if (disk_xml != nullptr) *disk_xml = nullptr;
+    return guarded([&]() -> ivd::Result<void> {
+        if (driver == nullptr) return missing("driver");
+        if (disk_xml == nullptr) return missing("disk_xml");
+        auto xml = driver->impl->disk_config(connection_info, device_info, disk_info, flags);
+        if (!xml) return std::move(xml).error();
+        *disk_xml = copy_out(*xml);
+        return {};
+    });
+}
+
 void free_string(char *str) { std::free(str); }
 
 const char *last_error() { return last_error_json.c_str(); }
 
+// Version 1's table is exactly what a v1 host was compiled against: it ends before create_for_host.
 const vd_driver_table driver_table_v1 = {
-    sizeof(vd_driver_table),
+    static_cast<std::uint32_t>(offsetof(vd_driver_table, create_for_host)),
     VD_ABI_VERSION_1,
     "iscsi",
     IVD_VERSION,
@@ -164,10 +240,31 @@ const vd_driver_table driver_table_v1 = {
     connector_properties,
     connect_volume,
     disconnect_volume,
-    nullptr,  // extend_volume: not supported yet
+    nullptr,  // extend_volume: not in version 1
     free_string,
     last_error,
     cleanup,
+    nullptr,
+    nullptr,
+};
+
+const vd_driver_table driver_table_v2 = {
+    sizeof(vd_driver_table),
+    VD_ABI_VERSION_2,
+    "iscsi",
+    IVD_VERSION,
+    "iscsi",
+    create_refused,
+    destroy,
+    connector_properties,
+    connect_volume,
+    disconnect_volume,
+    extend_volume,
+    free_string,
+    last_error,
+    cleanup,
+    create_for_host,
+    disk_config,
 };
 
 }  // namespace
@@ -183,8 +280,11 @@ volume_driver_negotiate(std::uint32_t *in_out_version, const vd_host_table *host
         return VD_E_VERSION_REFUSED;
     }
     *in_out_version = offered < newest_supported_version ? offered : newest_supported_version;
-    host_log_user.store(host->user_data);
-    host_log_fn.store(host->log);
-    *out_table = &driver_table_v1;
+    if (*in_out_version == VD_ABI_VERSION_1) {
+        v1_sink.store(intern_v1_sink(host->log, host->user_data));
+        *out_table = &driver_table_v1;
+    } else {
+        *out_table = &driver_table_v2;  // the host table goes to create_for_host, per handle
+    }
     return VD_OK;
 }

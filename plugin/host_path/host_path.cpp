@@ -94,7 +94,7 @@ Status common_status(const std::vector<Status> &statuses) {
 HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
 
-Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
+Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
     const std::string &initiator = ctx.initiator();
@@ -126,8 +126,9 @@ Result<json::Value> HostPath::connect(const ConnectContext &ctx) {
     }
     const std::set<std::string> in_map = map.map ? paths_in_map(*map.map, good) : std::set<std::string>{};
     const std::string device_path = guest_device(map.map, *good.front());
-    json::Value info = build_device_info(ctx, Attached{resolved.targets, resolved.discovery, good, map, in_map,
-                                                       device_path, failed});
+    auto info = build_device_info(ctx, Attached{resolved.targets, resolved.discovery, good, map, in_map, device_path,
+                                                failed});
+    if (!info) return std::move(info).error();
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      resolved.targets.size(), to_json(failed));

@@ -65,10 +65,12 @@ public:
     HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
 
     // resolve targets -> check LU identity -> attach each path -> wait for the map -> build device_info.
-    Result<json::Value> connect(const ConnectContext &context) override;
+    Result<request::DeviceInfo> connect(const ConnectContext &context) override;
+    Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
+                                    const request::DiskTarget &disk) override;
     // Flush the maps -> remove the devices -> log out of the sessions nobody else uses; force and ignore_errors
     // decide whether a failed step stops it.
-    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             std::uint32_t flags) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
     Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
@@ -106,7 +108,7 @@ private:
     // The device the guest gets: the map, else the first path's by-path link (or its node).
     std::string guest_device(const std::optional<MultipathMap> &map, const PathAttempt &first);
     // device_info: the one place the host path writes it (disconnect reads it back in host_path_disconnect.cpp).
-    json::Value build_device_info(const ConnectContext &context, const Attached &attached) const;
+    Result<request::DeviceInfo> build_device_info(const ConnectContext &context, const Attached &attached);
 
     request::HostPathConfig config_;
     Logger log_;

@@ -73,35 +73,19 @@ private:
     json::Value steps_ = json::Value::array();
 };
 
-// The paths device_info recorded ("paths", then "targets") and its map name.
-Result<void> read_device_info(const json::Value &device_info, TeardownTargets &out) {
-    for (const char *key : {"paths", "targets"}) {
-        const json::Value &list = device_info[key];
-        if (!list.is_array()) continue;
-        for (const auto &p : list.items()) {
-            if (!p.is_object() || !p["portal"].is_string() || !p["iqn"].is_string() || !p["lun"].is_integer()) {
-                return make_error(Status::invalid_argument, fmt::format("device_info {}: each entry needs portal, iqn and lun", key),
-                                  "device_info", key);
-            }
-            request::Target t;
-            if (auto problem = request::parse_portal(p["portal"].as_string(), &t.portal); !problem.empty()) {
-                return make_error(Status::invalid_argument, fmt::format("device_info {}: {}", key, problem), "device_info", key);
-            }
-            t.iqn = p["iqn"].as_string();
-            t.lun = p["lun"].as_int64();
-            out.add(t);
-        }
-    }
-    if (device_info["multipath_id"].is_string()) out.map_name = device_info["multipath_id"].as_string();
-    return {};
+// The paths device_info recorded ("paths", then "targets") and its map name; request/ parsed and checked them.
+void read_device_info(const request::DeviceInfo &device_info, TeardownTargets &out) {
+    const request::BlockDevice &block = device_info.block();
+    for (const auto &p : block.paths) out.add(p.target);
+    for (const auto &t : device_info.targets) out.add(t);
+    out.map_name = block.multipath_id;
 }
 
 // device_info's paths, the request's targets, and (single target) every session to its IQN.
-Result<TeardownTargets> teardown_targets(HostOps &ops, const request::VolumeRequest &volume, const json::Value *device_info) {
+TeardownTargets teardown_targets(HostOps &ops, const request::VolumeRequest &volume,
+                                 const request::DeviceInfo *device_info) {
     TeardownTargets out;
-    if (device_info != nullptr) {
-        if (auto r = read_device_info(*device_info, out); !r) return std::move(r).error();
-    }
+    if (device_info != nullptr) read_device_info(*device_info, out);
     for (const auto &t : volume.targets) out.add(t);
     if (!volume.targets_from_lists) {
         const request::Target first = volume.targets.front();
@@ -181,15 +165,14 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const std::vector<
 
 }  // namespace
 
-Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                   std::uint32_t flags) {
     Skipped skipped(log_, volume.volume_key(), flags);
-    auto wanted = teardown_targets(*ops_, volume, device_info);
-    if (!wanted) return std::move(wanted).error();
-    const OnHost on_host = find_on_host(*ops_, *wanted);
+    const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info);
+    const OnHost on_host = find_on_host(*ops_, wanted);
     if (auto r = flush_maps(*ops_, on_host, skipped); !r) return r;
     if (auto r = remove_devices(*ops_, on_host, skipped); !r) return r;
-    if (auto r = logout_sessions(*ops_, log_, wanted->targets, skipped); !r) return r;
+    if (auto r = logout_sessions(*ops_, log_, wanted.targets, skipped); !r) return r;
     return skipped.finish();
 }
 

@@ -74,42 +74,33 @@ std::string HostPath::guest_device(const std::optional<MultipathMap> &map, const
     return ops_->device_path(first.device);
 }
 
-json::Value HostPath::build_device_info(const ConnectContext &ctx, const Attached &a) const {
+Result<request::DeviceInfo> HostPath::build_device_info(const ConnectContext &ctx, const Attached &a) {
     const std::optional<MultipathMap> &map = a.map.map;
     const PathAttempt *first = a.good.front();
-    json::Value info = json::Value::object();
-    if (!a.map.error.empty()) info["multipath_error"] = a.map.error;
-    info["type"] = "block";
-    info["path"] = a.device_path;
-    info["scsi_wwn"] = first->wwid;
+    request::DeviceInfo info;
+    request::BlockDevice &block = info.device.emplace<request::BlockDevice>();
+    block.multipath_error = a.map.error;
+    block.path = a.device_path;
+    block.scsi_wwn = first->wwid;
     if (map) {
-        info["multipath_id"] = map->name;
-        info["dm"] = map->dm;
+        block.multipath_id = map->name;
+        block.dm = map->dm;
     }
-    json::Value tj = json::Value::array();
-    for (const auto &t : a.targets) tj.append(request::target_to_json(t));
-    info["targets"] = tj;
-    json::Value paths = json::Value::array();
+    info.targets = a.targets;
     for (const PathAttempt *p : a.good) {
-        json::Value row = request::target_to_json(p->target);
-        row["device"] = ops_->device_path(p->device);
-        row["state"] = !map ? (p == first ? "active" : "standby") : a.in_map.count(p->device) ? "active" : "not_in_map";
-        if (!p->multipath_error.empty()) row["multipath_error"] = p->multipath_error;
-        paths.append(row);
+        const char *state = !map ? (p == first ? "active" : "standby") : a.in_map.count(p->device) ? "active" : "not_in_map";
+        block.paths.push_back(request::BlockPath{p->target, ops_->device_path(p->device), state, p->multipath_error});
     }
-    info["paths"] = paths;
-    info["failed_portals"] = a.failed;  // in the order tried, each with the stage it failed at
-    if (!ctx.decision.multipath) {
-        // Single path: the portal that served; the portals tried before it are in failed_portals.
-        info["served_by"] = request::target_to_json(first->target);
+    block.failed_portals = a.failed;  // in the order tried, each with the stage it failed at
+    // Single path: the portal that served; the portals tried before it are in failed_portals.
+    if (!ctx.decision.multipath) block.served_by = request::target_to_json(first->target);
+    if (!a.discovery.empty()) block.discovery = a.discovery;
+    block.multipath = map.has_value();
+    if (!ctx.disk.dev.empty()) {  // ABI v2 connects without a guest device: no guest part
+        auto xml = disk_config(ctx.volume, info, ctx.disk);
+        if (!xml) return std::move(xml).error();
+        info.guest = request::DeviceGuest{ctx.disk, std::move(xml).value()};
     }
-    if (!a.discovery.empty()) info["discovery"] = a.discovery;
-    info["multipath"] = map.has_value();
-
-    xml::BlockDiskSpec spec;
-    spec.device_path = a.device_path;
-    spec.options = request::guest_disk_options(ctx.volume, ctx.disk, config_);
-    info["disk_xml"] = xml::block_disk_xml(spec);
     return info;
 }
 

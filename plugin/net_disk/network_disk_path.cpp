@@ -117,7 +117,7 @@ Result<NetworkDiskPath::PortalChoice> NetworkDiskPath::choose_portal(const reque
     return choice;
 }
 
-Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
+Result<request::DeviceInfo> NetworkDiskPath::connect(const ConnectContext &context) {
     const request::VolumeRequest &volume = context.volume;
     const std::string &initiator = context.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
@@ -125,21 +125,17 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
     if (!choice) return std::move(choice).error();
     const Target &target = volume.targets[choice->index];
 
-    xml::NetworkDiskSpec spec;
-    spec.target = target;
-    spec.initiator = initiator;
-    spec.options = request::guest_disk_options(volume, context.disk, config_);
-    // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
-    spec.auth_in_source = context.facts.xml.auth_in_source;
-    spec.emit_initiator = context.facts.xml.initiator;
-    if (!spec.emit_initiator) {
+    if (!context.facts.xml.initiator) {
         log_.warning("net_disk", "{}: <initiator> omitted ({}); QEMU logs in with its default initiator name",
                      volume.volume_key(), context.facts.xml.reason);
     }
-
-    json::Value device_info = json::Value::object(24);  // room for the driver's own keys too
-    device_info.add("type", "network");
-    device_info.add("protocol", "iscsi");
+    request::DeviceInfo device_info;
+    request::NetworkDevice &net = device_info.device.emplace<request::NetworkDevice>();
+    net.target = target;
+    net.initiator = initiator;
+    // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
+    net.auth_in_source = context.facts.xml.auth_in_source;
+    net.emit_initiator = context.facts.xml.initiator;
     std::optional<SecretRollback> rollback;
     if (volume.chap) {
         const std::string usage = secret_usage_for(volume);
@@ -149,51 +145,94 @@ Result<json::Value> NetworkDiskPath::connect(const ConnectContext &context) {
             usage, fmt::format("CHAP password of iSCSI volume {}", volume.volume_id.empty() ? target.iqn : volume.volume_id),
             volume.chap->password);
         if (!hold) return std::move(hold).error();
-        spec.auth = xml::DiskAuth{volume.chap->username, usage};
-        device_info.add("secret_uuid", hold->uuid);
-        device_info.add("secret_usage", usage);
-        device_info.add("attachment_id", hold->attachment_id);
-        device_info.add("auth_username", volume.chap->username);
+        net.secret_uuid = hold->uuid;
+        net.secret_usage = usage;
+        net.attachment_id = hold->attachment_id;
+        net.auth_username = volume.chap->username;
         rollback.emplace(secrets_, std::move(hold).value(), log_);
     }
-
-    device_info.add("disk_xml", xml::network_disk_xml(spec));
-    device_info.add("portal", target.portal.to_string());
-    device_info.add("target_iqn", target.iqn);
-    device_info.add("target_lun", static_cast<std::int64_t>(target.lun));
-    device_info.add("dev", context.disk.dev);
-    device_info.add("bus", request::bus_name(context.disk.bus));
-    json::Value &targets = device_info.add("targets", json::Value::array(volume.targets.size()));
-    for (const Target &t : volume.targets) targets.append(request::target_to_json(t));
-    if (!choice->report.empty()) device_info.add("portal_choice", std::move(choice->report));
-    device_info.add("portal_choice_reason", choice->why);
+    device_info.targets = volume.targets;
+    if (!context.disk.dev.empty()) {  // ABI v2 connects without a guest device: no guest part
+        auto xml = disk_config(volume, device_info, context.disk);
+        if (!xml) return std::move(xml).error();
+        device_info.guest = request::DeviceGuest{context.disk, std::move(xml).value()};
+    }
+    if (!choice->report.empty()) net.portal_choice = std::move(choice->report);
+    net.portal_choice_reason = choice->why;
     if (rollback) rollback->commit();
     return device_info;
 }
 
-Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+Result<std::string> NetworkDiskPath::disk_config(const request::VolumeRequest &volume,
+                                                const request::DeviceInfo &device_info, const request::DiskTarget &disk) {
+    const request::NetworkDevice &net = device_info.network();
+    if (net.target.iqn.empty()) {
+        return request::invalid(request::Where{"device_info", "target_iqn"}, "is required for a network disk");
+    }
+    xml::NetworkDiskSpec spec;
+    spec.target = net.target;
+    spec.initiator = net.initiator;
+    spec.auth_in_source = net.auth_in_source.value_or(true);
+    spec.emit_initiator = net.emit_initiator.value_or(true);
+    if (device_info.version < 2 && device_info.guest) {
+        // Version 1 kept these only inside the XML it wrote at connect.
+        const auto forms = xml::read_network_disk_forms(device_info.guest->disk_xml);
+        spec.initiator = forms.initiator;
+        spec.emit_initiator = forms.emit_initiator;
+        spec.auth_in_source = forms.auth_in_source;
+    }
+    if (!net.secret_usage.empty()) {
+        spec.auth = xml::DiskAuth{net.auth_username.empty() && volume.chap ? volume.chap->username : net.auth_username,
+                                  net.secret_usage};
+    }
+    spec.options = request::guest_disk_options(volume, disk, config_);
+    return xml::network_disk_xml(spec);
+}
+
+Result<std::uint64_t> NetworkDiskPath::extend(const request::VolumeRequest &volume,
+                                              const request::DeviceInfo &device_info) {
+    const request::NetworkDevice &net = device_info.network();
+    if (net.target.iqn.empty()) {
+        return request::invalid(request::Where{"device_info", "target_iqn"}, "is required for a network disk");
+    }
+    std::string initiator = net.initiator;
+    if (initiator.empty() && device_info.guest) initiator = xml::read_network_disk_forms(device_info.guest->disk_xml).initiator;
+    if (initiator.empty()) initiator = config_.initiator_name;
+    if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
+    // The probe's READ CAPACITY(16), on the portal QEMU uses, with the volume's CHAP and the probe deadline.
+    iscsi::ProbeOptions options;
+    options.initiator = initiator;
+    options.chap = volume.chap ? &*volume.chap : nullptr;
+    options.timeout = config_.probe_timeout;
+    const auto results = prober_({net.target}, options);
+    if (results.size() != 1) return make_error(Status::internal, "portal probe returned a result count that does not match");
+    const iscsi::ProbeResult &r = results.front();
+    if (r.outcome != iscsi::ProbeOutcome::healthy || r.size_bytes == 0) {
+        return make_error(all_failed_status(results),
+                          fmt::format("reading the capacity of {} ({} LUN {}) failed: {}{}", net.target.portal.to_string(),
+                                      net.target.iqn, net.target.lun, iscsi::probe_outcome_name(r.outcome),
+                                      r.detail.empty() ? "" : " - " + r.detail));
+    }
+    log_.info("net_disk", "{}: capacity {} bytes", volume.volume_key(), r.size_bytes);
+    return r.size_bytes;
+}
+
+Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                          std::uint32_t flags) {
     std::string usage;
     std::string attachment_id;  // "" for a device_info of driver versions before attachment ids
     if (device_info != nullptr) {
-        if (const json::Value *u = request::member(*device_info, "secret_usage")) {
-            auto s = request::read_string(*u, request::Where{"device_info", "secret_usage"}, {.max_bytes = 512});
-            if (!s) return std::move(s).error();
-            if (s->rfind(secret_usage_prefix, 0) != 0) {
+        const request::NetworkDevice &net = device_info->network();
+        if (!net.secret_usage.empty()) {
+            if (net.secret_usage.rfind(secret_usage_prefix, 0) != 0) {
                 return request::invalid(request::Where{"device_info", "secret_usage"},
                                         "is not a secret this driver defined");
             }
-            usage = std::move(s).value();
+            usage = net.secret_usage;
         } else if (volume.chap) {
             usage = secret_usage_for(volume);
         }
-        if (const json::Value *a = request::member(*device_info, "attachment_id")) {
-            const request::Where where{"device_info", "attachment_id"};
-            auto s = request::read_string(*a, where, {.max_bytes = 64});
-            if (!s) return std::move(s).error();
-            if (!valid_attachment_id(*s)) return request::invalid(where, "must be 32 lowercase hex digits");
-            attachment_id = std::move(s).value();
-        }
+        attachment_id = net.attachment_id;
     } else {
         usage = secret_usage_for(volume);  // device_info lost: remove whatever connect may have defined
     }

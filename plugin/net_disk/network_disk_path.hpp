@@ -35,10 +35,14 @@ public:
                     Prober prober, DiskSecretLister list_references = {},
                     std::shared_ptr<AttachmentLedger> ledger = {});
 
-    Result<json::Value> connect(const ConnectContext &context) override;
-    Result<void> disconnect(const request::VolumeRequest &volume, const json::Value *device_info,
+    Result<request::DeviceInfo> connect(const ConnectContext &context) override;
+    Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             std::uint32_t flags) override;
     // Our secrets (usage prefix) that no domain disk references, by usage or by UUID, and their records.
+    Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
+                                    const request::DiskTarget &disk) override;
+    // READ CAPACITY 16 on the portal QEMU uses.
+    Result<std::uint64_t> extend(const request::VolumeRequest &volume, const request::DeviceInfo &device_info) override;
     Result<std::vector<Leftover>> find_leftovers() override;
     Result<void> remove_leftover(const Leftover &leftover) override;
 

@@ -143,6 +143,8 @@ constexpr Row rows[] = {
     {"disk_io", into<choice<io_choices>, &C::disk_io>, native_io_needs_direct_cache},
     {"initiator_name", into<text<223, true>, &C::initiator_name>},
     {"cleanup_volume_prefix", into<text<255, true>, &C::cleanup_volume_prefix>},
+    {"connector_ip", into<text<255, true>, &C::connector_ip>},
+    {"connector_host", into<text<255, true>, &C::connector_host>},
     {"state_dir", into<absolute_path, &C::state_dir>},
     {"state_lock_timeout_ms", into<any_ms, &C::state_lock_timeout>},
     {"initiator_name_file", into<text<4096, false>, &C::initiator_name_file>},
@@ -212,6 +214,7 @@ NetDiskConfig DriverConfig::net_disk() const {
     static_cast<ProbeConfig &>(part) = *this;
     static_cast<LibvirtConfig &>(part) = *this;
     static_cast<NetDiskOptions &>(part) = *this;
+    part.initiator_name = initiator_name;
     part.initiator_name_file = initiator_name_file;
     return part;
 }

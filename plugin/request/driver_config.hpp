@@ -105,6 +105,7 @@ struct HostFactsConfig : LibvirtConfig, HostToolsConfig, HostFactsOptions {};
 
 // net_disk/: NetworkDiskPath and its factory.
 struct NetDiskConfig : GuestDiskConfig, ProbeConfig, LibvirtConfig, NetDiskOptions {
+    std::string initiator_name;                                     // extend: when device_info names none
     std::string initiator_name_file{default_initiator_name_file};  // named when no initiator is known
 };
 
@@ -119,6 +120,8 @@ struct HostPathConfig : GuestDiskConfig, HostToolsConfig, HostPathOptions {
 struct DriverConfig : DecideConfig, GuestDiskConfig, ProbeConfig, LibvirtConfig, HostToolsConfig, HostFactsOptions,
                       HostPathOptions, NetDiskOptions {
     std::chrono::seconds host_facts_ttl{300};  // driver/: re-detect after this long; 0: only when a decision fails
+    std::string connector_ip;    // driver/: connector "ip" (Nova: my_block_storage_ip); "" = the detected address
+    std::string connector_host;  // driver/: connector "host" (Nova: host); "" = gethostname()
 
     std::vector<std::string> unknown_keys;  // reported in the log, not an error
 

@@ -11,6 +11,9 @@ GuestDiskOptions guest_disk_options(const VolumeRequest &volume, const DiskTarge
     o.cache = config.disk_cache;
     o.io = config.disk_io;
     o.qos = volume.qos;
+    o.shareable = volume.multiattach;
+    o.logical_block_size = volume.logical_block_size;
+    o.physical_block_size = volume.physical_block_size;
     return o;
 }
 

@@ -17,6 +17,9 @@ struct GuestDiskOptions {
     std::string cache = "none";  // "default" omits the attribute
     std::string io = "native";
     QosLimits qos;
+    bool shareable = false;                 // <shareable/>: a multiattach volume
+    std::int64_t logical_block_size = 0;    // <blockio>; 0: omitted
+    std::int64_t physical_block_size = 0;
 };
 
 // The one way both paths fill them: from the volume, the guest disk the host chose and the driver's config.

@@ -289,6 +289,22 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
         if (!b) return std::move(b).error();
         request.discard = *b;
     }
+    for (const auto &[where, object] : {std::pair{root.key("multiattach"), &document}, std::pair{dw.key("multiattach"), data}}) {
+        if (const json::Value *v = member(*object, "multiattach")) {
+            auto b = read_bool(*v, where);
+            if (!b) return std::move(b).error();
+            request.multiattach = request.multiattach || *b;
+        }
+    }
+    for (const auto &[key, field] : {std::pair{"logical_block_size", &request.logical_block_size},
+                                     std::pair{"physical_block_size", &request.physical_block_size}}) {
+        if (const json::Value *v = member(*data, key)) {
+            auto n = read_integer(*v, dw.key(key), 512, 1 << 20);
+            if (!n) return std::move(n).error();
+            if ((*n & (*n - 1)) != 0) return invalid(dw.key(key), fmt::format("{} is not a power of two", *n));
+            *field = *n;
+        }
+    }
     auto qos = read_qos(*data, dw);
     if (!qos) return std::move(qos).error();
     request.qos = std::move(qos).value();
@@ -313,6 +329,11 @@ Result<Connector> parse_connector(const json::Value &document) {
         if (!ip) return std::move(ip).error();
         connector.ip = std::move(ip).value();
     }
+    if (const json::Value *v = member(document, "enforce_multipath")) {
+        auto b = read_bool(*v, root.key("enforce_multipath"));
+        if (!b) return std::move(b).error();
+        connector.enforce_multipath = *b;
+    }
     if (const json::Value *v = member(document, "multipath")) {
         auto b = read_bool(*v, root.key("multipath"));
         if (!b) return std::move(b).error();
@@ -321,10 +342,11 @@ Result<Connector> parse_connector(const json::Value &document) {
     return connector;
 }
 
-Result<DiskTarget> parse_disk_info(const json::Value &document) {
+Result<DiskTarget> parse_disk_info(const json::Value &document, bool dev_required) {
     DiskTarget disk;
     const Where root{"disk_info", {}};
     const json::Value *dev = member(document, "dev");
+    if (dev == nullptr && !dev_required) return disk;
     if (dev == nullptr) return invalid(root.key("dev"), "is required (the guest device name, e.g. \"sdb\")");
     auto name = read_string(*dev, root.key("dev"), {.max_bytes = 16});
     if (!name) return std::move(name).error();
@@ -359,7 +381,24 @@ Result<DiskTarget> parse_disk_info(const json::Value &document) {
     if (const json::Value *t = member(document, "type")) {
         auto type = read_string(*t, root.key("type"), {.max_bytes = 16});
         if (!type) return std::move(type).error();
-        if (*type != "disk") return invalid(root.key("type"), fmt::format("{} is not supported; only \"disk\"", quote_for_message(*type)));
+        if (*type != "disk" && *type != "lun") {
+            return invalid(root.key("type"), fmt::format("{} is not supported; only \"disk\" or \"lun\"", quote_for_message(*type)));
+        }
+        if (*type == "lun" && disk.bus != DiskBus::scsi) {
+            return invalid(root.key("type"), "\"lun\" (SCSI passthrough) needs bus \"scsi\"");
+        }
+        disk.lun = *type == "lun";
+    }
+    // Nova sends these as strings or numbers; a drive address unit and a boot order are small.
+    if (const json::Value *u = member(document, "unit")) {
+        auto unit = read_flexible_integer(*u, root.key("unit"), 0, 16383);
+        if (!unit) return std::move(unit).error();
+        disk.unit = *unit;
+    }
+    if (const json::Value *b = member(document, "boot_index")) {
+        auto order = read_flexible_integer(*b, root.key("boot_index"), 1, 65535);
+        if (!order) return std::move(order).error();
+        disk.boot_index = *order;
     }
     return disk;
 }

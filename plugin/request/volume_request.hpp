@@ -45,6 +45,9 @@ struct VolumeRequest {
     AccessMode access_mode = AccessMode::read_write;
     bool encrypted = false;
     bool discard = false;
+    bool multiattach = false;  // connection_info.multiattach (as Nova reads it) or data.multiattach
+    std::int64_t logical_block_size = 0;   // data.logical_block_size; 0: not given
+    std::int64_t physical_block_size = 0;  // data.physical_block_size; 0: not given
     QosLimits qos;
 
     // Identity used to serialise calls for the same volume and to name per-volume objects.
@@ -56,14 +59,20 @@ struct Connector {
     std::string host;
     std::string ip;
     bool multipath = false;
+    bool enforce_multipath = false;  // os-brick's get_connector_properties(enforce_multipath=...), as the host asks
 };
 
 enum class DiskBus { scsi, virtio, sata, ide, usb };
 const char *bus_name(DiskBus bus);
 
 struct DiskTarget {
+    DiskTarget() = default;
+    DiskTarget(DiskBus b, std::string d) : bus(b), dev(std::move(d)) {}
     DiskBus bus = DiskBus::scsi;
-    std::string dev;  // "sdb"
+    std::string dev;  // "sdb"; "" when connect had no guest device (ABI v2)
+    std::optional<std::int64_t> unit;        // disk_info.unit: <address type='drive' ... unit=N>
+    bool lun = false;                        // disk_info.type "lun": SCSI passthrough (device='lun')
+    std::optional<std::int64_t> boot_index;  // disk_info.boot_index: <boot order=N>
 };
 
 // {"portal": "host:port", "iqn": ..., "lun": N}: how both paths report a target in device_info and errors;
@@ -72,7 +81,8 @@ json::Value target_to_json(const Target &target, std::size_t extra_members = 0);
 
 Result<VolumeRequest> parse_connection_info(const json::Value &document);
 Result<Connector> parse_connector(const json::Value &document);
-Result<DiskTarget> parse_disk_info(const json::Value &document);
+// dev_required false (ABI v2 connect): a document without "dev" yields a DiskTarget with an empty dev.
+Result<DiskTarget> parse_disk_info(const json::Value &document, bool dev_required = true);
 
 // Removes a secret's bytes from a parsed JSON document before it is freed.
 void wipe_secrets_in_connection_info(json::Value &document);

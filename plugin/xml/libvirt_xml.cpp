@@ -41,13 +41,30 @@ void add_guest_side(pugi::xml_node disk, const GuestDiskOptions &o) {
     auto target = disk.append_child("target");
     target.append_attribute("dev") = o.guest.dev.c_str();
     target.append_attribute("bus") = request::bus_name(o.guest.bus);
+    if (o.guest.boot_index) disk.append_child("boot").append_attribute("order") = static_cast<long long>(*o.guest.boot_index);
+    if (o.shareable) disk.append_child("shareable");
+    if (o.logical_block_size != 0 || o.physical_block_size != 0) {
+        auto blockio = disk.append_child("blockio");
+        if (o.logical_block_size != 0) blockio.append_attribute("logical_block_size") = static_cast<long long>(o.logical_block_size);
+        if (o.physical_block_size != 0) blockio.append_attribute("physical_block_size") = static_cast<long long>(o.physical_block_size);
+    }
+    if (o.guest.unit) {
+        // A drive address on controller 0, as Nova writes it for a chosen unit.
+        auto address = disk.append_child("address");
+        address.append_attribute("type") = "drive";
+        address.append_attribute("controller") = 0;
+        address.append_attribute("bus") = 0;
+        address.append_attribute("target") = 0;
+        address.append_attribute("unit") = static_cast<long long>(*o.guest.unit);
+    }
     if (!o.qos.empty()) {
         auto iotune = disk.append_child("iotune");
         for (const auto &[name, value] : o.qos) {
             iotune.append_child(name.c_str()).text().set(static_cast<unsigned long long>(value));
         }
     }
-    if (!o.serial.empty()) disk.append_child("serial").text().set(o.serial.c_str());
+    // libvirt refuses <serial> on device='lun': the guest reads the LU's own serial.
+    if (!o.serial.empty() && !o.guest.lun) disk.append_child("serial").text().set(o.serial.c_str());
     if (o.read_only) disk.append_child("readonly");
 }
 
@@ -57,7 +74,7 @@ std::string network_disk_xml(const NetworkDiskSpec &spec) {
     pugi::xml_document doc;
     auto disk = doc.append_child("disk");
     disk.append_attribute("type") = "network";
-    disk.append_attribute("device") = "disk";
+    disk.append_attribute("device") = spec.options.guest.lun ? "lun" : "disk";
     add_driver(disk, spec.options);
 
     // libvirt before 3.9 only knows <auth> under <disk> (where it also formats it, before <source>).
@@ -87,11 +104,23 @@ std::string block_disk_xml(const BlockDiskSpec &spec) {
     pugi::xml_document doc;
     auto disk = doc.append_child("disk");
     disk.append_attribute("type") = "block";
-    disk.append_attribute("device") = "disk";
+    disk.append_attribute("device") = spec.options.guest.lun ? "lun" : "disk";
     add_driver(disk, spec.options);
     disk.append_child("source").append_attribute("dev") = spec.device_path.c_str();
     add_guest_side(disk, spec.options);
     return serialize(doc);
+}
+
+NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml) {
+    NetworkDiskXmlForms forms;
+    pugi::xml_document doc;
+    if (!doc.load_string(disk_xml.c_str())) return forms;
+    const auto disk = doc.child("disk");
+    const auto source = disk.child("source");
+    forms.initiator = source.child("initiator").child("iqn").attribute("name").value();
+    forms.emit_initiator = !forms.initiator.empty();
+    forms.auth_in_source = !disk.child("auth");
+    return forms;
 }
 
 std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description) {

@@ -35,6 +35,14 @@ struct BlockDiskSpec {
 };
 std::string block_disk_xml(const BlockDiskSpec &spec);
 
+// What a version 1 device_info's network disk_xml says about the forms chosen at connect (v2 stores them).
+struct NetworkDiskXmlForms {
+    std::string initiator;  // "" when the XML had no <initiator>
+    bool emit_initiator = false;
+    bool auth_in_source = true;
+};
+NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml);
+
 // <secret ephemeral='no' private='yes'><usage type='iscsi'><target>USAGE</target></usage>...</secret>
 std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description);
 

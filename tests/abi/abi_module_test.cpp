@@ -39,7 +39,7 @@ protected:
         ASSERT_NE(handle_, nullptr) << dlerror();
         negotiate_ = reinterpret_cast<vd_negotiate_fn>(dlsym(handle_, VOLUME_DRIVER_ENTRY_NAME));
         ASSERT_NE(negotiate_, nullptr);
-        std::uint32_t version = VD_ABI_VERSION_CURRENT;
+        std::uint32_t version = VD_ABI_VERSION_1;
         ASSERT_EQ(negotiate_(&version, &host, &table_), VD_OK);
         ASSERT_EQ(version, VD_ABI_VERSION_1);
     }
@@ -66,14 +66,16 @@ TEST_F(Module, NegotiatesDownUpAndRefuses) {
     std::uint32_t v = 7;  // a newer host: the driver answers the version it speaks
     const vd_driver_table *t = nullptr;
     EXPECT_EQ(negotiate_(&v, &host, &t), VD_OK);
-    EXPECT_EQ(v, 1u);
-    EXPECT_EQ(t, table_) << "the same static table every time";
+    EXPECT_EQ(v, 2u);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->abi_version, 2u);
     v = 1;
     EXPECT_EQ(negotiate_(&v, &host, &t), VD_OK);
     EXPECT_EQ(v, 1u);
+    EXPECT_EQ(t, table_) << "the same static table for the same version";
     v = 0;  // older than anything the driver speaks
     EXPECT_EQ(negotiate_(&v, &host, &t), VD_E_VERSION_REFUSED);
-    EXPECT_EQ(v, 1u) << "a refusal reports the driver's newest version";
+    EXPECT_EQ(v, 2u) << "a refusal reports the driver's newest version";
     EXPECT_EQ(t, nullptr);
     v = 1;
     EXPECT_EQ(negotiate_(&v, nullptr, &t), VD_E_INVALID_ARGUMENT);
@@ -84,7 +86,7 @@ TEST_F(Module, NegotiatesDownUpAndRefuses) {
 }
 
 TEST_F(Module, TableShape) {
-    EXPECT_GE(table_->struct_size, sizeof(vd_driver_table));
+    EXPECT_EQ(table_->struct_size, offsetof(vd_driver_table, create_for_host)) << "exactly version 1's layout";
     EXPECT_EQ(table_->abi_version, 1u);
     EXPECT_STREQ(table_->driver_name, "iscsi");
     EXPECT_STREQ(table_->volume_types, "iscsi");
@@ -98,8 +100,10 @@ TEST_F(Module, TableShape) {
     EXPECT_EQ(table_->extend_volume, nullptr) << "optional slot: unsupported is NULL";
     // cleanup was appended after last_error within version 1: a host must check the size before reading it.
     EXPECT_EQ(offsetof(vd_driver_table, cleanup), offsetof(vd_driver_table, last_error) + sizeof(table_->last_error));
-    EXPECT_EQ(sizeof(vd_driver_table), offsetof(vd_driver_table, cleanup) + sizeof(table_->cleanup))
-        << "cleanup is the last member";
+    EXPECT_EQ(offsetof(vd_driver_table, create_for_host), offsetof(vd_driver_table, cleanup) + sizeof(table_->cleanup))
+        << "cleanup is version 1's last member; version 2 appends after it";
+    EXPECT_EQ(sizeof(vd_driver_table), offsetof(vd_driver_table, disk_config) + sizeof(table_->disk_config))
+        << "disk_config is version 2's last member";
     EXPECT_TRUE(VD_TABLE_HAS(table_, vd_driver_table, cleanup));
     EXPECT_NE(table_->cleanup, nullptr) << "this driver implements the optional cleanup slot";
     // A table as a version-1 driver built before the slot existed: VD_TABLE_HAS must say "absent".
@@ -248,7 +252,7 @@ TEST(ModuleFiles, FutureDriverRefusesVersionOne) {
     std::uint32_t v = 1;
     const vd_driver_table *t = nullptr;
     EXPECT_EQ(fn(&v, &host, &t), VD_E_VERSION_REFUSED);
-    EXPECT_EQ(v, 2u);
+    EXPECT_EQ(v, 3u);
     dlclose(h);
 }
 

@@ -1,4 +1,4 @@
-/* A driver that only speaks ABI version 2 and newer: a version-1 host must be refused cleanly. */
+/* A driver that only speaks ABI version 3 and newer: an older host must be refused cleanly. */
 #include <volume_driver/volume_driver.h>
 
 __attribute__((visibility("default"))) int32_t volume_driver_negotiate(uint32_t *in_out_version,
@@ -9,10 +9,10 @@ int32_t volume_driver_negotiate(uint32_t *in_out_version, const vd_host_table *h
                                 const vd_driver_table **out_table) {
     (void)host;
     *out_table = 0;
-    if (*in_out_version < 2u) {
-        *in_out_version = 2u;
+    if (*in_out_version < 3u) {
+        *in_out_version = 3u;
         return VD_E_VERSION_REFUSED;
     }
-    *in_out_version = 2u;
+    *in_out_version = 3u;
     return VD_E_NOT_IMPLEMENTED;
 }

@@ -87,6 +87,18 @@ int run_percall(const Args &args) {
         samples.push_back(micros_since(t0));
         if (!r) throw std::runtime_error("connect: " + r.error().message);
     }
+    // disk_config (ABI v2) on its own: what a host pays per guest start, reboot or migration XML.
+    const auto device_info = setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
+    if (!device_info) throw std::runtime_error("connect: " + device_info.error().message);
+    std::vector<double> disk_samples;
+    disk_samples.reserve(samples.size());
+    const auto disk_start = Clock::now();
+    while (micros_since(disk_start) < budget_us || static_cast<long>(disk_samples.size()) < min_calls) {
+        const auto t0 = Clock::now();
+        auto r = setup->driver->disk_config(ci.c_str(), device_info->c_str(), disk_info_json, 0);
+        disk_samples.push_back(micros_since(t0));
+        if (!r) throw std::runtime_error("disk_config: " + r.error().message);
+    }
     Json::Value out(Json::objectValue);
     out["bench"] = "percall";
     out["unit"] = "us";
@@ -94,6 +106,8 @@ int run_percall(const Args &args) {
     out["device_info_bytes"] = static_cast<Json::UInt64>(xml_bytes);
     out["probes"] = static_cast<Json::Int64>(setup->probes);
     out["connect_us"] = summary(samples);
+    out["disk_config_calls"] = static_cast<Json::UInt64>(disk_samples.size());
+    out["disk_config_us"] = summary(disk_samples);
     std::printf("%s\n", to_json(out).c_str());
     return 0;
 }

@@ -10,8 +10,8 @@ namespace ivd {
 class NotImplementedPath final : public AttachPathImpl {
 public:
     explicit NotImplementedPath(std::string name) : name_(std::move(name)) {}
-    Result<json::Value> connect(const ConnectContext &) override { return error(); }
-    Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override {
+    Result<request::DeviceInfo> connect(const ConnectContext &) override { return error(); }
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override {
         return error();
     }
 

@@ -74,7 +74,7 @@ TEST_F(VolumeHostCli, DriversPrintsNegotiatedVersion) {
     ASSERT_TRUE(v.isArray());
     ASSERT_EQ(v.size(), 1u);
     EXPECT_EQ(v[0]["volume_type"].asString(), "iscsi");
-    EXPECT_EQ(v[0]["abi_version"].asInt(), 1);
+    EXPECT_EQ(v[0]["abi_version"].asInt(), 2) << "volume-host and the module both speak version 2";
     EXPECT_EQ(v[0]["driver_name"].asString(), "iscsi");
     EXPECT_EQ(v[0]["path"].asString(), module);
 }
@@ -97,7 +97,7 @@ TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
         {"iscsi=/nonexistent/driver.so", "driver_not_found", 4, "/nonexistent/driver.so"},
         {"iscsi=" + std::string(IVD_NOT_A_DRIVER_PATH), "not_a_driver", 4, "volume_driver_negotiate"},
         {"iscsi=" + write("text.so", "not an ELF file").string(), "dlopen_failed", 4, "text.so"},
-        {"iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH), "version_refused", 4, "up to version 2"},
+        {"iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH), "version_refused", 4, "up to version 3"},
         {"iscsi=relative/dir/driver.so", "config_error", 3, "absolute path"},
     };
     for (const auto &c : cases) {
@@ -110,7 +110,7 @@ TEST_F(VolumeHostCli, LoadFailuresAreDistinct) {
     }
     // The refusal names both versions.
     auto r = run("--config " + config("iscsi=" + std::string(IVD_FUTURE_DRIVER_PATH)).string() + " drivers");
-    EXPECT_NE(r.err.find("offers up to 1"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("offers up to 2"), std::string::npos) << r.err;
 }
 
 // Regression: a table the host refuses was read after dlclose() (SIGSEGV), NULL slots were called, and a valid
@@ -422,6 +422,31 @@ TEST_F(VolumeHostCli, UnmappedVolumeTypeAndUsage) {
         EXPECT_EQ(help.exit_code, 0) << sub;
         EXPECT_NE(help.out.find("--"), std::string::npos) << sub;
     }
+}
+
+}  // namespace
+
+namespace {
+
+// disk-config (ABI v2) on a device_info a version 1 connect wrote: the <disk> for another guest device, no I/O;
+// extend on the host path says not implemented (never a wrong size).
+TEST_F(VolumeHostCli, DiskConfigAndExtendOnVersion1DeviceInfo) {
+    const fs::path conf = config("iscsi=" + module, "[iscsi]\nlibvirt_uri = test:///default\n");
+    const fs::path ci = write("ci.json", R"({"driver_volume_type":"iscsi","data":{"target_portal":"127.0.0.1:3291","target_iqn":"iqn.2026-11.test:cap-chap","target_lun":1,"volume_id":"cap-chap-1","auth_method":"CHAP","auth_username":"capuser","auth_password":"x"}})");
+    const std::string fixtures = IVD_DEVICE_INFO_FIXTURES;
+    auto r = run("--config " + conf.string() + " disk-config " + ci.string() + " " + fixtures +
+                 "/v1/net_chap.json --disk-info '{\"dev\":\"sde\",\"unit\":4}'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("<target dev='sde' bus='scsi'/>"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("unit='4'"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("usage='iscsi-volume-driver:cap-chap-1'"), std::string::npos) << r.out;
+    auto bad = run("--config " + conf.string() + " disk-config " + ci.string() + " " + fixtures +
+                   "/v1/net_chap.json --disk-info '{\"dev\":\"sde\",\"unit\":\"many\"}'");
+    EXPECT_EQ(bad.exit_code, 5) << bad.err;
+    EXPECT_NE(bad.err.find("\"field\":\"unit\""), std::string::npos) << bad.err;
+    auto ext = run("--config " + conf.string() + " extend " + ci.string() + " " + fixtures + "/v1/block_single.json");
+    EXPECT_EQ(ext.exit_code, 5) << ext.err;
+    EXPECT_NE(ext.err.find("not_implemented"), std::string::npos) << ext.err;
 }
 
 }  // namespace

@@ -191,7 +191,7 @@ public:
         if (handle_ == nullptr) throw std::runtime_error(std::string("dlopen: ") + dlerror());
         auto negotiate = reinterpret_cast<vd_negotiate_fn>(dlsym(handle_, VOLUME_DRIVER_ENTRY_NAME));
         if (negotiate == nullptr) throw std::runtime_error("no entry point");
-        std::uint32_t version = VD_ABI_VERSION_CURRENT;
+        std::uint32_t version = VD_ABI_VERSION_1;
         if (negotiate(&version, &host_, &table_) != VD_OK) throw std::runtime_error("negotiation refused");
     }
     ~Module() {

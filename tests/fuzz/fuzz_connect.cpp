@@ -1,5 +1,6 @@
 // connect_volume(connection_info, connector, disk_info): input is the three strings separated by NUL bytes.
-// A successful connect must emit clean device_info and be undone completely by disconnect with it.
+// A successful connect must emit clean device_info and be undone completely by disconnect with it; disk_config
+// on that device_info gives the same <disk> (also covers disk_config's disk_info parsing).
 #include "fuzz_support.hpp"
 
 #include "core/json_output.hpp"
@@ -27,6 +28,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         return 0;
     }
     const Json::Value info = check_device_info(*result, ci);
+
+    // disk_config (ABI v2) on what connect returned, for the same disk_info: pure, and the same <disk> connect
+    // wrote; a disk_info it refuses must name a field.
+    if (disk != nullptr) {
+        auto xml = d.driver->disk_config(ci, result->c_str(), disk, 0);
+        if (!xml) {
+            check_error(xml.error());
+        } else {
+            IVD_FUZZ_CHECK(xml->rfind("<disk ", 0) == 0, "disk_config did not return a <disk>");
+            IVD_FUZZ_CHECK(!info.isMember("disk_xml") || info["disk_xml"].asString() == *xml,
+                           "disk_config differs from the disk_xml connect returned");
+        }
+    }
 
     // Connecting again returns the same result (the ABI's idempotence promise).
     auto again = d.driver->connect_volume(ci, connector, disk, 0);

@@ -70,19 +70,16 @@ std::vector<iscsi::ProbeResult> fake_probe(const std::vector<request::Target> &t
 class FakeHostPath final : public AttachPathImpl {
 public:
     explicit FakeHostPath(request::GuestDiskConfig config) : config_(std::move(config)) {}
-    Result<json::Value> connect(const ConnectContext &c) override {
+    Result<request::DeviceInfo> connect(const ConnectContext &c) override {
         xml::BlockDiskSpec spec;
         spec.device_path = c.decision.multipath ? "/dev/dm-0" : "/dev/sdc";
         spec.options = request::guest_disk_options(c.volume, c.disk, config_);
-        json::Value info = json::Value::object();
-        info["type"] = "block";
-        info["path"] = spec.device_path;
-        info["disk_xml"] = xml::block_disk_xml(spec);
-        info["dev"] = c.disk.dev;
-        info["bus"] = request::bus_name(c.disk.bus);
+        request::DeviceInfo info;
+        info.device.emplace<request::BlockDevice>().path = spec.device_path;
+        info.guest = request::DeviceGuest{c.disk, xml::block_disk_xml(spec)};
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override { return {}; }
 
 private:
     request::GuestDiskConfig config_;

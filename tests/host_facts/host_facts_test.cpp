@@ -38,13 +38,13 @@ constexpr auto &write = ivd::testing::write_json;
 class RecordingPath final : public AttachPathImpl {
 public:
     RecordingPath(const char *type, std::vector<PathDecision> &log) : type_(type), log_(log) {}
-    Result<json::Value> connect(const ConnectContext &context) override {
+    Result<request::DeviceInfo> connect(const ConnectContext &context) override {
         log_.push_back(context.decision);
-        json::Value info = json::Value::object();
-        info["type"] = type_;
+        request::DeviceInfo info;
+        if (std::string_view(type_) == "block") info.device.emplace<request::BlockDevice>();
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const json::Value *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override { return {}; }
 
 private:
     const char *type_;

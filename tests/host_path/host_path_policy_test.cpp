@@ -4,6 +4,7 @@
 // same path on real parts.
 #include "fake_host_ops.hpp"
 #include "host_path/host_path.hpp"
+#include "request/device_info.hpp"
 
 #include <volume_driver/volume_driver.h>
 
@@ -86,9 +87,15 @@ protected:
     ivd::Result<Value> connect() {
         path();
         const ivd::ConnectContext ctx{volume_, connector_, disk_, decision_, facts_};
-        return path_->connect(ctx);
+        auto info = path_->connect(ctx);
+        if (!info) return std::move(info).error();
+        return info->to_json();
     }
-    ivd::Result<void> disconnect(const Value &info, std::uint32_t flags = 0) { return path().disconnect(volume_, &info, flags); }
+    ivd::Result<void> disconnect(const Value &info, std::uint32_t flags = 0) {
+        auto typed = ivd::request::parse_device_info(info);
+        if (!typed) return std::move(typed).error();
+        return path().disconnect(volume_, &*typed, flags);
+    }
 
     static std::vector<std::string> column(const Value &rows, const char *key) {
         std::vector<std::string> out;

@@ -34,10 +34,10 @@ constexpr auto &write = ivd::testing::write_json;
 // The network path stays out of these tests (and out of the shared libvirtd): cleanup reports it "not scanned".
 class NoNetworkPath final : public ivd::AttachPathImpl {
 public:
-    ivd::Result<ivd::json::Value> connect(const ivd::ConnectContext &) override {
+    ivd::Result<ivd::request::DeviceInfo> connect(const ivd::ConnectContext &) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
-    ivd::Result<void> disconnect(const ivd::request::VolumeRequest &, const ivd::json::Value *, std::uint32_t) override {
+    ivd::Result<void> disconnect(const ivd::request::VolumeRequest &, const ivd::request::DeviceInfo *, std::uint32_t) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
 };

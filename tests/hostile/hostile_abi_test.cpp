@@ -309,6 +309,13 @@ std::vector<Case> cases() {
         reject_disk("disk_dev_four_letters", R"({"dev":"sdabcd"})", "dev"),
         reject_disk("disk_bus_markup", R"({"dev":"sdb","bus":"scsi'"})", "bus"),
         reject_disk("disk_type_cdrom", R"({"dev":"sdb","type":"cdrom"})", "type"),
+        reject_disk("disk_type_number", R"({"dev":"sdb","type":1})", "type"),
+        reject_disk("disk_type_lun_on_virtio", R"({"dev":"vdb","type":"lun"})", "type"),
+        reject_disk("disk_unit_huge", R"({"dev":"sdb","unit":18446744073709551616})", "unit"),
+        reject_disk("disk_unit_negative", R"({"dev":"sdb","unit":-1})", "unit"),
+        reject_disk("disk_unit_array", R"({"dev":"sdb","unit":[1]})", "unit"),
+        reject_disk("disk_unit_markup", R"({"dev":"sdb","unit":"1'/>"})", "unit"),
+        reject_disk("disk_boot_index_zero", R"({"dev":"sdb","boot_index":0})", "boot_index"),
         // The ABI header promises defaults for NULL / "{}"; the driver requires dev (see the report).
         reject_disk("disk_info_null_needs_dev", std::nullopt, "dev"),
         [] {
@@ -387,7 +394,7 @@ protected:
         ASSERT_NE(handle_, nullptr) << dlerror();
         auto negotiate = reinterpret_cast<vd_negotiate_fn>(dlsym(handle_, VOLUME_DRIVER_ENTRY_NAME));
         ASSERT_NE(negotiate, nullptr);
-        std::uint32_t version = VD_ABI_VERSION_CURRENT;
+        std::uint32_t version = VD_ABI_VERSION_1;
         const vd_host_table host = {sizeof(vd_host_table), nullptr, nullptr};
         ASSERT_EQ(negotiate(&version, &host, &table_), VD_OK);
         ASSERT_EQ(table_->create(config, &driver_), VD_OK) << table_->last_error();

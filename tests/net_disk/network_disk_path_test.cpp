@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <memory>
 
@@ -58,6 +60,15 @@ struct Fixture {
     }
 };
 
+// The driver parses device_info before a path sees it; these tests hand the path the JSON a host stored.
+[[maybe_unused]] Result<void> disconnect_json(AttachPathImpl &path, const request::VolumeRequest &v, const json::Value *info,
+                             std::uint32_t flags) {
+    if (info == nullptr) return path.disconnect(v, nullptr, flags);
+    auto parsed = request::parse_device_info(*info);
+    if (!parsed) return std::move(parsed).error();
+    return path.disconnect(v, &*parsed, flags);
+}
+
 Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
                             const std::string &initiator = "iqn.1993-08.org.debian:01:host") {
     request::Connector connector;
@@ -65,7 +76,9 @@ Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::Volu
     request::DiskTarget disk{request::DiskBus::scsi, "sdc"};
     PathDecision decision;
     static const HostFacts facts;
-    return path.connect(ConnectContext{v, connector, disk, decision, facts});
+    auto info = path.connect(ConnectContext{v, connector, disk, decision, facts});
+    if (!info) return std::move(info).error();
+    return info->to_json();
 }
 
 TEST(NetworkDiskPath, ChapVolumeGetsPrivateSecretAndXmlWithoutPassword) {
@@ -230,34 +243,34 @@ TEST(NetworkDiskPath, DisconnectRemovesTheSecretIdempotently) {
     auto v = volume(three_portals);
     auto info = connect(*path, v);
     ASSERT_TRUE(info.ok());
-    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*info, 0).ok());
     EXPECT_EQ(f.secrets->size(), 0u);
-    EXPECT_TRUE(path->disconnect(v, &*info, 0).ok()) << "already disconnected is success";
+    EXPECT_TRUE(disconnect_json(*path, v, &*info, 0).ok()) << "already disconnected is success";
     // Lost device_info: the secret is found from connection_info alone, and goes once no record needs it.
     ASSERT_TRUE(connect(*path, v).ok());
-    EXPECT_TRUE(path->disconnect(v, nullptr, 0).ok());
+    EXPECT_TRUE(disconnect_json(*path, v, nullptr, 0).ok());
     EXPECT_EQ(f.secrets->size(), 1u) << "the connect above was never disconnected: its record keeps the secret";
     ASSERT_TRUE(f.ledger->clear("iscsi-volume-driver:vol-1").ok());
-    EXPECT_TRUE(path->disconnect(v, nullptr, 0).ok());
+    EXPECT_TRUE(disconnect_json(*path, v, nullptr, 0).ok());
     EXPECT_EQ(f.secrets->size(), 0u);
     // A backend failure is reported (the record stays, so a retry works), or ignored when asked.
     auto again = connect(*path, v);
     ASSERT_TRUE(again.ok());
     f.secrets->fail_next_call(make_error(Status::backend, "down"));
-    EXPECT_FALSE(path->disconnect(v, &*again, 0).ok());
+    EXPECT_FALSE(disconnect_json(*path, v, &*again, 0).ok());
     EXPECT_EQ(f.ledger->attachments("iscsi-volume-driver:vol-1")->size(), 1u);
     f.secrets->fail_next_call(make_error(Status::backend, "down"));
-    EXPECT_TRUE(path->disconnect(v, &*again, VD_DISCONNECT_IGNORE_ERRORS).ok());
-    EXPECT_TRUE(path->disconnect(v, &*again, 0).ok());
+    EXPECT_TRUE(disconnect_json(*path, v, &*again, VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_TRUE(disconnect_json(*path, v, &*again, 0).ok());
     EXPECT_EQ(f.secrets->size(), 0u);
     json::Value foreign = *info;
     foreign["secret_usage"] = "somebody-elses-secret";
-    auto refused = path->disconnect(v, &foreign, 0);
+    auto refused = disconnect_json(*path, v, &foreign, 0);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().field, "secret_usage");
     json::Value bad_id = *info;
     bad_id["attachment_id"] = "../../etc/passwd";
-    auto bad = path->disconnect(v, &bad_id, 0);
+    auto bad = disconnect_json(*path, v, &bad_id, 0);
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.error().field, "attachment_id");
 }
@@ -275,10 +288,37 @@ TEST(NetworkDiskPath, OldLibvirtGetsTheXmlFormsItAccepts) {
     auto info = path->connect(ConnectContext{v, connector, disk, decision, old});
     ASSERT_TRUE(info.ok()) << info.error().message;
     pugi::xml_document doc;
-    ASSERT_TRUE(doc.load_string((*info)["disk_xml"].as_string().c_str()));
+    ASSERT_TRUE(doc.load_string(info->guest->disk_xml.c_str()));
     EXPECT_TRUE(doc.child("disk").child("auth"));
     EXPECT_FALSE(doc.child("disk").child("source").child("auth"));
     EXPECT_FALSE(doc.child("disk").child("source").child("initiator"));
+}
+
+}  // namespace
+
+namespace {
+
+// A device_info captured from a real version-1 connect (tests/device_info/v1) still undoes its connect: the
+// CHAP secret goes, after the attachment record the fixture names is released.
+TEST(NetworkDiskPath, V1DeviceInfoFixtureStillDisconnects) {
+    Fixture f;
+    auto path = f.path();
+    auto v = volume(R"({"target_portal":"127.0.0.1:3291","target_iqn":"iqn.2026-11.test:cap-chap","target_lun":1,"volume_id":"cap-chap-1","auth_method":"CHAP","auth_username":"capuser","auth_password":"pw"})");
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/v1/net_chap.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    // The fixture's record id is the one its own connect made; this connect's record takes its place.
+    std::string doc = text.str();
+    const std::string old_id = "025de290787f3601c9ef0a4886f78521";
+    doc.replace(doc.find(old_id), old_id.size(), (*info)["attachment_id"].as_string());
+    auto fixture = request::parse_object(doc.c_str(), "device_info");
+    ASSERT_TRUE(fixture.ok());
+    EXPECT_EQ(f.secrets->size(), 1u);
+    ASSERT_TRUE(disconnect_json(*path, v, &*fixture, 0).ok());
+    EXPECT_EQ(f.secrets->size(), 0u);
+    EXPECT_EQ(f.ledger->attachments("iscsi-volume-driver:cap-chap-1")->size(), 0u);
 }
 
 }  // namespace

@@ -72,13 +72,24 @@ struct Host {
     bool has_secret() { return secrets->value_of(usage).has_value(); }
 };
 
+// The driver parses device_info before a path sees it; these tests hand the path the JSON a host stored.
+[[maybe_unused]] Result<void> disconnect_json(AttachPathImpl &path, const request::VolumeRequest &v, const json::Value *info,
+                             std::uint32_t flags) {
+    if (info == nullptr) return path.disconnect(v, nullptr, flags);
+    auto parsed = request::parse_device_info(*info);
+    if (!parsed) return std::move(parsed).error();
+    return path.disconnect(v, &*parsed, flags);
+}
+
 Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v, const char *dev = "sda") {
     request::Connector connector;
     connector.initiator = "iqn.1993-08.org.debian:01:host";
     request::DiskTarget disk{request::DiskBus::scsi, dev};
     PathDecision decision;
     static const HostFacts facts;
-    return path.connect(ConnectContext{v, connector, disk, decision, facts});
+    auto info = path.connect(ConnectContext{v, connector, disk, decision, facts});
+    if (!info) return std::move(info).error();
+    return info->to_json();
 }
 
 TEST(SecretLifetime, RollbackOfASecondConnectKeepsTheFirstAttachmentsSecret) {
@@ -91,10 +102,10 @@ TEST(SecretLifetime, RollbackOfASecondConnectKeepsTheFirstAttachmentsSecret) {
     ASSERT_TRUE(second.ok());
     EXPECT_NE((*first)["attachment_id"].as_string(), (*second)["attachment_id"].as_string());
     // The host could not attach the second disk ("target sda already exists") and disconnects it again.
-    ASSERT_TRUE(path->disconnect(v, &*second, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*second, 0).ok());
     ASSERT_TRUE(host.has_secret()) << "the first, live attachment lost its secret";
     EXPECT_EQ(host.secrets->value_of(usage)->reveal(), password);
-    ASSERT_TRUE(path->disconnect(v, &*first, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*first, 0).ok());
     EXPECT_FALSE(host.has_secret());
 }
 
@@ -108,10 +119,10 @@ TEST(SecretLifetime, MultiattachDetachFromOneKeepsTheOthersSecret) {
     ASSERT_TRUE(on_a.ok() && on_b.ok());
     host.refs = {{"dom-a", "live", "sda", usage, ""}, {"dom-b", "live", "sda", usage, ""}};
     host.refs.erase(host.refs.begin());  // detached from dom-a
-    ASSERT_TRUE(a->disconnect(v, &*on_a, 0).ok());
+    ASSERT_TRUE(disconnect_json(*a, v, &*on_a, 0).ok());
     EXPECT_TRUE(host.has_secret());
     host.refs.clear();
-    ASSERT_TRUE(b->disconnect(v, &*on_b, 0).ok());
+    ASSERT_TRUE(disconnect_json(*b, v, &*on_b, 0).ok());
     EXPECT_FALSE(host.has_secret());
 }
 
@@ -123,12 +134,12 @@ TEST(SecretLifetime, ADiskThatStillReferencesTheSecretKeepsIt) {
     ASSERT_TRUE(info.ok());
     // A v1 attachment (no record) in a stopped persistent domain, found by UUID.
     host.refs = {{"old-dom", "config", "sdc", "", (*info)["secret_uuid"].as_string()}};
-    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*info, 0).ok());
     EXPECT_TRUE(host.has_secret());
     host.refs.clear();
     json::Value v1 = *info;
     v1.remove("attachment_id");  // a device_info of an older driver still disconnects
-    ASSERT_TRUE(path->disconnect(v, &v1, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &v1, 0).ok());
     EXPECT_FALSE(host.has_secret());
 }
 
@@ -171,7 +182,7 @@ TEST(SecretLifetime, ParallelConnectsNeverLoseTheSecretEarly) {
                 std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
                 if (!host.has_secret()) ++lost;
             }
-            if (!path->disconnect(v, &*info, 0)) ++failed;
+            if (!disconnect_json(*path, v, &*info, 0)) ++failed;
         });
     }
     for (auto &t : threads) t.join();
@@ -196,7 +207,7 @@ TEST(SecretLifetime, RecordsAreRootOnlyFilesWithoutThePassword) {
     text << std::ifstream(record).rdbuf();
     EXPECT_NE(text.str().find((*info)["attachment_id"].as_string()), std::string::npos);
     EXPECT_EQ(text.str().find(password), std::string::npos);
-    ASSERT_TRUE(path->disconnect(v, &*info, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*info, 0).ok());
     EXPECT_FALSE(fs::exists(record)) << "the last record goes with the last attachment";
     EXPECT_EQ(net_disk::FileLedger::record_name("iscsi-volume-driver:iqn.x:y/1"), "v-iqn.x%3ay%2f1.json");
     EXPECT_EQ(net_disk::FileLedger::record_name(std::string(300, 'a')).substr(0, 2), "h-");
@@ -250,7 +261,7 @@ TEST(SecretLifetime, CleanupRemovesUnreferencedSecretsWithStaleRecordsButNotNewO
     ASSERT_TRUE(in_flight.ok());
     EXPECT_FALSE(path->remove_leftover((*found)[0]).ok());
     EXPECT_TRUE(host.has_secret());
-    ASSERT_TRUE(path->disconnect(v, &*in_flight, 0).ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*in_flight, 0).ok());
     EXPECT_TRUE(host.has_secret()) << "the stale record still keeps it";
     ASSERT_TRUE(path->remove_leftover((*found)[0]).ok());
     EXPECT_FALSE(host.has_secret());

@@ -1,5 +1,6 @@
 // The path decision table: every combination of config, connector and host capability.
 #include "decide/decide.hpp"
+#include "request/json_input.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -245,6 +246,39 @@ TEST(PathDecision, UnreachableLibvirtIsNotAMissingPackage) {
     auto host_path = decide_path(config, request::Connector{}, host);
     ASSERT_TRUE(host_path.ok());
     EXPECT_EQ(host_path->path, AttachPath::host);
+}
+
+}  // namespace
+
+namespace {
+
+// enforce_multipath in the connector (as os-brick's get_connector_properties takes it) acts as the config key.
+TEST(PathDecision, ConnectorEnforceMultipath) {
+    HostCapabilities caps;
+    caps.qemu_iscsi = true;
+    caps.host_iscsi = true;
+    caps.multipath = true;
+    request::Connector c;
+    c.multipath = true;
+    c.enforce_multipath = true;
+    auto d = decide_path(request::DriverConfig{}, c, caps);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->path, AttachPath::host);
+    EXPECT_TRUE(d->multipath);
+    caps.multipath = false;
+    d = decide_path(request::DriverConfig{}, c, caps);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("enforce_multipath"), std::string::npos) << d.error().message;
+    request::DriverConfig network;
+    network.path = request::PathChoice::network;
+    d = decide_path(network, c, caps);
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().field, "enforce_multipath");
+    auto doc = request::parse_object(R"({"initiator":"iqn.1993-08.org.debian:01:x","enforce_multipath":"yes"})", "connector");
+    ASSERT_TRUE(doc.ok());
+    auto bad = request::parse_connector(*doc);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().field, "enforce_multipath");
 }
 
 }  // namespace

@@ -29,7 +29,8 @@
  *   Messages never contain secrets. No C++ exception ever leaves a driver function.
  *
  * Threading
- *   vd_negotiate_fn may be called more than once and from any thread; it is cheap and returns the same table.
+ *   vd_negotiate_fn may be called more than once and from any thread; it is cheap and returns the same table
+ *   for the same negotiated version.
  *   Different driver handles are independent. One handle may be used from several threads at once:
  *   connect_volume / disconnect_volume for different volumes run concurrently; calls for the same volume are
  *   serialised inside the driver. destroy() must not race with any other call on the same handle.
@@ -44,9 +45,19 @@
 extern "C" {
 #endif
 
-/* ABI versions. The host offers the newest it speaks; the driver answers min(host, its newest). */
+/*
+ * ABI versions. The host offers the newest it speaks; the driver answers min(host, its newest).
+ * Version history (what each version added; a table's layout for an older version never changes):
+ *   1  negotiate; create, destroy, connector_properties, connect_volume (disk_info.dev required: device_info
+ *      carries disk_xml), disconnect_volume, extend_volume (NULL here), free_string, last_error; cleanup
+ *      (appended within version 1). The log callback is the latest negotiation's, copied at create().
+ *   2  create_for_host (a host table per handle: each handle logs through its own callback; create() is refused);
+ *      connect_volume without a guest (disk_info NULL or without "dev": device_info has no guest part);
+ *      disk_config (the libvirt <disk> for a guest device, on demand, pure); extend_volume on the network path.
+ */
 #define VD_ABI_VERSION_1 1u
-#define VD_ABI_VERSION_CURRENT VD_ABI_VERSION_1
+#define VD_ABI_VERSION_2 2u
+#define VD_ABI_VERSION_CURRENT VD_ABI_VERSION_2
 
 /* The one exported symbol of a driver module. */
 #define VOLUME_DRIVER_ENTRY_NAME "volume_driver_negotiate"
@@ -93,9 +104,11 @@ typedef struct vd_driver vd_driver;
  */
 typedef void (*vd_log_fn)(void *user_data, int32_t level, const char *component, const char *message);
 
-/* What the host gives the driver. The driver copies the members during negotiation; the table itself is
- * borrowed for that call only. Each handle uses the host table of the latest negotiation before its create(),
- * so user_data must stay valid until every such handle has been destroyed. */
+/* What the host gives the driver. Version 1: the driver copies the members during negotiation (the table itself
+ * is borrowed for that call only) and each handle uses the host table of the latest negotiation before its
+ * create(), so user_data must stay valid until every such handle has been destroyed. Version 2: the host table
+ * given to create_for_host() is copied into that handle alone; user_data must stay valid until that handle is
+ * destroyed. */
 typedef struct vd_host_table {
     uint32_t struct_size;  /* sizeof(vd_host_table) as the host was compiled */
     void *user_data;       /* passed back to log() unchanged */
@@ -129,13 +142,16 @@ typedef struct vd_driver_table {
     int32_t (*connector_properties)(vd_driver *driver, uint32_t flags, char **out_json);
 
     /*
-     * Makes a volume available to the host for one guest. connection_info is Cinder's
+     * Makes a volume available to the host (for one guest). connection_info is Cinder's
      * {"driver_volume_type": ..., "data": {...}}; connector is the dict from connector_properties (possibly
-     * edited by the caller); disk_info is the guest side the host chose ({"bus": "scsi", "dev": "sdb"}): "dev" is
-     * required (the host owns the guest's device names), "bus" defaults to what "dev" implies. flags must be 0.
+     * edited by the caller); disk_info is the guest side the host chose ({"bus": "scsi", "dev": "sdb"}), "bus"
+     * defaulting to what "dev" implies. Version 1: "dev" is required (the host owns the guest's device names).
+     * Version 2: disk_info may be NULL or lack "dev": everything host-side is done (probing, secret, logins,
+     * device) and device_info has no guest part (no "disk_xml"; get one with disk_config()). flags must be 0.
      * On success *device_info (owned by the caller, free_string()) is a JSON object with at least "type"
-     * ("network" or "block") and "disk_xml" (a libvirt <disk> element for the host to attach). The host keeps
-     * device_info and hands it back to disconnect_volume. On failure nothing the call created is left behind.
+     * ("network" or "block"), "device_info_version", and, with "dev", "disk_xml" (a libvirt <disk> element for
+     * the host to attach); "block" also has "path". The host keeps device_info and hands it back to
+     * disconnect_volume, extend_volume and disk_config. On failure nothing the call created is left behind.
      * Connecting an already connected volume returns the same result again.
      */
     int32_t (*connect_volume)(vd_driver *driver, const char *connection_info, const char *connector,
@@ -150,8 +166,11 @@ typedef struct vd_driver_table {
                                  uint32_t flags);
 
     /*
-     * Optional (NULL = unsupported): grows the host's view of a volume whose size changed on the storage.
-     * On success *new_size_json (caller-owned, free_string()) is {"size_bytes": N}.
+     * Optional (NULL = unsupported; NULL in version 1): grows the host's view of a volume whose size changed on
+     * the storage and reports the size. Version 2: on the network path the LU's capacity is read from the
+     * storage (READ CAPACITY 16); the host then resizes the guest's disk (virDomainBlockResize). On the host
+     * path it returns VD_E_NOT_IMPLEMENTED (never a wrong size). flags must be 0. On success *new_size_json
+     * (caller-owned, free_string()) is {"size_bytes": N}; on failure it is NULL.
      */
     int32_t (*extend_volume)(vd_driver *driver, const char *connection_info, const char *device_info,
                              uint32_t flags, char **new_size_json);
@@ -186,6 +205,30 @@ typedef struct vd_driver_table {
     int32_t (*cleanup)(vd_driver *driver, uint32_t flags, char **report_json);
 
     /* ABI version 1 ends here. Later versions append members below. */
+
+    /*
+     * Version 2. Creates a driver instance as create() does, logging through `host` (its log and user_data are
+     * copied into this handle only; the table is borrowed for the call; NULL: the handle logs nothing). In a
+     * version 2 table create() is refused with VD_E_INVALID_ARGUMENT: use this. *out as for create().
+     */
+    int32_t (*create_for_host)(const vd_host_table *host, const char *config_json, vd_driver **out);
+
+    /*
+     * Version 2. The libvirt <disk> element for one guest device of a connected volume. Pure: no I/O, no
+     * libvirt call; safe from any thread, any number of times (spawn, reboot, migration XML). connection_info is
+     * the one connect_volume was given (CHAP passwords in it are not used); device_info what connect_volume
+     * returned (any device_info_version, also from a version 1 connect); disk_info the guest side:
+     * "dev" (required), "bus", "unit" (<address type='drive' controller='0' bus='0' target='0' unit=N>),
+     * "type" ("disk" or "lun": SCSI passthrough, device='lun'), "boot_index" (<boot order=N>). From
+     * connection_info: <shareable/> when data.multiattach is true, <blockio> from data.logical_block_size /
+     * data.physical_block_size, <readonly/> for access_mode "ro", serial, discard, iotune; cache/io from the
+     * driver config. Unknown disk_info keys are ignored; bad values fail with the field named. flags must be 0.
+     * On success *disk_xml (caller-owned, free_string()) is the <disk> element; on failure it is NULL.
+     */
+    int32_t (*disk_config)(vd_driver *driver, const char *connection_info, const char *device_info,
+                           const char *disk_info, uint32_t flags, char **disk_xml);
+
+    /* ABI version 2 ends here. */
 } vd_driver_table;
 
 /* True when `table` (a pointer to a struct beginning with struct_size) is large enough to contain `member`. */

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     printf("abi_version %u driver %s %s\n", (unsigned)version, table->driver_name, table->driver_version);
 
     vd_driver *driver = NULL;
-    status = table->create("{}", &driver);
+    status = table->create_for_host(&host, "{}", &driver);
     if (status != VD_OK || driver == NULL) {
         fprintf(stderr, "consumer: create failed (status %d): %s\n", (int)status, table->last_error());
         goto out_close;

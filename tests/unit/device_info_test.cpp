@@ -1,0 +1,97 @@
+// device_info as one type: documents written by version 1 of the driver (tests/device_info/v1, captured from
+// real connects) still parse, keep every key they had, and version 2 documents read back as they were written.
+#include "request/device_info.hpp"
+
+#include "request/json_input.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using namespace ivd;
+
+json::Value load(const std::string &name) {
+    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/v1/" + name + ".json");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto doc = request::parse_object(text.str().c_str(), "device_info");
+    EXPECT_TRUE(doc.ok()) << name;
+    return doc.ok() ? *doc : json::Value::object();
+}
+
+class V1Fixture : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(V1Fixture, ParsesAndKeepsEveryKey) {
+    const json::Value v1 = load(GetParam());
+    auto info = request::parse_device_info(v1);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(info->version, 1);
+    const json::Value again = info->to_json();
+    for (const json::Member &m : v1.members()) {
+        const json::Value *now = again.find(m.key);
+        ASSERT_NE(now, nullptr) << GetParam() << ": key " << m.key << " lost";
+        EXPECT_EQ(*now, m.value) << GetParam() << ": key " << m.key << " changed";
+    }
+    EXPECT_EQ(again["device_info_version"].as_int64(), 1) << "written back as the version it was read as";
+    auto reparsed = request::parse_device_info(again);
+    ASSERT_TRUE(reparsed.ok()) << reparsed.error().message;
+    EXPECT_EQ(reparsed->to_json(), again) << "version 2 reads back as written";
+}
+
+INSTANTIATE_TEST_SUITE_P(DeviceInfo, V1Fixture,
+                         ::testing::Values("net_plain", "net_chap", "block_single", "block_mp"));
+
+TEST(DeviceInfo, V1FieldsThatDisconnectUses) {
+    auto chap = request::parse_device_info(load("net_chap"));
+    ASSERT_TRUE(chap.ok());
+    ASSERT_TRUE(chap->is_network());
+    EXPECT_EQ(chap->network().secret_usage, "iscsi-volume-driver:cap-chap-1");
+    EXPECT_EQ(chap->network().attachment_id, "025de290787f3601c9ef0a4886f78521");
+    EXPECT_EQ(chap->network().target.portal.to_string(), "127.0.0.1:3291");
+    ASSERT_TRUE(chap->guest.has_value());
+    EXPECT_EQ(chap->guest->disk.dev, "sdc");
+    auto mp = request::parse_device_info(load("block_mp"));
+    ASSERT_TRUE(mp.ok());
+    ASSERT_FALSE(mp->is_network());
+    EXPECT_EQ(mp->block().multipath_id, "360000000000000000e00000000010001");
+    EXPECT_EQ(mp->block().paths.size(), 2u);
+    EXPECT_TRUE(mp->block().multipath);
+    ASSERT_TRUE(mp->guest.has_value()) << "v1 block device_info has disk_xml without dev";
+    EXPECT_TRUE(mp->guest->disk.dev.empty());
+}
+
+TEST(DeviceInfo, BadValuesNameTheField) {
+    struct Case {
+        const char *doc;
+        const char *field;
+    };
+    for (const Case &c : {Case{R"({"type":"evil"})", "type"}, Case{R"({"disk_xml":"<disk/>"})", "type"},
+                          Case{R"({"type":"network","attachment_id":"XYZ"})", "attachment_id"},
+                          Case{R"({"type":"network","target_lun":-1})", "target_lun"},
+                          Case{R"({"type":"block","paths":[{"portal":"a:1"}]})", "paths[0]"},
+                          Case{R"({"type":"block","device_info_version":0})", "device_info_version"},
+                          Case{R"({"type":"network","dev":"nonsense"})", "dev"}}) {
+        auto doc = request::parse_object(c.doc, "device_info");
+        ASSERT_TRUE(doc.ok()) << c.doc;
+        auto info = request::parse_device_info(*doc);
+        ASSERT_FALSE(info.ok()) << c.doc;
+        EXPECT_EQ(info.error().argument, "device_info") << c.doc;
+        EXPECT_EQ(info.error().field, c.field) << c.doc;
+    }
+}
+
+TEST(DeviceInfo, UnknownKeysAndNewerVersionsAreRead) {
+    auto doc = request::parse_object(R"({"type":"block","device_info_version":7,"path":"/dev/dm-1","later":1})",
+                                     "device_info");
+    ASSERT_TRUE(doc.ok());
+    auto info = request::parse_device_info(*doc);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(info->block().path, "/dev/dm-1");
+    EXPECT_FALSE(info->guest.has_value());
+}
+
+}  // namespace
