@@ -13,7 +13,7 @@ def resolve_path(name, driver_dir=None):
     """A name with a slash is a path; a bare file name is looked up in driver_dir (default: the packaged one)."""
     if os.sep in name:
         return os.path.abspath(name)
-    return os.path.join(driver_dir or _config.default_driver_dir(), name)
+    return os.path.abspath(os.path.join(driver_dir or _config.default_driver_dir(), name))
 
 
 def load(name, driver_dir=None, logger=None):
