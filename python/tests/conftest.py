@@ -47,7 +47,7 @@ def tgtd():
     lab.chap_path, lab.chap_head = lab.add_lun(lab.chap_tid)
     lab.add_account(CHAP_USER, CHAP_PASSWORD)
     lab.bind_account(lab.chap_tid, CHAP_USER)
-    lab.acl_tid = lab.create_target("acl", initiator=INITIATOR)
+    lab.acl_tid = lab.create_target("acl", initiator_name=INITIATOR)
     lab.acl_path, lab.acl_head = lab.add_lun(lab.acl_tid)
     yield lab
     lab.stop()

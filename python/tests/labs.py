@@ -68,11 +68,15 @@ class TgtdLab:
     def iqn(self, suffix):
         return "iqn.2003-01.org.ivd-lab:py%d-%d-%s" % (os.getpid(), self.serial, suffix)
 
-    def create_target(self, suffix, initiator="ALL"):
+    def create_target(self, suffix, initiator_name=None):
+        """Every address may connect; with initiator_name, only that initiator IQN may log in."""
         tid = len(self.tids) + 1
         self.tgtadm("--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", str(tid), "-T", self.iqn(suffix))
         self.tids.append(tid)
-        self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-I", initiator)
+        self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-I", "ALL")
+        if initiator_name:
+            self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-Q",
+                        initiator_name)
         return tid
 
     def add_lun(self, tid, lun=1, size=16 << 20):
