@@ -1,7 +1,8 @@
 """ctypes mirror of abi/include/volume_driver/volume_driver.h.
 
-Version 1 is copied from the header on main. Version 2 (issue 15) is not merged yet: its appended slots are
-written from the issue text and marked ``ASSUMED-V2``; check them against the v2 header when it lands (the
+Version 1 is copied from the header on main. Version 2 (issue 15) is not on main yet: its appended slots are
+copied from branch abi-v2 (commit c3c0ca2) and marked ``ASSUMED-V2``; check them against main's header when it
+lands (the
 struct_size check in module.py refuses a v2 table smaller than this layout, so a mismatch fails loudly at load,
 never as a call through the wrong slot).
 """
@@ -77,9 +78,9 @@ CLEANUP_FN = ctypes.CFUNCTYPE(c_int32, vd_driver_p, c_uint32, out_string_p)
 # ASSUMED-V2: disk_config(driver, connection_info, device_info, disk_info, flags, &disk_xml), as issue 15 item 4
 # writes it.
 DISK_CONFIG_FN = ctypes.CFUNCTYPE(c_int32, vd_driver_p, c_char_p, c_char_p, c_char_p, c_uint32, out_string_p)
-# ASSUMED-V2: issue 15 item 2 ("create (v2) receives the host table"): a create that takes the host table, so
-# each handle logs through its own callback. Appended because v1's create is never retyped.
-CREATE_WITH_HOST_FN = ctypes.CFUNCTYPE(c_int32, c_char_p, POINTER(HostTable), POINTER(vd_driver_p))
+# ASSUMED-V2: create_for_host(host, config_json, &out): each handle logs through its own host table. A v2 table
+# refuses the old create().
+CREATE_FOR_HOST_FN = ctypes.CFUNCTYPE(c_int32, POINTER(HostTable), c_char_p, POINTER(vd_driver_p))
 
 V1_FIELDS = [
     ("struct_size", c_uint32),
@@ -100,7 +101,7 @@ V1_FIELDS = [
 
 # ---- ASSUMED-V2 layout begins: the members issue 15 appends after v1's `cleanup`. -----------------------------
 V2_APPENDED_FIELDS = [
-    ("create_with_host", CREATE_WITH_HOST_FN),
+    ("create_for_host", CREATE_FOR_HOST_FN),
     ("disk_config", DISK_CONFIG_FN),
 ]
 # ---- ASSUMED-V2 layout ends. ---------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class DriverTableV2(ctypes.Structure):
 # Mandatory slots: a table with one of these NULL is not a driver.
 MANDATORY_SLOTS = ("create", "destroy", "connector_properties", "connect_volume", "disconnect_volume",
                    "free_string", "last_error")
-V2_MANDATORY_SLOTS = ("disk_config",)
+V2_MANDATORY_SLOTS = ("create_for_host", "disk_config")
 
 NEGOTIATE_FN = ctypes.CFUNCTYPE(c_int32, POINTER(c_uint32), POINTER(HostTable), POINTER(c_void_p))
 

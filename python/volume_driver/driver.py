@@ -33,11 +33,11 @@ class Driver:
         self._closed = False
         handle = _abi.vd_driver_p()
         cfg = _json_arg(config)
-        # ASSUMED-V2: a v2 module receives this handle's own host table through create_with_host.
-        create_with_host = module.fn.get("create_with_host") if module.abi_version >= 2 else None
-        if create_with_host:
+        # ASSUMED-V2: a v2 module receives this handle's own host table through create_for_host.
+        create_for_host = module.fn.get("create_for_host") if module.abi_version >= 2 else None
+        if create_for_host:
             self._host = _logbridge.host_table(_logbridge.register(logger) if logger else module._log_key)
-            rc = create_with_host(cfg, ctypes.byref(self._host), ctypes.byref(handle))
+            rc = create_for_host(ctypes.byref(self._host), cfg, ctypes.byref(handle))
         else:
             rc = module.fn["create"](cfg, ctypes.byref(handle))
         if rc != _abi.VD_OK:
