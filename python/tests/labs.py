@@ -69,12 +69,14 @@ class TgtdLab:
         return "iqn.2003-01.org.ivd-lab:py%d-%d-%s" % (os.getpid(), self.serial, suffix)
 
     def create_target(self, suffix, initiator_name=None):
-        """Every address may connect; with initiator_name, only that initiator IQN may log in."""
+        """Every initiator may log in; with initiator_name only that IQN (tgtd: a name ACL and no address ACL,
+        since an address ACL of ALL admits everyone whatever the names say)."""
         tid = len(self.tids) + 1
         self.tgtadm("--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", str(tid), "-T", self.iqn(suffix))
         self.tids.append(tid)
-        self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-I", "ALL")
-        if initiator_name:
+        if not initiator_name:
+            self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-I", "ALL")
+        else:
             self.tgtadm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", str(tid), "-Q",
                         initiator_name)
         return tid

@@ -194,3 +194,13 @@ def test_log_lines_reach_python_logging_and_a_raising_handler_is_contained(modul
         logger.removeHandler(handler)
     assert records, "no driver log line reached Python logging"
     assert any("[host_facts]" in r.getMessage() or "[libvirt]" in r.getMessage() for r in records)
+
+
+def test_the_acl_target_refuses_another_initiator(module, driver_config, tgtd):
+    """The fixture's ACL is real: the Nova test's ACL volume proves the initiator survived into QEMU."""
+    other = dict(driver_config, initiator_name="iqn.1993-08.org.debian:01:someone-else")
+    with module.create(other) as d:
+        disk = None if d.abi_version >= 2 else {"dev": "sdz"}
+        with pytest.raises(volume_driver.VolumeDriverError) as e:
+            d.connect_volume(connection_info(tgtd, "acl", "bind-acl"), d.connector_properties(), disk)
+    assert e.value.code in ("not_found", "unreachable", "auth")
