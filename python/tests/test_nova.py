@@ -150,3 +150,28 @@ def test_eventlet_hub_is_not_stalled(module_path):
     print("eventlet stall: %s" % result)
     assert result["direct_call_s"] > 0.5  # the probe really waited
     assert result["adapter_stall_s"] < 0.3, result
+
+
+DISK_XML = ("<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>"
+            "<source protocol='iscsi' name='iqn.2003-01.org.x:y/1'><host name='127.0.0.1' port='3260'/>"
+            "<auth username='u'><secret type='iscsi' usage='ivd-x'/></auth>"
+            "<initiator><iqn name='iqn.1993-08.org.debian:01:me'/></initiator></source>"
+            "<target dev='sda' bus='scsi'/><serial>vol-1</serial></disk>")
+
+
+def test_module_disk_config_survives_nova(nova_conf):
+    from nova.virt.libvirt import config as vconfig
+    from nova_volume_modules.disk_config import ModuleDiskConfig, v1_retarget
+    xml = v1_retarget(DISK_XML, {"dev": "sdf", "bus": "scsi", "unit": 3, "type": "disk"})
+    conf = ModuleDiskConfig(xml)
+    assert (conf.target_dev, conf.source_type, conf.serial) == ("sdf", "network", "vol-1")
+    out = conf.to_xml()
+    assert "<auth" in out and "<initiator>" in out and 'unit="3"' in out
+    # What Nova's own config objects would have made of it: auth and initiator gone.
+    plain = vconfig.LibvirtConfigGuestDisk()
+    plain.parse_str(xml)
+    assert "<initiator>" not in plain.to_xml()
+    # Nova's cache mode (disk_cachemodes) is the one change it may make.
+    conf.driver_cache = "writeback"
+    conf.driver_io = "threads"
+    assert 'cache="writeback"' in conf.to_xml() and 'io="threads"' in conf.to_xml()
