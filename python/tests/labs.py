@@ -91,9 +91,13 @@ class TgtdLab:
                     "-b", path)
         return path, head
 
-    def grow_lun(self, path, size):
+    def grow_lun(self, tid, lun, path, size):
+        """The LU grows on the storage: tgtd reads the size at LU creation, so re-create it over the larger file."""
+        self.tgtadm("--lld", "iscsi", "--op", "delete", "--mode", "logicalunit", "--tid", str(tid), "--lun", str(lun))
         with open(path, "r+b") as f:
             f.truncate(size)
+        self.tgtadm("--lld", "iscsi", "--op", "new", "--mode", "logicalunit", "--tid", str(tid), "--lun", str(lun),
+                    "-b", path)
 
     def add_account(self, user, password):
         """Over tgtd's management socket (tgt 1.0.x usr/tgtadm.h): the password never reaches an argv."""

@@ -103,7 +103,7 @@ def test_extend_volume(nova_driver, ctx, tgtd, libvirt_lab):
             with pytest.raises(exception.ExtendVolumeNotSupported):
                 nova_driver.extend_volume(ctx, ci, instance, 32 << 20)
         else:
-            tgtd.grow_lun(tgtd.open_path, 32 << 20)
+            tgtd.grow_lun(tgtd.open_tid, 1, tgtd.open_path, 32 << 20)
             nova_driver.extend_volume(ctx, ci, instance, 32 << 20)
             assert libvirt_lab.dom.blockInfo("sde")[0] == 32 << 20
     finally:
