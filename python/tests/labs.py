@@ -257,6 +257,10 @@ class LibvirtLab:
     def secrets(self):
         return self.conn.listAllSecrets(0)
 
+    def secrets_for(self, volume_id):
+        """Secrets whose usage names this volume (libvirtd is shared: other tests add and remove their own)."""
+        return [s for s in self.secrets() if volume_id in (s.usageID() or "")]
+
     def stop(self):
         try:
             if self.dom.isActive():

@@ -95,7 +95,7 @@ def test_cleanup_dry_run(driver):
     assert report["dry_run"] is True and "items" in report
 
 
-def _attach_and_read(driver, libvirt_lab, ci, dev, head):
+def _attach_and_read(driver, libvirt_lab, ci, dev, head, while_attached=None):
     connector = driver.connector_properties()
     if driver.abi_version >= 2:
         device_info = driver.connect_volume(ci, connector)  # no guest
@@ -106,6 +106,8 @@ def _attach_and_read(driver, libvirt_lab, ci, dev, head):
     libvirt_lab.dom.attachDeviceFlags(disk_xml, 1)  # VIR_DOMAIN_AFFECT_LIVE
     try:
         assert libvirt_lab.read_bytes(dev, 0, len(head)) == head
+        if while_attached:
+            while_attached()
     finally:
         libvirt_lab.dom.detachDeviceFlags(disk_xml, 1)
         driver.disconnect_volume(ci, device_info)
@@ -117,10 +119,13 @@ def test_connect_attach_read_disconnect(driver, tgtd, libvirt_lab):
 
 def test_chap_volume_leaves_no_secret(driver, tgtd, libvirt_lab, caplog):
     caplog.set_level(logging.DEBUG)
-    before = {s.UUIDString() for s in libvirt_lab.secrets()}
-    _attach_and_read(driver, libvirt_lab, connection_info(tgtd, "chap", "bind-chap", chap=True), "sdc",
-                     tgtd.chap_head)
-    assert {s.UUIDString() for s in libvirt_lab.secrets()} == before
+    ci = connection_info(tgtd, "chap", "bind-chap", chap=True)
+    volume_id = ci["data"]["volume_id"]
+    seen = []
+    _attach_and_read(driver, libvirt_lab, ci, "sdc", tgtd.chap_head,
+                     while_attached=lambda: seen.extend(libvirt_lab.secrets_for(volume_id)))
+    assert seen, "no secret named after the volume while attached: the check below would prove nothing"
+    assert libvirt_lab.secrets_for(volume_id) == []
     assert CHAP_PASSWORD not in caplog.text
 
 

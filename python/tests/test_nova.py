@@ -78,11 +78,12 @@ def test_attach_detach_open_volume_through_privsep(nova_driver, ctx, tgtd, libvi
 
 
 def test_chap_volume_keeps_auth_and_leaves_no_secret(nova_driver, ctx, tgtd, libvirt_lab, caplog):
-    before = {s.UUIDString() for s in libvirt_lab.secrets()}
-    live = attach_read_detach(nova_driver, ctx, libvirt_lab, nova_ci(tgtd, "chap", "nova-chap", chap=True), "sdc",
-                              tgtd.chap_head)
+    ci = nova_ci(tgtd, "chap", "nova-chap", chap=True)
+    live = attach_read_detach(nova_driver, ctx, libvirt_lab, ci, "sdc", tgtd.chap_head)
     assert "<auth" in live  # survived Nova: its own config objects would have dropped it
-    assert {s.UUIDString() for s in libvirt_lab.secrets()} == before
+    usage = ET.fromstring(live).find("source/auth/secret").get("usage")
+    assert usage and ci["data"]["volume_id"] in usage  # so secrets_for() below looks at the right name
+    assert libvirt_lab.secrets_for(ci["data"]["volume_id"]) == []
     assert CHAP_PASSWORD not in caplog.text
 
 
