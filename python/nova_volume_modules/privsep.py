@@ -5,6 +5,7 @@ Each daemon keeps one loaded module and driver handle per (module path, config);
 """
 import json
 import logging
+import os
 import threading
 
 from oslo_privsep import capabilities
@@ -37,7 +38,6 @@ def _driver(module_path, config_json):
 @vm_pctxt.entrypoint
 def module_call(module_path, config_json, call, args_json):
     """Runs driver.<call>(*args, **kwargs) as root. Only the calls in CALLS; returns JSON text."""
-    import os
     if call not in CALLS:
         return json.dumps({"error": {"status": 1, "code": "invalid_argument", "message": "call %r is not "
                                      "allowed through privsep" % call, "argument": "call", "field": ""}})

@@ -6,7 +6,6 @@ import nova.monkey_patch  # noqa: F401  (first, as nova-compute does)
 
 import json  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -16,8 +15,6 @@ import eventlet  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import volume_driver  # noqa: E402
 from nova_volume_modules.runner import ModuleRunner  # noqa: E402
-
-from eventlet.green import socket as _unused  # noqa: E402,F401
 
 
 def black_hole():

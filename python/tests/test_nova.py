@@ -1,5 +1,4 @@
 """Nova's real LibvirtDriver with nova.virt.libvirt_volume_modules, on tgtd + libvirtd + a TCG domain."""
-import copy
 import json
 import os
 import subprocess

@@ -17,7 +17,11 @@ from ._config import default_driver_dir  # noqa: F401
 from .driver import Driver  # noqa: F401
 from .errors import DriverClosed, LoadError, NotSupportedByModule, VolumeDriverError  # noqa: F401
 from .module import Module, load, resolve_path  # noqa: F401
-import atexit as _atexit
+__all__ = ["VD_ABI_VERSION_1", "VD_ABI_VERSION_2", "VD_CLEANUP_DRY_RUN", "VD_DISCONNECT_FORCE",
+           "VD_DISCONNECT_IGNORE_ERRORS", "STATUS_CODES", "default_driver_dir", "Driver", "DriverClosed",
+           "LoadError", "NotSupportedByModule", "VolumeDriverError", "Module", "load", "resolve_path"]
+
+import atexit as _atexit  # noqa: E402
 from . import _logbridge as _lb
 
 # Registered after `logging` (imported above): runs before logging.shutdown(), so late driver log lines are

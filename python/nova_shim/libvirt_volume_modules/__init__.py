@@ -2,3 +2,5 @@
 Installed into nova/virt/ (Nova loads compute drivers only from that package); the code lives in
 nova_volume_modules."""
 from nova_volume_modules.driver import LibvirtDriver  # noqa: F401
+
+__all__ = ["LibvirtDriver"]
