@@ -1,6 +1,7 @@
 """Fixtures for the binding and Nova tests: the built module (IVD_MODULE_PATH, set by CTest), a private tgtd,
 the shared libvirtd with a persistent TCG domain of our own."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -29,7 +30,8 @@ def module_path():
 def private_dirs():
     base = tempfile.mkdtemp(prefix="ivd-py-state-")
     os.chmod(base, 0o700)
-    return {"state_dir": base + "/state", "lock_dir": base + "/locks"}
+    yield {"state_dir": base + "/state", "lock_dir": base + "/locks"}
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

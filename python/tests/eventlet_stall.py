@@ -6,6 +6,7 @@ import nova.monkey_patch  # noqa: F401  (first, as nova-compute does)
 
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -63,6 +64,7 @@ def main():
     disk = {"dev": "sdb", "bus": "scsi"}
     adapter_stall, adapter_took = measure(lambda: runner.host("connect_volume", ci, {}, disk))
     direct_stall, direct_took = measure(lambda: runner.driver.connect_volume(ci, {}, disk))
+    shutil.rmtree(d, ignore_errors=True)
     print(json.dumps({"adapter_stall_s": round(adapter_stall, 3), "adapter_call_s": round(adapter_took, 3),
                       "direct_stall_s": round(direct_stall, 3), "direct_call_s": round(direct_took, 3)}))
 

@@ -20,6 +20,12 @@ import xml.etree.ElementTree as ET
 _serial = 0
 
 
+def _die_with_parent():
+    # As the C++ lab: the daemon dies with the test process, so a killed test never leaves a tgtd behind.
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _free_port(host):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -43,7 +49,8 @@ class TgtdLab:
         self.log = open(self.dir + "/tgtd.log", "w")
         self.proc = subprocess.Popen(["tgtd", "-f", "-C", str(self.control_port), "--iscsi",
                                       "portal=" + self.portal], env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:

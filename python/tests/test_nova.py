@@ -1,6 +1,7 @@
 """Nova's real LibvirtDriver with nova.virt.libvirt_volume_modules, on tgtd + libvirtd + a TCG domain."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,8 @@ def nova_conf(module_path):
     path = nova_lab.write_conf(d, module_path, INITIATOR, privsep=True)
     nova_lab.configure(path)
     nova_lab.stub_db()
-    return path
+    yield path
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
