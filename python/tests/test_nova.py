@@ -151,7 +151,9 @@ def test_eventlet_hub_is_not_stalled(module_path):
     result = json.loads(r.stdout.strip().splitlines()[-1])
     print("eventlet stall: %s" % result)
     assert result["direct_call_s"] > 0.5  # the probe really waited
-    assert result["adapter_stall_s"] < 0.3, result
+    # Generous for a loaded 2-core CI machine (0.015-0.1 s seen); the direct call stalls the whole 1 s.
+    assert result["adapter_stall_s"] < 0.5, result
+    assert result["direct_stall_s"] > 0.8, result
 
 
 DISK_XML = ("<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>"
