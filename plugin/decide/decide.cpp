@@ -45,7 +45,7 @@ Result<PathDecision> decide_path(const request::DecideConfig &config, const requ
             return cannot(fmt::format("enforce_multipath is set but multipath is not usable on this host ({}); {}",
                                       or_unknown(host.multipath_reason), multipath_fix));
         }
-        return PathDecision{AttachPath::host, true, "enforce_multipath: host path with multipath"};
+        return PathDecision{AttachPath::host, true, "enforce_multipath: host path with multipath", true};
     }
 
     switch (config.path) {

@@ -18,6 +18,7 @@ struct PathDecision {
     AttachPath path = AttachPath::network;
     bool multipath = false;  // host path: use multipath (all portals, dm device)
     std::string reason;      // one line, for the log and device_info
+    bool enforce_multipath = false;  // config or connector: a map that does not form fails the attach
 };
 
 Result<PathDecision> decide_path(const request::DecideConfig &config, const request::Connector &connector,

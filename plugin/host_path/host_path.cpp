@@ -120,7 +120,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
 
     MapOutcome map;
     if (multipath) {
-        auto waited = wait_for_map(good, failed);
+        auto waited = wait_for_map(good, ctx.decision.enforce_multipath || config_.enforce_multipath, failed);
         if (!waited) return std::move(waited).error();
         map = std::move(*waited);
     }

@@ -102,7 +102,7 @@ private:
 
     // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
     // an error after every path was undone (rows added to `failed`).
-    Result<MapOutcome> wait_for_map(const std::vector<const PathAttempt *> &good, json::Value &failed);
+    Result<MapOutcome> wait_for_map(const std::vector<const PathAttempt *> &good, bool enforce, json::Value &failed);
     // The path devices `map` holds now (a warning when it holds fewer than the good paths).
     std::set<std::string> paths_in_map(const MultipathMap &map, const std::vector<const PathAttempt *> &good);
     // The device the guest gets: the map, else the first path's by-path link (or its node).

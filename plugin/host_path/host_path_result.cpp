@@ -11,7 +11,8 @@
 
 namespace ivd::host_path {
 
-Result<MapOutcome> HostPath::wait_for_map(const std::vector<const PathAttempt *> &good, json::Value &failed) {
+Result<MapOutcome> HostPath::wait_for_map(const std::vector<const PathAttempt *> &good, bool enforce,
+                                          json::Value &failed) {
     // Every good path has been offered already (by its thread); wait for the one map holding them all, bounded
     // from when the last path was ready.
     std::vector<std::string> devices;
@@ -37,7 +38,7 @@ Result<MapOutcome> HostPath::wait_for_map(const std::vector<const PathAttempt *>
                                      : any_taken      ? ": multipathd refused some paths: "
                                                       : ": multipathd took none of the paths: ",
                                      refusals));
-    if (config_.enforce_multipath) {
+    if (enforce) {
         for (const PathAttempt *a : good) {
             // multipathd refused the path, or took it and no map formed in time.
             const bool refused = !a->taken && !a->multipath_error.empty();

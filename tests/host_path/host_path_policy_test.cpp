@@ -239,6 +239,18 @@ TEST_F(HostPathPolicy, EnforceMultipathRefusesADegradedAttachAndUndoesEveryPath)
     EXPECT_EQ(host().node_records(), 0U);
 }
 
+// The connector's enforce_multipath (os-brick's get_connector_properties(enforce_multipath=True)) reaches the
+// host path through the decision, not only the config key.
+TEST_F(HostPathPolicy, ConnectorEnforceMultipathAlsoRefusesAMapThatDoesNotForm) {
+    decision_.enforce_multipath = true;
+    host_setup_.push_back([](FakeHostOps &h) { h.set_map_forms(false); });
+    auto info = connect();
+    ASSERT_FALSE(info.ok()) << "a degraded single-path fallback despite the connector's enforce_multipath";
+    EXPECT_NE(info.error().message.find("enforce_multipath"), std::string::npos) << info.error().message;
+    EXPECT_EQ(host().sessions(), 0U);
+    EXPECT_EQ(host().devices(), 0U);
+}
+
 TEST_F(HostPathPolicy, EnforceMultipathWithEveryPathRefusedNamesTheMultipathAddStep) {
     config_.enforce_multipath = true;
     host_setup_.push_back([](FakeHostOps &h) { h.fail("multipath_add"); });

@@ -74,6 +74,7 @@ TEST(PathDecision, Table) {
             ASSERT_TRUE(d.ok()) << describe(r) << ": " << d.error().message;
             EXPECT_EQ(d->path, r.expect_path) << describe(r);
             EXPECT_EQ(d->multipath, r.expect_mp) << describe(r);
+            EXPECT_EQ(d->enforce_multipath, r.enforce) << describe(r);
             EXPECT_FALSE(d->reason.empty());
         } else {
             ASSERT_FALSE(d.ok()) << describe(r);
@@ -265,6 +266,7 @@ TEST(PathDecision, ConnectorEnforceMultipath) {
     ASSERT_TRUE(d.ok()) << d.error().message;
     EXPECT_EQ(d->path, AttachPath::host);
     EXPECT_TRUE(d->multipath);
+    EXPECT_TRUE(d->enforce_multipath) << "the host path must refuse a map that does not form";
     caps.multipath = false;
     d = decide_path(request::DriverConfig{}, c, caps);
     ASSERT_FALSE(d.ok());
