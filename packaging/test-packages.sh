@@ -251,10 +251,10 @@ run_expect() {  # description expected-exit-code command...
     if [ "$rc" -eq "$want" ]; then pass "$desc (exit $rc)"; else fail "$desc: exit $rc, expected $want"; printf '%s\n' "$out" | sed 's/^/    | /' | tail -n 20; fi
 }
 run_expect "volume-host drivers (default config $CONF)" 0 /usr/bin/volume-host drivers
-if grep -qE '"abi_version"[[:space:]]*:[[:space:]]*1[[:space:]]*,?$' <<<"$LAST_OUT"; then
-    pass "volume-host drivers prints abi_version 1"
+if grep -qE '"abi_version"[[:space:]]*:[[:space:]]*2[[:space:]]*,?$' <<<"$LAST_OUT"; then
+    pass "volume-host drivers prints abi_version 2"
 else
-    fail "volume-host drivers does not print abi_version 1"
+    fail "volume-host drivers does not print abi_version 2"
 fi
 if contains "$LAST_OUT" "\"$DRIVER_DIR/iscsi_volume_driver.so\""; then
     pass "the bare name resolves to $DRIVER_DIR/iscsi_volume_driver.so"
@@ -287,7 +287,7 @@ check "consumer builds with cc and pkg-config" \
         -DCONSUMER_DRIVER_DIR='\"$pc_driverdir\"' '$WORK/consumer-src/consumer.c' -o '$WORK/consumer-pc' \
         \$(pkg-config --libs volume-driver-abi) -ldl"
 run_expect "consumer (pkg-config build) loads the installed module" 0 "$WORK/consumer-pc"
-if grep -qx 'abi_version 1 driver iscsi .*' <<<"$LAST_OUT" && grep -q '^connector_properties {' <<<"$LAST_OUT"; then
+if grep -qx 'abi_version 2 driver iscsi .*' <<<"$LAST_OUT" && grep -q '^connector_properties {' <<<"$LAST_OUT"; then
     pass "consumer (pkg-config build) negotiated ABI 1 and printed connector_properties"
 else
     fail "consumer (pkg-config build) output is unexpected"
@@ -296,7 +296,7 @@ check "consumer configures with find_package(VolumeDriverAbi)" \
     cmake -S "$WORK/consumer-src" -B "$WORK/consumer-cmake"
 check "consumer builds with find_package(VolumeDriverAbi)" cmake --build "$WORK/consumer-cmake"
 run_expect "consumer (find_package build) loads the installed module" 0 "$WORK/consumer-cmake/consumer"
-if grep -qx 'abi_version 1 driver iscsi .*' <<<"$LAST_OUT" && grep -q '^connector_properties {' <<<"$LAST_OUT"; then
+if grep -qx 'abi_version 2 driver iscsi .*' <<<"$LAST_OUT" && grep -q '^connector_properties {' <<<"$LAST_OUT"; then
     pass "consumer (find_package build) negotiated ABI 1 and printed connector_properties"
 else
     fail "consumer (find_package build) output is unexpected"
