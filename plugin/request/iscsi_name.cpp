@@ -87,4 +87,13 @@ std::string iscsi_name_problem(std::string_view name) {
     return "an iSCSI name must start with iqn., eui. or naa.";
 }
 
+Result<std::string> read_iscsi_name(const json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = max_iscsi_name_bytes});
+    if (!s) return std::move(s).error();
+    if (auto problem = iscsi_name_problem(*s); !problem.empty()) {
+        return invalid(where, fmt::format("{} is not a valid iSCSI name: {}", quote_for_message(*s), problem));
+    }
+    return s;
+}
+
 }  // namespace ivd::request

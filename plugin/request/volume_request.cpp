@@ -21,15 +21,6 @@ std::string lowercase(std::string s) {
     return s;
 }
 
-Result<std::string> read_iscsi_name(const json::Value &v, const Where &where) {
-    auto s = read_string(v, where, {.max_bytes = max_iscsi_name_bytes});
-    if (!s) return std::move(s).error();
-    if (auto problem = iscsi_name_problem(*s); !problem.empty()) {
-        return invalid(where, fmt::format("{} is not a valid iSCSI name: {}", quote_for_message(*s), problem));
-    }
-    return s;
-}
-
 Result<Portal> read_portal(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = 300});
     if (!s) return std::move(s).error();
@@ -154,9 +145,9 @@ const char *bus_name(DiskBus bus) {
     return "scsi";
 }
 
-Result<VolumeRequest> parse_connection_info(const json::Value &document) {
-    VolumeRequest request;
-    const Where root{ci, {}};
+namespace {
+
+Result<void> check_volume_type(const json::Value &document, const Where &root) {
     const json::Value *type = member(document, "driver_volume_type");
     if (type == nullptr) return invalid(root.key("driver_volume_type"), "is required");
     auto type_name = read_string(*type, root.key("driver_volume_type"), {.max_bytes = 64});
@@ -165,97 +156,119 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
         return invalid(root.key("driver_volume_type"),
                        fmt::format("{} is not served by this driver (it serves \"iscsi\")", quote_for_message(*type_name)));
     }
+    return {};
+}
 
-    const json::Value *data = member(document, "data");
-    const Where dw = root.key("data");
-    if (data == nullptr) return invalid(dw, "is required");
-    if (!data->is_object()) return invalid(dw, "must be an object");
+// target_portal / target_iqn / target_lun: validated whenever present, even when lists take precedence.
+struct SingleTarget {
+    std::optional<Portal> portal;
+    std::optional<std::string> iqn;
+    std::int64_t lun = 0;
+};
 
-    // The single keys are validated whenever present, even when lists take precedence.
-    std::optional<Portal> single_portal;
-    std::optional<std::string> single_iqn;
-    std::int64_t single_lun = 0;
-    if (const json::Value *v = member(*data, "target_portal")) {
+Result<SingleTarget> read_single_target(const json::Value &data, const Where &dw) {
+    SingleTarget single;
+    if (const json::Value *v = member(data, "target_portal")) {
         auto p = read_portal(*v, dw.key("target_portal"));
         if (!p) return std::move(p).error();
-        single_portal = std::move(p).value();
+        single.portal = std::move(p).value();
     }
-    if (const json::Value *v = member(*data, "target_iqn")) {
+    if (const json::Value *v = member(data, "target_iqn")) {
         auto n = read_iscsi_name(*v, dw.key("target_iqn"));
         if (!n) return std::move(n).error();
-        single_iqn = std::move(n).value();
+        single.iqn = std::move(n).value();
     }
-    if (const json::Value *v = member(*data, "target_lun")) {
+    if (const json::Value *v = member(data, "target_lun")) {
         auto l = read_lun(*v, dw.key("target_lun"));
         if (!l) return std::move(l).error();
-        single_lun = *l;
+        single.lun = *l;
     }
+    return single;
+}
 
-    auto portals = read_list(*data, "target_portals", dw);
-    if (!portals) return std::move(portals).error();
-    auto iqns = read_list(*data, "target_iqns", dw);
-    if (!iqns) return std::move(iqns).error();
-    auto luns = read_list(*data, "target_luns", dw);
-    if (!luns) return std::move(luns).error();
+struct TargetLists {
+    const json::Value *portals = nullptr;
+    const json::Value *iqns = nullptr;
+    const json::Value *luns = nullptr;
+};
 
-    if (*portals != nullptr) {
-        const json::Value &pl = **portals;
-        const std::size_t n = pl.size();
-        if (*iqns == nullptr && !single_iqn) {
-            return invalid(dw.key("target_iqns"), "is required with target_portals (or give target_iqn for all)");
-        }
-        if (*iqns != nullptr && (*iqns)->size() != n) {
-            return invalid(dw.key("target_iqns"),
-                           fmt::format("has {} entries but target_portals has {}", (*iqns)->size(), n));
-        }
-        if (*luns != nullptr && (*luns)->size() != n) {
-            return invalid(dw.key("target_luns"),
-                           fmt::format("has {} entries but target_portals has {}", (*luns)->size(), n));
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            Target t;
-            auto p = read_portal(pl[i], dw.key("target_portals").index(i));
-            if (!p) return std::move(p).error();
-            t.portal = std::move(p).value();
-            if (*iqns != nullptr) {
-                auto q = read_iscsi_name((**iqns)[i], dw.key("target_iqns").index(i));
-                if (!q) return std::move(q).error();
-                t.iqn = std::move(q).value();
-            } else {
-                t.iqn = *single_iqn;
-            }
-            if (*luns != nullptr) {
-                auto l = read_lun((**luns)[i], dw.key("target_luns").index(i));
-                if (!l) return std::move(l).error();
-                t.lun = *l;
-            } else {
-                t.lun = single_lun;  // one LUN for every portal, as os-brick does
-            }
-            for (std::size_t j = 0; j < request.targets.size(); ++j) {
-                if (request.targets[j] == t) {
-                    return invalid(dw.key("target_portals").index(i),
-                                   fmt::format("repeats the target of target_portals[{}] (same portal, IQN and LUN)", j));
-                }
-            }
-            request.targets.push_back(std::move(t));
-        }
-        request.targets_from_lists = true;
+// Entry i of the lists (target_iqn / target_lun standing in for a missing list, as os-brick does).
+Result<Target> list_entry(const TargetLists &lists, const SingleTarget &single, std::size_t i, const Where &dw) {
+    Target t;
+    auto p = read_portal((*lists.portals)[i], dw.key("target_portals").index(i));
+    if (!p) return std::move(p).error();
+    t.portal = std::move(p).value();
+    if (lists.iqns != nullptr) {
+        auto q = read_iscsi_name((*lists.iqns)[i], dw.key("target_iqns").index(i));
+        if (!q) return std::move(q).error();
+        t.iqn = std::move(q).value();
     } else {
-        if (*iqns != nullptr) return invalid(dw.key("target_portals"), "is required with target_iqns");
-        if (*luns != nullptr) return invalid(dw.key("target_portals"), "is required with target_luns");
-        if (!single_portal) return invalid(dw.key("target_portal"), "is required (or give target_portals)");
-        if (!single_iqn) return invalid(dw.key("target_iqn"), "is required (or give target_iqns)");
-        request.targets.push_back(Target{*single_portal, *single_iqn, single_lun});
+        t.iqn = *single.iqn;
     }
+    if (lists.luns != nullptr) {
+        auto l = read_lun((*lists.luns)[i], dw.key("target_luns").index(i));
+        if (!l) return std::move(l).error();
+        t.lun = *l;
+    } else {
+        t.lun = single.lun;  // one LUN for every portal, as os-brick does
+    }
+    return t;
+}
 
-    auto chap = read_chap(*data, dw, "auth_");
-    if (!chap) return std::move(chap).error();
-    request.chap = std::move(chap).value();
-    auto discovery = read_chap(*data, dw, "discovery_auth_");
-    if (!discovery) return std::move(discovery).error();
-    request.discovery_chap = std::move(discovery).value();
+// target_portals / target_iqns / target_luns: equal lengths (os-brick would silently truncate), no repeats.
+Result<std::vector<Target>> read_target_lists(const TargetLists &lists, const SingleTarget &single, const Where &dw) {
+    const std::size_t n = lists.portals->size();
+    if (lists.iqns == nullptr && !single.iqn) {
+        return invalid(dw.key("target_iqns"), "is required with target_portals (or give target_iqn for all)");
+    }
+    if (lists.iqns != nullptr && lists.iqns->size() != n) {
+        return invalid(dw.key("target_iqns"), fmt::format("has {} entries but target_portals has {}", lists.iqns->size(), n));
+    }
+    if (lists.luns != nullptr && lists.luns->size() != n) {
+        return invalid(dw.key("target_luns"), fmt::format("has {} entries but target_portals has {}", lists.luns->size(), n));
+    }
+    std::vector<Target> targets;
+    for (std::size_t i = 0; i < n; ++i) {
+        auto t = list_entry(lists, single, i, dw);
+        if (!t) return std::move(t).error();
+        for (std::size_t j = 0; j < targets.size(); ++j) {
+            if (targets[j] == *t) {
+                return invalid(dw.key("target_portals").index(i),
+                               fmt::format("repeats the target of target_portals[{}] (same portal, IQN and LUN)", j));
+            }
+        }
+        targets.push_back(std::move(t).value());
+    }
+    return targets;
+}
 
-    if (const json::Value *v = member(*data, "volume_id")) {
+Result<void> read_targets(const json::Value &data, const Where &dw, VolumeRequest &request) {
+    auto single = read_single_target(data, dw);
+    if (!single) return std::move(single).error();
+    TargetLists lists;
+    for (const auto &[key, slot] : {std::pair{"target_portals", &lists.portals}, std::pair{"target_iqns", &lists.iqns},
+                                    std::pair{"target_luns", &lists.luns}}) {
+        auto list = read_list(data, key, dw);
+        if (!list) return std::move(list).error();
+        *slot = *list;
+    }
+    if (lists.portals != nullptr) {
+        auto targets = read_target_lists(lists, *single, dw);
+        if (!targets) return std::move(targets).error();
+        request.targets = std::move(targets).value();
+        request.targets_from_lists = true;
+        return {};
+    }
+    if (lists.iqns != nullptr) return invalid(dw.key("target_portals"), "is required with target_iqns");
+    if (lists.luns != nullptr) return invalid(dw.key("target_portals"), "is required with target_luns");
+    if (!single->portal) return invalid(dw.key("target_portal"), "is required (or give target_portals)");
+    if (!single->iqn) return invalid(dw.key("target_iqn"), "is required (or give target_iqns)");
+    request.targets.push_back(Target{*single->portal, *single->iqn, single->lun});
+    return {};
+}
+
+Result<void> read_identity(const json::Value &data, const Where &dw, VolumeRequest &request) {
+    if (const json::Value *v = member(data, "volume_id")) {
         // The volume id becomes the disk's serial: libvirt allows only these characters there.
         auto id = read_string(*v, dw.key("volume_id"), {.max_bytes = 128});
         if (!id) return std::move(id).error();
@@ -268,7 +281,7 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
         }
         request.volume_id = std::move(id).value();
     }
-    if (const json::Value *v = member(*data, "access_mode")) {
+    if (const json::Value *v = member(data, "access_mode")) {
         auto mode = read_string(*v, dw.key("access_mode"), {.max_bytes = 8});
         if (!mode) return std::move(mode).error();
         if (*mode == "rw") {
@@ -279,17 +292,21 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
             return invalid(dw.key("access_mode"), fmt::format("{} must be \"rw\" or \"ro\"", quote_for_message(*mode)));
         }
     }
-    if (const json::Value *v = member(*data, "encrypted")) {
-        auto b = read_bool(*v, dw.key("encrypted"));
-        if (!b) return std::move(b).error();
-        request.encrypted = *b;
+    return {};
+}
+
+// What the guest's disk carries: encrypted, discard, multiattach (top level or in data), block sizes, QoS.
+Result<void> read_disk_options(const json::Value &document, const json::Value &data, const Where &root,
+                               VolumeRequest &request) {
+    const Where dw = root.key("data");
+    for (const auto &[key, field] : {std::pair{"encrypted", &request.encrypted}, std::pair{"discard", &request.discard}}) {
+        if (const json::Value *v = member(data, key)) {
+            auto b = read_bool(*v, dw.key(key));
+            if (!b) return std::move(b).error();
+            *field = *b;
+        }
     }
-    if (const json::Value *v = member(*data, "discard")) {
-        auto b = read_bool(*v, dw.key("discard"));
-        if (!b) return std::move(b).error();
-        request.discard = *b;
-    }
-    for (const auto &[where, object] : {std::pair{root.key("multiattach"), &document}, std::pair{dw.key("multiattach"), data}}) {
+    for (const auto &[where, object] : {std::pair{root.key("multiattach"), &document}, std::pair{dw.key("multiattach"), &data}}) {
         if (const json::Value *v = member(*object, "multiattach")) {
             auto b = read_bool(*v, where);
             if (!b) return std::move(b).error();
@@ -298,109 +315,40 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
     }
     for (const auto &[key, field] : {std::pair{"logical_block_size", &request.logical_block_size},
                                      std::pair{"physical_block_size", &request.physical_block_size}}) {
-        if (const json::Value *v = member(*data, key)) {
+        if (const json::Value *v = member(data, key)) {
             auto n = read_integer(*v, dw.key(key), 512, 1 << 20);
             if (!n) return std::move(n).error();
             if ((*n & (*n - 1)) != 0) return invalid(dw.key(key), fmt::format("{} is not a power of two", *n));
             *field = *n;
         }
     }
-    auto qos = read_qos(*data, dw);
+    auto qos = read_qos(data, dw);
     if (!qos) return std::move(qos).error();
     request.qos = std::move(qos).value();
+    return {};
+}
+
+}  // namespace
+
+// driver_volume_type -> data -> targets -> CHAP -> identity -> the disk's options.
+Result<VolumeRequest> parse_connection_info(const json::Value &document) {
+    VolumeRequest request;
+    const Where root{ci, {}};
+    if (auto r = check_volume_type(document, root); !r) return std::move(r).error();
+    const json::Value *data = member(document, "data");
+    const Where dw = root.key("data");
+    if (data == nullptr) return invalid(dw, "is required");
+    if (!data->is_object()) return invalid(dw, "must be an object");
+    if (auto r = read_targets(*data, dw, request); !r) return std::move(r).error();
+    auto chap = read_chap(*data, dw, "auth_");
+    if (!chap) return std::move(chap).error();
+    request.chap = std::move(chap).value();
+    auto discovery = read_chap(*data, dw, "discovery_auth_");
+    if (!discovery) return std::move(discovery).error();
+    request.discovery_chap = std::move(discovery).value();
+    if (auto r = read_identity(*data, dw, request); !r) return std::move(r).error();
+    if (auto r = read_disk_options(document, *data, root, request); !r) return std::move(r).error();
     return request;
-}
-
-Result<Connector> parse_connector(const json::Value &document) {
-    Connector connector;
-    const Where root{"connector", {}};
-    if (const json::Value *v = member(document, "initiator")) {
-        auto n = read_iscsi_name(*v, root.key("initiator"));
-        if (!n) return std::move(n).error();
-        connector.initiator = std::move(n).value();
-    }
-    if (const json::Value *v = member(document, "host")) {
-        auto h = read_string(*v, root.key("host"), {.max_bytes = 255});
-        if (!h) return std::move(h).error();
-        connector.host = std::move(h).value();
-    }
-    if (const json::Value *v = member(document, "ip")) {
-        auto ip = read_string(*v, root.key("ip"), {.max_bytes = 255});
-        if (!ip) return std::move(ip).error();
-        connector.ip = std::move(ip).value();
-    }
-    if (const json::Value *v = member(document, "enforce_multipath")) {
-        auto b = read_bool(*v, root.key("enforce_multipath"));
-        if (!b) return std::move(b).error();
-        connector.enforce_multipath = *b;
-    }
-    if (const json::Value *v = member(document, "multipath")) {
-        auto b = read_bool(*v, root.key("multipath"));
-        if (!b) return std::move(b).error();
-        connector.multipath = *b;
-    }
-    return connector;
-}
-
-Result<DiskTarget> parse_disk_info(const json::Value &document, bool dev_required) {
-    DiskTarget disk;
-    const Where root{"disk_info", {}};
-    const json::Value *dev = member(document, "dev");
-    if (dev == nullptr && !dev_required) return disk;
-    if (dev == nullptr) return invalid(root.key("dev"), "is required (the guest device name, e.g. \"sdb\")");
-    auto name = read_string(*dev, root.key("dev"), {.max_bytes = 16});
-    if (!name) return std::move(name).error();
-    // sdX, vdX, hdX, xvdX with one to three letters after the prefix, as nova names guest devices.
-    const std::string &d = *name;
-    std::size_t prefix = 0;
-    if (d.rfind("xvd", 0) == 0) {
-        prefix = 3;
-    } else if (d.rfind("sd", 0) == 0 || d.rfind("vd", 0) == 0 || d.rfind("hd", 0) == 0) {
-        prefix = 2;
-    }
-    const std::string_view letters = std::string_view(d).substr(prefix);
-    const bool letters_ok = !letters.empty() && letters.size() <= 3 &&
-                            std::all_of(letters.begin(), letters.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    if (prefix == 0 || !letters_ok) {
-        return invalid(root.key("dev"), fmt::format("{} is not a guest disk name like sdb, vdb or hdb", quote_for_message(d)));
-    }
-    disk.dev = d;
-    // Without a bus, the device name says it, as libvirt itself infers.
-    disk.bus = d[0] == 'v' ? DiskBus::virtio : d[0] == 'h' ? DiskBus::ide : DiskBus::scsi;
-    if (const json::Value *b = member(document, "bus")) {
-        auto bus = read_string(*b, root.key("bus"), {.max_bytes = 16});
-        if (!bus) return std::move(bus).error();
-        constexpr std::array<DiskBus, 5> all = {DiskBus::scsi, DiskBus::virtio, DiskBus::sata, DiskBus::ide, DiskBus::usb};
-        const auto it = std::find_if(all.begin(), all.end(), [&](DiskBus x) { return *bus == bus_name(x); });
-        if (it == all.end()) {
-            return invalid(root.key("bus"),
-                           fmt::format("{} must be one of scsi, virtio, sata, ide, usb", quote_for_message(*bus)));
-        }
-        disk.bus = *it;
-    }
-    if (const json::Value *t = member(document, "type")) {
-        auto type = read_string(*t, root.key("type"), {.max_bytes = 16});
-        if (!type) return std::move(type).error();
-        if (*type != "disk" && *type != "lun") {
-            return invalid(root.key("type"), fmt::format("{} is not supported; only \"disk\" or \"lun\"", quote_for_message(*type)));
-        }
-        if (*type == "lun" && disk.bus != DiskBus::scsi) {
-            return invalid(root.key("type"), "\"lun\" (SCSI passthrough) needs bus \"scsi\"");
-        }
-        disk.lun = *type == "lun";
-    }
-    // Nova sends these as strings or numbers; a drive address unit and a boot order are small.
-    if (const json::Value *u = member(document, "unit")) {
-        auto unit = read_flexible_integer(*u, root.key("unit"), 0, 16383);
-        if (!unit) return std::move(unit).error();
-        disk.unit = *unit;
-    }
-    if (const json::Value *b = member(document, "boot_index")) {
-        auto order = read_flexible_integer(*b, root.key("boot_index"), 1, 65535);
-        if (!order) return std::move(order).error();
-        disk.boot_index = *order;
-    }
-    return disk;
 }
 
 json::Value target_to_json(const Target &target, std::size_t extra_members) {
