@@ -46,14 +46,20 @@ inline Error missing_initiator_error(const std::string &initiator_name_file) {
                       "connector", "initiator");
 }
 
+// How hard a disconnect tries (the host's VD_DISCONNECT_* bits, read once by the driver).
+struct DisconnectOptions {
+    bool force = false;          // keep going past a failed step (os-brick's force)
+    bool ignore_errors = false;  // succeed even when a step failed (the failures are logged)
+};
+
 class AttachPathImpl {
 public:
     virtual ~AttachPathImpl() = default;
     // Returns device_info. On failure, undoes whatever it did.
     virtual Result<request::DeviceInfo> connect(const ConnectContext &context) = 0;
-    // device_info may be null (the host lost it); flags are VD_DISCONNECT_* bits.
+    // device_info may be null (the host lost it).
     virtual Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
-                                    std::uint32_t flags) = 0;
+                                    DisconnectOptions options) = 0;
 
     // The libvirt <disk> for one guest device of a connected volume, from what connect returned. Pure: no I/O.
     virtual Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,

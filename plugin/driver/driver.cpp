@@ -188,6 +188,7 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
                                       "VD_DISCONNECT_IGNORE_ERRORS are defined", flags & ~known),
                           "flags");
     }
+    const DisconnectOptions options{(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
     auto ci_doc = request::parse_object(connection_info, "connection_info");
     if (!ci_doc) return std::move(ci_doc).error();
     const WipeOnExit wipe(*ci_doc);
@@ -215,12 +216,12 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
     const auto guard = locks_.lock(volume->volume_key());
     if (path) {
         log_.info("disconnect", "{}: {} path", volume->volume_key(), attach_path_name(*path));
-        return path_impl(*path).disconnect(*volume, device_info ? &*device_info : nullptr, flags);
+        return path_impl(*path).disconnect(*volume, device_info ? &*device_info : nullptr, options);
     }
     // Without device_info the path that served the volume is unknown: undo both; each is idempotent.
     log_.info("disconnect", "{}: no device_info, cleaning up both paths", volume->volume_key());
-    auto network = network_->disconnect(*volume, nullptr, flags);
-    auto host = host_->disconnect(*volume, nullptr, flags);
+    auto network = network_->disconnect(*volume, nullptr, options);
+    auto host = host_->disconnect(*volume, nullptr, options);
     if (!network && network.error().status != Status::not_implemented) return network;
     if (!host && host.error().status != Status::not_implemented) return host;
     if (!network && !host) return network;

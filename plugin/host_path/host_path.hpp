@@ -71,7 +71,7 @@ public:
     // Flush the maps -> remove the devices -> log out of the sessions nobody else uses; force and ignore_errors
     // decide whether a failed step stops it.
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
-                            std::uint32_t flags) override;
+                            DisconnectOptions options) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
     Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
 

@@ -5,8 +5,6 @@
 
 #include "core/json_output.hpp"
 
-#include <volume_driver/volume_driver.h>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -37,9 +35,9 @@ struct OnHost {
 // The steps a disconnect went past (force, ignore_errors), reported at the end.
 class Skipped {
 public:
-    Skipped(const Logger &log, std::string volume_key, std::uint32_t flags)
-        : log_(log), volume_key_(std::move(volume_key)), ignore_((flags & VD_DISCONNECT_IGNORE_ERRORS) != 0),
-          go_on_((flags & VD_DISCONNECT_FORCE) != 0 || ignore_) {}
+    Skipped(const Logger &log, std::string volume_key, DisconnectOptions options)
+        : log_(log), volume_key_(std::move(volume_key)), ignore_(options.ignore_errors),
+          go_on_(options.force || options.ignore_errors) {}
 
     // A step failed: the error to stop with (no force), or nothing once it is recorded and the disconnect goes on.
     std::optional<Error> failed(const char *step, const std::string &what, Error error, const std::string &context = {}) {
@@ -166,8 +164,8 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const std::vector<
 }  // namespace
 
 Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
-                                  std::uint32_t flags) {
-    Skipped skipped(log_, volume.volume_key(), flags);
+                                  DisconnectOptions options) {
+    Skipped skipped(log_, volume.volume_key(), options);
     const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info);
     const OnHost on_host = find_on_host(*ops_, wanted);
     if (auto r = flush_maps(*ops_, on_host, skipped); !r) return r;

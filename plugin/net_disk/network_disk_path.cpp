@@ -4,8 +4,6 @@
 #include "request/json_input.hpp"
 #include "xml/libvirt_xml.hpp"
 
-#include <volume_driver/volume_driver.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -218,7 +216,7 @@ Result<std::uint64_t> NetworkDiskPath::extend(const request::VolumeRequest &volu
 }
 
 Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
-                                         std::uint32_t flags) {
+                                         DisconnectOptions options) {
     std::string usage;
     std::string attachment_id;  // "" for a device_info of driver versions before attachment ids
     if (device_info != nullptr) {
@@ -239,7 +237,7 @@ Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, c
     if (usage.empty()) return {};
     auto released = secrets_.release(usage, attachment_id);
     if (!released) {
-        if ((flags & VD_DISCONNECT_IGNORE_ERRORS) != 0) {
+        if (options.ignore_errors) {
             log_.warning("net_disk", "ignored: releasing secret {} failed: {}", usage, released.error().message);
             return {};
         }

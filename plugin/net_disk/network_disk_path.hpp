@@ -37,7 +37,7 @@ public:
 
     Result<request::DeviceInfo> connect(const ConnectContext &context) override;
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
-                            std::uint32_t flags) override;
+                            DisconnectOptions options) override;
     // Our secrets (usage prefix) that no domain disk references, by usage or by UUID, and their records.
     Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
                                     const request::DiskTarget &disk) override;

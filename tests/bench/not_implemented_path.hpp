@@ -11,7 +11,7 @@ class NotImplementedPath final : public AttachPathImpl {
 public:
     explicit NotImplementedPath(std::string name) : name_(std::move(name)) {}
     Result<request::DeviceInfo> connect(const ConnectContext &) override { return error(); }
-    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override {
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, DisconnectOptions) override {
         return error();
     }
 

@@ -79,7 +79,7 @@ public:
         info.guest = request::DeviceGuest{c.disk, xml::block_disk_xml(spec)};
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, DisconnectOptions) override { return {}; }
 
 private:
     request::GuestDiskConfig config_;

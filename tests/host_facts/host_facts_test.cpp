@@ -44,7 +44,7 @@ public:
         if (std::string_view(type_) == "block") info.device.emplace<request::BlockDevice>();
         return info;
     }
-    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, std::uint32_t) override { return {}; }
+    Result<void> disconnect(const request::VolumeRequest &, const request::DeviceInfo *, DisconnectOptions) override { return {}; }
 
 private:
     const char *type_;

@@ -94,7 +94,7 @@ protected:
     ivd::Result<void> disconnect(const Value &info, std::uint32_t flags = 0) {
         auto typed = ivd::request::parse_device_info(info);
         if (!typed) return std::move(typed).error();
-        return path().disconnect(volume_, &*typed, flags);
+        return path().disconnect(volume_, &*typed, {(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0});
     }
 
     static std::vector<std::string> column(const Value &rows, const char *key) {

@@ -37,7 +37,7 @@ public:
     ivd::Result<ivd::request::DeviceInfo> connect(const ivd::ConnectContext &) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
-    ivd::Result<void> disconnect(const ivd::request::VolumeRequest &, const ivd::request::DeviceInfo *, std::uint32_t) override {
+    ivd::Result<void> disconnect(const ivd::request::VolumeRequest &, const ivd::request::DeviceInfo *, ivd::DisconnectOptions) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
 };

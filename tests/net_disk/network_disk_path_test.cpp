@@ -60,13 +60,18 @@ struct Fixture {
     }
 };
 
+// The host's VD_DISCONNECT_* bits as the driver hands them to a path.
+[[maybe_unused]] DisconnectOptions options(std::uint32_t flags) {
+    return {(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
+}
+
 // The driver parses device_info before a path sees it; these tests hand the path the JSON a host stored.
 [[maybe_unused]] Result<void> disconnect_json(AttachPathImpl &path, const request::VolumeRequest &v, const json::Value *info,
                              std::uint32_t flags) {
-    if (info == nullptr) return path.disconnect(v, nullptr, flags);
+    if (info == nullptr) return path.disconnect(v, nullptr, options(flags));
     auto parsed = request::parse_device_info(*info);
     if (!parsed) return std::move(parsed).error();
-    return path.disconnect(v, &*parsed, flags);
+    return path.disconnect(v, &*parsed, options(flags));
 }
 
 Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
