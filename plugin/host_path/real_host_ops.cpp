@@ -358,11 +358,12 @@ Result<std::vector<Leftover>> RealHostOps::find_leftovers() {
 Result<void> RealHostOps::remove_leftover(const Leftover &leftover) {
     const json::Value &portal_text = leftover.detail["portal"];
     const json::Value &iqn = leftover.detail["iqn"];
-    request::Portal portal;
-    if (leftover.kind != "node_record_password" || !portal_text.is_string() || !iqn.is_string() ||
-        !request::parse_portal(portal_text.as_string(), &portal).empty()) {
+    auto parsed = portal_text.is_string() ? request::parse_portal(portal_text.as_string())
+                                          : Result<request::Portal>(make_error(Status::internal, "no portal"));
+    if (leftover.kind != "node_record_password" || !parsed || !iqn.is_string()) {
         return make_error(Status::internal, "cleanup: not a node record password of this host path: " + leftover.name);
     }
+    const request::Portal &portal = *parsed;
     // Under the target's lock: a login in progress may need the password in the record until it is done.
     auto lock = lock_target(portal, iqn.as_string());
     if (!lock) return std::move(lock).error();

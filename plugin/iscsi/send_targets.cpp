@@ -148,9 +148,8 @@ private:
                 if (tp->portal == nullptr) continue;
                 std::string_view text(tp->portal);
                 if (const auto comma = text.rfind(','); comma != std::string_view::npos) text = text.substr(0, comma);
-                request::Portal parsed;
                 // A portal we cannot parse is left out: the others of the target are still worth having.
-                if (request::parse_portal(text, &parsed).empty()) target.portals.push_back(std::move(parsed));
+                if (auto parsed = request::parse_portal(text)) target.portals.push_back(std::move(parsed).value());
             }
             targets_.push_back(std::move(target));
         }

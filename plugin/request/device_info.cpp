@@ -34,9 +34,9 @@ Result<Target> read_target(const json::Value &v, const Where &where) {
         return invalid(where, "each entry needs portal, iqn and lun");
     }
     Target t;
-    if (auto problem = parse_portal(v["portal"].as_string(), &t.portal); !problem.empty()) {
-        return invalid(where.key("portal"), problem);
-    }
+    auto portal = parse_portal(v["portal"].as_string());
+    if (!portal) return invalid(where.key("portal"), portal.error().message);
+    t.portal = std::move(portal).value();
     t.iqn = v["iqn"].as_string();
     t.lun = v["lun"].as_int64();
     return t;
@@ -76,7 +76,9 @@ Result<NetworkDevice> parse_network(const json::Value &doc) {
     if (const json::Value *p = member(doc, "portal")) {
         auto s = read_string(*p, root.key("portal"));
         if (!s) return std::move(s).error();
-        if (auto problem = parse_portal(*s, &n.target.portal); !problem.empty()) return invalid(root.key("portal"), problem);
+        auto portal = parse_portal(*s);
+        if (!portal) return invalid(root.key("portal"), portal.error().message);
+        n.target.portal = std::move(portal).value();
     }
     if (const json::Value *l = member(doc, "target_lun")) {
         auto lun = read_integer(*l, root.key("target_lun"), 0, max_lun);

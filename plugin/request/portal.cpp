@@ -81,7 +81,7 @@ constexpr const char *zone_id_problem =
     "IPv6 zone ids ('%' and an interface, as in fe80::1%eth0) are not supported in portals: use a global or "
     "unique local IPv6 address, or an IPv4 address";
 
-std::string parse_portal(std::string_view text, Portal *out) {
+static std::string portal_problem(std::string_view text, Portal *out) {
     if (text.empty()) return "a portal must not be empty";
     if (text.size() > 300) return "a portal is at most 300 bytes long";
     // Before the bracket rules: "fe80::1%eth0" is not an address that merely lacks brackets.
@@ -125,6 +125,14 @@ std::string parse_portal(std::string_view text, Portal *out) {
     portal.host = std::string(host);
     *out = std::move(portal);
     return {};
+}
+
+Result<Portal> parse_portal(std::string_view text) {
+    Portal portal;
+    if (auto problem = portal_problem(text, &portal); !problem.empty()) {
+        return make_error(Status::invalid_argument, std::move(problem));
+    }
+    return portal;
 }
 
 }  // namespace ivd::request

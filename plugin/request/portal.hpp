@@ -1,6 +1,8 @@
 // An iSCSI portal: host (IPv4, IPv6 or DNS name) and TCP port.
 #pragma once
 
+#include "core/error.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,8 +21,8 @@ struct Portal {
     friend bool operator==(const Portal &, const Portal &) = default;
 };
 
-// Accepts "host:port", "[ipv6]:port", "[ipv6]", a bare IPv6 literal and a bare host (port 3260).
-// Returns an empty string on success (filling *out), else the reason.
-std::string parse_portal(std::string_view text, Portal *out);
+// Accepts "host:port", "[ipv6]:port", "[ipv6]", a bare IPv6 literal and a bare host (port 3260). The error
+// (invalid_argument) says why in words a caller puts after the field it read the text from.
+Result<Portal> parse_portal(std::string_view text);
 
 }  // namespace ivd::request

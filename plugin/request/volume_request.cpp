@@ -24,10 +24,8 @@ std::string lowercase(std::string s) {
 Result<Portal> read_portal(const json::Value &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = 300});
     if (!s) return std::move(s).error();
-    Portal portal;
-    if (auto problem = parse_portal(*s, &portal); !problem.empty()) {
-        return invalid(where, fmt::format("{} is not a valid portal: {}", quote_for_message(*s), problem));
-    }
+    auto portal = parse_portal(*s);
+    if (!portal) return invalid(where, fmt::format("{} is not a valid portal: {}", quote_for_message(*s), portal.error().message));
     return portal;
 }
 

@@ -23,9 +23,9 @@ constexpr const char *iqn = "iqn.2024-01.org.example:policy";
 const std::vector<std::string> portals = {"127.0.0.1:3260", "127.0.0.2:3260", "127.0.0.3:3260"};
 
 request::Portal portal(const std::string &text) {
-    request::Portal p;
-    EXPECT_TRUE(request::parse_portal(text, &p).empty()) << text;
-    return p;
+    auto p = request::parse_portal(text);
+    EXPECT_TRUE(p.ok()) << text;
+    return p ? *p : request::Portal{};
 }
 
 std::vector<std::string> strings(const std::vector<std::string> &prefix_of, const std::string &what) {

@@ -555,9 +555,9 @@ TEST_F(HostPathTest, DiscoveryRevealingSeveralPortalsLogsInToEveryPortalOfTheSam
         std::vector<ivd::iscsi::DiscoveredTarget> found(2);
         found[0].iqn = iqn;
         for (const auto &p : all) {
-            ivd::request::Portal rp;
-            EXPECT_TRUE(ivd::request::parse_portal(p.to_string(), &rp).empty());
-            found[0].portals.push_back(rp);
+            auto rp = ivd::request::parse_portal(p.to_string());
+            EXPECT_TRUE(rp.ok()) << p.to_string();
+            if (rp) found[0].portals.push_back(*rp);
         }
         found[1].iqn = other;
         found[1].portals = {found[0].portals[0]};

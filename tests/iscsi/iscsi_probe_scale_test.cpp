@@ -36,9 +36,9 @@ using ivd::testing::TgtdPortal;
 const std::string initiator = "iqn.2024-01.org.ivd:iscsi-scale-tests";
 
 request::Target target_of(const TgtdPortal &p, const std::string &iqn, std::int64_t lun) {
-    request::Portal portal;
-    EXPECT_EQ(request::parse_portal(p.to_string(), &portal), "") << p.to_string();
-    return request::Target{portal, iqn, lun};
+    auto portal = request::parse_portal(p.to_string());
+    EXPECT_TRUE(portal.ok()) << p.to_string();
+    return request::Target{portal ? *portal : request::Portal{}, iqn, lun};
 }
 
 // A black hole the test can watch: accepts every connection, never sends a byte, and tracks how many are open at

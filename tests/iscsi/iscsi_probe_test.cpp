@@ -19,10 +19,9 @@ using ivd::testing::TgtdPortal;
 const std::string initiator = "iqn.2024-01.org.ivd:iscsi-tests";
 
 request::Portal to_portal(const TgtdPortal &p) {
-    request::Portal out;
-    const std::string problem = request::parse_portal(p.to_string(), &out);
-    EXPECT_EQ(problem, "") << p.to_string();
-    return out;
+    auto out = request::parse_portal(p.to_string());
+    EXPECT_TRUE(out.ok()) << p.to_string();
+    return out ? *out : request::Portal{};
 }
 
 request::Target target_of(const TgtdPortal &p, const std::string &iqn, std::int64_t lun) {

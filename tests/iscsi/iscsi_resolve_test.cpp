@@ -30,9 +30,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 request::Portal portal(const char *text) {
-    request::Portal p;
-    EXPECT_EQ(request::parse_portal(text, &p), "") << text;
-    return p;
+    auto p = request::parse_portal(text);
+    EXPECT_TRUE(p.ok()) << text;
+    return p ? *p : request::Portal{};
 }
 
 TEST(IscsiResolve, LiteralsPassThroughAndNamesResolve) {
