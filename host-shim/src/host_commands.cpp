@@ -141,6 +141,32 @@ Outcome<std::string> volume_type_of(const Json::Value &connection_info) {
 }
 
 
+// What every volume command reads: CONNECTION_INFO and one more input (CONNECTOR or DEVICE_INFO), both under
+// the driver's JSON rules (the driver gets C strings and would not see what follows a NUL byte), and the volume
+// type that picks the driver.
+struct VolumeInputs {
+    std::string ci_text;
+    std::string other_text;
+    std::string type;
+};
+
+Outcome<VolumeInputs> read_volume_inputs(const std::string &ci_path, const std::string &other_path, const char *other) {
+    if (ci_path == "-" && other_path == "-") {
+        return ShimError{"usage", fmt::format("only one of CONNECTION_INFO and {} can be read from stdin", other), exit_usage};
+    }
+    VolumeInputs in;
+    auto ci_text = read_input(ci_path, "CONNECTION_INFO");
+    if (!ci_text) return ci_text.error();
+    auto other_text = read_input(other_path, other);
+    if (!other_text) return other_text.error();
+    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
+    if (!ci) return ci.error();
+    if (auto parsed = parse_json(*other_text, other); !parsed) return parsed.error();
+    auto type = volume_type_of(*ci);
+    if (!type) return type.error();
+    return VolumeInputs{std::move(*ci_text), std::move(*other_text), std::move(*type)};
+}
+
 LibvirtBounds bounds_of(const HostConfig &config) {
     LibvirtBounds b;
     b.uri = config.libvirt_uri;
@@ -298,24 +324,11 @@ int run_connector(const GlobalOptions &global, const ConnectorOptions &options) 
 }
 
 int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
-    if (options.connection_info == "-" && options.connector == "-") {
-        print_error(ShimError{"usage", "only one of CONNECTION_INFO and CONNECTOR can be read from stdin", exit_usage});
-        return exit_usage;
-    }
     auto config = load_config(global);
     if (!config) return print_error(config.error()), config.error().exit_code;
-    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
-    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
-    auto connector_text = read_input(options.connector, "CONNECTOR");
-    if (!connector_text) return print_error(connector_text.error()), connector_text.error().exit_code;
-    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
-    if (!ci) return print_error(ci.error()), ci.error().exit_code;
-    // Checked here too: the driver gets C strings, and would not see what follows a NUL byte.
-    if (auto connector = parse_json(*connector_text, "CONNECTOR"); !connector) {
-        return print_error(connector.error()), connector.error().exit_code;
-    }
-    auto type = volume_type_of(*ci);
-    if (!type) return print_error(type.error()), type.error().exit_code;
+    auto in = read_volume_inputs(options.connection_info, options.connector, "CONNECTOR");
+    if (!in) return print_error(in.error()), in.error().exit_code;
+    const std::string *ci_text = &in->ci_text, *connector_text = &in->other_text, *type = &in->type;
     // With --attach, find the domain (and a free SCSI target when --disk-info is omitted) before connecting.
     std::unique_ptr<DomainSession> session;
     std::string disk_info = options.disk_info;
@@ -347,15 +360,10 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
 int run_v2_call(const GlobalOptions &global, const V2CallOptions &options) {
     auto config = load_config(global);
     if (!config) return print_error(config.error()), config.error().exit_code;
-    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
-    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
-    auto device_text = read_input(options.device_info, "DEVICE_INFO");
-    if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
-    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
-    if (!ci) return print_error(ci.error()), ci.error().exit_code;
-    auto type = volume_type_of(*ci);
-    if (!type) return print_error(type.error()), type.error().exit_code;
-    auto driver = open_driver_for(*config, *type);
+    auto in = read_volume_inputs(options.connection_info, options.device_info, "DEVICE_INFO");
+    if (!in) return print_error(in.error()), in.error().exit_code;
+    const std::string *ci_text = &in->ci_text, *device_text = &in->other_text;
+    auto driver = open_driver_for(*config, in->type);
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
     const auto &t = driver->module->table();
     const bool extend = options.disk_info.empty();
@@ -408,24 +416,12 @@ int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
 }
 
 int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options) {
-    if (options.connection_info == "-" && options.device_info == "-") {
-        print_error(ShimError{"usage", "only one of CONNECTION_INFO and DEVICE_INFO can be read from stdin", exit_usage});
-        return exit_usage;
-    }
     auto config = load_config(global);
     if (!config) return print_error(config.error()), config.error().exit_code;
-    auto ci_text = read_input(options.connection_info, "CONNECTION_INFO");
-    if (!ci_text) return print_error(ci_text.error()), ci_text.error().exit_code;
-    auto device_text = read_input(options.device_info, "DEVICE_INFO");
-    if (!device_text) return print_error(device_text.error()), device_text.error().exit_code;
-    auto ci = parse_json(*ci_text, "CONNECTION_INFO");
-    if (!ci) return print_error(ci.error()), ci.error().exit_code;
-    if (auto device = parse_json(*device_text, "DEVICE_INFO"); !device) {
-        return print_error(device.error()), device.error().exit_code;
-    }
-    auto type = volume_type_of(*ci);
-    if (!type) return print_error(type.error()), type.error().exit_code;
-    auto driver = open_driver_for(*config, *type);
+    auto in = read_volume_inputs(options.connection_info, options.device_info, "DEVICE_INFO");
+    if (!in) return print_error(in.error()), in.error().exit_code;
+    const std::string *ci_text = &in->ci_text, *device_text = &in->other_text;
+    auto driver = open_driver_for(*config, in->type);
     if (!driver) return print_error(driver.error()), driver.error().exit_code;
     // The guest lets go of the disk before the volume goes away; a failed detach leaves the volume connected.
     if (!options.detach_domain.empty()) {
