@@ -167,6 +167,25 @@ Outcome<VolumeInputs> read_volume_inputs(const std::string &ci_path, const std::
     return VolumeInputs{std::move(*ci_text), std::move(*other_text), std::move(*type)};
 }
 
+// A call on a connected volume (disconnect, disk-config, extend): the config, CONNECTION_INFO and DEVICE_INFO,
+// and the driver of the volume's type.
+struct DeviceCall {
+    HostConfig config;
+    VolumeInputs in;
+    ActiveDriver driver;
+};
+
+Outcome<DeviceCall> open_device_call(const GlobalOptions &global, const std::string &ci_path,
+                                     const std::string &device_path) {
+    auto config = load_config(global);
+    if (!config) return config.error();
+    auto in = read_volume_inputs(ci_path, device_path, "DEVICE_INFO");
+    if (!in) return in.error();
+    auto driver = open_driver_for(*config, in->type);
+    if (!driver) return driver.error();
+    return DeviceCall{std::move(*config), std::move(*in), std::move(*driver)};
+}
+
 LibvirtBounds bounds_of(const HostConfig &config) {
     LibvirtBounds b;
     b.uri = config.libvirt_uri;
@@ -358,13 +377,10 @@ int run_connect(const GlobalOptions &global, const ConnectOptions &options) {
 
 // disk-config and extend: ABI version 2 calls on a connected volume; print the driver's answer.
 int run_v2_call(const GlobalOptions &global, const V2CallOptions &options) {
-    auto config = load_config(global);
-    if (!config) return print_error(config.error()), config.error().exit_code;
-    auto in = read_volume_inputs(options.connection_info, options.device_info, "DEVICE_INFO");
-    if (!in) return print_error(in.error()), in.error().exit_code;
-    const std::string *ci_text = &in->ci_text, *device_text = &in->other_text;
-    auto driver = open_driver_for(*config, in->type);
-    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    auto call = open_device_call(global, options.connection_info, options.device_info);
+    if (!call) return print_error(call.error()), call.error().exit_code;
+    const std::string *ci_text = &call->in.ci_text, *device_text = &call->in.other_text;
+    ActiveDriver *driver = &call->driver;
     const auto &t = driver->module->table();
     const bool extend = options.disk_info.empty();
     if (!driver->module->has_v2() || (extend && t.extend_volume == nullptr)) {
@@ -416,13 +432,11 @@ int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
 }
 
 int run_disconnect(const GlobalOptions &global, const DisconnectOptions &options) {
-    auto config = load_config(global);
-    if (!config) return print_error(config.error()), config.error().exit_code;
-    auto in = read_volume_inputs(options.connection_info, options.device_info, "DEVICE_INFO");
-    if (!in) return print_error(in.error()), in.error().exit_code;
-    const std::string *ci_text = &in->ci_text, *device_text = &in->other_text;
-    auto driver = open_driver_for(*config, in->type);
-    if (!driver) return print_error(driver.error()), driver.error().exit_code;
+    auto call = open_device_call(global, options.connection_info, options.device_info);
+    if (!call) return print_error(call.error()), call.error().exit_code;
+    const HostConfig *config = &call->config;
+    const std::string *ci_text = &call->in.ci_text, *device_text = &call->in.other_text;
+    ActiveDriver *driver = &call->driver;
     // The guest lets go of the disk before the volume goes away; a failed detach leaves the volume connected.
     if (!options.detach_domain.empty()) {
         if (auto failed = detach_before_disconnect(*config, options.detach_domain, *device_text)) {
