@@ -7,9 +7,9 @@
 #   scripts/tsan.sh [ctest args...]   env: IVD_TSAN_BUILD_DIR (default build-tsan), IVD_JOBS (default 2),
 #                                          IVD_CONC_* (scale, see tests/concurrency/concurrency_test.cpp)
 #
-# Only our code is instrumented; libvirt, libiscsi, glib, jsoncpp and fmt are not, so TSan cannot see races
-# inside them (and reports none from them). scripts/tsan.supp is used when it holds a suppression: it is empty
-# today, none is needed.
+# Only our code is instrumented; libvirt, libiscsi, glib, jsoncpp and fmt are not, so TSan cannot see their
+# synchronisation (atomics, futexes) and misreports some of their intercepted calls: scripts/tsan.supp names each
+# such case with its reason.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
