@@ -35,28 +35,3 @@ class ModuleDiskConfig(vconfig.LibvirtConfigGuestDisk):
             for k, v in changes.items():
                 drv.set(k, v)
         return dom
-
-
-# ---- V1-COMPAT begins: only while modules speak ABI v1 (no disk_config). ------------------------------------
-# A v1 connect needs a guest device, and Nova connects before it knows one: connect with this placeholder, then
-# give the disk Nova's guest side here. Removed when every module speaks v2 (disk_config).
-V1_PLACEHOLDER_DISK_INFO = {"dev": "sda", "bus": "scsi"}
-
-
-def v1_retarget(disk_xml, disk_info):
-    """The v1 disk_xml with Nova's target dev/bus and, on SCSI, the drive address unit (as Nova's own
-    get_config sets it); <source> (auth, initiator, hosts) stays as the module wrote it."""
-    dom = etree.fromstring(disk_xml)
-    target = dom.find("target")
-    if target is None:
-        target = etree.SubElement(dom, "target")
-    target.attrib.clear()
-    target.set("dev", disk_info["dev"])
-    target.set("bus", disk_info["bus"])
-    for address in dom.findall("address"):
-        dom.remove(address)
-    if disk_info["bus"] == "scsi" and "unit" in disk_info:
-        etree.SubElement(dom, "address", type="drive", controller="0", bus="0", target="0",
-                         unit=str(disk_info["unit"]))
-    return etree.tostring(dom, encoding="unicode")
-# ---- V1-COMPAT ends. ------------------------------------------------------------------------------------------

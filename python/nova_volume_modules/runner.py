@@ -26,6 +26,12 @@ class ModuleRunner:
         if vtype not in self.module.volume_types:
             raise volume_driver.LoadError("wrong_type", "%s serves %s, not %r" % (
                 self.module.path, ",".join(self.module.volume_types) or "nothing", vtype), self.module.path)
+        if self.module.abi_version < 2:
+            # Nova connects before it knows the guest device and asks for the disk afterwards (disk_config).
+            raise volume_driver.LoadError("version_refused", "%s speaks ABI v%d; Nova needs ABI v2 (connect "
+                                          "without a guest, disk_config)" % (self.module.path,
+                                                                             self.module.abi_version),
+                                          self.module.path, status=2)
         self.config = config
         self.config_json = json.dumps(config, sort_keys=True)
         self.driver = self.module.create(config)  # a bad config fails here, at service start

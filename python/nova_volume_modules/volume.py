@@ -34,11 +34,7 @@ class LibvirtModuleVolumeDriver(libvirt_volume.LibvirtBaseVolumeDriver):
     def connect_volume(self, connection_info, instance):
         ci = module_connection_info(connection_info)
         connector = self.runner.local("connector_properties")
-        if self.runner.abi_version >= 2:
-            device_info = self.runner.host("connect_volume", ci, connector, None)  # no guest yet
-        else:
-            # V1-COMPAT: see disk_config.V1_PLACEHOLDER_DISK_INFO.
-            device_info = self.runner.host("connect_volume", ci, connector, disk_config.V1_PLACEHOLDER_DISK_INFO)
+        device_info = self.runner.host("connect_volume", ci, connector, None)  # no guest yet
         connection_info.setdefault("data", {})[DEVICE_INFO_KEY] = device_info
         LOG.debug("volume connected through module %s", self.runner.module.path, instance=instance)
 
@@ -48,11 +44,8 @@ class LibvirtModuleVolumeDriver(libvirt_volume.LibvirtBaseVolumeDriver):
             raise volume_driver.VolumeDriverError(1, "invalid_argument", "connection_info has no %s: the volume "
                                                   "was not connected through this module" % DEVICE_INFO_KEY,
                                                   "connection_info", "data." + DEVICE_INFO_KEY, call="get_config")
-        if self.runner.driver.has_disk_config:
-            xml = self.runner.local("disk_config", module_connection_info(connection_info), device_info,
-                                    guest_disk_info(disk_info))
-        else:
-            xml = disk_config.v1_retarget(device_info["disk_xml"], disk_info)  # V1-COMPAT
+        xml = self.runner.local("disk_config", module_connection_info(connection_info), device_info,
+                                guest_disk_info(disk_info))
         return disk_config.ModuleDiskConfig(xml)
 
     def disconnect_volume(self, connection_info, instance, force=False):

@@ -1,12 +1,23 @@
 """The volume_driver binding against the built module, on real tgtd + libvirtd + QEMU."""
+import ctypes
+import json
 import logging
 import os
+import subprocess
 import threading
 
 import pytest
 
 import volume_driver
+from volume_driver import _abi
 from conftest import CHAP_PASSWORD, INITIATOR, connection_info
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail("%s is not set (CTest sets it; see tests/python/CMakeLists.txt)" % name)
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +33,7 @@ def driver(module, driver_config):
 
 def test_negotiation_by_path_and_bare_name(module_path):
     by_path = volume_driver.load(module_path)
-    assert by_path.abi_version in (1, 2)
+    assert by_path.abi_version == 2
     assert by_path.driver_name == "iscsi"
     assert "iscsi" in by_path.volume_types
     by_name = volume_driver.load(os.path.basename(module_path), driver_dir=os.path.dirname(module_path))
@@ -72,14 +83,30 @@ def test_create_error_names_the_config_field(module):
     assert e.value.status == 5 and e.value.argument == "config" and e.value.field == "path"
 
 
-def test_optional_and_v2_calls_on_a_v1_module_are_refused_without_emulation(driver):
-    if driver.abi_version >= 2:
-        pytest.skip("the module speaks v2")
-    with pytest.raises(volume_driver.NotSupportedByModule) as e:
-        driver.disk_config({"driver_volume_type": "iscsi", "data": {}}, {}, {"dev": "sdb"})
-    assert e.value.status == 3 and "ABI v2" in e.value.message
-    with pytest.raises(volume_driver.NotSupportedByModule):
-        driver.extend_volume({"driver_volume_type": "iscsi", "data": {}}, {})
+def test_ctypes_mirror_matches_the_header():
+    layout = json.loads(subprocess.run([_env("IVD_ABI_LAYOUT")], check=True, capture_output=True,
+                                       text=True).stdout)
+    assert layout["versions"] == [_abi.VD_ABI_VERSION_1, _abi.VD_ABI_VERSION_2]
+    for name, struct in (("vd_host_table", _abi.HostTable), ("vd_driver_table", _abi.DriverTableV2)):
+        members = {m: [getattr(struct, m).offset, getattr(struct, m).size] for m, _ in struct._fields_}
+        members["_size"] = [0, ctypes.sizeof(struct)]
+        assert members == layout[name], name
+
+
+def test_a_v1_module_negotiates_v1_and_refuses_v2_calls_without_emulation():
+    v1 = volume_driver.load(_env("IVD_V1_MODULE_PATH"))
+    assert v1.abi_version == 1 and not v1.has("cleanup") and not v1.has("disk_config")
+    with v1.create({}) as d:
+        assert d.connector_properties()["initiator"]
+        with pytest.raises(volume_driver.NotSupportedByModule) as e:
+            d.disk_config({"driver_volume_type": "iscsi", "data": {}}, {}, {"dev": "sdb"})
+        assert e.value.status == 3 and "ABI v2" in e.value.message
+        with pytest.raises(volume_driver.NotSupportedByModule):
+            d.extend_volume({"driver_volume_type": "iscsi", "data": {}}, {})
+        with pytest.raises(volume_driver.NotSupportedByModule):
+            d.cleanup()
+    returned, freed = v1.string_stats()
+    assert returned == freed > 0
 
 
 def test_closed_driver_refuses_calls(module, driver_config):
@@ -97,12 +124,8 @@ def test_cleanup_dry_run(driver):
 
 def _attach_and_read(driver, libvirt_lab, ci, dev, head, while_attached=None):
     connector = driver.connector_properties()
-    if driver.abi_version >= 2:
-        device_info = driver.connect_volume(ci, connector)  # no guest
-        disk_xml = driver.disk_config(ci, device_info, {"dev": dev, "bus": "scsi"})
-    else:
-        device_info = driver.connect_volume(ci, connector, {"dev": dev, "bus": "scsi"})
-        disk_xml = device_info["disk_xml"]
+    device_info = driver.connect_volume(ci, connector)  # no guest
+    disk_xml = driver.disk_config(ci, device_info, {"dev": dev, "bus": "scsi"})
     libvirt_lab.dom.attachDeviceFlags(disk_xml, 1)  # VIR_DOMAIN_AFFECT_LIVE
     try:
         assert libvirt_lab.read_bytes(dev, 0, len(head)) == head
@@ -205,7 +228,6 @@ def test_the_acl_target_refuses_another_initiator(module, driver_config, tgtd):
     """The fixture's ACL is real: the Nova test's ACL volume proves the initiator survived into QEMU."""
     other = dict(driver_config, initiator_name="iqn.1993-08.org.debian:01:someone-else")
     with module.create(other) as d:
-        disk = None if d.abi_version >= 2 else {"dev": "sdz"}
         with pytest.raises(volume_driver.VolumeDriverError) as e:
-            d.connect_volume(connection_info(tgtd, "acl", "bind-acl"), d.connector_properties(), disk)
+            d.connect_volume(connection_info(tgtd, "acl", "bind-acl"), d.connector_properties())
     assert e.value.code in ("not_found", "unreachable", "auth")

@@ -99,15 +99,9 @@ def test_extend_volume(nova_driver, ctx, tgtd, libvirt_lab):
     ci = nova_ci(tgtd, "open", "nova-extend")
     nova_driver.attach_volume(ctx, ci, instance, "/dev/sde", disk_bus="scsi", device_type="disk")
     try:
-        runner = nova_driver.volume_module_runners["iscsi"]
-        if not runner.module.has("extend_volume"):
-            # ABI v1: the slot is NULL; Nova reports ExtendVolumeNotSupported and the guest is untouched.
-            with pytest.raises(exception.ExtendVolumeNotSupported):
-                nova_driver.extend_volume(ctx, ci, instance, 32 << 20)
-        else:
-            tgtd.grow_lun(tgtd.open_tid, 1, tgtd.open_path, 32 << 20)
-            nova_driver.extend_volume(ctx, ci, instance, 32 << 20)
-            assert libvirt_lab.dom.blockInfo("sde")[0] == 32 << 20
+        tgtd.grow_lun(tgtd.open_tid, 1, tgtd.open_path, 32 << 20)
+        nova_driver.extend_volume(ctx, ci, instance, 32 << 20)
+        assert libvirt_lab.dom.blockInfo("sde")[0] == 32 << 20
     finally:
         nova_driver.detach_volume(ctx, ci, instance, "/dev/sde")
 
@@ -131,6 +125,22 @@ def test_missing_module_fails_at_start_naming_the_option(nova_conf):
         with pytest.raises(exception.InvalidConfiguration) as e:
             LibvirtDriver(virtapi.VirtAPI())
         assert "[libvirt] volume_drivers" in str(e.value)
+    finally:
+        CONF.clear_override("volume_drivers", group="libvirt")
+
+
+def test_a_v1_module_fails_at_start_naming_the_option(nova_conf):
+    """Nova connects before it knows the guest device and asks for the disk later: only ABI v2 has that."""
+    from nova import exception
+    from nova.conf import CONF
+    from nova_volume_modules.driver import LibvirtDriver
+    from nova.virt import virtapi
+    v1 = os.environ["IVD_V1_MODULE_PATH"]
+    CONF.set_override("volume_drivers", "iscsi=" + v1, group="libvirt")
+    try:
+        with pytest.raises(exception.InvalidConfiguration) as e:
+            LibvirtDriver(virtapi.VirtAPI())
+        assert "[libvirt] volume_drivers" in str(e.value) and v1 in str(e.value) and "ABI v2" in str(e.value)
     finally:
         CONF.clear_override("volume_drivers", group="libvirt")
 
@@ -165,12 +175,12 @@ DISK_XML = ("<disk type='network' device='disk'><driver name='qemu' type='raw' c
 
 def test_module_disk_config_survives_nova(nova_conf):
     from nova.virt.libvirt import config as vconfig
-    from nova_volume_modules.disk_config import ModuleDiskConfig, v1_retarget
-    xml = v1_retarget(DISK_XML, {"dev": "sdf", "bus": "scsi", "unit": 3, "type": "disk"})
+    from nova_volume_modules.disk_config import ModuleDiskConfig
+    xml = DISK_XML
     conf = ModuleDiskConfig(xml)
-    assert (conf.target_dev, conf.source_type, conf.serial) == ("sdf", "network", "vol-1")
+    assert (conf.target_dev, conf.source_type, conf.serial) == ("sda", "network", "vol-1")
     out = conf.to_xml()
-    assert "<auth" in out and "<initiator>" in out and 'unit="3"' in out
+    assert "<auth" in out and "<initiator>" in out and "usage=" in out
     # What Nova's own config objects would have made of it: auth and initiator gone.
     plain = vconfig.LibvirtConfigGuestDisk()
     plain.parse_str(xml)

@@ -1,16 +1,12 @@
-"""ctypes mirror of abi/include/volume_driver/volume_driver.h.
+"""ctypes mirror of abi/include/volume_driver/volume_driver.h (versions 1 and 2).
 
-Version 1 is copied from the header on main. Version 2 (issue 15) is not on main yet: its appended slots are
-copied from branch abi-v2 (commit c3c0ca2) and marked ``ASSUMED-V2``; check them against main's header when it
-lands (the
-struct_size check in module.py refuses a v2 table smaller than this layout, so a mismatch fails loudly at load,
-never as a call through the wrong slot).
+tests/python/abi_layout.c prints the header's offsets and sizes; test_binding.py compares them with these
+structures, so a header change that this mirror misses fails a test, never a call through the wrong slot.
 """
 import ctypes
 from ctypes import POINTER, c_char_p, c_int32, c_uint32, c_void_p
 
 VD_ABI_VERSION_1 = 1
-# ASSUMED-V2: the version number issue 15 introduces.
 VD_ABI_VERSION_2 = 2
 # The newest version this binding speaks (offered at negotiation).
 VD_ABI_VERSION_OFFERED = VD_ABI_VERSION_2
@@ -75,10 +71,9 @@ FREE_STRING_FN = ctypes.CFUNCTYPE(None, c_void_p)
 LAST_ERROR_FN = ctypes.CFUNCTYPE(c_void_p)  # borrowed const char *: read with string_at, never freed
 CLEANUP_FN = ctypes.CFUNCTYPE(c_int32, vd_driver_p, c_uint32, out_string_p)
 
-# ASSUMED-V2: disk_config(driver, connection_info, device_info, disk_info, flags, &disk_xml), as issue 15 item 4
-# writes it.
+# disk_config(driver, connection_info, device_info, disk_info, flags, &disk_xml)
 DISK_CONFIG_FN = ctypes.CFUNCTYPE(c_int32, vd_driver_p, c_char_p, c_char_p, c_char_p, c_uint32, out_string_p)
-# ASSUMED-V2: create_for_host(host, config_json, &out): each handle logs through its own host table. A v2 table
+# create_for_host(host, config_json, &out): each handle logs through its own host table. A v2 table
 # refuses the old create().
 CREATE_FOR_HOST_FN = ctypes.CFUNCTYPE(c_int32, POINTER(HostTable), c_char_p, POINTER(vd_driver_p))
 
@@ -99,12 +94,11 @@ V1_FIELDS = [
     ("cleanup", CLEANUP_FN),  # appended within v1: present only when struct_size covers it
 ]
 
-# ---- ASSUMED-V2 layout begins: the members issue 15 appends after v1's `cleanup`. -----------------------------
+# Version 2 appends these after v1's `cleanup`.
 V2_APPENDED_FIELDS = [
     ("create_for_host", CREATE_FOR_HOST_FN),
     ("disk_config", DISK_CONFIG_FN),
 ]
-# ---- ASSUMED-V2 layout ends. ---------------------------------------------------------------------------------
 
 
 class DriverTableV1(ctypes.Structure):

@@ -33,7 +33,7 @@ class Driver:
         self._closed = False
         handle = _abi.vd_driver_p()
         cfg = _json_arg(config)
-        # ASSUMED-V2: a v2 module receives this handle's own host table through create_for_host.
+        # A v2 module logs each handle through the host table create_for_host hands it.
         create_for_host = module.fn.get("create_for_host") if module.abi_version >= 2 else None
         if create_for_host:
             self._host = _logbridge.host_table(_logbridge.register(logger) if logger else module._log_key)

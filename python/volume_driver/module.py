@@ -61,7 +61,6 @@ class Module:
             raise LoadError("not_a_driver", "%s answered ABI version %d; this binding speaks 1 and 2"
                             % (self.path, answer), self.path)
         size = ctypes.c_uint32.from_address(out.value).value
-        # ASSUMED-V2: the v2 table is v1's plus the members of _abi.V2_APPENDED_FIELDS.
         table_type = _abi.DriverTableV2 if answer == _abi.VD_ABI_VERSION_2 else _abi.DriverTableV1
         needed = ctypes.sizeof(table_type) if answer == _abi.VD_ABI_VERSION_2 else _abi.V1_MIN_SIZE
         if size < needed:
