@@ -33,7 +33,6 @@ class ModuleRunner:
                                                                              self.module.abi_version),
                                           self.module.path, status=2)
         self.config = config
-        self.config_json = json.dumps(config, sort_keys=True)
         self.driver = self.module.create(config)  # a bad config fails here, at service start
         self.privileged = privileged
         self.last_privsep_pid = None
@@ -49,7 +48,7 @@ class ModuleRunner:
         """A call that changes the host: through privsep (JSON in, JSON out) or in-process."""
         if not self.privileged:
             return self.local(call, *args, **kwargs)
-        text = privsep.module_call(self.module.path, self.config_json, call, json.dumps([args, kwargs]))
+        text = privsep.module_call(self.vtype, call, json.dumps([args, kwargs]))
         reply = json.loads(text)
         if "error" in reply:
             e = reply["error"]

@@ -78,6 +78,15 @@ def test_attach_detach_open_volume_through_privsep(nova_driver, ctx, tgtd, libvi
     assert runner.privileged and runner.last_privsep_pid not in (None, os.getpid())
 
 
+def test_privileged_daemon_loads_only_what_its_own_config_names(nova_driver):
+    """The unprivileged side names a type, never a module path or config: the daemon reads nova.conf itself."""
+    from nova_volume_modules import privsep
+    reply = json.loads(privsep.module_call("rbd", "cleanup", json.dumps([[], {"dry_run": True}])))
+    assert reply["error"]["code"] == "invalid_argument" and "volume_drivers" in reply["error"]["message"]
+    reply = json.loads(privsep.module_call("iscsi", "cleanup", json.dumps([[], {"dry_run": True}])))
+    assert reply["result"]["dry_run"] is True and reply["uid"] == 0 and reply["pid"] != os.getpid()
+
+
 def test_chap_volume_keeps_auth_and_leaves_no_secret(nova_driver, ctx, tgtd, libvirt_lab, caplog):
     ci = nova_ci(tgtd, "chap", "nova-chap", chap=True)
     live = attach_read_detach(nova_driver, ctx, libvirt_lab, ci, "sdc", tgtd.chap_head)
