@@ -2,8 +2,9 @@
 # packaging/test-packages.sh BUILD_DIR
 #
 # Builds the deb and rpm packages from BUILD_DIR (a build tree configured with -DCMAKE_INSTALL_PREFIX=/usr),
-# checks them (lintian, rpm queries), installs the debs with apt, runs the installed volume-host and a consumer
-# project built against the installed -dev package, then removes and purges them and checks nothing is left.
+# checks them (lintian, rpm queries), installs the debs with apt, runs the installed volume-host, a consumer
+# project built against the installed -dev package and Nova's real LibvirtDriver with the installed Python
+# packages and module, then removes and purges them and checks nothing is left.
 #
 # Runs unattended as root on Debian 12; it installs and removes system packages, so it is not a ctest test.
 # Environment:
@@ -17,6 +18,9 @@ set -o pipefail
 RUNTIME_PKG=iscsi-volume-driver
 DEV_PKG=iscsi-volume-driver-dev
 DEV_RPM_PKG=iscsi-volume-driver-devel
+PY_PKG=python3-volume-driver
+NOVA_PKG=python3-volume-driver-nova
+PY_DIR=/usr/lib/python3/dist-packages
 CONF=/etc/volume-host/volume-host.conf
 
 passed=0
@@ -46,7 +50,7 @@ pkg_status() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | tr -d '
 
 cleanup_packages() {
     local p
-    for p in "$DEV_PKG" "$RUNTIME_PKG"; do
+    for p in "$NOVA_PKG" "$PY_PKG" "$DEV_PKG" "$RUNTIME_PKG"; do
         if [ -n "$(pkg_status "$p")" ] && [ "$(pkg_status "$p")" != "un" ]; then
             DEBIAN_FRONTEND=noninteractive dpkg --purge "$p" >>"$WORK/log" 2>&1 || true
         fi
@@ -102,11 +106,16 @@ check "cpack builds the DEB and RPM packages" \
     bash -c "cd '$WORK/pkgs' && cpack --config '$BUILD/CPackConfig.cmake' -B '$WORK/pkgs'"
 RUNTIME_DEB="$WORK/pkgs/${RUNTIME_PKG}_${VERSION}-1_${DEB_ARCH}.deb"
 DEV_DEB="$WORK/pkgs/${DEV_PKG}_${VERSION}-1_${DEB_ARCH}.deb"
+PY_DEB="$WORK/pkgs/${PY_PKG}_${VERSION}-1_${DEB_ARCH}.deb"
+NOVA_DEB="$WORK/pkgs/${NOVA_PKG}_${VERSION}-1_all.deb"
 RUNTIME_RPM=$(ls "$WORK/pkgs/${RUNTIME_PKG}-${VERSION}"-*.rpm 2>/dev/null | head -n1)
 DEV_RPM=$(ls "$WORK/pkgs/${DEV_RPM_PKG}-${VERSION}"-*.rpm 2>/dev/null | head -n1)
-for f in "$RUNTIME_DEB" "$DEV_DEB"; do
+PY_RPM=$(ls "$WORK/pkgs/${PY_PKG}-${VERSION}"-*.rpm 2>/dev/null | head -n1)
+NOVA_RPM=$(ls "$WORK/pkgs/${NOVA_PKG}-${VERSION}"-*.noarch.rpm 2>/dev/null | head -n1)
+for f in "$RUNTIME_DEB" "$DEV_DEB" "$PY_DEB" "$NOVA_DEB"; do
     [ -f "$f" ] || abort "expected package $(basename "$f") was not built (have: $(ls "$WORK/pkgs" | tr '\n' ' '))"
 done
+[ -n "$PY_RPM" ] && [ -n "$NOVA_RPM" ] || abort "expected ${PY_PKG}-${VERSION}-*.rpm and ${NOVA_PKG}-${VERSION}-*.noarch.rpm"
 [ -n "$RUNTIME_RPM" ] && [ -n "$DEV_RPM" ] || abort "expected ${RUNTIME_PKG}-${VERSION}-*.rpm and ${DEV_RPM_PKG}-${VERSION}-*.rpm"
 pass "package files: $(cd "$WORK/pkgs" && ls ./*.deb ./*.rpm | tr '\n' ' ')"
 
@@ -115,6 +124,8 @@ pass "package files: $(cd "$WORK/pkgs" && ls ./*.deb ./*.rpm | tr '\n' ' ')"
 deb_paths() { dpkg-deb -c "$1" | awk '{print $6}' | sed -e 's|^\./|/|' -e 's|/$||' | grep -v '^$'; }
 RUNTIME_FILES=$(deb_paths "$RUNTIME_DEB")
 DEV_FILES=$(deb_paths "$DEV_DEB")
+PY_FILES=$(deb_paths "$PY_DEB")
+NOVA_FILES=$(deb_paths "$NOVA_DEB")
 
 expect_field() {  # deb field expected-regex
     local v
@@ -134,6 +145,27 @@ done
 expect_field "$DEV_DEB" Package "^${DEV_PKG}\$"
 expect_field "$DEV_DEB" Version "^${VERSION//./\\.}-[0-9]+\$"
 expect_field "$DEV_DEB" Section '^libdevel$'
+expect_field "$PY_DEB" Section '^python$'
+expect_field "$PY_DEB" Depends '(^|, )python3:any(,|$)'
+expect_field "$NOVA_DEB" Architecture '^all$'
+for d in "$PY_PKG \\(= ${VERSION//./\\.}-[0-9]+\\)" python3-nova python3-libvirt python3-oslo\\.privsep; do
+    expect_field "$NOVA_DEB" Depends "(^|, )${d}(,|\$)"
+done
+for f in postinst prerm; do
+    for d in "$PY_DEB" "$NOVA_DEB"; do
+        if dpkg-deb --info "$d" "$f" 2>/dev/null | grep -q 'py3compile\|py3clean'; then
+            pass "$(basename "$d") has a $f that byte-compiles / cleans"
+        else
+            fail "$(basename "$d") lacks its $f"
+        fi
+    done
+done
+expect_field "$NOVA_DEB" Enhances '^nova-compute$'
+if dpkg-deb -f "$NOVA_DEB" Recommends | grep -q 'nova-compute'; then
+    fail "$NOVA_PKG recommends nova-compute (apt would install a whole compute service with it)"
+else
+    pass "$NOVA_PKG enhances nova-compute without pulling it in"
+fi
 conffiles=$(dpkg-deb --info "$RUNTIME_DEB" conffiles 2>/dev/null)
 if has_line "$conffiles" "$CONF"; then pass "$CONF is a conffile"; else fail "$CONF is not listed in conffiles ('$conffiles')"; fi
 
@@ -149,10 +181,27 @@ for p in /usr/include/volume_driver/volume_driver.h "/usr/lib/$MULTIARCH/pkgconf
     /usr/share/doc/$DEV_PKG/copyright /usr/share/doc/$DEV_PKG/changelog.Debian.gz; do
     if has_line "$DEV_FILES" "$p"; then pass "dev deb has $p"; else fail "dev deb lacks $p"; fi
 done
+for p in $PY_DIR/volume_driver/__init__.py $PY_DIR/volume_driver/_config.py $PY_DIR/volume_driver/module.py \
+    /usr/share/doc/$PY_PKG/copyright; do
+    if has_line "$PY_FILES" "$p"; then pass "python deb has $p"; else fail "python deb lacks $p"; fi
+done
+for p in $PY_DIR/nova_volume_modules/driver.py $PY_DIR/nova_volume_modules/privsep.py \
+    $PY_DIR/nova/virt/libvirt_volume_modules/__init__.py /usr/share/doc/$NOVA_PKG/copyright; do
+    if has_line "$NOVA_FILES" "$p"; then pass "nova deb has $p"; else fail "nova deb lacks $p"; fi
+done
+# Nova's own package owns nova/__init__.py and nova/virt/__init__.py: ours must not ship them.
+for p in $PY_DIR/nova/__init__.py $PY_DIR/nova/virt/__init__.py; do
+    if has_line "$NOVA_FILES" "$p"; then fail "nova deb ships $p (python3-nova's file)"; else pass "nova deb leaves $p to python3-nova"; fi
+done
+if grep -qF "DRIVER_DIR = \"$DRIVER_DIR\"" <(dpkg-deb --fsys-tarfile "$PY_DEB" | tar -xO ".$PY_DIR/volume_driver/_config.py"); then
+    pass "the installed binding's default driver directory is $DRIVER_DIR"
+else
+    fail "volume_driver/_config.py in $PY_PKG does not name $DRIVER_DIR"
+fi
 
 # ---------------------------------------------------------------------------------------------------------------------
 # lintian: errors fail; every warning must be documented in packaging/README.md
-lintian --fail-on error --tag-display-limit 0 "$RUNTIME_DEB" "$DEV_DEB" >"$WORK/lintian.out" 2>&1
+lintian --fail-on error --tag-display-limit 0 "$RUNTIME_DEB" "$DEV_DEB" "$PY_DEB" "$NOVA_DEB" >"$WORK/lintian.out" 2>&1
 lintian_rc=$?
 lintian_out=$(grep -v 'running with root privileges' "$WORK/lintian.out")
 printf '== lintian (rc %s)\n%s\n' "$lintian_rc" "$lintian_out" >>"$WORK/log"
@@ -210,12 +259,25 @@ if rpm -qpR "$DEV_RPM" 2>/dev/null | grep -qv '^rpmlib('; then
 else
     pass "devel rpm requires nothing but rpmlib features (header only)"
 fi
+rpm_nova_files=$(rpm -qpl "$NOVA_RPM" 2>/dev/null)
+rpm_nova_reqs=$(rpm -qpR "$NOVA_RPM" 2>/dev/null)
+for p in $PY_DIR/nova_volume_modules/driver.py $PY_DIR/nova/virt/libvirt_volume_modules/__init__.py; do
+    if has_line "$rpm_nova_files" "$p"; then pass "nova rpm has $p"; else fail "nova rpm lacks $p"; fi
+done
+for r in python3-nova "$PY_PKG = $VERSION"; do
+    if has_line "$rpm_nova_reqs" "$r"; then pass "nova rpm requires $r"; else fail "nova rpm does not require $r"; fi
+done
+if has_line "$(rpm -qpl "$PY_RPM" 2>/dev/null)" "$PY_DIR/volume_driver/driver.py"; then
+    pass "python rpm has $PY_DIR/volume_driver/driver.py"
+else
+    fail "python rpm lacks $PY_DIR/volume_driver/driver.py"
+fi
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Install the debs
 installed_by_us=1
 cleanup_packages  # a previous run's leftovers would spoil the "left behind" checks
-ALL_FILES=$(printf '%s\n%s\n' "$RUNTIME_FILES" "$DEV_FILES" | sort -u)
+ALL_FILES=$(printf '%s\n%s\n%s\n%s\n' "$RUNTIME_FILES" "$DEV_FILES" "$PY_FILES" "$NOVA_FILES" | sort -u)
 preexisting=""
 for p in $ALL_FILES; do
     if [ -e "$p" ]; then preexisting+="$p"$'\n'; fi
@@ -228,11 +290,13 @@ if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 fi
 apt_opts=(-y -o Dpkg::Options::=--force-confnew)
 [ "${IVD_NO_RECOMMENDS:-0}" = 1 ] && apt_opts+=(--no-install-recommends)
-check "apt-get install ./${RUNTIME_PKG}.deb ./${DEV_PKG}.deb" \
-    env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "$RUNTIME_DEB" "$DEV_DEB"
+check "apt-get install ./${RUNTIME_PKG}.deb ./${DEV_PKG}.deb ./${PY_PKG}.deb ./${NOVA_PKG}.deb" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "$RUNTIME_DEB" "$DEV_DEB" "$PY_DEB" "$NOVA_DEB"
 [ "$(pkg_status "$RUNTIME_PKG")" = ii ] || abort "$RUNTIME_PKG is not installed (status '$(pkg_status "$RUNTIME_PKG")')"
 [ "$(pkg_status "$DEV_PKG")" = ii ] || abort "$DEV_PKG is not installed (status '$(pkg_status "$DEV_PKG")')"
-pass "both packages are installed"
+[ "$(pkg_status "$PY_PKG")" = ii ] || abort "$PY_PKG is not installed (status '$(pkg_status "$PY_PKG")')"
+[ "$(pkg_status "$NOVA_PKG")" = ii ] || abort "$NOVA_PKG is not installed (status '$(pkg_status "$NOVA_PKG")')"
+pass "all four packages are installed"
 if dpkg-query -W -f='${Conffiles}\n' "$RUNTIME_PKG" | grep -qF " $CONF "; then
     pass "dpkg records $CONF as a conffile"
 else
@@ -305,17 +369,25 @@ check "consumer configures and builds with CMake's pkg_check_modules(volume-driv
     bash -c "cmake -S '$WORK/consumer-src' -B '$WORK/consumer-cmake-pc' -DCONSUMER_USE_PKGCONFIG=ON && cmake --build '$WORK/consumer-cmake-pc' && '$WORK/consumer-cmake-pc/consumer'"
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Remove: only the (edited) conffile stays; purge: nothing stays
+# Nova's real LibvirtDriver with the installed Python packages and module (python3 -I: no source tree, no PYTHONPATH)
+mkdir -p "$WORK/nova" && chmod 700 "$WORK/nova"
+run_expect "Nova loads libvirt_volume_modules.LibvirtDriver with the installed module" 0 \
+    env -u PYTHONPATH /usr/bin/python3 -I "$SRC/tests/packaging/nova_installed_check.py" "$DRIVER_DIR" "$WORK/nova"
+printf '%s\n' "$LAST_OUT" | grep '^ok: ' | sed 's/^/    /'
+if [ "$(grep -c '^ok: ' <<<"$LAST_OUT")" -eq 3 ]; then pass "all three Nova checks reported ok"; else fail "Nova checks: $(grep -c '^ok: ' <<<"$LAST_OUT") of 3 ok"; fi
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Remove: only the (edited) conffiles stay; purge: nothing stays
 marker="# edited by test-packages.sh $$"
 echo "$marker" >>"$CONF"
-check "apt-get remove both packages" \
-    env DEBIAN_FRONTEND=noninteractive apt-get remove -y "$RUNTIME_PKG" "$DEV_PKG"
+check "apt-get remove the four packages" \
+    env DEBIAN_FRONTEND=noninteractive apt-get remove -y "$NOVA_PKG" "$PY_PKG" "$RUNTIME_PKG" "$DEV_PKG"
 st=$(pkg_status "$RUNTIME_PKG")
 if [ "$st" = rc ]; then pass "$RUNTIME_PKG is in config-files state after remove"; else fail "$RUNTIME_PKG status after remove is '$st', expected rc"; fi
 st=$(pkg_status "$DEV_PKG")
 if [ -z "$st" ] || [ "$st" = un ] || [ "$st" = pn ]; then pass "$DEV_PKG is gone after remove (it has no conffiles)"; else fail "$DEV_PKG status after remove is '$st'"; fi
 left=$(for p in $NEW_PATHS; do [ -e "$p" ] && [ "$p" != "$CONF" ] && [ "$p" != "$(dirname "$CONF")" ] && echo "$p"; done)
-if [ -z "$left" ]; then pass "remove leaves nothing behind but the conffile"; else fail "left behind after remove: $(echo $left)"; fi
+if [ -z "$left" ]; then pass "remove leaves nothing behind but the conffiles (byte-code included)"; else fail "left behind after remove: $(echo $left)"; fi
 if [ -f "$CONF" ] && grep -qxF "$marker" "$CONF"; then pass "the edited conffile survives remove"; else fail "$CONF was not kept (with its edit) on remove"; fi
 
 check "dpkg --purge $RUNTIME_PKG" env DEBIAN_FRONTEND=noninteractive dpkg --purge "$RUNTIME_PKG"

@@ -15,7 +15,7 @@ packages=(
   # packaging checks and os-brick for comparing target expansion
   rpm lintian dpkg-dev file python3-os-brick
   # the Python binding and the Nova integration (tests/python): pytest, and the real Nova 26 and libvirt-python
-  python3-pytest python3-nova python3-libvirt
+  python3-pytest python3-nova python3-libvirt python3-oslo.rootwrap
   # real-kernel lab (tests/vm_lab): builds its Debian guest image
   debootstrap
   # fuzzing (clang + libFuzzer) and sanitizers
