@@ -7,7 +7,8 @@
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath probe e2e scale osbrick" (subset)
+#        IVD_BENCH_ONLY="percall memory multipath probe e2e nova scale osbrick" (re-runs only these stages;
+#        the other stages' last outputs stay in the report, each with its date)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
 # libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
 set -euo pipefail
@@ -21,7 +22,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e scale osbrick} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e nova scale osbrick} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -37,7 +38,14 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIVD_TEST_GROUPS=bench 
 cmake --build "$build" -j"$(nproc)" --target bench >/dev/null
 bench=$build/tests/bench/ivd_bench
 raw=$out/raw
-rm -rf "$raw"
+if [ -n "${IVD_BENCH_ONLY:-}" ]; then
+  # A subset re-runs those stages only: the other stages' outputs stay, and the report names each stage's date.
+  for s in $only; do rm -f "$raw/$s".* "$raw/${s}_"*; done
+  sed -i '/^total /d' "$raw/durations.txt" 2>/dev/null || true
+  for s in $only; do sed -i "/^${s}[_ ]/d" "$raw/durations.txt" 2>/dev/null || true; done
+else
+  rm -rf "$raw"
+fi
 mkdir -p "$raw"
 export IVD_LAB_KEEP_LIBVIRTD=1
 ulimit -n "$(ulimit -Hn)" || true
@@ -69,6 +77,9 @@ fi
 [[ $only == *" multipath "* ]] && stage multipath "$bench" multipath --reps "$mp_reps" --latency-ms 50
 [[ $only == *" probe "* ]] && stage probe "$bench" probe --targets "$probe_targets" --portals-per-target 4 --dead-every 10 --rounds "$probe_rounds"
 [[ $only == *" e2e "* ]] && stage e2e "$bench" e2e --iterations "$e2e_iter"
+# Nova's real LibvirtDriver with the module (privsep daemon included) vs the raw libvirt floor, interleaved.
+[[ $only == *" nova "* ]] && stage nova /usr/bin/python3 "$root/tests/bench/nova_attach.py" \
+  --module "$build/plugin/iscsi_volume_driver.so" --iterations "$e2e_iter"
 [[ $only == *" scale "* ]] && stage scale "$bench" scale --domains "$domains" --volumes "$volumes" --threads 1,2,4 --async
 # One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
 [[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"

@@ -113,6 +113,26 @@ def main():
                              f"volume-host {f(m[f'ratio_volume_host_to_floor_{phase}'])}x)",
                              f'<= {target}x', verdict(r, target)))
 
+    # 2b. through Nova's real LibvirtDriver
+    nv = load(os.path.join(raw, 'nova.json'))
+    if nv:
+        res['nova'] = nv
+        for mode in ('nochap', 'chap'):
+            m = nv[mode]
+            r = m['ratio_nova_to_floor_cycle']
+            rows.append((f'2b Nova attach+detach {"without" if mode == "nochap" else "with"} CHAP (privsep)',
+                         'Nova LibvirtDriver / raw libvirt floor, attach+detach medians',
+                         f"{f(m['nova.attach_ms']['median'], 1)}+{f(m['nova.detach_ms']['median'], 1)} / "
+                         f"{f(m['floor.attach_ms']['median'], 1)}+{f(m['floor.detach_ms']['median'], 1)} ms = {f(r)}x "
+                         f"(paired {f(m['pair_ratio_cycle']['median'])}x; secrets left {m['secrets_left']})",
+                         '<= 1.3x', verdict(r, 1.3)))
+        st = nv.get('eventlet_stall') or {}
+        if 'adapter_stall_s' in st:
+            rows.append(('2b eventlet hub stall during a 1 s portal wait',
+                         'longest hub gap: tpool adapter / privsep daemon / direct ctypes call',
+                         f"{f(st['adapter_stall_s'], 3)} / {f(st.get('privsep_stall_s'), 3)} / "
+                         f"{f(st['direct_stall_s'], 3)} s", '-', 'measured'))
+
     # 3. scale
     sc = load(os.path.join(raw, 'scale.json'))
     if sc:
@@ -236,6 +256,14 @@ def main():
              '| benchmark | measure | result | target | verdict |', '|---|---|---|---|---|']
     for r in rows:
         lines.append('| ' + ' | '.join(str(x).replace('|', '/') for x in r) + ' |')
+    dates = {}
+    for path in sorted(glob.glob(os.path.join(raw, '*.json'))):
+        stage = os.path.basename(path)[:-5].split('_')[0]
+        day = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc).strftime('%Y-%m-%d')
+        dates.setdefault(day, set()).add(stage)
+    if len(dates) > 1:
+        lines += ['', 'Stages of different runs (outputs dated): ' +
+                  '; '.join(f"{d}: {', '.join(sorted(s))}" for d, s in sorted(dates.items()))]
     lines += ['', 'Run time per stage (s): ' + ', '.join(f'{k} {v}' for k, v in res['durations_s'].items()), '',
               'Produced by `scripts/bench.sh' + (' --quick' if a.mode == 'quick' else '') + '`; raw outputs in bench-results/raw/.']
     with open(os.path.join(a.out, 'results.md'), 'w') as fh:
