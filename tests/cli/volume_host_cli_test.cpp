@@ -1,4 +1,5 @@
 // volume-host as people and scripts use it: exit codes, JSON on stdout, JSON errors on stderr.
+#include "silent_libvirt.hpp"
 #include "test_support.hpp"
 
 #include <json/json.h>
@@ -13,9 +14,6 @@
 #include <sstream>
 #include <string>
 #include <utility>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,51 +326,13 @@ TEST_F(VolumeHostCli, InputsFollowTheDriversJsonRules) {
     EXPECT_NE(parse(r.err)["error"]["message"].asString().find("DEVICE_INFO"), std::string::npos) << r.err;
 }
 
-// A listener that completes connections (the kernel's backlog does) and never answers: a hung libvirtd.
-class SilentListener {
-public:
-    static SilentListener tcp() {
-        SilentListener l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(l.fd_, 64), 0);
-        EXPECT_EQ(::getsockname(l.fd_, reinterpret_cast<sockaddr *>(&a), &len), 0);
-        l.port_ = ntohs(a.sin_port);
-        return l;
-    }
-    static SilentListener unix_socket(const std::string &path) {
-        SilentListener l(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-        EXPECT_EQ(::bind(l.fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(l.fd_, 64), 0);
-        return l;
-    }
-    SilentListener(SilentListener &&o) noexcept : fd_(std::exchange(o.fd_, -1)), port_(o.port_) {}
-    ~SilentListener() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int port() const { return port_; }
-
-private:
-    explicit SilentListener(int fd) : fd_(fd) {}
-    int fd_ = -1;
-    int port_ = 0;
-};
-
 // Regression: volume-host's libvirt calls had no bound: a URI whose daemon accepts and never answers hung
 // connect --attach and disconnect --detach forever. Now [libvirt] connect_timeout_ms bounds the connect (and
 // keepalive the calls after it).
 TEST_F(VolumeHostCli, SilentLibvirtIsATimeoutWithinTheBound) {
-    auto tcp = SilentListener::tcp();
-    const std::string sock = (dir_ / "hung-libvirt.sock").string();
-    auto unix_listener = SilentListener::unix_socket(sock);
-    const std::string uris[] = {"qemu+tcp://127.0.0.1:" + std::to_string(tcp.port()) + "/system",
-                                "qemu+unix:///system?socket=" + sock};
+    auto tcp = ivd::testing::SilentLibvirt::tcp();
+    auto unix_listener = ivd::testing::SilentLibvirt::unix_socket(dir_ / "hung-libvirt.sock");
+    const std::string uris[] = {tcp.uri(), unix_listener.uri()};
     auto ci = write("ci.json", R"({"driver_volume_type":"iscsi","data":{}})");
     auto conn = write("connector.json", R"({"initiator":"iqn.1993-08.org.debian:01:cli"})");
     auto device = write("device.json", R"({"type":"network","disk_xml":"<disk type='network' device='disk'><source protocol='iscsi' name='iqn.2010-10.org.openstack:v/1'><host name='127.0.0.1' port='3260'/></source><target dev='sdb' bus='scsi'/></disk>"})");

@@ -4,16 +4,13 @@
 #include "libvirt/handles.hpp"
 #include "libvirt/secret_store.hpp"
 #include "libvirt_lab.hpp"
+#include "silent_libvirt.hpp"
 #include "stderr_capture.hpp"
 
 #include <libvirt/libvirt.h>
 
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -48,52 +45,6 @@ TEST(Connection, FailedOpenIsAnErrorAndPrintsNothing) {
     EXPECT_EQ(connection.open_count(), 0u);
 }
 
-// A listener that accepts (the kernel completes the handshake) and never reads or answers: a hung daemon.
-class BlackHole {
-public:
-    static BlackHole tcp() {
-        BlackHole b(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::bind(b.fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
-        EXPECT_EQ(::listen(b.fd_, 16), 0);
-        EXPECT_EQ(::getsockname(b.fd_, reinterpret_cast<sockaddr *>(&addr), &len), 0);
-        b.uri_ = "qemu+tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/system";
-        return b;
-    }
-    static BlackHole unix_socket() {
-        BlackHole b(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        b.path_ = std::filesystem::temp_directory_path() / ("ivd-black-hole-" + std::to_string(::getpid()) + "-" +
-                                                             std::to_string(counter()++) + ".sock");
-        ::unlink(b.path_.c_str());
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", b.path_.c_str());
-        EXPECT_EQ(::bind(b.fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
-        EXPECT_EQ(::listen(b.fd_, 16), 0);
-        b.uri_ = "qemu+unix:///system?socket=" + b.path_;
-        return b;
-    }
-    BlackHole(BlackHole &&o) noexcept : fd_(o.fd_), uri_(std::move(o.uri_)), path_(std::move(o.path_)) { o.fd_ = -1; }
-    ~BlackHole() {
-        if (fd_ >= 0) ::close(fd_);
-        if (!path_.empty()) ::unlink(path_.c_str());
-    }
-    const std::string &uri() const { return uri_; }
-
-private:
-    explicit BlackHole(int fd) : fd_(fd) {}
-    static int &counter() {
-        static int n = 0;
-        return n;
-    }
-    int fd_;
-    std::string uri_;
-    std::string path_;
-};
-
 // Used to hang in virConnectOpen for as long as the peer kept the socket open (for ever).
 void expect_bounded_timeout(const std::string &uri) {
     ivd::libvirt::ConnectionOptions options;
@@ -123,9 +74,11 @@ void expect_bounded_timeout(const std::string &uri) {
     EXPECT_EQ(connection.open_count(), 0u);
 }
 
-TEST(Connection, TcpPeerThatNeverAnswersTimesOut) { expect_bounded_timeout(BlackHole::tcp().uri()); }
+TEST(Connection, TcpPeerThatNeverAnswersTimesOut) { expect_bounded_timeout(ivd::testing::SilentLibvirt::tcp().uri()); }
 
-TEST(Connection, UnixSocketThatNeverAnswersTimesOut) { expect_bounded_timeout(BlackHole::unix_socket().uri()); }
+TEST(Connection, UnixSocketThatNeverAnswersTimesOut) {
+    expect_bounded_timeout(ivd::testing::SilentLibvirt::unix_socket().uri());
+}
 
 TEST(Connection, RealDaemonGetsKeepaliveOnARunningEventLoop) {
     LibvirtLab lab(ivd::testing::LibvirtLabOptions{.start_domain = false});

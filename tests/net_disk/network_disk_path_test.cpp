@@ -1,6 +1,7 @@
 // The network path with libvirt and libiscsi replaced by in-memory fakes: portal choice, secret lifecycle,
 // rollback, and the device_info it returns.
 #include "net_disk/network_disk_path.hpp"
+#include "path_calls.hpp"
 #include "request/json_input.hpp"
 
 #include <volume_driver/volume_driver.h>
@@ -60,19 +61,7 @@ struct Fixture {
     }
 };
 
-// The host's VD_DISCONNECT_* bits as the driver hands them to a path.
-[[maybe_unused]] DisconnectOptions options(std::uint32_t flags) {
-    return {(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
-}
-
-// The driver parses device_info before a path sees it; these tests hand the path the JSON a host stored.
-[[maybe_unused]] Result<void> disconnect_json(AttachPathImpl &path, const request::VolumeRequest &v, const json::Value *info,
-                             std::uint32_t flags) {
-    if (info == nullptr) return path.disconnect(v, nullptr, options(flags));
-    auto parsed = request::parse_device_info(*info);
-    if (!parsed) return std::move(parsed).error();
-    return path.disconnect(v, &*parsed, options(flags));
-}
+using ivd::testing::disconnect_json;
 
 Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v,
                             const std::string &initiator = "iqn.1993-08.org.debian:01:host") {

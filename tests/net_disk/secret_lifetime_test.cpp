@@ -1,6 +1,7 @@
 // Who keeps a volume's CHAP secret alive: attachment records and domain disk references, with libvirt replaced
 // by MemorySecretStore and a scripted reference list, and the real FileLedger in a private temporary state_dir.
 #include "net_disk/network_disk_path.hpp"
+#include "path_calls.hpp"
 #include "request/json_input.hpp"
 
 #include <volume_driver/volume_driver.h>
@@ -74,19 +75,7 @@ struct Host {
     bool has_secret() { return secrets->value_of(usage).has_value(); }
 };
 
-// The host's VD_DISCONNECT_* bits as the driver hands them to a path.
-[[maybe_unused]] DisconnectOptions options(std::uint32_t flags) {
-    return {(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
-}
-
-// The driver parses device_info before a path sees it; these tests hand the path the JSON a host stored.
-[[maybe_unused]] Result<void> disconnect_json(AttachPathImpl &path, const request::VolumeRequest &v, const json::Value *info,
-                             std::uint32_t flags) {
-    if (info == nullptr) return path.disconnect(v, nullptr, options(flags));
-    auto parsed = request::parse_device_info(*info);
-    if (!parsed) return std::move(parsed).error();
-    return path.disconnect(v, &*parsed, options(flags));
-}
+using ivd::testing::disconnect_json;
 
 Result<json::Value> connect(net_disk::NetworkDiskPath &path, const request::VolumeRequest &v, const char *dev = "sda") {
     request::Connector connector;
