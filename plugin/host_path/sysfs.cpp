@@ -64,56 +64,113 @@ bool same_address(const std::string &address, const request::Portal &portal) {
 
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
 
-std::vector<Sysfs::SessionRow> Sysfs::sessions() const {
-    std::vector<SessionRow> rows;
-    const fs::path cls = fs::path(root_) / "class/iscsi_session";
-    for (const auto &name : list_dir(cls)) {
+// "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
+// many sessions the host has; only the directory listing grows with them.
+std::vector<std::string> Sysfs::session_names() const {
+    std::vector<std::pair<long, std::string>> numbered;
+    for (auto &name : list_dir(fs::path(root_) / "class/iscsi_session")) {
         if (!starts_with(name, "session")) continue;
-        SessionRow row;
-        row.session.name = name;
-        row.iqn = read_text(cls / name / "targetname");
-        const std::string sid = name.substr(std::strlen("session"));
-        for (const auto &conn : list_dir(fs::path(root_) / "class/iscsi_connection")) {
-            if (!starts_with(conn, "connection" + sid + ":")) continue;
-            const fs::path cd = fs::path(root_) / "class/iscsi_connection" / conn;
-            row.address = read_text(cd / "persistent_address");
-            if (row.address.empty()) row.address = read_text(cd / "address");
-            std::string port = read_text(cd / "persistent_port");
-            if (port.empty()) port = read_text(cd / "port");
-            row.port = static_cast<std::uint16_t>(std::strtoul(port.c_str(), nullptr, 10));
+        numbered.emplace_back(std::strtol(name.c_str() + std::strlen("session"), nullptr, 10), std::move(name));
+    }
+    std::sort(numbered.begin(), numbered.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+    std::vector<std::string> names;
+    for (auto &[n, name] : numbered) names.push_back(std::move(name));
+    forget_gone_sessions(names);
+    return names;
+}
+
+// A session's name is never reused while the host runs (the kernel numbers sessions from a counter), and its
+// target and portal never change: once read, they are known for as long as the name is listed.
+Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
+    {
+        std::lock_guard lock(identities_mutex_);
+        if (auto it = identities_.find(name); it != identities_.end()) return it->second;
+    }
+    SessionIdentity id;
+    id.iqn = read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname");
+    if (const fs::path cd = connection_dir(name); !cd.empty()) {
+        id.address = read_text(cd / "persistent_address");
+        if (id.address.empty()) id.address = read_text(cd / "address");
+        std::string port = read_text(cd / "persistent_port");
+        if (port.empty()) port = read_text(cd / "port");
+        id.port = static_cast<std::uint16_t>(std::strtoul(port.c_str(), nullptr, 10));
+    }
+    if (!id.iqn.empty() && !id.address.empty()) {  // a session still being set up is read again next time
+        std::lock_guard lock(identities_mutex_);
+        identities_.emplace(name, id);
+    }
+    return id;
+}
+
+void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
+    std::lock_guard lock(identities_mutex_);
+    if (identities_.size() <= listed.size()) {
+        bool all_listed = true;
+        for (const auto &[name, id] : identities_) {
+            all_listed = all_listed && std::find(listed.begin(), listed.end(), name) != listed.end();
+            if (!all_listed) break;
+        }
+        if (all_listed) return;
+    }
+    std::erase_if(identities_, [&](const auto &entry) {
+        return std::find(listed.begin(), listed.end(), entry.first) == listed.end();
+    });
+}
+
+// The session's connection: open-iscsi makes exactly one, "connectionN:0"; any other id is looked for by listing.
+fs::path Sysfs::connection_dir(const std::string &session_name) const {
+    const fs::path cls = fs::path(root_) / "class/iscsi_connection";
+    const std::string prefix = "connection" + session_name.substr(std::strlen("session")) + ":";
+    std::error_code ec;
+    if (fs::exists(cls / (prefix + "0"), ec)) return cls / (prefix + "0");
+    for (const auto &conn : list_dir(cls)) {
+        if (starts_with(conn, prefix)) return cls / conn;
+    }
+    return {};
+}
+
+// One session's row; nothing when `iqn` is given and the session is to another target (read first: cheap).
+std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, const std::string *iqn) const {
+    const fs::path dir = fs::path(root_) / "class/iscsi_session" / name;
+    SessionIdentity id = identity(name);
+    if (iqn != nullptr && id.iqn != *iqn) return std::nullopt;
+    SessionRow row;
+    row.session.name = name;
+    row.iqn = std::move(id.iqn);
+    row.address = std::move(id.address);
+    row.port = id.port;
+    // The SCSI host is in the session's device path: .../hostH/sessionN/...
+    std::error_code ec;
+    const std::string real = fs::canonical(dir, ec).string();
+    const auto at = real.rfind("/host");
+    if (at != std::string::npos) row.session.host = std::atoi(real.c_str() + at + 5);
+    row.session.channel = "-";
+    row.session.target_id = "-";
+    for (const auto &t : list_dir(dir / "device")) {
+        const auto parts = split_colon(t);
+        if (starts_with(t, "target") && parts.size() == 3) {
+            row.session.channel = parts[1];
+            row.session.target_id = parts[2];
             break;
         }
-        // The SCSI host is in the session's device path: .../hostH/sessionN/...
-        std::error_code ec;
-        const std::string real = fs::canonical(cls / name, ec).string();
-        const auto at = real.rfind("/host");
-        if (at != std::string::npos) row.session.host = std::atoi(real.c_str() + at + 5);
-        row.session.channel = "-";
-        row.session.target_id = "-";
-        for (const auto &t : list_dir(cls / name / "device")) {
-            const auto parts = split_colon(t);
-            if (starts_with(t, "target") && parts.size() == 3) {
-                row.session.channel = parts[1];
-                row.session.target_id = parts[2];
-                break;
-            }
-        }
-        rows.push_back(std::move(row));
     }
-    return rows;
+    return row;
 }
 
 std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn) const {
-    for (const auto &s : sessions()) {
-        if (s.iqn == iqn && same_address(s.address, portal) && s.port == portal.port) return s.session;
+    for (const auto &name : session_names()) {
+        auto row = read_session(name, &iqn);
+        if (row && same_address(row->address, portal) && row->port == portal.port) return row->session;
     }
     return std::nullopt;
 }
 
 std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) const {
     std::vector<request::Portal> out;
-    for (const auto &s : sessions()) {
-        if (s.iqn != iqn) continue;
+    for (const auto &name : session_names()) {
+        auto found = read_session(name, &iqn);
+        if (!found) continue;
+        const SessionRow &s = *found;
         request::Portal p;
         p.host = s.address;
         p.port = s.port;
@@ -175,6 +232,13 @@ std::optional<MultipathMap> Sysfs::find_multipath(const std::string &device) con
 }
 
 std::optional<MultipathMap> Sysfs::find_multipath_by_name(const std::string &name) const {
+    // udev's /dev/mapper/<name> link names the dm-N directly; the scan of every block device is the fallback.
+    std::error_code ec;
+    const fs::path link = fs::read_symlink(fs::path(dev_root_) / "mapper" / name, ec);
+    if (!ec && starts_with(link.filename().string(), "dm-")) {
+        auto m = map_of(link.filename().string());
+        if (m && m->name == name) return m;
+    }
     for (const auto &b : list_dir(root_ + "/block")) {
         if (!starts_with(b, "dm-")) continue;
         auto m = map_of(b);

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -42,12 +44,24 @@ private:
         std::string address;
         std::uint16_t port = 0;
     };
-    std::vector<SessionRow> sessions() const;
+    struct SessionIdentity {
+        std::string iqn;
+        std::string address;
+        std::uint16_t port = 0;
+    };
+    std::vector<std::string> session_names() const;
+    SessionIdentity identity(const std::string &name) const;
+    void forget_gone_sessions(const std::vector<std::string> &listed) const;
+    std::filesystem::path connection_dir(const std::string &session_name) const;
+    std::optional<SessionRow> read_session(const std::string &name, const std::string *iqn) const;
     std::filesystem::path session_dir(const Session &s) const;
     std::optional<MultipathMap> map_of(const std::string &dm) const;
 
     std::string root_;
     std::string dev_root_;
+    // Sessions already read, by name (see identity()); calls come from many threads at once.
+    mutable std::mutex identities_mutex_;
+    mutable std::unordered_map<std::string, SessionIdentity> identities_;
 };
 
 }  // namespace ivd::host_path
