@@ -7,7 +7,7 @@
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath probe e2e nova scale osbrick" (re-runs only these stages;
+#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale osbrick" (re-runs only these stages;
 #        the other stages' last outputs stay in the report, each with its date)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
 # libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
@@ -22,7 +22,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath probe e2e nova scale osbrick} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale osbrick} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -52,8 +52,10 @@ ulimit -n "$(ulimit -Hn)" || true
 
 if [ $mode = quick ]; then
   rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5 osb_rounds=3
+  hs_volumes=40 hs_window=10
 else
   rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20 osb_rounds=5
+  hs_volumes=250 hs_window=50
 fi
 
 stage() {  # stage NAME command... ; stdout -> raw/NAME.json, duration recorded
@@ -75,6 +77,8 @@ if [[ $only == *" percall "* ]]; then
 fi
 [[ $only == *" memory "* ]] && stage memory "$bench" memory --cycles 10000
 [[ $only == *" multipath "* ]] && stage multipath "$bench" multipath --reps "$mp_reps" --latency-ms 50
+# Host path with many volumes attached (simulated host, real tgtd logins, 4 paths each): first vs last attaches.
+[[ $only == *" hostscale "* ]] && stage hostscale "$bench" host-scale --volumes "$hs_volumes" --paths 4 --window "$hs_window"
 [[ $only == *" probe "* ]] && stage probe "$bench" probe --targets "$probe_targets" --portals-per-target 4 --dead-every 10 --rounds "$probe_rounds"
 [[ $only == *" e2e "* ]] && stage e2e "$bench" e2e --iterations "$e2e_iter"
 # Nova's real LibvirtDriver with the module (privsep daemon included) vs the raw libvirt floor, interleaved.

@@ -1,6 +1,7 @@
 #include "host_path/sysfs.hpp"
 #include "host_path/real_host_ops.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <unordered_set>
 
 namespace ivd::host_path {
 
@@ -66,11 +69,16 @@ fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "
 
 // "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
 // many sessions the host has; only the directory listing grows with them.
+// Plain readdir: this runs on lookups that miss, and a host may have thousands of sessions.
 std::vector<std::string> Sysfs::session_names() const {
     std::vector<std::pair<long, std::string>> numbered;
-    for (auto &name : list_dir(fs::path(root_) / "class/iscsi_session")) {
-        if (!starts_with(name, "session")) continue;
-        numbered.emplace_back(std::strtol(name.c_str() + std::strlen("session"), nullptr, 10), std::move(name));
+    const std::string dir = root_ + "/class/iscsi_session";
+    if (DIR *d = ::opendir(dir.c_str())) {
+        while (const dirent *e = ::readdir(d)) {
+            if (std::strncmp(e->d_name, "session", 7) != 0) continue;
+            numbered.emplace_back(std::strtol(e->d_name + 7, nullptr, 10), e->d_name);
+        }
+        ::closedir(d);
     }
     std::sort(numbered.begin(), numbered.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
     std::vector<std::string> names;
@@ -98,23 +106,41 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     if (!id.iqn.empty() && !id.address.empty()) {  // a session still being set up is read again next time
         std::lock_guard lock(identities_mutex_);
         identities_.emplace(name, id);
+        by_target_[target_key(id.iqn, id.address, id.port)] = name;
     }
     return id;
 }
 
+std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port) {
+    std::string host = address;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    return iqn + '\n' + host + '\n' + std::to_string(port);
+}
+
 void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
     std::lock_guard lock(identities_mutex_);
-    if (identities_.size() <= listed.size()) {
-        bool all_listed = true;
-        for (const auto &[name, id] : identities_) {
-            all_listed = all_listed && std::find(listed.begin(), listed.end(), name) != listed.end();
-            if (!all_listed) break;
-        }
-        if (all_listed) return;
-    }
+    if (identities_.empty()) return;
+    const std::unordered_set<std::string_view> live(listed.begin(), listed.end());
     std::erase_if(identities_, [&](const auto &entry) {
-        return std::find(listed.begin(), listed.end(), entry.first) == listed.end();
+        if (live.contains(entry.first)) return false;
+        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port);
+        if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
+        return true;
     });
+}
+
+// The session already seen for this portal and IQN, if it is still there (its targetname read again): a lookup
+// that does not list the host's sessions.
+std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn) const {
+    std::string name;
+    {
+        std::lock_guard lock(identities_mutex_);
+        auto it = by_target_.find(target_key(iqn, portal.host, portal.port));
+        if (it == by_target_.end()) return std::nullopt;
+        name = it->second;
+    }
+    if (read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname") != iqn) return std::nullopt;
+    return name;
 }
 
 // The session's connection: open-iscsi makes exactly one, "connectionN:0"; any other id is looked for by listing.
@@ -158,6 +184,9 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
 }
 
 std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn) const {
+    if (auto known = known_session(portal, iqn)) {
+        if (auto row = read_session(*known, &iqn)) return row->session;
+    }
     for (const auto &name : session_names()) {
         auto row = read_session(name, &iqn);
         if (row && same_address(row->address, portal) && row->port == portal.port) return row->session;

@@ -51,6 +51,8 @@ private:
     };
     std::vector<std::string> session_names() const;
     SessionIdentity identity(const std::string &name) const;
+    static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port);
+    std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn) const;
     void forget_gone_sessions(const std::vector<std::string> &listed) const;
     std::filesystem::path connection_dir(const std::string &session_name) const;
     std::optional<SessionRow> read_session(const std::string &name, const std::string *iqn) const;
@@ -62,6 +64,7 @@ private:
     // Sessions already read, by name (see identity()); calls come from many threads at once.
     mutable std::mutex identities_mutex_;
     mutable std::unordered_map<std::string, SessionIdentity> identities_;
+    mutable std::unordered_map<std::string, std::string> by_target_;  // target_key -> session name
 };
 
 }  // namespace ivd::host_path

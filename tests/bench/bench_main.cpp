@@ -16,10 +16,10 @@ int main(int argc, char **argv) {
     const std::map<std::string, int (*)(const Args &)> commands{
         {"percall", run_percall}, {"percall-input", run_percall_input}, {"memory", run_memory},
         {"probe", run_probe},     {"multipath", run_multipath},         {"e2e", run_e2e},
-        {"scale", run_scale},     {"osbrick", run_osbrick},
+        {"scale", run_scale},     {"osbrick", run_osbrick},             {"host-scale", run_host_scale},
     };
     if (argc < 2 || !commands.contains(argv[1])) {
-        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|e2e|scale|osbrick [--opt value]...\n");
+        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|host-scale|e2e|scale|osbrick [--opt value]...\n");
         return 2;
     }
     Args args;

@@ -98,6 +98,20 @@ def main():
             rows.append(('1 speed-up vs nova (paired rounds, median)', 'nova median / ours median',
                          f"{f(pc['speedup_vs_nova'])}x", '>= 4x', verdict(pc['speedup_vs_nova'], 4, False)))
 
+    # 5b. host path cost against the number of attached volumes
+    hs = load(os.path.join(raw, 'hostscale.json'))
+    if hs:
+        res['hostscale'] = hs
+        w = hs['window']
+        def ms(k): return hs[k]['ms']['median']
+        rows.append((f"5b host path, {hs['volumes']} volumes x {hs['paths']} paths kept attached (simulated host)",
+                     f'median of the last {w} attaches / the first {w}; detach with all attached / with few',
+                     f"attach {f(ms('attach_last'), 1)} / {f(ms('attach_first'), 1)} ms = {f(hs['ratio_attach_last_to_first'])}x; "
+                     f"detach {f(ms('detach_first'), 1)} / {f(ms('detach_last'), 1)} ms = {f(hs['ratio_detach_loaded_to_unloaded'])}x; "
+                     f"tool runs per attach {int(hs['attach_first']['tool_runs']['median'])} -> {int(hs['attach_last']['tool_runs']['median'])}; "
+                     f"RSS {hs['rss_kib_before'] // 1024} -> {hs['rss_kib_all_attached'] // 1024} MiB",
+                     '<= 1.2x', verdict(hs['ratio_attach_last_to_first'], 1.2)))
+
     # 2. end to end
     e2e = load(os.path.join(raw, 'e2e.json'))
     if e2e:
