@@ -91,6 +91,19 @@ public:
     // Path devices the map holds now ("sdc", ...).
     virtual std::vector<std::string> multipath_paths(const MultipathMap &map) = 0;
     virtual Result<void> flush_multipath(const MultipathMap &map) = 0;
+    // Ready for I/O: polls (bounded by `timeout`) until one block can be read through the map with O_DIRECT,
+    // trying the read only while the map is not suspended and holds a running path (so it cannot queue).
+    virtual Result<void> wait_map_ready(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
+
+    // Extend. The SCSI device's state as sysfs shows it ("running", "offline", "transport-offline", "blocked");
+    // "" when the device is gone.
+    virtual std::string device_state(const std::string &device) = 0;
+    // Asks the kernel to read the device's capacity again (1 > /sys/block/sdX/device/rescan).
+    virtual Result<void> rescan_device(const std::string &device) = 0;
+    // A block device's (sdX or dm-N) size in bytes, from sysfs (512-byte sectors).
+    virtual Result<std::uint64_t> device_size(const std::string &device) = 0;
+    // `multipathd resize map NAME`; its "timeout" answer (a reconfigure in progress) is retried until `deadline`.
+    virtual Result<void> multipath_resize(const MultipathMap &map, std::chrono::steady_clock::time_point deadline) = 0;
 
     // Flushes buffers and deletes the SCSI device; waits until it is gone.
     virtual Result<void> remove_device(const std::string &device) = 0;

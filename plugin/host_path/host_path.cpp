@@ -123,6 +123,10 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
         auto waited = wait_for_map(good, ctx.decision.enforce_multipath || config_.enforce_multipath, failed);
         if (!waited) return std::move(waited).error();
         map = std::move(*waited);
+        // dm-N existing is not the map being usable: wait (bounded) until a block reads through it.
+        if (map.map) {
+            if (auto ready = check_map_ready(*map.map, good); !ready) return std::move(ready).error();
+        }
     }
     const std::set<std::string> in_map = map.map ? paths_in_map(*map.map, good) : std::set<std::string>{};
     const std::string device_path = guest_device(map.map, *good.front());

@@ -72,6 +72,9 @@ public:
     // decide whether a failed step stops it.
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             DisconnectOptions options) override;
+    // Every path active (else refused, naming the paths; nothing changed) -> rescan each path's device -> resize
+    // the map -> the map's (or the single device's) new size in bytes (host_path_extend.cpp).
+    Result<std::uint64_t> extend(const request::VolumeRequest &volume, const request::DeviceInfo &device_info) override;
     Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
     Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
 
@@ -103,12 +106,24 @@ private:
     // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
     // an error after every path was undone (rows added to `failed`).
     Result<MapOutcome> wait_for_map(const std::vector<const PathAttempt *> &good, bool enforce, json::Value &failed);
+    // Ready for I/O: the map reads a block within map_ready_timeout; else every path this connect attached is undone
+    // (and the map flushed when this connect made it) and the connect fails.
+    Result<void> check_map_ready(const MultipathMap &map, const std::vector<const PathAttempt *> &good);
     // The path devices `map` holds now (a warning when it holds fewer than the good paths).
     std::set<std::string> paths_in_map(const MultipathMap &map, const std::vector<const PathAttempt *> &good);
     // The device the guest gets: the map, else the first path's by-path link (or its node).
     std::string guest_device(const std::optional<MultipathMap> &map, const PathAttempt &first);
     // device_info: the one place the host path writes it (disconnect reads it back in host_path_disconnect.cpp).
     Result<request::DeviceInfo> build_device_info(const ConnectContext &context, const Attached &attached);
+
+    // Extend's steps (host_path_extend.cpp): the paths' devices as the host shows them now, each checked active.
+    struct ExtendPath {
+        std::string label;   // "PORTAL IQN lun N", for errors
+        std::string device;  // "sdc"; "" when the LUN has no device now
+    };
+    Result<std::vector<ExtendPath>> active_paths(const request::BlockDevice &block, const std::optional<MultipathMap> &map);
+    Result<std::uint64_t> wait_for_map_size(const MultipathMap &map, const std::vector<ExtendPath> &paths,
+                                            std::chrono::steady_clock::time_point deadline);
 
     request::HostPathConfig config_;
     Logger log_;

@@ -55,6 +55,21 @@ Result<MapOutcome> HostPath::wait_for_map(const std::vector<const PathAttempt *>
     return out;
 }
 
+Result<void> HostPath::check_map_ready(const MultipathMap &map, const std::vector<const PathAttempt *> &good) {
+    auto ready = ops_->wait_map_ready(map, config_.map_ready_timeout);
+    if (ready) return {};
+    // Every device new: this connect made the map, so it goes too. A device that was there before means the
+    // map was (another attachment of the volume uses it): it stays, only what this connect added is undone.
+    const bool made_here = std::none_of(good.begin(), good.end(), [](const PathAttempt *a) { return a->device_existed; });
+    if (made_here) {
+        if (auto f = ops_->flush_multipath(map); !f) log_.warning("host_path", "undo: {}", f.error().message);
+    }
+    for (const PathAttempt *a : good) undo_path(*a);
+    return std::move(ready).error().context(
+        fmt::format("map_ready_timeout_ms: the multipath map is not ready for I/O; everything this connect did was "
+                    "undone{}", made_here ? " (the map flushed)" : " (the map, there before this connect, kept)"));
+}
+
 std::set<std::string> HostPath::paths_in_map(const MultipathMap &map, const std::vector<const PathAttempt *> &good) {
     std::set<std::string> in_map;
     for (const auto &d : ops_->multipath_paths(map)) in_map.insert(d);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace ivd::host_path {
 
@@ -44,6 +45,21 @@ std::optional<Error> HostTools::login_failure(const ProcessResult &r, const requ
     if (r.started && !r.timed_out && (r.exit_code == 0 || r.exit_code == iscsi_err_sess_exists)) return std::nullopt;
     return make_error(r.started ? status_for_login_exit(r) : Status::backend,
                       fmt::format("login to {} {} failed: {}", portal.to_string(), iqn, tool_message(r)));
+}
+
+Result<void> HostTools::multipathd_resize_map(const std::string &map_name) const {
+    const std::vector<std::string> argv = {c_.multipathd_path, "resize", "map", map_name};
+    log_.debug("host_path", "run {}", describe_argv(argv));
+    const ProcessResult r = run_process(argv, c_.command_timeout);
+    std::string answer = r.out;
+    while (!answer.empty() && std::isspace(static_cast<unsigned char>(answer.back()))) answer.pop_back();
+    if (r.started && !r.timed_out && r.exit_code == 0 && answer.find("fail") == std::string::npos &&
+        answer.find("timeout") == std::string::npos) {
+        return {};
+    }
+    const bool busy = r.timed_out || answer.find("timeout") != std::string::npos;
+    return make_error(busy ? Status::timeout : Status::backend,
+                      fmt::format("{}: {}", describe_argv(argv), answer.empty() ? tool_message(r) : answer));
 }
 
 }  // namespace ivd::host_path

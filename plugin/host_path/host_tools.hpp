@@ -38,6 +38,10 @@ public:
     Result<void> multipathd_add_path(const std::string &device_path) const {
         return tool({c_.multipathd_path, "add", "path", device_path});
     }
+    // `multipathd resize map NAME`: multipathd answers "ok", "fail" or "timeout" on stdout (older versions exit 0
+    // with "fail"), so the answer is read, not only the exit code. "timeout" (a reconfigure in progress) comes
+    // back as Status::timeout for the caller to retry.
+    Result<void> multipathd_resize_map(const std::string &map_name) const;
     Result<void> multipath_flush(const std::string &map_name) const { return tool({c_.multipath_path, "-f", map_name}); }
 
 private:

@@ -5,6 +5,7 @@
 
 #include "core/private_dir.hpp"
 #include "core/secret.hpp"
+#include "host_path/device_io.hpp"
 #include "host_path/host_tools.hpp"
 #include "host_path/node_record.hpp"
 #include "host_path/sysfs.hpp"
@@ -19,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -200,6 +202,37 @@ public:
     }
     std::vector<std::string> multipath_paths(const MultipathMap &map) override { return sys_.multipath_paths(map); }
     Result<void> flush_multipath(const MultipathMap &map) override { return tools_.multipath_flush(map.name); }
+
+    Result<void> wait_map_ready(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+        std::string why = "no path of the map is running";
+        const bool ready = poll_until(timeout, [&] {
+            if (sys_.map_suspended(map)) return (why = "the map is suspended"), false;
+            const auto paths = sys_.multipath_paths(map);
+            if (std::none_of(paths.begin(), paths.end(), [&](const auto &p) { return sys_.device_state(p) == "running"; })) {
+                return (why = "no path of the map is running"), false;
+            }
+            auto r = read_first_block(map.device_path);
+            if (!r) why = r.error().message;
+            return r.ok();
+        }, quick_backoff);
+        if (ready) return {};
+        return make_error(Status::timeout, fmt::format("multipath map {} ({}) was not ready for I/O within {} ms: {}",
+                                                       map.name, map.dm, timeout.count(), why));
+    }
+
+    std::string device_state(const std::string &device) override { return sys_.device_state(device); }
+    Result<void> rescan_device(const std::string &device) override {
+        return Sysfs::write(fmt::format("{}/block/{}/device/rescan", c_.sysfs_root, device), "1");
+    }
+    Result<std::uint64_t> device_size(const std::string &device) override { return sys_.size_bytes(device); }
+    Result<void> multipath_resize(const MultipathMap &map, std::chrono::steady_clock::time_point deadline) override {
+        Result<void> r;
+        poll_until(deadline, [&] {
+            r = tools_.multipathd_resize_map(map.name);
+            return r.ok() || r.error().status != Status::timeout;  // only "timeout" (busy) is worth another try
+        });
+        return r;
+    }
 
     Result<void> remove_device(const std::string &device) override {
         const std::string node = device_path(device);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -278,6 +279,26 @@ std::optional<MultipathMap> Sysfs::find_multipath_by_name(const std::string &nam
 
 std::vector<std::string> Sysfs::multipath_paths(const MultipathMap &map) const {
     return list_dir(fmt::format("{}/block/{}/slaves", root_, map.dm));
+}
+
+std::string Sysfs::device_state(const std::string &device) const {
+    return read_text(fs::path(root_) / "block" / device / "device/state");
+}
+
+Result<std::uint64_t> Sysfs::size_bytes(const std::string &device) const {
+    const fs::path p = fs::path(root_) / "block" / device / "size";
+    const std::string text = read_text(p);
+    char *end = nullptr;
+    errno = 0;
+    const unsigned long long sectors = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || errno != 0 || end == nullptr || *end != '\0' || sectors > (UINT64_MAX >> 9)) {
+        return make_error(Status::backend, fmt::format("cannot read the size of {} ({}: '{}')", device, p.string(), text));
+    }
+    return static_cast<std::uint64_t>(sectors) << 9;
+}
+
+bool Sysfs::map_suspended(const MultipathMap &map) const {
+    return read_text(fs::path(root_) / "block" / map.dm / "dm/suspended") == "1";
 }
 
 Result<void> Sysfs::write(const std::string &path, const std::string &value) {

@@ -34,6 +34,13 @@ public:
     std::optional<MultipathMap> find_multipath_by_name(const std::string &name) const;
     std::vector<std::string> multipath_paths(const MultipathMap &map) const;
 
+    // The SCSI device state of a path device ("running", "offline", ...); "" when it is gone.
+    std::string device_state(const std::string &device) const;
+    // /sys/block/NAME/size (512-byte sectors) in bytes.
+    Result<std::uint64_t> size_bytes(const std::string &device) const;
+    // Whether a dm map is suspended (dm/suspended is "1").
+    bool map_suspended(const MultipathMap &map) const;
+
     // Writes `value` to a sysfs attribute file (scan, delete).
     static Result<void> write(const std::string &path, const std::string &value);
 

@@ -162,6 +162,8 @@ constexpr Row rows[] = {
     {"login_timeout_ms", into<any_ms, &C::login_timeout>},
     {"multipath_wait_timeout_ms", into<any_ms, &C::multipath_wait_timeout>},
     {"command_timeout_ms", into<any_ms, &C::command_timeout>},
+    {"map_ready_timeout_ms", into<any_ms, &C::map_ready_timeout>},
+    {"extend_timeout_ms", into<any_ms, &C::extend_timeout>},
     {"keep_chap_in_node_record", into<flag, &C::keep_chap_in_node_record>},
     {"host_iscsi", into<tristate, &C::host_iscsi>},
     // Host capability detection.

@@ -81,6 +81,8 @@ struct HostPathOptions {
     std::chrono::milliseconds login_timeout{30000};           // one iscsiadm login
     std::chrono::milliseconds multipath_wait_timeout{10000};  // dm map after multipathd took the paths
     std::chrono::milliseconds command_timeout{15000};         // any other tool call
+    std::chrono::milliseconds map_ready_timeout{10000};       // connect: the map reads a block (ready for I/O)
+    std::chrono::milliseconds extend_timeout{30000};          // extend: rescans, resize map, the new size
     // false (default): the CHAP password is removed from the node record right after login (the session keeps
     // it); true: left there (0600) as os-brick does, so iscsid can log in again after its own restart.
     bool keep_chap_in_node_record = false;

@@ -19,7 +19,8 @@ namespace ivd::testing {
 class FakeHostOps final : public host_path::HostOps {
 public:
     // Makes `step` fail on `portal` ("" = every portal). Steps: prepare, lock, login, scan, device (the LUN never
-    // appears), wwid, multipath_add, flush, remove_device, logout, delete_node.
+    // appears), wwid, multipath_add, flush, remove_device, logout, delete_node, ready (the map never reads),
+    // rescan, resize.
     void fail(const std::string &step, const std::string &portal = "", Status status = Status::backend) {
         std::lock_guard g(m_);
         failures_[{step, portal}] = status;
@@ -39,6 +40,17 @@ public:
         nodes_.insert(key(portal, iqn));
         devices_[target_key(portal, iqn, lun)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
     }
+
+    // Extend: the LU grows (devices see it after their rescan, the map after its resize); a path's SCSI state.
+    void grow_lu(std::uint64_t bytes) {
+        std::lock_guard g(m_);
+        lu_size_ = bytes;
+    }
+    void set_device_state(const std::string &device, const std::string &state) {
+        std::lock_guard g(m_);
+        states_[device] = state;
+    }
+    static constexpr std::uint64_t initial_size = 1ull << 30;
 
     std::vector<std::string> journal() const {
         std::lock_guard g(m_);
@@ -211,6 +223,49 @@ public:
         return {};
     }
 
+    Result<void> wait_map_ready(const host_path::MultipathMap &map, std::chrono::milliseconds) override {
+        std::lock_guard g(m_);
+        note_locked("ready " + map.dm);
+        if (auto e = failure_locked("ready", "")) return std::move(*e);
+        return {};
+    }
+
+    std::string device_state(const std::string &device) override {
+        std::lock_guard g(m_);
+        if (device_locked(device) == nullptr) return {};
+        auto it = states_.find(device);
+        return it == states_.end() ? "running" : it->second;
+    }
+
+    Result<void> rescan_device(const std::string &device) override {
+        std::lock_guard g(m_);
+        note_locked("rescan " + device);
+        const Device *d = device_locked(device);
+        if (d == nullptr) return make_error(Status::not_found, "fake: no device " + device);
+        if (auto e = failure_locked("rescan", d->portal)) return std::move(*e);
+        sizes_[device] = lu_size_;
+        return {};
+    }
+
+    Result<std::uint64_t> device_size(const std::string &device) override {
+        std::lock_guard g(m_);
+        if (device == map_locked().dm) return map_size_;
+        if (device_locked(device) == nullptr) return make_error(Status::not_found, "fake: no device " + device);
+        auto it = sizes_.find(device);
+        return it == sizes_.end() ? initial_size : it->second;
+    }
+
+    Result<void> multipath_resize(const host_path::MultipathMap &map, std::chrono::steady_clock::time_point) override {
+        std::lock_guard g(m_);
+        note_locked("resize " + map.dm);
+        if (auto e = failure_locked("resize", "")) return std::move(*e);
+        std::set<std::uint64_t> seen;
+        for (const auto &d : in_map_) seen.insert(sizes_.count(d) ? sizes_[d] : initial_size);
+        if (seen.size() != 1) return make_error(Status::backend, "fake: multipathd resize map: fail (paths differ)");
+        map_size_ = *seen.begin();
+        return {};
+    }
+
     Result<void> remove_device(const std::string &device) override {
         std::lock_guard g(m_);
         note_locked("remove_device " + device);
@@ -309,6 +364,10 @@ private:
     std::vector<std::string> journal_;
     int session_count_ = 0;
     int device_count_ = 0;
+    std::map<std::string, std::string> states_;
+    std::map<std::string, std::uint64_t> sizes_;
+    std::uint64_t lu_size_ = initial_size;
+    std::uint64_t map_size_ = initial_size;
     bool map_forms_ = true;
     bool by_path_links_ = true;
 };

@@ -1,5 +1,6 @@
 // simulated-host DIR volume-host ...: the whole host path through the CLI and the built module, against a real
 // tgtd, on the simulated kernel and daemons.
+#include "setup.hpp"
 #include "test_support.hpp"
 #include "tgtd_lab.hpp"
 
@@ -64,6 +65,15 @@ TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     EXPECT_NE(info["path"].asString().find("/dev/dm-"), std::string::npos);
     EXPECT_EQ(lab.session_count(tid), 2);
 
+    // The LU grows on the storage; extend makes the host see it and reports the map's new size.
+    ivd::simhost::grow_simulated_lu((dir / "sim").string(), info["scsi_wwn"].asString(), 40ull << 20);
+    const std::string extend = base + "extend " + (dir / "ci.json").string() + " " + (dir / "device.json").string() +
+                               " >" + (dir / "extend.out").string() + " 2>&1";
+    ASSERT_EQ(WEXITSTATUS(std::system(extend.c_str())), 0) << slurp(dir / "extend.out");
+    Json::Value extended;
+    std::istringstream(slurp(dir / "extend.out")) >> extended;
+    EXPECT_EQ(extended["size_bytes"].asUInt64(), 40ull << 20) << slurp(dir / "extend.out");
+
     const std::string disconnect = base + "disconnect " + (dir / "ci.json").string() + " " +
                                    (dir / "device.json").string() + " >" + (dir / "disconnect.out").string() + " 2>&1";
     ASSERT_EQ(WEXITSTATUS(std::system(disconnect.c_str())), 0) << slurp(dir / "disconnect.out");
@@ -77,7 +87,7 @@ TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     const std::string argv_log = slurp(dir / "sim" / "argv.log");
     EXPECT_NE(argv_log.find("--login"), std::string::npos);
     EXPECT_EQ(argv_log.find(password), std::string::npos);
-    EXPECT_EQ((slurp(dir / "connect.err") + slurp(dir / "disconnect.out")).find(password), std::string::npos);
+    EXPECT_EQ((slurp(dir / "connect.err") + slurp(dir / "extend.out") + slurp(dir / "disconnect.out")).find(password), std::string::npos);
     fs::remove_all(dir);
 }
 
