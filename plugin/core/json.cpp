@@ -288,10 +288,32 @@ void emit(Writer &w, const Value &v) {
 }  // namespace
 
 std::string write(const Value &value) {
-    rapidjson::StringBuffer buffer(nullptr, 4096);  // a device_info fits: no regrowth on the common path
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    emit(writer, value);
-    return std::string(buffer.GetString(), buffer.GetSize());
+    TextWriter writer;
+    writer.value(value);
+    return writer.take();
 }
+
+struct TextWriter::Impl {
+    rapidjson::StringBuffer buffer{nullptr, 4096};  // a device_info fits: no regrowth on the common path
+    rapidjson::Writer<rapidjson::StringBuffer> writer{buffer};
+};
+
+TextWriter::TextWriter() : impl_(std::make_unique<Impl>()) {}
+TextWriter::~TextWriter() = default;
+void TextWriter::start_object() { impl_->writer.StartObject(); }
+void TextWriter::end_object() { impl_->writer.EndObject(); }
+void TextWriter::start_array() { impl_->writer.StartArray(); }
+void TextWriter::end_array() { impl_->writer.EndArray(); }
+// RapidJSON wants a pointer even for an empty text (a default string_view has none).
+void TextWriter::key(std::string_view k) {
+    impl_->writer.Key(k.empty() ? "" : k.data(), static_cast<rapidjson::SizeType>(k.size()));
+}
+void TextWriter::string(std::string_view s) {
+    impl_->writer.String(s.empty() ? "" : s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void TextWriter::integer(std::int64_t n) { impl_->writer.Int64(n); }
+void TextWriter::boolean(bool b) { impl_->writer.Bool(b); }
+void TextWriter::value(const Value &v) { emit(impl_->writer, v); }
+std::string TextWriter::take() { return std::string(impl_->buffer.GetString(), impl_->buffer.GetSize()); }
 
 }  // namespace ivd::json

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -163,5 +164,30 @@ bool valid_utf8(std::string_view s) noexcept;
 
 // Compact JSON text; non-ASCII UTF-8 is written as is, control characters escaped.
 std::string write(const Value &value);
+
+// The same text written event by event, for results made on every call: no Value tree is built for them.
+// Calls must nest as JSON does (a key before each member's value); take() once the outermost value is closed.
+class TextWriter {
+public:
+    TextWriter();
+    ~TextWriter();
+    TextWriter(const TextWriter &) = delete;
+    TextWriter &operator=(const TextWriter &) = delete;
+
+    void start_object();
+    void end_object();
+    void start_array();
+    void end_array();
+    void key(std::string_view k);
+    void string(std::string_view s);
+    void integer(std::int64_t n);
+    void boolean(bool b);
+    void value(const Value &v);  // a whole Value, as write() writes it
+    std::string take();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ivd::json
