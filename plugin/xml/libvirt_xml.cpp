@@ -12,6 +12,22 @@ namespace ivd::xml {
 
 namespace {
 
+// The bytes pugixml escapes (see XmlWriter::escape), per context.
+struct SpecialTable {
+    bool attribute[256] = {};
+    bool text[256] = {};
+    constexpr SpecialTable() {
+        for (int c = 0; c < 0x20; ++c) {
+            attribute[c] = true;
+            text[c] = c != '\t' && c != '\r' && c != '\n';
+        }
+        text[0] = true;  // a NUL ends the value
+        attribute['&'] = attribute['<'] = attribute['\''] = true;
+        text['&'] = text['<'] = text['>'] = true;
+    }
+};
+constexpr SpecialTable special_table{};
+
 // Straight into one string, no document tree: these elements are small, fixed in shape and written on every
 // attach. The bytes are the ones pugixml's raw, single-quoted save gave (tests/unit/libvirt_xml_test.cpp
 // compares both over every byte value): empty elements as <x/>, attributes in single quotes, and the escapes
@@ -61,33 +77,27 @@ private:
     // pugixml's escapes: & and < always; in attributes ' (the quote used) and every control character; in
     // text > and the control characters but tab, CR and LF; a control character as &#NN; (two decimal digits).
     void escape(std::string_view value, bool attribute) {
+        const bool *special = attribute ? special_table.attribute : special_table.text;
         std::size_t run = 0;
         for (std::size_t i = 0; i < value.size(); ++i) {
             const auto c = static_cast<unsigned char>(value[i]);
-            const char *entity = nullptr;
-            char numeric[6];
+            if (!special[c]) continue;  // most values have nothing to escape: one table look-up a byte
             if (c == 0) {
                 value = value.substr(0, i);
                 break;
             }
-            if (c == '&') {
-                entity = "&amp;";
-            } else if (c == '<') {
-                entity = "&lt;";
-            } else if (c == '>' && !attribute) {
-                entity = "&gt;";
-            } else if (c == '\'' && attribute) {
-                entity = "&apos;";
-            } else if (c < 0x20 && (attribute || (c != '\t' && c != '\r' && c != '\n'))) {
-                numeric[0] = '&', numeric[1] = '#', numeric[2] = static_cast<char>('0' + c / 10);
-                numeric[3] = static_cast<char>('0' + c % 10), numeric[4] = ';', numeric[5] = '\0';
-                entity = numeric;
-            } else {
-                continue;
-            }
             out_.append(value.data() + run, i - run);
-            out_ += entity;
             run = i + 1;
+            switch (c) {
+            case '&': out_ += "&amp;"; break;
+            case '<': out_ += "&lt;"; break;
+            case '>': out_ += "&gt;"; break;
+            case '\'': out_ += "&apos;"; break;
+            default: {
+                const char numeric[] = {'&', '#', static_cast<char>('0' + c / 10), static_cast<char>('0' + c % 10), ';'};
+                out_.append(numeric, sizeof numeric);
+            }
+            }
         }
         out_.append(value.data() + run, value.size() - run);
     }
