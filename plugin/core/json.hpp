@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -169,10 +168,7 @@ std::string write(const Value &value);
 // Calls must nest as JSON does (a key before each member's value); take() once the outermost value is closed.
 class TextWriter {
 public:
-    TextWriter();
-    ~TextWriter();
-    TextWriter(const TextWriter &) = delete;
-    TextWriter &operator=(const TextWriter &) = delete;
+    TextWriter() { out_.reserve(2048); }  // a device_info fits: no regrowth on the common path
 
     void start_object();
     void end_object();
@@ -181,13 +177,18 @@ public:
     void key(std::string_view k);
     void string(std::string_view s);
     void integer(std::int64_t n);
+    void unsigned_integer(std::uint64_t n);
+    void real(double d);  // finite only
     void boolean(bool b);
+    void null();
     void value(const Value &v);  // a whole Value, as write() writes it
     std::string take();
 
 private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    void separate();  // the comma before a member or item that follows another
+
+    std::string out_;
+    bool after_value_ = false;  // a value (or a whole container) was just written
 };
 
 }  // namespace ivd::json
