@@ -171,10 +171,13 @@ private:
     bool check_unique_keys(Object::iterator first, Object::iterator last) {
         const std::size_t n = static_cast<std::size_t>(last - first);
         const std::string *duplicate = nullptr;
-        if (n <= 16) {
+        if (n <= 32) {  // the driver's documents: compare pairs, length and first byte before the bytes
+            const auto same = [](const std::string &a, const std::string &b) {
+                return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
+            };
             for (auto i = first; i != last && duplicate == nullptr; ++i) {
                 for (auto j = first; j != i; ++j) {
-                    if (i->key == j->key) {
+                    if (same(i->key, j->key)) {
                         duplicate = &i->key;
                         break;
                     }
