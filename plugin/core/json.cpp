@@ -4,12 +4,16 @@
 
 #include "core/rapidjson_config.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include <rapidjson/internal/dtoa.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -249,49 +253,162 @@ bool valid_utf8(std::string_view s) noexcept {
 
 namespace {
 
+// RapidJSON's compact Writer, byte for byte (tests/unit/json_test.cpp compares the two), written straight into
+// one string: runs without escapes copied at once instead of a character at a time. One difference: RapidJSON's
+// SSE2 scan lets 0x1A..0x1F through unescaped in strings of 16 bytes or more (invalid JSON); they are escaped
+// here, as its byte-by-byte path does.
 template <class Writer>
 void emit(Writer &w, const Value &v) {
     switch (v.type()) {
-    case Type::null: w.Null(); break;
-    case Type::boolean: w.Bool(v.as_bool()); break;
+    case Type::null: w.null(); break;
+    case Type::boolean: w.boolean(v.as_bool()); break;
     case Type::integer:
         if (v.integer_is_unsigned()) {
-            w.Uint64(v.as_uint64());
+            w.unsigned_integer(v.as_uint64());
         } else {
-            w.Int64(v.as_int64());
+            w.integer(v.as_int64());
         }
         break;
     case Type::real:
         if (std::isfinite(v.as_double())) {
-            w.Double(v.as_double());
+            w.real(v.as_double());
         } else {
-            w.Null();  // JSON has no NaN or infinity
+            w.null();  // JSON has no NaN or infinity
         }
         break;
-    case Type::string: w.String(v.as_string().data(), static_cast<rapidjson::SizeType>(v.as_string().size())); break;
+    case Type::string: w.string(v.as_string()); break;
     case Type::array:
-        w.StartArray();
+        w.start_array();
         for (const Value &item : v.items()) emit(w, item);
-        w.EndArray();
+        w.end_array();
         break;
     case Type::object:
-        w.StartObject();
+        w.start_object();
         for (const Member &m : v.members()) {
-            w.Key(m.key.data(), static_cast<rapidjson::SizeType>(m.key.size()));
+            w.key(m.key);
             emit(w, m.value);
         }
-        w.EndObject();
+        w.end_object();
         break;
     }
+}
+
+// RapidJSON's escapes: the two-character forms where JSON has them, \u00XX (upper-case hex) for the other
+// control characters; everything else, UTF-8 included, as is.
+constexpr std::array<char, 256> escape_table = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = 'u';
+    t['\b'] = 'b', t['\t'] = 't', t['\n'] = 'n', t['\f'] = 'f', t['\r'] = 'r';
+    t['"'] = '"', t['\\'] = '\\';
+    return t;
+}();
+
+// The first byte at or after p that needs an escape (or end): 16 bytes a step with SSE2, loads only within
+// [p, end) so the sanitizers have nothing to say; then a byte at a time.
+const char *skip_unescaped(const char *p, const char *end) {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control_max = _mm_set1_epi8(0x1F);
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);  // bytes <= 0x1F
+        const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), control);
+        const int mask = _mm_movemask_epi8(hit);
+        if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+        p += 16;
+    }
+#endif
+    while (p != end && escape_table[static_cast<unsigned char>(*p)] == 0) ++p;
+    return p;
 }
 
 }  // namespace
 
 std::string write(const Value &value) {
-    rapidjson::StringBuffer buffer(nullptr, 4096);  // a device_info fits: no regrowth on the common path
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    TextWriter writer;
     emit(writer, value);
-    return std::string(buffer.GetString(), buffer.GetSize());
+    return writer.take();
 }
+
+void TextWriter::separate() {
+    if (after_value_) out_ += ',';
+}
+void TextWriter::start_object() {
+    separate();
+    out_ += '{';
+    after_value_ = false;
+}
+void TextWriter::end_object() {
+    out_ += '}';
+    after_value_ = true;
+}
+void TextWriter::start_array() {
+    separate();
+    out_ += '[';
+    after_value_ = false;
+}
+void TextWriter::end_array() {
+    out_ += ']';
+    after_value_ = true;
+}
+void TextWriter::key(std::string_view k) {
+    string(k);
+    out_ += ':';
+    after_value_ = false;
+}
+void TextWriter::string(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    separate();
+    out_ += '"';
+    const char *p = s.data();
+    const char *const end = p + s.size();
+    for (;;) {
+        const char *run = p;
+        p = skip_unescaped(p, end);
+        out_.append(run, static_cast<std::size_t>(p - run));
+        if (p == end) break;
+        const auto c = static_cast<unsigned char>(*p++);
+        const char e = escape_table[c];
+        const char escaped[] = {'\\', e, '0', '0', hex[c >> 4], hex[c & 0xF]};
+        out_.append(escaped, e == 'u' ? 6 : 2);
+    }
+    out_ += '"';
+    after_value_ = true;
+}
+void TextWriter::integer(std::int64_t n) {
+    char buffer[24];
+    const auto r = std::to_chars(buffer, buffer + sizeof buffer, n);
+    separate();
+    out_.append(buffer, r.ptr);
+    after_value_ = true;
+}
+void TextWriter::unsigned_integer(std::uint64_t n) {
+    char buffer[24];
+    const auto r = std::to_chars(buffer, buffer + sizeof buffer, n);
+    separate();
+    out_.append(buffer, r.ptr);
+    after_value_ = true;
+}
+void TextWriter::real(double d) {
+    constexpr int max_decimal_places = 324;  // RapidJSON Writer's default: no rounding
+    char buffer[32];  // RapidJSON's own shortest form (Grisu2), as its Writer writes doubles
+    char *end = rapidjson::internal::dtoa(d, buffer, max_decimal_places);
+    separate();
+    out_.append(buffer, end);
+    after_value_ = true;
+}
+void TextWriter::boolean(bool b) {
+    separate();
+    out_ += b ? "true" : "false";
+    after_value_ = true;
+}
+void TextWriter::null() {
+    separate();
+    out_ += "null";
+    after_value_ = true;
+}
+void TextWriter::value(const Value &v) { emit(*this, v); }
+std::string TextWriter::take() { return std::move(out_); }
 
 }  // namespace ivd::json

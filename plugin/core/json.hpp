@@ -164,4 +164,31 @@ bool valid_utf8(std::string_view s) noexcept;
 // Compact JSON text; non-ASCII UTF-8 is written as is, control characters escaped.
 std::string write(const Value &value);
 
+// The same text written event by event, for results made on every call: no Value tree is built for them.
+// Calls must nest as JSON does (a key before each member's value); take() once the outermost value is closed.
+class TextWriter {
+public:
+    TextWriter() { out_.reserve(2048); }  // a device_info fits: no regrowth on the common path
+
+    void start_object();
+    void end_object();
+    void start_array();
+    void end_array();
+    void key(std::string_view k);
+    void string(std::string_view s);
+    void integer(std::int64_t n);
+    void unsigned_integer(std::uint64_t n);
+    void real(double d);  // finite only
+    void boolean(bool b);
+    void null();
+    void value(const Value &v);  // a whole Value, as write() writes it
+    std::string take();
+
+private:
+    void separate();  // the comma before a member or item that follows another
+
+    std::string out_;
+    bool after_value_ = false;  // a value (or a whole container) was just written
+};
+
 }  // namespace ivd::json

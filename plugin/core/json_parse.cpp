@@ -23,8 +23,8 @@ namespace ivd::json {
 
 namespace {
 
-// RapidJSON's reader keeps decoded strings (a CHAP password among them) in its own stack: this allocator
-// overwrites every block before giving it back. Free gets no size, so each block records its own.
+// RapidJSON's reader keeps scratch data (with in-place parsing no longer decoded strings, but wiping costs
+// little) in its own stack: this allocator overwrites every block before giving it back. Free gets no size, so each block records its own.
 class WipingAllocator {
 public:
     [[maybe_unused]] static constexpr bool kNeedFree = true;  // RapidJSON's allocator concept asks for it
@@ -59,6 +59,20 @@ private:
 };
 
 }  // namespace
+
+// The reader decodes strings in place (no per-byte copy onto its own stack): it gets a copy of the text,
+// overwritten before it is freed since it may hold a CHAP password.
+class ScratchCopy {
+public:
+    ScratchCopy(const char *text, std::size_t size) : copy_(text, size) {}
+    ScratchCopy(const ScratchCopy &) = delete;
+    ScratchCopy &operator=(const ScratchCopy &) = delete;
+    ~ScratchCopy() { wipe_memory(copy_.data(), copy_.size()); }
+    char *data() { return copy_.data(); }  // NUL-terminated, as the reader needs
+
+private:
+    std::string copy_;
+};
 
 // Builds a Value from RapidJSON's events, enforcing the limits RapidJSON has no switch for. Values wait on one
 // scratch stack until their container ends; each container is then made once at its exact size.
@@ -157,10 +171,13 @@ private:
     bool check_unique_keys(Object::iterator first, Object::iterator last) {
         const std::size_t n = static_cast<std::size_t>(last - first);
         const std::string *duplicate = nullptr;
-        if (n <= 16) {
+        if (n <= 32) {  // the driver's documents: compare pairs, length and first byte before the bytes
+            const auto same = [](const std::string &a, const std::string &b) {
+                return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
+            };
             for (auto i = first; i != last && duplicate == nullptr; ++i) {
                 for (auto j = first; j != i; ++j) {
-                    if (i->key == j->key) {
+                    if (same(i->key, j->key)) {
                         duplicate = &i->key;
                         break;
                     }
@@ -239,9 +256,10 @@ ParseResult parse(const char *text, std::size_t size, const ParseLimits &limits)
         result.error = {0, "not valid UTF-8", true};
         return result;
     }
-    constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+    constexpr unsigned flags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
     Builder builder(limits);
-    rapidjson::StringStream stream(text);
+    ScratchCopy scratch(text, size);
+    rapidjson::InsituStringStream stream(scratch.data());
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, WipingAllocator> reader;
     const rapidjson::ParseResult parsed = reader.Parse<flags>(stream, builder);
     if (parsed.IsError()) {

@@ -176,7 +176,7 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     device_info->attach_path = attach_path_name(decision->path);
     device_info->path_reason = decision->reason;
     device_info->volume_id = volume->volume_id;
-    return to_json(device_info->to_json());
+    return device_info->to_json_text();
 }
 
 Result<void> Driver::disconnect_volume(const char *connection_info, const char *device_info_json,

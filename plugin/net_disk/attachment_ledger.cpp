@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 #include <thread>
 
 namespace ivd::net_disk {
@@ -111,8 +112,12 @@ Result<std::string> new_attachment_id() {
         if (n < 0) return make_error(Status::internal, fmt::format("getrandom: {}", std::strerror(errno)));
         got += static_cast<std::size_t>(n);
     }
-    std::string id;
-    for (unsigned char b : bytes) id += fmt::format("{:02x}", b);
+    constexpr std::string_view digits = "0123456789abcdef";
+    std::string id(bytes.size() * 2, '0');
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        id[2 * i] = digits[bytes[i] >> 4];
+        id[2 * i + 1] = digits[bytes[i] & 0xF];
+    }
     return id;
 }
 

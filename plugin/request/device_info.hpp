@@ -78,6 +78,8 @@ struct DeviceInfo {
 
     // The document, keys in the order version 1 wrote them, "device_info_version" after "type".
     json::Value to_json() const;
+    // The same document as text (json::write(to_json())), written without building it first: connect's result.
+    std::string to_json_text() const;
 };
 
 // Reads any version's document. Keys needed to undo a connect are checked (type, the secret, the paths);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 
 namespace ivd::request {
 
@@ -26,9 +27,17 @@ bool is_digits(std::string_view s) {
     return !s.empty();
 }
 
-bool allowed_char(char c) {
-    return ascii_alnum(c) || c == '.' || c == ':' || c == '-' || c == '_';
-}
+// One table look-up a byte: names are checked on every call, several per connection_info.
+constexpr std::array<bool, 256> allowed_table = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        t[c] = ascii_alnum(ch) || ch == '.' || ch == ':' || ch == '-' || ch == '_';
+    }
+    return t;
+}();
+
+bool allowed_char(char c) { return allowed_table[static_cast<unsigned char>(c)]; }
 
 std::string iqn_problem(std::string_view name) {
     // iqn.YYYY-MM.reversed.domain[:unique]

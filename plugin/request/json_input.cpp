@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -101,6 +102,11 @@ Result<std::string> read_string(const json::Value &v, const Where &where, const 
     if (s.size() > rules.max_bytes) {
         return invalid(where, fmt::format("is {} bytes long; at most {} are allowed", s.size(), rules.max_bytes));
     }
+    // Printable ASCII (nearly every value) passes the checks below: one pass over the bytes instead of four.
+    const bool printable_ascii = std::all_of(s.begin(), s.end(), [](char ch) {
+        return static_cast<unsigned char>(ch) - 0x20u < 0x5Fu;  // 0x20..0x7E
+    });
+    if (printable_ascii) return std::string(s);
     if (!is_valid_utf8(s)) return invalid(where, "is not valid UTF-8");
     if (!rules.allow_control) {
         for (const char ch : s) {

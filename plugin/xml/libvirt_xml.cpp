@@ -4,111 +4,226 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <string>
+#include <string_view>
 
 namespace ivd::xml {
 
 namespace {
 
-// Straight into a string: no stream machinery on the per-attach path. Single-quoted attributes, as libvirt
-// writes them (and nothing to escape when the XML travels inside JSON).
-class StringWriter final : public pugi::xml_writer {
+// The bytes pugixml escapes (see XmlWriter::escape), per context.
+struct SpecialTable {
+    bool attribute[256] = {};
+    bool text[256] = {};
+    constexpr SpecialTable() {
+        for (int c = 0; c < 0x20; ++c) {
+            attribute[c] = true;
+            text[c] = c != '\t' && c != '\r' && c != '\n';
+        }
+        text[0] = true;  // a NUL ends the value
+        attribute['&'] = attribute['<'] = attribute['\''] = true;
+        text['&'] = text['<'] = text['>'] = true;
+    }
+};
+constexpr SpecialTable special_table{};
+
+// Straight into one string, no document tree: these elements are small, fixed in shape and written on every
+// attach. The bytes are the ones pugixml's raw, single-quoted save gave (tests/unit/libvirt_xml_test.cpp
+// compares both over every byte value): empty elements as <x/>, attributes in single quotes, and the escapes
+// below. A NUL ends a value, as it ended the C string pugixml was handed.
+class XmlWriter {
 public:
-    void write(const void *data, std::size_t size) override { out.append(static_cast<const char *>(data), size); }
-    std::string out;
+    XmlWriter() { out_.reserve(640); }
+
+    void open(std::string_view name) {
+        end_start_tag();
+        out_ += '<';
+        out_ += name;
+        names_[depth_++] = name;
+        tag_open_ = true;
+    }
+    void attr(std::string_view name, std::string_view value) {
+        out_ += ' ';
+        out_ += name;
+        out_ += "='";
+        escape(value, true);
+        out_ += '\'';
+    }
+    void attr(std::string_view name, long long value) { attr(name, std::string_view(fmt::format_int(value).c_str())); }
+    void text(std::string_view value) {
+        end_start_tag();
+        escape(value, false);
+    }
+    void close() {
+        const std::string_view name = names_[--depth_];
+        if (tag_open_) {
+            out_ += "/>";
+            tag_open_ = false;
+            return;
+        }
+        out_ += "</";
+        out_ += name;
+        out_ += '>';
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    void end_start_tag() {
+        if (!tag_open_) return;
+        out_ += '>';
+        tag_open_ = false;
+    }
+    // pugixml's escapes: & and < always; in attributes ' (the quote used) and every control character; in
+    // text > and the control characters but tab, CR and LF; a control character as &#NN; (two decimal digits).
+    void escape(std::string_view value, bool attribute) {
+        const bool *special = attribute ? special_table.attribute : special_table.text;
+        std::size_t run = 0;
+        for (std::size_t i = 0; i < value.size(); ++i) {
+            const auto c = static_cast<unsigned char>(value[i]);
+            if (!special[c]) continue;  // most values have nothing to escape: one table look-up a byte
+            if (c == 0) {
+                value = value.substr(0, i);
+                break;
+            }
+            out_.append(value.data() + run, i - run);
+            run = i + 1;
+            switch (c) {
+            case '&': out_ += "&amp;"; break;
+            case '<': out_ += "&lt;"; break;
+            case '>': out_ += "&gt;"; break;
+            case '\'': out_ += "&apos;"; break;
+            default: {
+                const char numeric[] = {'&', '#', static_cast<char>('0' + c / 10), static_cast<char>('0' + c % 10), ';'};
+                out_.append(numeric, sizeof numeric);
+            }
+            }
+        }
+        out_.append(value.data() + run, value.size() - run);
+    }
+
+    std::string out_;
+    std::array<std::string_view, 8> names_{};  // open elements (the deepest disk element is 4 levels down)
+    std::size_t depth_ = 0;
+    bool tag_open_ = false;  // "<name attr..." written, its '>' or '/>' not yet
 };
 
-std::string serialize(const pugi::xml_document &doc) {
-    StringWriter writer;
-    writer.out.reserve(1024);
-    doc.save(writer, "", pugi::format_raw | pugi::format_no_declaration | pugi::format_attribute_single_quote,
-             pugi::encoding_utf8);
-    return std::move(writer.out);
+// <driver name='qemu' type='raw' cache=... io=... discard=...>: shared by both disk kinds.
+void add_driver(XmlWriter &w, const GuestDiskOptions &o) {
+    w.open("driver");
+    w.attr("name", "qemu");
+    w.attr("type", "raw");
+    if (!o.cache.empty() && o.cache != "default") w.attr("cache", o.cache);
+    if (!o.io.empty() && o.io != "default") w.attr("io", o.io);
+    if (o.discard) w.attr("discard", "unmap");
+    w.close();
 }
 
-// <driver name='qemu' type='raw' cache=... io=... discard=...>: shared by both disk kinds.
-void add_driver(pugi::xml_node disk, const GuestDiskOptions &o) {
-    auto driver = disk.append_child("driver");
-    driver.append_attribute("name") = "qemu";
-    driver.append_attribute("type") = "raw";
-    if (!o.cache.empty() && o.cache != "default") driver.append_attribute("cache") = o.cache.c_str();
-    if (!o.io.empty() && o.io != "default") driver.append_attribute("io") = o.io.c_str();
-    if (o.discard) driver.append_attribute("discard") = "unmap";
+void add_empty(XmlWriter &w, std::string_view name) {
+    w.open(name);
+    w.close();
+}
+
+void add_text(XmlWriter &w, std::string_view name, std::string_view text) {
+    w.open(name);
+    w.text(text);
+    w.close();
 }
 
 // The guest-facing tail shared by both disk kinds: target, iotune, serial, readonly.
-void add_guest_side(pugi::xml_node disk, const GuestDiskOptions &o) {
-    auto target = disk.append_child("target");
-    target.append_attribute("dev") = o.guest.dev.c_str();
-    target.append_attribute("bus") = request::bus_name(o.guest.bus);
-    if (o.guest.boot_index) disk.append_child("boot").append_attribute("order") = static_cast<long long>(*o.guest.boot_index);
-    if (o.shareable) disk.append_child("shareable");
+void add_guest_side(XmlWriter &w, const GuestDiskOptions &o) {
+    w.open("target");
+    w.attr("dev", o.guest.dev);
+    w.attr("bus", request::bus_name(o.guest.bus));
+    w.close();
+    if (o.guest.boot_index) {
+        w.open("boot");
+        w.attr("order", static_cast<long long>(*o.guest.boot_index));
+        w.close();
+    }
+    if (o.shareable) add_empty(w, "shareable");
     if (o.logical_block_size != 0 || o.physical_block_size != 0) {
-        auto blockio = disk.append_child("blockio");
-        if (o.logical_block_size != 0) blockio.append_attribute("logical_block_size") = static_cast<long long>(o.logical_block_size);
-        if (o.physical_block_size != 0) blockio.append_attribute("physical_block_size") = static_cast<long long>(o.physical_block_size);
+        w.open("blockio");
+        if (o.logical_block_size != 0) w.attr("logical_block_size", static_cast<long long>(o.logical_block_size));
+        if (o.physical_block_size != 0) w.attr("physical_block_size", static_cast<long long>(o.physical_block_size));
+        w.close();
     }
     if (o.guest.unit) {
         // A drive address on controller 0, as Nova writes it for a chosen unit.
-        auto address = disk.append_child("address");
-        address.append_attribute("type") = "drive";
-        address.append_attribute("controller") = 0;
-        address.append_attribute("bus") = 0;
-        address.append_attribute("target") = 0;
-        address.append_attribute("unit") = static_cast<long long>(*o.guest.unit);
+        w.open("address");
+        w.attr("type", "drive");
+        w.attr("controller", "0");
+        w.attr("bus", "0");
+        w.attr("target", "0");
+        w.attr("unit", static_cast<long long>(*o.guest.unit));
+        w.close();
     }
     if (!o.qos.empty()) {
-        auto iotune = disk.append_child("iotune");
-        for (const auto &[name, value] : o.qos) {
-            iotune.append_child(name.c_str()).text().set(static_cast<unsigned long long>(value));
-        }
+        w.open("iotune");
+        for (const auto &[name, value] : o.qos) add_text(w, name, fmt::format_int(value).c_str());
+        w.close();
     }
     // libvirt refuses <serial> on device='lun': the guest reads the LU's own serial.
-    if (!o.serial.empty() && !o.guest.lun) disk.append_child("serial").text().set(o.serial.c_str());
-    if (o.read_only) disk.append_child("readonly");
+    if (!o.serial.empty() && !o.guest.lun) add_text(w, "serial", o.serial);
+    if (o.read_only) add_empty(w, "readonly");
+}
+
+// libvirt before 3.9 only knows <auth> under <disk> (where it also formats it, before <source>).
+void add_auth(XmlWriter &w, const DiskAuth &auth) {
+    w.open("auth");
+    w.attr("username", auth.username);
+    w.open("secret");
+    w.attr("type", "iscsi");
+    w.attr("usage", auth.secret_usage);
+    w.close();
+    w.close();
 }
 
 }  // namespace
 
 std::string network_disk_xml(const NetworkDiskSpec &spec) {
-    pugi::xml_document doc;
-    auto disk = doc.append_child("disk");
-    disk.append_attribute("type") = "network";
-    disk.append_attribute("device") = spec.options.guest.lun ? "lun" : "disk";
-    add_driver(disk, spec.options);
-
-    // libvirt before 3.9 only knows <auth> under <disk> (where it also formats it, before <source>).
-    const auto add_auth = [&spec](pugi::xml_node parent) {
-        auto auth = parent.append_child("auth");
-        auth.append_attribute("username") = spec.auth->username.c_str();
-        auto secret = auth.append_child("secret");
-        secret.append_attribute("type") = "iscsi";
-        secret.append_attribute("usage") = spec.auth->secret_usage.c_str();
-    };
-    if (spec.auth && !spec.auth_in_source) add_auth(disk);
-    auto source = disk.append_child("source");
-    source.append_attribute("protocol") = "iscsi";
-    source.append_attribute("name") = fmt::format("{}/{}", spec.target.iqn, spec.target.lun).c_str();
-    auto host = source.append_child("host");
-    host.append_attribute("name") = spec.target.portal.host.c_str();  // IPv6 without brackets, as libvirt wants
-    host.append_attribute("port") = spec.target.portal.port;
-    if (spec.auth && spec.auth_in_source) add_auth(source);
+    XmlWriter w;
+    w.open("disk");
+    w.attr("type", "network");
+    w.attr("device", spec.options.guest.lun ? "lun" : "disk");
+    add_driver(w, spec.options);
+    if (spec.auth && !spec.auth_in_source) add_auth(w, *spec.auth);
+    w.open("source");
+    w.attr("protocol", "iscsi");
+    std::string name = spec.target.iqn;
+    name += '/';
+    name += fmt::format_int(spec.target.lun).c_str();
+    w.attr("name", name);
+    w.open("host");
+    w.attr("name", spec.target.portal.host);  // IPv6 without brackets, as libvirt wants
+    w.attr("port", static_cast<long long>(spec.target.portal.port));
+    w.close();
+    if (spec.auth && spec.auth_in_source) add_auth(w, *spec.auth);
     if (!spec.initiator.empty() && spec.emit_initiator) {
-        source.append_child("initiator").append_child("iqn").append_attribute("name") = spec.initiator.c_str();
+        w.open("initiator");
+        w.open("iqn");
+        w.attr("name", spec.initiator);
+        w.close();
+        w.close();
     }
-    add_guest_side(disk, spec.options);
-    return serialize(doc);
+    w.close();
+    add_guest_side(w, spec.options);
+    w.close();
+    return w.take();
 }
 
 std::string block_disk_xml(const BlockDiskSpec &spec) {
-    pugi::xml_document doc;
-    auto disk = doc.append_child("disk");
-    disk.append_attribute("type") = "block";
-    disk.append_attribute("device") = spec.options.guest.lun ? "lun" : "disk";
-    add_driver(disk, spec.options);
-    disk.append_child("source").append_attribute("dev") = spec.device_path.c_str();
-    add_guest_side(disk, spec.options);
-    return serialize(doc);
+    XmlWriter w;
+    w.open("disk");
+    w.attr("type", "block");
+    w.attr("device", spec.options.guest.lun ? "lun" : "disk");
+    add_driver(w, spec.options);
+    w.open("source");
+    w.attr("dev", spec.device_path);
+    w.close();
+    add_guest_side(w, spec.options);
+    w.close();
+    return w.take();
 }
 
 NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml) {
@@ -124,15 +239,17 @@ NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml) {
 }
 
 std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description) {
-    pugi::xml_document doc;
-    auto secret = doc.append_child("secret");
-    secret.append_attribute("ephemeral") = "no";
-    secret.append_attribute("private") = "yes";  // libvirt never hands the value back out
-    if (!description.empty()) secret.append_child("description").text().set(description.c_str());
-    auto usage = secret.append_child("usage");
-    usage.append_attribute("type") = "iscsi";
-    usage.append_child("target").text().set(usage_name.c_str());
-    return serialize(doc);
+    XmlWriter w;
+    w.open("secret");
+    w.attr("ephemeral", "no");
+    w.attr("private", "yes");  // libvirt never hands the value back out
+    if (!description.empty()) add_text(w, "description", description);
+    w.open("usage");
+    w.attr("type", "iscsi");
+    add_text(w, "target", usage_name);
+    w.close();
+    w.close();
+    return w.take();
 }
 
 }  // namespace ivd::xml

@@ -1,6 +1,7 @@
 // Per-call work of connect on the network path, libvirt replaced by the in-memory secret store and probing
-// disabled: parse + validate + decide + portal choice + secret put + XML + device_info JSON. Also the memory
-// benchmark: RSS across many connect/disconnect cycles on the same setup.
+// disabled: parse + validate + decide + portal choice + secret put + XML + device_info JSON; connect without a
+// guest and disk_config (ABI v2) timed on their own. Also the memory benchmark: RSS across many
+// connect/disconnect cycles on the same setup.
 #include "bench_common.hpp"
 #include "bench_main.hpp"
 
@@ -10,6 +11,8 @@
 #include "net_disk/network_disk_path.hpp"
 
 #include <cstdio>
+#include <string>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 
@@ -60,54 +63,85 @@ std::unique_ptr<Setup> make_setup() {
     auto d = Driver::create(R"({"path":"network","probe_portals":"false"})", Logger{}, std::move(parts));
     if (!d) throw std::runtime_error("driver create: " + d.error().message);
     s->driver = std::move(d).value();
+    s->driver->set_abi_version(2);  // as a v2 host negotiates it: connect without a guest, disk_config
     return s;
 }
 
 }  // namespace
 
-// --seconds N (default 2): time budget; --min-calls N.
-int run_percall(const Args &args) {
-    auto setup = make_setup();
-    const std::string ci = connection_info(1);
-    const double budget_us = static_cast<double>(args.number("seconds", 2)) * 1e6;
-    const long min_calls = args.number("min-calls", 20000);
-    // Warm-up: caches, allocator, first-use paths.
-    std::size_t xml_bytes = 0;
-    for (int i = 0; i < 2000; ++i) {
-        auto r = setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
-        if (!r) throw std::runtime_error("connect: " + r.error().message);
-        xml_bytes = r->size();
-    }
+// Times `call` until the budget is spent and at least min_calls ran; throws on the first failure. `after`
+// runs untimed after each call with its result.
+template <class Call, class After>
+std::vector<double> time_calls(double budget_us, long min_calls, const char *what, Call call, After after) {
     std::vector<double> samples;
     samples.reserve(1 << 20);
     const auto start = Clock::now();
     while (micros_since(start) < budget_us || static_cast<long>(samples.size()) < min_calls) {
         const auto t0 = Clock::now();
-        auto r = setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
+        auto r = call();
         samples.push_back(micros_since(t0));
-        if (!r) throw std::runtime_error("connect: " + r.error().message);
+        if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message);
+        after(*r);
     }
-    // disk_config (ABI v2) on its own: what a host pays per guest start, reboot or migration XML.
-    const auto device_info = setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
-    if (!device_info) throw std::runtime_error("connect: " + device_info.error().message);
-    std::vector<double> disk_samples;
-    disk_samples.reserve(samples.size());
-    const auto disk_start = Clock::now();
-    while (micros_since(disk_start) < budget_us || static_cast<long>(disk_samples.size()) < min_calls) {
-        const auto t0 = Clock::now();
-        auto r = setup->driver->disk_config(ci.c_str(), device_info->c_str(), disk_info_json, 0);
-        disk_samples.push_back(micros_since(t0));
-        if (!r) throw std::runtime_error("disk_config: " + r.error().message);
-    }
+    return samples;
+}
+
+// --seconds N (default 2): time budget of each measured call; --min-calls N.
+// connect_us: connect with a guest device (device_info with the <disk>: the work nova_percall.py does);
+// connect_noguest_us: ABI v2 connect without disk_info.dev (host side only, no XML);
+// disk_config_us: ABI v2 disk_config from that device_info (what a host pays per guest start or migration).
+int run_percall(const Args &args) {
+    auto setup = make_setup();
+    const std::string ci = connection_info(1);
+    const double budget_us = static_cast<double>(args.number("seconds", 2)) * 1e6;
+    const long min_calls = args.number("min-calls", 20000);
+    std::size_t xml_bytes = 0;
+    // --only connect|connect_noguest|disk_config: one phase (callgrind counts per call without the others).
+    const std::string only = args.get("only", "");
+    const auto runs = [&](const char *phase) { return only.empty() || only == phase; };
     Json::Value out(Json::objectValue);
     out["bench"] = "percall";
     out["unit"] = "us";
-    out["calls"] = static_cast<Json::UInt64>(samples.size());
+    // Each timed connect is disconnected untimed: one attachment at a time, as on a host. (Without it the
+    // in-memory ledger grows by a record per call, and inserting into its ever larger set took ~15% of the
+    // time in perf.)
+    const auto disconnect = [&](const std::string &device_info) {
+        if (auto d = setup->driver->disconnect_volume(ci.c_str(), device_info.c_str(), 0); !d) {
+            throw std::runtime_error("disconnect: " + d.error().message);
+        }
+    };
+    for (int i = 0; i < 2000; ++i) {  // warm-up: caches, allocator, first-use paths
+        auto r = setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
+        if (!r) throw std::runtime_error("connect: " + r.error().message);
+        xml_bytes = r->size();
+        disconnect(*r);
+    }
     out["device_info_bytes"] = static_cast<Json::UInt64>(xml_bytes);
+    if (runs("connect")) {
+        const auto samples = time_calls(budget_us, min_calls, "connect", [&] {
+            return setup->driver->connect_volume(ci.c_str(), connector_json, disk_info_json, 0);
+        }, disconnect);
+        out["calls"] = static_cast<Json::UInt64>(samples.size());
+        out["connect_us"] = summary(samples);
+    }
+    if (runs("connect_noguest")) {
+        const auto samples = time_calls(budget_us, min_calls, "connect without a guest", [&] {
+            return setup->driver->connect_volume(ci.c_str(), connector_json, nullptr, 0);
+        }, disconnect);
+        out["connect_noguest_calls"] = static_cast<Json::UInt64>(samples.size());
+        out["connect_noguest_us"] = summary(samples);
+    }
+    const auto device_info = setup->driver->connect_volume(ci.c_str(), connector_json, nullptr, 0);
+    if (!device_info) throw std::runtime_error("connect: " + device_info.error().message);
+    out["device_info_noguest_bytes"] = static_cast<Json::UInt64>(device_info->size());
+    if (runs("disk_config")) {
+        const auto samples = time_calls(budget_us, min_calls, "disk_config", [&] {
+            return setup->driver->disk_config(ci.c_str(), device_info->c_str(), disk_info_json, 0);
+        }, [](const std::string &) {});
+        out["disk_config_calls"] = static_cast<Json::UInt64>(samples.size());
+        out["disk_config_us"] = summary(samples);
+    }
     out["probes"] = static_cast<Json::Int64>(setup->probes);
-    out["connect_us"] = summary(samples);
-    out["disk_config_calls"] = static_cast<Json::UInt64>(disk_samples.size());
-    out["disk_config_us"] = summary(disk_samples);
     std::printf("%s\n", to_json(out).c_str());
     return 0;
 }

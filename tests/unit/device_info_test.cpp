@@ -40,6 +40,9 @@ TEST_P(V1Fixture, ParsesAndKeepsEveryKey) {
     auto reparsed = request::parse_device_info(again);
     ASSERT_TRUE(reparsed.ok()) << reparsed.error().message;
     EXPECT_EQ(reparsed->to_json(), again) << "version 2 reads back as written";
+    // The text connect returns is written without the tree, byte for byte what writing the tree gives.
+    EXPECT_EQ(info->to_json_text(), json::write(again)) << GetParam();
+    EXPECT_EQ(reparsed->to_json_text(), json::write(again)) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(DeviceInfo, V1Fixture,
@@ -92,6 +95,58 @@ TEST(DeviceInfo, UnknownKeysAndNewerVersionsAreRead) {
     ASSERT_TRUE(info.ok()) << info.error().message;
     EXPECT_EQ(info->block().path, "/dev/dm-1");
     EXPECT_FALSE(info->guest.has_value());
+}
+
+}  // namespace
+
+namespace {
+
+// Every network key of version 2 set (and a block device with every report), text against the tree.
+TEST(DeviceInfo, TextMatchesTreeForEveryKey) {
+    using namespace ivd;
+    request::DeviceInfo net;
+    request::NetworkDevice &n = net.device.emplace<request::NetworkDevice>();
+    n.target = request::Target{request::Portal{"fe80::1", 3261, true}, "iqn.2010-10.org.openstack:v\"1\\", 7};
+    n.initiator = "iqn.1993-08.org.debian:01:\xc3\xa9";
+    n.auth_in_source = false;
+    n.emit_initiator = true;
+    n.secret_uuid = "00000000-0000-4000-8000-000000000001";
+    n.secret_usage = "iscsi-volume-driver:v1";
+    n.attachment_id = "0123456789abcdef0123456789abcdef";
+    n.auth_username = "user\x01";
+    n.portal_choice = json::Value::array();
+    n.portal_choice.append(json::Value::object()).add("outcome", "healthy");
+    n.portal_choice_reason = "first listed portal is healthy";
+    net.targets = {n.target, request::Target{request::Portal{"192.0.2.1", 3260, false}, "iqn.x:y", 0}};
+    net.guest = request::DeviceGuest{request::DiskTarget{request::DiskBus::virtio, "vdb"}, "<disk type='network'/>"};
+    net.driver = "iscsi";
+    net.attach_path = "network";
+    net.path_reason = "config";
+    net.volume_id = "v1";
+    EXPECT_EQ(net.to_json_text(), json::write(net.to_json()));
+    n.secret_usage.clear();
+    n.portal_choice = json::Value();
+    net.guest.reset();
+    EXPECT_EQ(net.to_json_text(), json::write(net.to_json()));
+
+    request::DeviceInfo block;
+    request::BlockDevice &b = block.device.emplace<request::BlockDevice>();
+    b.path = "/dev/dm-3";
+    b.scsi_wwn = "360000000000000000e00000000010001";
+    b.multipath_id = b.scsi_wwn;
+    b.dm = "dm-3";
+    b.multipath = true;
+    b.paths = {request::BlockPath{net.targets[0], "/dev/sda", "active", ""},
+               request::BlockPath{net.targets[1], "/dev/sdb", "not_in_map", "refused"}};
+    b.failed_portals.append("192.0.2.9:3260");
+    b.served_by = "x";
+    b.discovery = json::Value::object();
+    b.multipath_error = "e";
+    block.targets = net.targets;
+    block.guest = request::DeviceGuest{request::DiskTarget{request::DiskBus::scsi, "sdc"}, "<disk type='block'/>"};
+    EXPECT_EQ(block.to_json_text(), json::write(block.to_json()));
+    block.guest.reset();
+    EXPECT_EQ(block.to_json_text(), json::write(block.to_json()));
 }
 
 }  // namespace

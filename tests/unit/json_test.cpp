@@ -2,6 +2,8 @@
 #include "core/json.hpp"
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <string>
 
@@ -141,3 +143,81 @@ TEST(Json, WipeStringsOverwritesEveryStringInPlace) {
 
 }  // namespace
 }  // namespace ivd::json
+
+namespace {
+
+// json::write is RapidJSON's compact Writer byte for byte: the driver's output did not change when it stopped
+// going through it. Every byte value in keys and strings, integers at the edges, doubles of every shape.
+// RapidJSON is included here without RAPIDJSON_SSE2: its SSE2 string scan (which the driver used) lets
+// 0x1A..0x1F through unescaped in long strings, which is not JSON; its byte-by-byte path is the reference.
+template <class W>
+void rapidjson_emit(W &w, const ivd::json::Value &v) {
+    using ivd::json::Type;
+    switch (v.type()) {
+    case Type::null: w.Null(); break;
+    case Type::boolean: w.Bool(v.as_bool()); break;
+    case Type::integer:
+        if (v.integer_is_unsigned()) {
+            w.Uint64(v.as_uint64());
+        } else {
+            w.Int64(v.as_int64());
+        }
+        break;
+    case Type::real: w.Double(v.as_double()); break;
+    case Type::string: w.String(v.as_string().data(), static_cast<rapidjson::SizeType>(v.as_string().size())); break;
+    case Type::array:
+        w.StartArray();
+        for (const auto &item : v.items()) rapidjson_emit(w, item);
+        w.EndArray();
+        break;
+    case Type::object:
+        w.StartObject();
+        for (const auto &m : v.members()) {
+            w.Key(m.key.data(), static_cast<rapidjson::SizeType>(m.key.size()));
+            rapidjson_emit(w, m.value);
+        }
+        w.EndObject();
+        break;
+    }
+}
+
+std::string rapidjson_text(const ivd::json::Value &v) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    rapidjson_emit(writer, v);
+    return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+TEST(JsonWrite, SameBytesAsRapidJsonWriter) {
+    using ivd::json::Value;
+    Value doc = Value::object();
+    Value strings = Value::array();
+    for (int c = 0; c < 256; ++c) {
+        const std::string s = "a" + std::string(1, static_cast<char>(c)) + "b";
+        strings.append(Value(s));
+        doc.add("k" + s, Value(c));
+        strings.append(Value(std::string(20, 'x') + s + std::string(20, 'y')));  // RapidJSON's SIMD path
+    }
+    strings.append(Value(std::string()));
+    strings.append(Value("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \"quoted\" \\ /slash\x7f"));
+    Value numbers = Value::array();
+    for (long long n : {0LL, 1LL, -1LL, 9223372036854775807LL, -9223372036854775807LL - 1}) numbers.append(Value(n));
+    numbers.append(Value(18446744073709551615ULL));
+    for (double d : {0.0, -0.0, 1.0, -1.5, 0.1, 1e21, 1e-7, 123456789012345678.0, 5e-324, 1.7976931348623157e308,
+                     3.141592653589793, 1e22, 2.5e-5}) {
+        numbers.append(Value(d));
+    }
+    doc["strings"] = strings;
+    doc["numbers"] = numbers;
+    doc["nested"] = Value::object();
+    doc["nested"]["empty_array"] = Value::array();
+    doc["nested"]["empty_object"] = Value::object();
+    doc["nested"]["t"] = true;
+    doc["nested"]["f"] = false;
+    doc["nested"]["n"] = Value();
+    EXPECT_EQ(ivd::json::write(doc), rapidjson_text(doc));
+    for (const Value &item : strings.items()) EXPECT_EQ(ivd::json::write(item), rapidjson_text(item));
+    for (const Value &item : numbers.items()) EXPECT_EQ(ivd::json::write(item), rapidjson_text(item));
+}
+
+}  // namespace

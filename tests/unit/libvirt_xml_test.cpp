@@ -1,8 +1,13 @@
 // The XML writer: parse the output back and compare every field, including names XML must escape.
 #include "xml/libvirt_xml.hpp"
 
+#include "libvirt_xml_reference.hpp"
+
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
+
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -152,6 +157,81 @@ TEST(SecretXml, PrivateUsageIscsi) {
     EXPECT_STREQ(secret.child("usage").attribute("type").value(), "iscsi");
     EXPECT_STREQ(secret.child("usage").child("target").text().get(), "iscsi-volume-driver:v<1>");
     EXPECT_STREQ(secret.child("description").text().get(), "CHAP for <v1>");
+}
+
+// The direct writer gives the bytes pugixml's tree gave, for every shape and for every byte value in every
+// field that carries caller text (escapes, quotes, control characters, a NUL ending the value, UTF-8).
+std::vector<xml::NetworkDiskSpec> network_shapes() {
+    std::vector<xml::NetworkDiskSpec> shapes;
+    auto s = sample();
+    shapes.push_back(s);
+    s.auth = xml::DiskAuth{"chap-user", "iscsi-volume-driver:vol-1"};
+    shapes.push_back(s);
+    s.auth_in_source = false;
+    shapes.push_back(s);
+    s.emit_initiator = false;
+    s.options.read_only = true;
+    s.options.discard = true;
+    s.options.shareable = true;
+    s.options.cache = "default";
+    s.options.io = "threads";
+    s.options.qos = {{"total_bytes_sec", 1000}, {"read_iops_sec_max", 18446744073709551615ULL}};
+    s.options.logical_block_size = 512;
+    s.options.physical_block_size = 4096;
+    s.options.guest.boot_index = 2;
+    s.options.guest.unit = 7;
+    shapes.push_back(s);
+    s.options.guest.lun = true;  // no <serial> on device='lun'
+    s.options.physical_block_size = 0;
+    s.target.portal = request::Portal{"fe80::1", 3261, true};
+    s.target.lun = 16383;
+    s.initiator.clear();
+    shapes.push_back(s);
+    return shapes;
+}
+
+std::vector<std::string> tricky_values() {
+    std::vector<std::string> values = {"", "plain", "a&b<c>d'e\"f", "&amp;", "\xc3\xa9\xe2\x82\xac", "x\t\r\ny"};
+    for (int c = 1; c < 256; ++c) values.push_back("v" + std::string(1, static_cast<char>(c)) + "w");
+    values.push_back(std::string("before\0after", 12));
+    return values;
+}
+
+TEST(NetworkDiskXml, SameBytesAsPugixmlTree) {
+    for (const auto &shape : network_shapes()) {
+        EXPECT_EQ(xml::network_disk_xml(shape), xml::reference::network_disk_xml_pugi(shape));
+        for (const std::string &v : tricky_values()) {
+            auto s = shape;
+            s.target.iqn = v;
+            s.target.portal.host = v;
+            s.initiator = v.empty() ? s.initiator : v;
+            s.auth = xml::DiskAuth{v, v + "u"};
+            s.options.serial = v;
+            s.options.guest.dev = v;
+            s.options.cache = v;
+            s.options.io = v;
+            ASSERT_EQ(xml::network_disk_xml(s), xml::reference::network_disk_xml_pugi(s)) << "value " << v;
+        }
+    }
+}
+
+TEST(BlockDiskXml, SameBytesAsPugixmlTree) {
+    for (const auto &shape : network_shapes()) {
+        for (const std::string &v : tricky_values()) {
+            xml::BlockDiskSpec s;
+            s.options = shape.options;
+            s.device_path = "/dev/" + v;
+            s.options.serial = v;
+            ASSERT_EQ(xml::block_disk_xml(s), xml::reference::block_disk_xml_pugi(s)) << "value " << v;
+        }
+    }
+}
+
+TEST(SecretXml, SameBytesAsPugixmlTree) {
+    for (const std::string &v : tricky_values()) {
+        ASSERT_EQ(xml::iscsi_secret_xml(v, v), xml::reference::iscsi_secret_xml_pugi(v, v)) << "value " << v;
+        ASSERT_EQ(xml::iscsi_secret_xml(v, ""), xml::reference::iscsi_secret_xml_pugi(v, "")) << "value " << v;
+    }
 }
 
 }  // namespace
