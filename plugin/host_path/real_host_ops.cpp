@@ -38,6 +38,19 @@ private:
     UniqueFd fd_;
 };
 
+// "1", or "256 (SCSI LUN 16640, SAM2)" when the addressing mode changed the number the kernel sees.
+std::string lun_text(const request::Target &t) {
+    if (t.scsi_lun() == t.lun) return std::to_string(t.lun);
+    return fmt::format("{} (SCSI LUN {}, {})", t.lun, t.scsi_lun(), request::addressing_mode_name(t.addressing));
+}
+
+// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
+// two bytes as 16 hex digits.
+std::string by_path_lun(std::int64_t lun) {
+    if (lun < 256) return fmt::format("lun-{}", lun);
+    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
+}
+
 // The lock file's name for one (portal, IQN): only [A-Za-z0-9.-_], bounded in length.
 std::string lock_file_name(const request::Portal &portal, const std::string &iqn) {
     std::string name = portal.to_string() + "_" + iqn;
@@ -133,15 +146,15 @@ public:
             quick_backoff, &dev_events_);
         if (!ok) {
             return make_error(Status::timeout, fmt::format("LUN {} of {} {} did not appear as a block device within {} ms",
-                                                           target.lun, target.portal.to_string(), target.iqn,
+                                                           lun_text(target), target.portal.to_string(), target.iqn,
                                                            timeout.count()));
         }
         return device;
     }
 
     std::optional<std::string> wait_for_by_path_link(const request::Target &t, std::chrono::milliseconds timeout) override {
-        const std::string link =
-            fmt::format("{}/disk/by-path/ip-{}-iscsi-{}-lun-{}", c_.dev_root, t.portal.to_string(), t.iqn, t.lun);
+        const std::string link = fmt::format("{}/disk/by-path/ip-{}-iscsi-{}-{}", c_.dev_root, t.portal.to_string(), t.iqn,
+                                             by_path_lun(t.scsi_lun()));
         const auto until = std::chrono::steady_clock::now() + timeout;
         std::error_code ec;
         while (!fs::exists(link, ec) && std::chrono::steady_clock::now() < until) {

@@ -5,6 +5,7 @@
 #include "host_path/host_path.hpp"
 #include "host_path/process.hpp"
 #include "host_path/real_host_ops.hpp"
+#include "request/device_info.hpp"
 #include "request/driver_config.hpp"
 #include "request/json_input.hpp"
 #include "setup.hpp"
@@ -770,7 +771,7 @@ TEST_F(HostPathTest, V1DeviceInfoFixturesStillDisconnect) {
         const Json::Value ci = multipath ? lists(ps, {iqn, iqn}, {1, 1}) : lists({ps[0]}, {iqn}, {1});
         auto info = connect(ci, multipath);
         ASSERT_TRUE(info.ok()) << info.error().message;
-        EXPECT_EQ((*info)["device_info_version"].asInt(), 2);
+        EXPECT_EQ((*info)["device_info_version"].asInt(), ivd::request::device_info_version);
         EXPECT_EQ(sessions(), multipath ? 2u : 1u);
         const Json::Value fixture = v1_fixture(multipath ? "block_mp" : "block_single", ps, iqn, dir_);
         auto d = disconnect(ci, fixture);
@@ -799,7 +800,7 @@ TEST_F(HostPathTest, V2ConnectWithoutGuestThenDiskConfigForTwoDevices) {
     const Json::Value info = parse(*text);
     EXPECT_FALSE(info.isMember("disk_xml")) << *text;
     EXPECT_FALSE(info.isMember("dev")) << *text;
-    EXPECT_EQ(info["device_info_version"].asInt(), 2);
+    EXPECT_EQ(info["device_info_version"].asInt(), ivd::request::device_info_version);
     const std::string path = info["path"].asString();
     ASSERT_FALSE(path.empty());
     for (const char *dev : {"sdb", "sdc"}) {
