@@ -14,8 +14,8 @@ namespace {
 
 using namespace ivd;
 
-json::Value load(const std::string &name) {
-    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/v1/" + name + ".json");
+json::Value load(const std::string &name, const char *version = "v1") {
+    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/" + version + "/" + name + ".json");
     std::stringstream text;
     text << in.rdbuf();
     auto doc = request::parse_object(text.str().c_str(), "device_info");
@@ -97,6 +97,16 @@ TEST(DeviceInfo, AddressingModeIsWrittenWhenNotSamAndReachesEveryTarget) {
         EXPECT_EQ(v1->to_json().find("addressing_mode"), nullptr) << "SAM is not written: " << fixture;
         for (const auto &p : v1->block().paths) EXPECT_EQ(p.target.scsi_lun(), p.target.lun) << fixture;
     }
+    // A version 2 document (no guest part) of LUN 300: written when every LUN was scanned as it is.
+    const json::Value v2 = load("block_mp_lun300", "v2");
+    auto old = request::parse_device_info(v2);
+    ASSERT_TRUE(old.ok()) << old.error().message;
+    EXPECT_EQ(old->version, 2);
+    EXPECT_EQ(old->block().addressing, request::LunAddressing::sam);
+    ASSERT_EQ(old->block().paths.size(), 2u);
+    EXPECT_EQ(old->block().paths[1].target.scsi_lun(), 300);
+    EXPECT_EQ(old->targets[0].scsi_lun(), 300);
+    EXPECT_EQ(old->to_json(), v2) << "read back exactly as written";
     auto doc = request::parse_object(
         R"({"type":"block","device_info_version":3,"path":"/dev/dm-0","addressing_mode":"SAM2",)"
         R"("targets":[{"portal":"127.0.0.1:3260","iqn":"iqn.2010-10.org.x:y","lun":256}],)"
