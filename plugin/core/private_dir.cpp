@@ -128,6 +128,12 @@ Result<void> PrivateDir::write_file(std::string_view name, std::string_view cont
     const std::string tmp = fmt::format(".{}.tmp", name);
     auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (!fd) return std::move(fd).error();
+    // A temporary file left from before (a crash) keeps its old mode through O_TRUNC: 0600 before any byte goes in.
+    if (::fchmod(fd->get(), 0600) != 0) {
+        const int e = errno;
+        ::unlinkat(fd_.get(), tmp.c_str(), 0);
+        return make_error(Status::backend, fmt::format("{}/{}: chmod: {}", path_, tmp, std::strerror(e)));
+    }
     for (std::size_t done = 0; done < content.size();) {
         const ssize_t n = ::write(fd->get(), content.data() + done, content.size() - done);
         if (n < 0 && errno == EINTR) continue;

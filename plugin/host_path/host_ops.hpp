@@ -111,9 +111,9 @@ public:
     virtual Result<void> logout(const request::Portal &portal, const std::string &iqn) = 0;
     virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn) = 0;
 
-    // Cleanup (AttachPathImpl's two phases): node records holding a CHAP password although
-    // keep_chap_in_node_record is false (a login interrupted before the password was removed); removing one
-    // scrubs the password under the target's lock.
+    // Cleanup (AttachPathImpl's two phases): with scrub_chap_from_node_record, node records that still hold a CHAP
+    // password (a login interrupted before the password was removed); removing one scrubs the password under the
+    // target's lock. By default (records keep the password) there is nothing of this kind to find.
     virtual Result<std::vector<Leftover>> find_leftovers() = 0;
     virtual Result<void> remove_leftover(const Leftover &leftover) = 0;
 };

@@ -159,7 +159,8 @@ ResolvedTargets HostPath::resolve_targets(const request::VolumeRequest &volume, 
     for (const auto &dt : *found) {
         if (dt.iqn != first.iqn) continue;
         for (const auto &p : dt.portals) {
-            request::Target t{p, first.iqn, first.lun};
+            request::Target t = first;  // same IQN, LUN and addressing
+            t.portal = p;
             if (std::find(out.targets.begin(), out.targets.end(), t) == out.targets.end()) out.targets.push_back(t);
         }
     }
@@ -176,7 +177,13 @@ Result<UsablePaths> HostPath::check_lu_identity(const std::vector<request::Targe
     options.chap = volume.chap ? &*volume.chap : nullptr;
     options.timeout = config_.probe_timeout;
     options.read_identity = true;
-    const std::vector<iscsi::ProbeResult> probes = queries_.probe(targets, options);
+    // libiscsi addresses a LUN as the kernel does (the first level's 16 bits): probe the LUN as scanned later.
+    std::vector<request::Target> addressed = targets;
+    for (request::Target &t : addressed) {
+        t.lun = t.scsi_lun();
+        t.addressing = request::LunAddressing::sam;
+    }
+    const std::vector<iscsi::ProbeResult> probes = queries_.probe(addressed, options);
     UsablePaths usable;
     std::optional<std::size_t> reference;
     std::vector<Status> failure_statuses;

@@ -29,7 +29,7 @@ Result<std::string> HostPath::wait_with_rescans(const request::Target &t) {
         if (auto session = ops_->find_session(t.portal, t.iqn)) {
             log_.info("host_path", "LUN {} of {} {} not there after {} scan(s): scanning again", t.lun,
                       t.portal.to_string(), t.iqn, scans);
-            if (ops_->scan_lun(*session, t.lun)) ++scans;
+            if (ops_->scan_lun(*session, t.scsi_lun())) ++scans;
         }
         slice *= 2;
     }
@@ -48,7 +48,7 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     if (!login) return std::move(login).error();
     a.session_created = login->created;
     a.stage = "scan";
-    if (auto s = ops_->scan_lun(login->session, t.lun); !s) return s;
+    if (auto s = ops_->scan_lun(login->session, t.scsi_lun()); !s) return s;  // as data.addressing_mode says
     a.stage = "device";
     auto dev = wait_with_rescans(t);
     if (!dev) return std::move(dev).error();

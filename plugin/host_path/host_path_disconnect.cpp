@@ -79,15 +79,24 @@ void read_device_info(const request::DeviceInfo &device_info, TeardownTargets &o
     out.map_name = block.multipath_id;
 }
 
-// device_info's paths, the request's targets, and (single target) every session to its IQN.
+// device_info's paths, the request's targets, and (single target) every session to its IQN. The LUNs are matched
+// as connect scanned them: device_info's addressing_mode (absent: SAM) wins over the request's.
 TeardownTargets teardown_targets(HostOps &ops, const request::VolumeRequest &volume,
                                  const request::DeviceInfo *device_info) {
     TeardownTargets out;
     if (device_info != nullptr) read_device_info(*device_info, out);
-    for (const auto &t : volume.targets) out.add(t);
+    const request::LunAddressing addressing = device_info != nullptr ? device_info->block().addressing : volume.addressing;
+    auto add = [&](request::Target t) {
+        t.addressing = addressing;
+        out.add(t);
+    };
+    for (const auto &t : volume.targets) add(t);
     if (!volume.targets_from_lists) {
-        const request::Target first = volume.targets.front();
-        for (const auto &p : ops.session_portals(first.iqn)) out.add(request::Target{p, first.iqn, first.lun});
+        request::Target t = volume.targets.front();
+        for (const auto &p : ops.session_portals(t.iqn)) {
+            t.portal = p;
+            add(t);
+        }
     }
     return out;
 }

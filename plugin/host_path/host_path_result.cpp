@@ -112,6 +112,7 @@ Result<request::DeviceInfo> HostPath::build_device_info(const ConnectContext &ct
     if (!ctx.decision.multipath) block.served_by = request::target_to_json(first->target);
     if (!a.discovery.empty()) block.discovery = a.discovery;
     block.multipath = map.has_value();
+    block.addressing = ctx.volume.addressing;  // disconnect matches the kernel's LUNs with it
     if (!ctx.disk.dev.empty()) {  // ABI v2 connects without a guest device: no guest part
         auto xml = disk_config(ctx.volume, info, ctx.disk);
         if (!xml) return std::move(xml).error();

@@ -40,6 +40,19 @@ private:
     UniqueFd fd_;
 };
 
+// "1", or "256 (SCSI LUN 16640, SAM2)" when the addressing mode changed the number the kernel sees.
+std::string lun_text(const request::Target &t) {
+    if (t.scsi_lun() == t.lun) return std::to_string(t.lun);
+    return fmt::format("{} (SCSI LUN {}, {})", t.lun, t.scsi_lun(), request::addressing_mode_name(t.addressing));
+}
+
+// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
+// two bytes as 16 hex digits.
+std::string by_path_lun(std::int64_t lun) {
+    if (lun < 256) return fmt::format("lun-{}", lun);
+    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
+}
+
 // The lock file's name for one (portal, IQN): only [A-Za-z0-9.-_], bounded in length.
 std::string lock_file_name(const request::Portal &portal, const std::string &iqn) {
     std::string name = portal.to_string() + "_" + iqn;
@@ -87,8 +100,9 @@ public:
         auto record = prepare_node_record(portal, iqn, chap);
         if (!record) return std::move(record).error();
         const ProcessResult r = tools_.login(portal, iqn);
-        if (chap && !c_.keep_chap_in_node_record && *record) {
-            // The session holds the credentials now; the file on disk does not need them any more.
+        if (chap && c_.scrub_chap_from_node_record && *record) {
+            // Opt-in: the session holds the credentials now, so the file can do without them (but iscsid then
+            // cannot log in again by itself after its own restart).
             if (auto s = set_record_password(**record, nullptr); !s) {
                 log_.warning("host_path", "{} {}: could not remove the CHAP password from the node record: {}",
                              portal.to_string(), iqn, s.error().message);
@@ -134,15 +148,15 @@ public:
             quick_backoff, &dev_events_);
         if (!ok) {
             return make_error(Status::timeout, fmt::format("LUN {} of {} {} did not appear as a block device within {} ms",
-                                                           target.lun, target.portal.to_string(), target.iqn,
+                                                           lun_text(target), target.portal.to_string(), target.iqn,
                                                            timeout.count()));
         }
         return device;
     }
 
     std::optional<std::string> wait_for_by_path_link(const request::Target &t, std::chrono::milliseconds timeout) override {
-        const std::string link =
-            fmt::format("{}/disk/by-path/ip-{}-iscsi-{}-lun-{}", c_.dev_root, t.portal.to_string(), t.iqn, t.lun);
+        const std::string link = fmt::format("{}/disk/by-path/ip-{}-iscsi-{}-{}", c_.dev_root, t.portal.to_string(), t.iqn,
+                                             by_path_lun(t.scsi_lun()));
         const auto until = std::chrono::steady_clock::now() + timeout;
         std::error_code ec;
         while (!fs::exists(link, ec) && std::chrono::steady_clock::now() < until) {
@@ -325,12 +339,13 @@ Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request
     return record;
 }
 
-// What the policy says about the record of a session that already exists: no password unless
-// keep_chap_in_node_record, and then the current one. A failure is a warning: the session is there.
+// What the policy says about the record of a session that already exists: the current password (default, so
+// iscsid can recover the session), or none with scrub_chap_from_node_record. A failure is a warning: the session
+// is there.
 void RealHostOps::enforce_record_policy(const request::Portal &portal, const std::string &iqn,
                                         const request::ChapCredentials *chap) {
     const SecretString *want = nullptr;
-    if (c_.keep_chap_in_node_record) {
+    if (!c_.scrub_chap_from_node_record) {
         if (chap == nullptr) return;  // no credentials given: whatever the session logged in with stays
         want = &chap->password;
     }
@@ -340,7 +355,7 @@ void RealHostOps::enforce_record_policy(const request::Portal &portal, const std
         if (!r) record = std::move(r).error();
     }
     if (!record) {
-        log_.warning("host_path", "{} {}: the node record could not be held to keep_chap_in_node_record: {}",
+        log_.warning("host_path", "{} {}: the node record could not be held to the CHAP record policy (scrub_chap_from_node_record): {}",
                      portal.to_string(), iqn, record.error().message);
     }
 }
@@ -362,7 +377,6 @@ Result<std::shared_ptr<const PrivateDir>> RealHostOps::lock_dir() {
 
 Result<std::vector<Leftover>> RealHostOps::find_leftovers() {
     std::vector<Leftover> found;
-    if (c_.keep_chap_in_node_record) return found;  // the policy lets records keep their password
     auto records = list_node_records(c_.iscsi_node_dir);
     if (!records) return std::move(records).error().context("cleanup: scanning the node records");
     for (const FoundRecord &f : *records) {
@@ -372,6 +386,7 @@ Result<std::vector<Leftover>> RealHostOps::find_leftovers() {
         item.detail["record"] = c_.iscsi_node_dir + "/" + f.relative;
         item.detail["iqn"] = f.iqn;
         if (!f.portal.host.empty()) item.detail["portal"] = f.portal.to_string();
+        if (f.record && !c_.scrub_chap_from_node_record) continue;  // by default a record keeps its password
         auto has = f.record ? record_has_password(*f.record) : Result<bool>(f.record.error());
         if (!has) {
             item.kind = "node_record";  // unsafe or unreadable: never read or written, only reported
@@ -381,8 +396,8 @@ Result<std::vector<Leftover>> RealHostOps::find_leftovers() {
             continue;
         }
         if (!*has) continue;
-        item.reason = "keep_chap_in_node_record is false but the record holds a CHAP password (a login was "
-                      "interrupted before the password was removed again)";
+        item.reason = "scrub_chap_from_node_record is true but the record holds a CHAP password (a login was "
+                      "interrupted before the password was removed again, or it predates the opt-in)";
         found.push_back(std::move(item));
     }
     return found;

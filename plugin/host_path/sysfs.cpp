@@ -218,7 +218,7 @@ std::string Sysfs::find_device(const request::Target &target) const {
         if (!starts_with(t, "target")) continue;
         for (const auto &lu : list_dir(dev / t)) {
             const auto parts = split_colon(lu);
-            if (parts.size() != 4 || parts[3] != std::to_string(target.lun)) continue;
+            if (parts.size() != 4 || parts[3] != std::to_string(target.scsi_lun())) continue;  // H:C:T:L, L as scanned
             const auto blocks = list_dir(dev / t / lu / "block");
             if (!blocks.empty()) return blocks.front();
         }

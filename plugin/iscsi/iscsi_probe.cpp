@@ -49,8 +49,9 @@ public:
             return finish(ProbeOutcome::unreachable, fmt::format("{}: {}", target_.portal.to_string(), resolved_.problem));
         }
         if (options_.initiator.empty()) return finish(ProbeOutcome::error, "no initiator name to log in with");
-        if (target_.lun < 0 || target_.lun > request::max_lun) {
-            return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_lun));
+        // The host path probes the LUN as addressed (flat space adds 16384): libiscsi's first level, like the kernel's.
+        if (target_.lun < 0 || target_.lun > request::max_scsi_lun) {
+            return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_scsi_lun));
         }
         auto ctx = Context::create(options_.initiator);
         if (!ctx) return finish(ProbeOutcome::error, ctx.error().message);

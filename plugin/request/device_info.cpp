@@ -95,8 +95,22 @@ Result<NetworkDevice> parse_network(const json::Value &doc) {
     return n;
 }
 
+// v3 "addressing_mode": absent in versions 1 and 2, which always scanned the LUN number as it is (SAM).
+Result<LunAddressing> read_addressing(const json::Value &doc) {
+    const json::Value *v = member(doc, "addressing_mode");
+    if (v == nullptr) return LunAddressing::sam;
+    auto name = read_string(*v, root.key("addressing_mode"), {.max_bytes = 32});
+    if (!name) return std::move(name).error();
+    const auto mode = addressing_mode_from_name(*name);
+    if (!mode) return invalid(root.key("addressing_mode"), fmt::format("{} is not a SCSI addressing mode", quote_for_message(*name)));
+    return *mode;
+}
+
 Result<BlockDevice> parse_block(const json::Value &doc) {
     BlockDevice b;
+    auto addressing = read_addressing(doc);
+    if (!addressing) return std::move(addressing).error();
+    b.addressing = *addressing;
     for (auto [key, field] : {std::pair{"path", &b.path}, std::pair{"scsi_wwn", &b.scsi_wwn},
                               std::pair{"multipath_id", &b.multipath_id}, std::pair{"dm", &b.dm},
                               std::pair{"multipath_error", &b.multipath_error}}) {
@@ -114,6 +128,7 @@ Result<BlockDevice> parse_block(const json::Value &doc) {
             const json::Value &p = (*list)[i];
             auto t = read_target(p, where.index(i));
             if (!t) return std::move(t).error();
+            t->addressing = b.addressing;
             b.paths.push_back(BlockPath{std::move(t).value(), p["device"].as_string(), p["state"].as_string(),
                                         p["multipath_error"].as_string()});
         }
@@ -258,6 +273,7 @@ void write_block_tail(Out &out, const DeviceInfo &info) {
     if (!b.discovery.is_null()) out.add("discovery", b.discovery);
     if (!b.multipath_error.empty()) out.add("multipath_error", b.multipath_error);
     out.add("multipath", b.multipath);
+    if (b.addressing != LunAddressing::sam) out.add("addressing_mode", addressing_mode_name(b.addressing));
     if (info.guest && !info.guest->disk.dev.empty()) {
         out.add("dev", info.guest->disk.dev);
         out.add("bus", bus_name(info.guest->disk.bus));
@@ -340,6 +356,9 @@ Result<DeviceInfo> parse_device_info(const json::Value &doc) {
     auto targets = read_targets(doc, "targets");
     if (!targets) return std::move(targets).error();
     info.targets = std::move(targets).value();
+    if (!info.is_network()) {
+        for (Target &target : info.targets) target.addressing = info.block().addressing;
+    }
     auto guest = parse_guest(doc);
     if (!guest) return std::move(guest).error();
     info.guest = std::move(guest).value();

@@ -4,6 +4,8 @@
 //   1  type, the path's keys, the guest part (dev, bus, disk_xml) always present.
 //   2  device_info_version; the guest part only when connect had a guest device; network: initiator and the
 //      libvirt XML forms chosen (xml_auth_in_source, xml_initiator), so disk_config needs no connect-time facts.
+//   3  block: "addressing_mode" when connect's data.addressing_mode was not SAM (absent: SAM, what versions 1 and
+//      2 always used), so disconnect matches the kernel's LUNs as connect scanned them.
 #pragma once
 
 #include "core/error.hpp"
@@ -18,7 +20,7 @@
 
 namespace ivd::request {
 
-inline constexpr std::int64_t device_info_version = 2;
+inline constexpr std::int64_t device_info_version = 3;
 
 // The guest-specific part: written when connect was given disk_info.dev (always by version 1).
 struct DeviceGuest {
@@ -60,6 +62,8 @@ struct BlockDevice {
     json::Value served_by;                              // single path: the portal that served (null otherwise)
     json::Value discovery;                              // SendTargets report (null when none ran)
     std::string multipath_error;
+    // v3 "addressing_mode" (absent: SAM); parsing sets it on every target of paths and targets too.
+    LunAddressing addressing = LunAddressing::sam;
 };
 
 struct DeviceInfo {

@@ -97,24 +97,36 @@ Result<Tristate> tristate(const json::Value &v, const Where &where) {
 
 // --- Checks across keys, run right after the row that completes them (so errors come in key order). ---
 
-Result<void> multipath_needs_host_path(const DriverConfig &c, const Where &where) {
+Result<void> multipath_needs_host_path(DriverConfig &c, const Where &where) {
     if (c.enforce_multipath && c.path == PathChoice::network) {
         return invalid(where, "cannot be true when path is \"network\" (QEMU's initiator has no multipath)");
     }
     return {};
 }
 
-Result<void> native_io_needs_direct_cache(const DriverConfig &c, const Where &where) {
+Result<void> native_io_needs_direct_cache(DriverConfig &c, const Where &where) {
     if (c.disk_io == "native" && c.disk_cache != "none" && c.disk_cache != "directsync") {
         return invalid(where, "\"native\" needs disk_cache \"none\" or \"directsync\" (QEMU requires O_DIRECT for it)");
     }
     return {};
 }
 
+// scrub_chap_from_node_record, or the old keep_chap_in_node_record with its meaning inverted; both given and
+// disagreeing is an error (which one wins would be a guess).
+Result<void> resolve_chap_record_policy(DriverConfig &c, const Where &where) {
+    if (c.scrub_chap_key && c.keep_chap_key && *c.scrub_chap_key == *c.keep_chap_key) {
+        return invalid(where, "contradicts scrub_chap_from_node_record (keep_chap_in_node_record is the old name of "
+                              "its opposite: give only scrub_chap_from_node_record)");
+    }
+    if (c.scrub_chap_key) c.scrub_chap_from_node_record = *c.scrub_chap_key;
+    else if (c.keep_chap_key) c.scrub_chap_from_node_record = !*c.keep_chap_key;
+    return {};
+}
+
 // --- The table: one row per key (key, reader, field of DriverConfig). ---
 
 using Apply = Result<void> (*)(const json::Value &, const Where &, DriverConfig &);
-using Check = Result<void> (*)(const DriverConfig &, const Where &);
+using Check = Result<void> (*)(DriverConfig &, const Where &);  // may settle fields from keys read before
 
 template <auto Reader, auto Field>
 Result<void> into(const json::Value &v, const Where &where, DriverConfig &config) {
@@ -164,7 +176,8 @@ constexpr Row rows[] = {
     {"command_timeout_ms", into<any_ms, &C::command_timeout>},
     {"map_ready_timeout_ms", into<any_ms, &C::map_ready_timeout>},
     {"extend_timeout_ms", into<any_ms, &C::extend_timeout>},
-    {"keep_chap_in_node_record", into<flag, &C::keep_chap_in_node_record>},
+    {"scrub_chap_from_node_record", into<flag, &C::scrub_chap_key>},
+    {"keep_chap_in_node_record", into<flag, &C::keep_chap_key>, resolve_chap_record_policy},  // the old name
     {"host_iscsi", into<tristate, &C::host_iscsi>},
     // Host capability detection.
     {"qemu_emulator", into<absolute_path, &C::qemu_emulator>},

@@ -9,6 +9,7 @@
 #include "core/json.hpp"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,9 +84,10 @@ struct HostPathOptions {
     std::chrono::milliseconds command_timeout{15000};         // any other tool call
     std::chrono::milliseconds map_ready_timeout{10000};       // connect: the map reads a block (ready for I/O)
     std::chrono::milliseconds extend_timeout{30000};          // extend: rescans, resize map, the new size
-    // false (default): the CHAP password is removed from the node record right after login (the session keeps
-    // it); true: left there (0600) as os-brick does, so iscsid can log in again after its own restart.
-    bool keep_chap_in_node_record = false;
+    // false (default): the CHAP password stays in the node record (0600, root's, written atomically, never via
+    // argv), as os-brick leaves it, so iscsid can log in again by itself after its own restart; true: removed
+    // right after login (the session keeps it), and iscsid then cannot recover a dropped session after its restart.
+    bool scrub_chap_from_node_record = false;
 };
 
 // The network path's own keys.
@@ -126,6 +128,11 @@ struct DriverConfig : DecideConfig, GuestDiskConfig, ProbeConfig, LibvirtConfig,
     std::string connector_host;  // driver/: connector "host" (Nova: host); "" = gethostname()
 
     std::vector<std::string> unknown_keys;  // reported in the log, not an error
+
+    // As given (the parse resolves them into scrub_chap_from_node_record): the old key keeps its meaning, so an
+    // operator's explicit keep_chap_in_node_record = false still scrubs.
+    std::optional<bool> scrub_chap_key;
+    std::optional<bool> keep_chap_key;
 
     HostFactsConfig host_facts() const;
     NetDiskConfig net_disk() const;

@@ -126,6 +126,30 @@ Result<QosLimits> read_qos(const json::Value &data, const Where &data_where) {
 
 }  // namespace
 
+const char *addressing_mode_name(LunAddressing mode) {
+    switch (mode) {
+    case LunAddressing::sam: return "SAM";
+    case LunAddressing::transparent: return "transparent";
+    case LunAddressing::sam2: return "SAM2";
+    case LunAddressing::sam3_flat: return "SAM3-flat";
+    }
+    return "SAM";
+}
+
+std::optional<LunAddressing> addressing_mode_from_name(std::string_view name) {
+    // os_brick.constants.SCSI_ADDRESSING_MODES, spelled exactly as Cinder sends them.
+    for (const LunAddressing m : {LunAddressing::sam, LunAddressing::transparent, LunAddressing::sam2,
+                                  LunAddressing::sam3_flat}) {
+        if (name == addressing_mode_name(m)) return m;
+    }
+    return std::nullopt;
+}
+
+std::int64_t scsi_lun(std::int64_t lun, LunAddressing mode) {
+    const bool flat = mode == LunAddressing::sam3_flat || (mode == LunAddressing::sam2 && lun >= 256);
+    return flat ? lun + flat_space_lun_offset : lun;
+}
+
 std::string VolumeRequest::volume_key() const {
     if (!volume_id.empty()) return "volume:" + volume_id;
     const Target &t = targets.front();
@@ -326,6 +350,24 @@ Result<void> read_disk_options(const json::Value &document, const json::Value &d
     return {};
 }
 
+// data.addressing_mode (absent, null or "": SAM, as os-brick takes it), applied to every target.
+Result<void> read_addressing(const json::Value &data, const Where &dw, VolumeRequest &request) {
+    const json::Value *v = member(data, "addressing_mode");
+    if (v == nullptr || v->is_null()) return {};
+    const Where where = dw.key("addressing_mode");
+    auto name = read_string(*v, where, {.max_bytes = 32, .allow_empty = true});
+    if (!name) return std::move(name).error();
+    if (name->empty()) return {};
+    const auto mode = addressing_mode_from_name(*name);
+    if (!mode) {
+        return invalid(where, fmt::format("{} is not a SCSI addressing mode; use \"SAM\", \"transparent\", \"SAM2\" or "
+                                          "\"SAM3-flat\"", quote_for_message(*name)));
+    }
+    request.addressing = *mode;
+    for (Target &t : request.targets) t.addressing = *mode;
+    return {};
+}
+
 }  // namespace
 
 // driver_volume_type -> data -> targets -> CHAP -> identity -> the disk's options.
@@ -338,6 +380,7 @@ Result<VolumeRequest> parse_connection_info(const json::Value &document) {
     if (data == nullptr) return invalid(dw, "is required");
     if (!data->is_object()) return invalid(dw, "must be an object");
     if (auto r = read_targets(*data, dw, request); !r) return std::move(r).error();
+    if (auto r = read_addressing(*data, dw, request); !r) return std::move(r).error();
     auto chap = read_chap(*data, dw, "auth_");
     if (!chap) return std::move(chap).error();
     request.chap = std::move(chap).value();

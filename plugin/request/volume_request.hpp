@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,10 +20,25 @@ namespace ivd::request {
 inline constexpr std::int64_t max_lun = 16383;
 inline constexpr std::size_t max_targets = 64;
 
+// How a LUN number becomes the LUN the kernel (and libiscsi) addresses: connection_info.data.addressing_mode, as
+// Cinder sends it and os-brick's LinuxSCSI.lun_for_addressing reads it. SAM and transparent: the number as it is
+// (the default); SAM2: flat-space addressing (LUN + 16384) from LUN 256 on, peripheral below; SAM3-flat: flat
+// space for every LUN. The host path scans and matches sysfs (H:C:T:L) with the result.
+enum class LunAddressing { sam, transparent, sam2, sam3_flat };
+inline constexpr std::int64_t flat_space_lun_offset = 16384;  // address method 01b in the first level
+// The largest LUN the kernel may be asked for: a flat-space max_lun.
+inline constexpr std::int64_t max_scsi_lun = max_lun + flat_space_lun_offset;
+
+const char *addressing_mode_name(LunAddressing mode);  // "SAM", "transparent", "SAM2", "SAM3-flat"
+std::optional<LunAddressing> addressing_mode_from_name(std::string_view name);
+std::int64_t scsi_lun(std::int64_t lun, LunAddressing mode);
+
 struct Target {
     Portal portal;
     std::string iqn;
-    std::int64_t lun = 0;
+    std::int64_t lun = 0;                            // as the storage names it (target_lun)
+    LunAddressing addressing = LunAddressing::sam;   // the volume's addressing_mode
+    std::int64_t scsi_lun() const { return request::scsi_lun(lun, addressing); }
     friend bool operator==(const Target &, const Target &) = default;
 };
 
@@ -49,6 +65,7 @@ struct VolumeRequest {
     std::int64_t logical_block_size = 0;   // data.logical_block_size; 0: not given
     std::int64_t physical_block_size = 0;  // data.physical_block_size; 0: not given
     QosLimits qos;
+    LunAddressing addressing = LunAddressing::sam;  // data.addressing_mode; every target carries it too
 
     // Identity used to serialise calls for the same volume and to name per-volume objects.
     std::string volume_key() const;

@@ -144,13 +144,14 @@ public:
 
     std::string find_device(const request::Target &target) override {
         std::lock_guard g(m_);
-        auto it = devices_.find(target_key(target.portal, target.iqn, target.lun));
+        // As the kernel: a device is known by the LUN it was scanned with (data.addressing_mode applied).
+        auto it = devices_.find(target_key(target.portal, target.iqn, target.scsi_lun()));
         return it == devices_.end() ? std::string() : it->second.name;
     }
 
     std::optional<std::string> wait_for_by_path_link(const request::Target &t, std::chrono::milliseconds) override {
         if (!by_path_links_) return std::nullopt;
-        return fmt::format("/dev/disk/by-path/ip-{}-iscsi-{}-lun-{}", t.portal.to_string(), t.iqn, t.lun);
+        return fmt::format("/dev/disk/by-path/ip-{}-iscsi-{}-lun-{}", t.portal.to_string(), t.iqn, t.scsi_lun());
     }
 
     std::string device_path(const std::string &device) const override { return "/dev/" + device; }

@@ -3,6 +3,9 @@
 // force/ignore_errors on disconnect. Milliseconds, no root, tgtd or simulated host; host_path_test.cpp runs the
 // same path on real parts.
 #include "policy_fixture.hpp"
+#include "request/device_info.hpp"
+
+#include <fmt/format.h>
 
 namespace {
 
@@ -28,6 +31,52 @@ TEST_F(HostPathPolicy, EveryPathAttachedMakesOneMapAndDisconnectLeavesNothing) {
     const auto at = [&](const std::string &e) { return std::find(j.begin(), j.end(), e) - j.begin(); };
     EXPECT_LT(at("flush dm-0"), at("remove_device sda"));
     EXPECT_LT(at("remove_device sdc"), at("logout 127.0.0.1:3260"));
+}
+
+// data.addressing_mode: the kernel is asked for (and matched on) the LUN as addressed, the probe addresses it the
+// same way, device_info records the mode, and disconnect finds the devices by it even when the request says SAM.
+TEST_F(HostPathPolicy, AddressingModeDecidesTheScannedLunAndDisconnectFollowsDeviceInfo) {
+    struct Case {
+        request::LunAddressing mode;
+        std::int64_t lun, scanned;
+    };
+    for (const Case c : {Case{request::LunAddressing::sam, 300, 300}, Case{request::LunAddressing::sam2, 300, 16684},
+                         Case{request::LunAddressing::sam2, 7, 7}, Case{request::LunAddressing::sam3_flat, 7, 16391}}) {
+        SCOPED_TRACE(std::string(request::addressing_mode_name(c.mode)) + " " + std::to_string(c.lun));
+        path_.reset();
+        volume_.addressing = c.mode;
+        for (auto &t : volume_.targets) {
+            t.lun = c.lun;
+            t.addressing = c.mode;
+        }
+        std::vector<std::int64_t> probed;
+        auto q = queries();
+        q.probe = [&probed, inner = q.probe](const std::vector<request::Target> &targets, const ivd::iscsi::ProbeOptions &o) {
+            for (const auto &t : targets) probed.push_back(t.lun);
+            return inner(targets, o);
+        };
+        auto ops = std::make_unique<FakeHostOps>();
+        host_ = ops.get();
+        path_ = std::make_unique<ivd::host_path::HostPath>(config_, ivd::Logger{}, std::move(ops), q);
+        auto info = connect();
+        ASSERT_TRUE(info.ok()) << info.error().message;
+        EXPECT_EQ(probed, std::vector<std::int64_t>(portals.size(), c.scanned));
+        EXPECT_EQ(host().count(fmt::format("scan {} lun {}", portals[0], c.scanned)), 1U);
+        EXPECT_EQ((*info)["paths"].items().size(), portals.size());
+        EXPECT_EQ((*info)["paths"][0]["lun"].as_int64(), c.lun) << "device_info keeps the storage's LUN";
+        const ivd::json::Value *mode = info->find("addressing_mode");
+        if (c.mode == request::LunAddressing::sam) {
+            EXPECT_EQ(mode, nullptr);
+        } else {
+            ASSERT_NE(mode, nullptr);
+            EXPECT_EQ(mode->as_string(), request::addressing_mode_name(c.mode));
+        }
+        volume_.addressing = request::LunAddressing::sam;  // a request without the key: device_info decides
+        for (auto &t : volume_.targets) t.addressing = request::LunAddressing::sam;
+        ASSERT_TRUE(disconnect(*info).ok());
+        EXPECT_EQ(host().devices(), 0U);
+        EXPECT_EQ(host().sessions(), 0U);
+    }
 }
 
 // One of N paths failing at each step: a degraded attach, the row names the step, and that path is undone in

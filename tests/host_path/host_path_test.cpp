@@ -5,6 +5,7 @@
 #include "host_path/host_path.hpp"
 #include "host_path/process.hpp"
 #include "host_path/real_host_ops.hpp"
+#include "request/device_info.hpp"
 #include "request/driver_config.hpp"
 #include "request/json_input.hpp"
 #include "setup.hpp"
@@ -184,13 +185,14 @@ TEST_F(HostPathTest, EachPathSpawnsOneNodeUpdateCarryingEverySetting) {
             EXPECT_NE(mine[1].find(setting), std::string::npos) << setting << " missing in " << mine[1];
         }
         EXPECT_NE(mine[2].find("--login"), std::string::npos) << mine[2];
-        // The record holds every setting (the update applied all pairs), and no password after the login.
+        // The record holds every setting (the update applied all pairs), and the password, which the default keeps
+        // there (written into the file, never through argv) so iscsid can log in again after its own restart.
         const std::string record = slurp(dir_ / "etc/iscsi/nodes" / iqn / (p.host + "," + std::to_string(p.port)));
         for (const char *line : {"node.startup = manual", "node.session.scan = manual",
                                  "node.session.auth.authmethod = CHAP", "node.session.auth.username = hpuser"}) {
             EXPECT_NE(record.find(line), std::string::npos) << line << " missing in the record:\n" << record;
         }
-        EXPECT_EQ(record.find("node.session.auth.password"), std::string::npos);
+        EXPECT_NE(record.find(std::string("node.session.auth.password = ") + chap_password), std::string::npos) << record;
     }
     EXPECT_EQ(count("multipath -a "), 1);
     EXPECT_EQ(count("multipathd add path "), 2);
@@ -672,7 +674,7 @@ TEST_F(HostPathTest, V1DeviceInfoFixturesStillDisconnect) {
         const Json::Value ci = multipath ? lists(ps, {iqn, iqn}, {1, 1}) : lists({ps[0]}, {iqn}, {1});
         auto info = connect(ci, multipath);
         ASSERT_TRUE(info.ok()) << info.error().message;
-        EXPECT_EQ((*info)["device_info_version"].asInt(), 2);
+        EXPECT_EQ((*info)["device_info_version"].asInt(), ivd::request::device_info_version);
         EXPECT_EQ(sessions(), multipath ? 2u : 1u);
         const Json::Value fixture = v1_fixture(multipath ? "block_mp" : "block_single", ps, iqn, dir_);
         auto d = disconnect(ci, fixture);
@@ -701,7 +703,7 @@ TEST_F(HostPathTest, V2ConnectWithoutGuestThenDiskConfigForTwoDevices) {
     const Json::Value info = parse(*text);
     EXPECT_FALSE(info.isMember("disk_xml")) << *text;
     EXPECT_FALSE(info.isMember("dev")) << *text;
-    EXPECT_EQ(info["device_info_version"].asInt(), 2);
+    EXPECT_EQ(info["device_info_version"].asInt(), ivd::request::device_info_version);
     const std::string path = info["path"].asString();
     ASSERT_FALSE(path.empty());
     for (const char *dev : {"sdb", "sdc"}) {

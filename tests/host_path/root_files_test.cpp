@@ -1,6 +1,7 @@
 // What the host path writes as root (lock files, node records with the CHAP password) on the simulated host with
 // a real tgtd: never through a symlink another user could plant, never in a directory someone else owns or can
-// write, and a node record ends up as keep_chap_in_node_record promises even after a crash (reconnect, cleanup).
+// write, and a node record ends up as the CHAP record policy promises (by default it keeps the password, 0600 and
+// root's; with scrub_chap_from_node_record it holds none) even after a crash (reconnect, cleanup).
 #include "test_support.hpp"
 #include "driver/driver.hpp"
 #include "setup.hpp"
@@ -205,7 +206,7 @@ TEST_F(RootFilesTest, NodeRecordPlantedAsSymlinkIsNeverWrittenThrough) {
     std::ofstream(victim) << original;
     fs::create_directories(record(0).parent_path());
     fs::create_symlink(victim, record(0));
-    driver({{"keep_chap_in_node_record", "true"}});  // a password written would stay
+    driver();  // by default a password written stays
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;
     ASSERT_EQ((*info)["paths"].size(), 1u) << write(*info);
@@ -221,14 +222,14 @@ TEST_F(RootFilesTest, NodeRecordPlantedAsSymlinkIsNeverWrittenThrough) {
         EXPECT_FALSE(on_it && line.find("--op") != std::string::npos)
             << "iscsiadm may not change an unsafe record either (it follows symlinks): " << line;
     }
-    EXPECT_TRUE(holds_password(record(1))) << "keep_chap_in_node_record keeps it in the good record";
+    EXPECT_TRUE(holds_password(record(1))) << "the default keeps it in the good record";
 }
 
 TEST_F(RootFilesTest, IqnDirectoryPlantedAsSymlinkIsNeverWrittenThrough) {
     const fs::path elsewhere = dir_ / "elsewhere";
     fs::create_directories(elsewhere);
     fs::create_directory_symlink(elsewhere, dir_ / "etc/iscsi/nodes" / iqn_);
-    driver({{"keep_chap_in_node_record", "true"}});
+    driver();
     auto info = connect();
     ASSERT_FALSE(info.ok());
     EXPECT_NE(info.error().message.find("iscsi_node_dir"), std::string::npos) << info.error().message;
@@ -236,8 +237,60 @@ TEST_F(RootFilesTest, IqnDirectoryPlantedAsSymlinkIsNeverWrittenThrough) {
     EXPECT_EQ(sessions(), 0u);
 }
 
-TEST_F(RootFilesTest, ReconnectScrubsAPasswordACrashLeftInTheRecord) {
+// Recovery by default: the record keeps the password so iscsid can log in again after its own restart, and it is
+// written as root's own file: 0600 (even over a stale temporary file another mode left), one link, renamed into
+// place (no temporary file stays), never on a command line; cleanup leaves it; disconnect deletes the record.
+TEST_F(RootFilesTest, DefaultKeepsThePasswordInARootOnlyRecordWrittenAtomically) {
+    fs::create_directories(record(0).parent_path());
+    const fs::path stale = record(0).parent_path() / ("." + record(0).filename().string() + ".tmp");
+    std::ofstream(stale) << "stale";
+    ASSERT_EQ(::chmod(stale.c_str(), 0644), 0);
     driver();
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    ASSERT_EQ((*info)["paths"].size(), 2u) << write(*info);
+    for (std::size_t i = 0; i < 2; ++i) {
+        struct stat st {};
+        ASSERT_EQ(::lstat(record(i).c_str(), &st), 0) << record(i);
+        EXPECT_TRUE(S_ISREG(st.st_mode)) << record(i);
+        EXPECT_EQ(st.st_mode & 07777, 0600u) << record(i);
+        EXPECT_EQ(st.st_uid, 0u) << record(i);
+        EXPECT_EQ(st.st_nlink, 1u) << record(i);
+        EXPECT_TRUE(holds_password(record(i))) << slurp(record(i));
+        for (const auto &e : fs::directory_iterator(record(i).parent_path())) {
+            EXPECT_NE(e.path().filename().string().front(), '.') << "a temporary file stayed: " << e.path();
+        }
+    }
+    EXPECT_EQ(slurp(dir_ / "argv.log").find(chap_password), std::string::npos) << "the password went through argv";
+    auto run = driver_->cleanup(0);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    EXPECT_EQ(parse(*run)["found"].asInt(), 0) << *run;
+    EXPECT_TRUE(holds_password(record(0))) << "cleanup keeps what the default policy keeps";
+    ASSERT_TRUE(driver_->disconnect_volume(write(ci()).c_str(), write(*info).c_str(), 0).ok());
+    EXPECT_FALSE(fs::exists(record(0)));
+    EXPECT_FALSE(fs::exists(record(1)));
+}
+
+// Scrubbing is an opt-in, under its new name and under the old key with its old meaning (an operator's explicit
+// keep_chap_in_node_record = false still scrubs).
+TEST_F(RootFilesTest, ScrubOptInAndTheOldKeyRemoveThePasswordAfterLogin) {
+    for (const auto &[key, value] : {std::pair<std::string, std::string>{"scrub_chap_from_node_record", "true"},
+                                     {"keep_chap_in_node_record", "false"}}) {
+        driver({{key, value}});
+        auto info = connect();
+        ASSERT_TRUE(info.ok()) << key << ": " << info.error().message;
+        ASSERT_EQ((*info)["paths"].size(), 2u) << write(*info);
+        for (std::size_t i = 0; i < 2; ++i) {
+            EXPECT_FALSE(holds_password(record(i))) << key << ": " << slurp(record(i));
+            EXPECT_NE(slurp(record(i)).find("node.session.auth.username = rfuser"), std::string::npos) << key;
+        }
+        EXPECT_EQ(lab_.session_count(tid_), 2) << "the sessions keep the credentials";
+        ASSERT_TRUE(driver_->disconnect_volume(write(ci()).c_str(), write(*info).c_str(), 0).ok()) << key;
+    }
+}
+
+TEST_F(RootFilesTest, ReconnectScrubsAPasswordACrashLeftInTheRecord) {
+    driver({{"scrub_chap_from_node_record", "true"}});
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;
     ASSERT_EQ((*info)["paths"].size(), 2u) << write(*info);
@@ -259,7 +312,7 @@ TEST_F(RootFilesTest, ReconnectScrubsAPasswordACrashLeftInTheRecord) {
 }
 
 TEST_F(RootFilesTest, ReconnectKeepsThePasswordWhenThePolicyKeepsIt) {
-    driver({{"keep_chap_in_node_record", "true"}});
+    driver();  // the default
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;
     ASSERT_TRUE(holds_password(record(0)));
@@ -270,7 +323,7 @@ TEST_F(RootFilesTest, ReconnectKeepsThePasswordWhenThePolicyKeepsIt) {
 }
 
 TEST_F(RootFilesTest, CleanupScrubsPasswordsThePolicyForbidsAndDryRunOnlyReports) {
-    driver();
+    driver({{"scrub_chap_from_node_record", "true"}});
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;
     plant_password(record(1));
@@ -304,9 +357,9 @@ TEST_F(RootFilesTest, CleanupScrubsPasswordsThePolicyForbidsAndDryRunOnlyReports
     ASSERT_TRUE(again.ok()) << again.error().message;
     EXPECT_EQ(parse(*again)["found"].asInt(), 0) << *again;
 
-    // With keep_chap_in_node_record the password is where the policy wants it: nothing to clean.
+    // By default the password is where the policy wants it: nothing to clean.
     plant_password(record(1));
-    driver({{"keep_chap_in_node_record", "true"}});
+    driver();
     auto kept = driver_->cleanup(0);
     ASSERT_TRUE(kept.ok()) << kept.error().message;
     EXPECT_EQ(parse(*kept)["found"].asInt(), 0) << *kept;

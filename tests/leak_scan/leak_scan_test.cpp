@@ -2,7 +2,8 @@
 // volume-host and in process through the module) with recognisable CHAP and discovery passwords, then searches
 // everything those runs could have written for them: the host log callback at debug level, every error message,
 // volume-host's stdout/stderr, every argv the simulated host recorded, every file left under the test's
-// directories (the simulated host's node records included, also while a volume is connected), libvirtd's log,
+// directories (the simulated host's node records included; while a volume is connected only they, root's and 0600,
+// may hold it), libvirtd's log,
 // the domain's QEMU log, tgtd's log and libvirt's secret store after disconnect. The needle is the plain bytes and
 // their base64 (libvirt's at-rest and wire form of a secret value).
 #include "driver_loader.hpp"
@@ -13,6 +14,8 @@
 #include "tgtd_lab.hpp"
 
 #include <volume_driver/volume_driver.h>
+
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -101,6 +104,22 @@ void add_tree(Haystack &h, const fs::path &root, const fs::path &skip = {}) {
         std::error_code ec2;
         if (it->is_regular_file(ec2) && !it->is_symlink(ec2)) h.add(it->path().string(), slurp(it->path()));
     }
+}
+
+// Every node record is a root-owned regular file with mode 0600 (the only files allowed to hold the password).
+void expect_root_only_records(const fs::path &nodes) {
+    std::error_code ec;
+    std::size_t records = 0;
+    for (fs::recursive_directory_iterator it(nodes, ec), end; !ec && it != end; it.increment(ec)) {
+        struct stat st {};
+        ASSERT_EQ(::lstat(it->path().c_str(), &st), 0) << it->path();
+        if (S_ISDIR(st.st_mode)) continue;
+        ++records;
+        EXPECT_TRUE(S_ISREG(st.st_mode)) << it->path();
+        EXPECT_EQ(st.st_mode & 07777, 0600u) << it->path();
+        EXPECT_EQ(st.st_uid, 0u) << it->path();
+    }
+    EXPECT_GT(records, 0u) << "no node record under " << nodes;
 }
 
 struct LogSink {
@@ -304,9 +323,11 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
                                                             " --disk-info '{\"dev\":\"sdb\"}'", &transcript_, on_sim);
             ASSERT_EQ(r.exit_code, 0) << r.err;
             EXPECT_TRUE(parse(r.out)["multipath"].asBool()) << r.out;
-            // While connected: the node records must not keep the password (keep_chap_in_node_record = false).
+            // While connected: only the node records (root's, 0600: their owner's files) hold the password, as the
+            // default keeps it there for iscsid's own recovery; nothing else under the simulated host does.
             Haystack connected;
-            add_tree(connected, sim);
+            add_tree(connected, sim, sim / "etc/iscsi/nodes");
+            expect_root_only_records(sim / "etc/iscsi/nodes");
             for (const auto &hit : connected.hits()) ADD_FAILURE() << "while connected: " << hit;
             spit(dir_ / (name + ".device.json"), r.out);
             auto d = run_volume_host(dir_, host_global, "disconnect " + c + " " + (dir_ / (name + ".device.json")).string(),

@@ -14,8 +14,8 @@ namespace {
 
 using namespace ivd;
 
-json::Value load(const std::string &name) {
-    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/v1/" + name + ".json");
+json::Value load(const std::string &name, const char *version = "v1") {
+    std::ifstream in(std::string(IVD_DEVICE_INFO_FIXTURES) + "/" + version + "/" + name + ".json");
     std::stringstream text;
     text << in.rdbuf();
     auto doc = request::parse_object(text.str().c_str(), "device_info");
@@ -77,7 +77,9 @@ TEST(DeviceInfo, BadValuesNameTheField) {
                           Case{R"({"type":"network","target_lun":-1})", "target_lun"},
                           Case{R"({"type":"block","paths":[{"portal":"a:1"}]})", "paths[0]"},
                           Case{R"({"type":"block","device_info_version":0})", "device_info_version"},
-                          Case{R"({"type":"network","dev":"nonsense"})", "dev"}}) {
+                          Case{R"({"type":"network","dev":"nonsense"})", "dev"},
+                          Case{R"({"type":"block","addressing_mode":"SAM3_flat"})", "addressing_mode"},
+                          Case{R"({"type":"block","addressing_mode":3})", "addressing_mode"}}) {
         auto doc = request::parse_object(c.doc, "device_info");
         ASSERT_TRUE(doc.ok()) << c.doc;
         auto info = request::parse_device_info(*doc);
@@ -85,6 +87,45 @@ TEST(DeviceInfo, BadValuesNameTheField) {
         EXPECT_EQ(info.error().argument, "device_info") << c.doc;
         EXPECT_EQ(info.error().field, c.field) << c.doc;
     }
+}
+
+// Version 3: a block device_info records a non-default addressing_mode, and reading it gives every target (paths
+// and targets) that mode, so disconnect matches the LUNs the kernel was asked for; versions 1 and 2 mean SAM.
+TEST(DeviceInfo, AddressingModeIsWrittenWhenNotSamAndReachesEveryTarget) {
+    EXPECT_EQ(request::device_info_version, 3);
+    for (const char *fixture : {"block_single", "block_mp"}) {
+        auto v1 = request::parse_device_info(load(fixture));
+        ASSERT_TRUE(v1.ok());
+        EXPECT_EQ(v1->block().addressing, request::LunAddressing::sam) << fixture;
+        EXPECT_EQ(v1->to_json().find("addressing_mode"), nullptr) << "SAM is not written: " << fixture;
+        for (const auto &p : v1->block().paths) EXPECT_EQ(p.target.scsi_lun(), p.target.lun) << fixture;
+    }
+    // A version 2 document (no guest part) of LUN 300: written when every LUN was scanned as it is.
+    const json::Value v2 = load("block_mp_lun300", "v2");
+    auto old = request::parse_device_info(v2);
+    ASSERT_TRUE(old.ok()) << old.error().message;
+    EXPECT_EQ(old->version, 2);
+    EXPECT_EQ(old->block().addressing, request::LunAddressing::sam);
+    ASSERT_EQ(old->block().paths.size(), 2u);
+    EXPECT_EQ(old->block().paths[1].target.scsi_lun(), 300);
+    EXPECT_EQ(old->targets[0].scsi_lun(), 300);
+    EXPECT_EQ(old->to_json(), v2) << "read back exactly as written";
+    auto doc = request::parse_object(
+        R"({"type":"block","device_info_version":3,"path":"/dev/dm-0","addressing_mode":"SAM2",)"
+        R"("targets":[{"portal":"127.0.0.1:3260","iqn":"iqn.2010-10.org.x:y","lun":256}],)"
+        R"("paths":[{"portal":"127.0.0.1:3260","iqn":"iqn.2010-10.org.x:y","lun":256,"device":"/dev/sda","state":"active"}]})",
+        "device_info");
+    ASSERT_TRUE(doc.ok());
+    auto info = request::parse_device_info(*doc);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(info->block().addressing, request::LunAddressing::sam2);
+    ASSERT_EQ(info->targets.size(), 1u);
+    EXPECT_EQ(info->targets[0].scsi_lun(), 16640);
+    ASSERT_EQ(info->block().paths.size(), 1u);
+    EXPECT_EQ(info->block().paths[0].target.scsi_lun(), 16640);
+    const json::Value again = info->to_json();
+    EXPECT_EQ(again["addressing_mode"].as_string(), "SAM2");
+    EXPECT_EQ(again["paths"][0]["lun"].as_int64(), 256) << "the storage's LUN, not the addressed one";
 }
 
 TEST(DeviceInfo, UnknownKeysAndNewerVersionsAreRead) {

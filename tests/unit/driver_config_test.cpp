@@ -48,6 +48,30 @@ TEST(DriverConfig, LibvirtDeadlines) {
     EXPECT_TRUE(c->unknown_keys.empty());
 }
 
+// The node record keeps the CHAP password unless scrubbing is asked for; the old key keeps its meaning.
+TEST(DriverConfig, ChapRecordPolicyDefaultsToKeepingAndTheOldKeyKeepsItsMeaning) {
+    struct {
+        const char *text;
+        bool scrub;
+    } cases[] = {
+        {"{}", false},
+        {R"({"scrub_chap_from_node_record":"true"})", true},
+        {R"({"scrub_chap_from_node_record":"false"})", false},
+        {R"({"keep_chap_in_node_record":"false"})", true},
+        {R"({"keep_chap_in_node_record":"true"})", false},
+        {R"({"keep_chap_in_node_record":"off","scrub_chap_from_node_record":"on"})", true},
+        {R"({"keep_chap_in_node_record":"yes","scrub_chap_from_node_record":"no"})", false},
+    };
+    for (const auto &c : cases) {
+        auto r = parse(c.text);
+        ASSERT_TRUE(r.ok()) << c.text << ": " << r.error().message;
+        EXPECT_EQ(r->scrub_chap_from_node_record, c.scrub) << c.text;
+        EXPECT_EQ(r->host_path().scrub_chap_from_node_record, c.scrub) << c.text;
+        EXPECT_TRUE(r->unknown_keys.empty()) << c.text;
+    }
+    EXPECT_FALSE(HostPathOptions{}.scrub_chap_from_node_record);
+}
+
 TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
     struct {
         const char *text;
@@ -69,6 +93,9 @@ TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
         {R"({"libvirt_open_timeout_ms":"99999999999999999999"})", "libvirt_open_timeout_ms"},
         {R"({"libvirt_keepalive_interval_s":-1})", "libvirt_keepalive_interval_s"},
         {R"({"libvirt_keepalive_count":"many"})", "libvirt_keepalive_count"},
+        {R"({"scrub_chap_from_node_record":"sometimes"})", "scrub_chap_from_node_record"},
+        {R"({"keep_chap_in_node_record":"true","scrub_chap_from_node_record":"true"})", "keep_chap_in_node_record"},
+        {R"({"keep_chap_in_node_record":"false","scrub_chap_from_node_record":"false"})", "keep_chap_in_node_record"},
     };
     for (const auto &c : cases) {
         auto r = parse(c.text);

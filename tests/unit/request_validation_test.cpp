@@ -109,7 +109,18 @@ INSTANTIATE_TEST_SUITE_P(
         // IPv6 zone ids: refused with a message that says so (was "bracket the address").
         Case{"portal_ipv6_zone", R"({"target_portal":"fe80::1%eth0",)" + Q + "}", "data.target_portal"},
         Case{"portal_ipv6_zone_bracketed", R"({"target_portal":"[fe80::1%eth0]:3260",)" + Q + "}", "data.target_portal"},
-        Case{"qos_not_object", "{" + P + "," + Q + R"(,"qos_specs":[1]})", "data.qos_specs"}),
+        Case{"qos_not_object", "{" + P + "," + Q + R"(,"qos_specs":[1]})", "data.qos_specs"},
+        // data.addressing_mode: os-brick's values, spelled as Cinder sends them (os_brick.constants).
+        Case{"addressing_sam", "{" + P + "," + Q + R"(,"addressing_mode":"SAM"})", nullptr},
+        Case{"addressing_transparent", "{" + P + "," + Q + R"(,"addressing_mode":"transparent"})", nullptr},
+        Case{"addressing_sam2", "{" + P + "," + Q + R"(,"addressing_mode":"SAM2","target_lun":256})", nullptr},
+        Case{"addressing_sam3_flat", "{" + P + "," + Q + R"(,"addressing_mode":"SAM3-flat","target_lun":16383})", nullptr},
+        Case{"addressing_null", "{" + P + "," + Q + R"(,"addressing_mode":null})", nullptr},
+        Case{"addressing_empty", "{" + P + "," + Q + R"(,"addressing_mode":""})", nullptr},
+        Case{"addressing_underscore", "{" + P + "," + Q + R"(,"addressing_mode":"SAM3_flat"})", "data.addressing_mode"},
+        Case{"addressing_lowercase", "{" + P + "," + Q + R"(,"addressing_mode":"sam2"})", "data.addressing_mode"},
+        Case{"addressing_unknown", "{" + P + "," + Q + R"(,"addressing_mode":"flat"})", "data.addressing_mode"},
+        Case{"addressing_number", "{" + P + "," + Q + R"(,"addressing_mode":2})", "data.addressing_mode"}),
     [](const ::testing::TestParamInfo<Case> &p) { return std::string(p.param.name); });
 
 TEST(ConnectionInfo, Ipv6ZoneIdIsRefusedAsSuch) {
@@ -134,6 +145,35 @@ TEST(ConnectionInfo, ListsExpandInOrderWithSingleLunRepeated) {
     EXPECT_EQ(r->targets[1].iqn, "iqn.2014-02.org.example:b");
     EXPECT_EQ(r->targets[0].lun, 4);
     EXPECT_EQ(r->targets[1].lun, 4);
+}
+
+// How each mode turns a LUN into the kernel's (os-brick's lun_for_addressing), and every target carries the mode.
+TEST(ConnectionInfo, AddressingModeGivesTheScsiLunOfEveryTarget) {
+    struct {
+        const char *mode;  // nullptr: key absent
+        std::int64_t lun, scsi;
+    } cases[] = {
+        {nullptr, 1, 1},       {nullptr, 256, 256},     {"SAM", 300, 300},        {"transparent", 300, 300},
+        {"SAM2", 0, 0},        {"SAM2", 255, 255},      {"SAM2", 256, 16640},     {"SAM2", 16383, 32767},
+        {"SAM3-flat", 0, 16384}, {"SAM3-flat", 1, 16385}, {"SAM3-flat", 256, 16640},
+    };
+    for (const auto &c : cases) {
+        std::string data = R"({"target_portals":["10.0.1.2:3260","10.0.2.2:3260"],"target_iqns":["iqn.2014-02.org.example:v","iqn.2014-02.org.example:v"],"target_lun":)" +
+                           std::to_string(c.lun);
+        if (c.mode != nullptr) data += std::string(R"(,"addressing_mode":")") + c.mode + "\"";
+        auto r = parse(ci(data + "}"));
+        ASSERT_TRUE(r.ok()) << data << ": " << r.error().message;
+        ASSERT_EQ(r->targets.size(), 2u);
+        for (const Target &t : r->targets) {
+            EXPECT_EQ(t.lun, c.lun) << data;
+            EXPECT_EQ(t.scsi_lun(), c.scsi) << data;
+            EXPECT_EQ(t.addressing, r->addressing) << data;
+        }
+        EXPECT_STREQ(addressing_mode_name(r->addressing), c.mode != nullptr ? c.mode : "SAM");
+    }
+    auto bad = parse(ci("{" + P + "," + Q + R"(,"addressing_mode":"SAM3_flat"})"));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("\"SAM3-flat\""), std::string::npos) << "lists the valid values: " << bad.error().message;
 }
 
 TEST(ConnectionInfo, DefaultsAndOptionalFields) {
