@@ -75,6 +75,16 @@ TEST_F(HostPathPolicy, APortalThatFailedAtAttachIsAddedToTheSameMapOnReconnect) 
     EXPECT_EQ(host().node_records(), 0U);
 }
 
+// A kept path is not probed again: a portal refusing new connections while its session goes on stays listed.
+TEST_F(HostPathPolicy, AnAttachedPathIsKeptEvenWhenItsPortalNoLongerAnswersAProbe) {
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    probe_[portals[0]] = unreachable;
+    auto again = connect();
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(*again, *info);
+}
+
 TEST_F(HostPathPolicy, ALostSessionIsLoggedInAgainAndItsPathAdded) {
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;

@@ -34,6 +34,11 @@ protected:
                                 " --logout >/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     }
+    static std::size_t count(const std::string &text, const std::string &what) {
+        std::size_t n = 0;
+        for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+        return n;
+    }
     static void expect_all_active(const Json::Value &info, std::size_t n) {
         ASSERT_EQ(info["paths"].size(), n) << write(info);
         for (const auto &p : info["paths"]) EXPECT_EQ(p["state"].asString(), "active") << write(p);
@@ -57,9 +62,15 @@ TEST_F(HostPathRepairTest, APortalDownAtAttachJoinsTheSameMapWhenItIsBack) {
     EXPECT_EQ(lab_.session_count(tid), 2);
 
     lab_.restore_portal(ps[1]);
+    const std::size_t logged = argv_log().size();
     auto again = connect(ci);
     ASSERT_TRUE(again.ok()) << again.error().message;
     expect_all_active(*again, 3);
+    // Only the missing path was logged in and offered to multipathd.
+    const std::string repair_argv = argv_log().substr(logged);
+    EXPECT_EQ(count(repair_argv, "--login"), 1u) << repair_argv;
+    EXPECT_EQ(count(repair_argv, ps[1].to_string() + " --interface default --login"), 1u) << repair_argv;
+    EXPECT_EQ(count(repair_argv, "multipathd add path"), 1u) << repair_argv;
     EXPECT_EQ((*again)["paths"][1]["portal"].asString(), ps[1].to_string());
     EXPECT_EQ((*again)["path"], (*info)["path"]) << "the same dm map";
     EXPECT_EQ((*again)["scsi_wwn"], (*info)["scsi_wwn"]);
@@ -126,6 +137,32 @@ TEST_F(HostPathRepairTest, ReconnectOfAHealthyVolumeRunsNoToolAndAnswersTheSame)
     EXPECT_EQ(maps(), 1u);
     fs::remove(dir_ / "faults/drop_scans");
     ASSERT_TRUE(disconnect(ci, *again).ok());
+}
+
+// A portal that takes no new connections while its session goes on (tgtd stopped listening; the connection
+// stays): the path works, so a reconnect keeps it and still lists it, rather than reporting it failed at the probe.
+TEST_F(HostPathRepairTest, AWorkingPathStaysListedWhenItsPortalTakesNoNewConnections) {
+    const std::string iqn = lab_.make_iqn("repair-keep");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    const auto ps = portals(3);
+    const Json::Value ci = lists(ps, {iqn, iqn, iqn}, {1, 1, 1});
+    driver();
+    auto info = connect(ci);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    expect_all_active(*info, 3);
+    const std::string log = argv_log();
+
+    lab_.remove_portal(ps[0]);
+    auto again = connect(ci);
+    lab_.restore_portal(ps[0]);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(write(*again), write(*info));
+    EXPECT_EQ(argv_log(), log);
+    EXPECT_EQ(slaves(*again), 3u);
+    EXPECT_EQ(lab_.session_count(tid), 3);
+    ASSERT_TRUE(disconnect(ci, *again).ok());
+    EXPECT_EQ(sessions(), 0u);
 }
 
 TEST_F(HostPathRepairTest, ARepairThatFailsForOnePathLeavesTheOthersAndStaysDegraded) {
