@@ -103,7 +103,8 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
     // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
-    if (auto present = find_attached(resolved.targets, multipath, volume.chap ? &*volume.chap : nullptr); !present.empty()) {
+    const request::ChapCredentials *volume_chap = volume.chap ? &*volume.chap : nullptr;
+    if (auto present = find_attached(resolved.targets, multipath, volume_chap); !present.empty()) {
         return reconnect(ctx, resolved, present);
     }
     json::Value failed = json::Value::array();  // every path left out, in the order tried, with its stage

@@ -57,7 +57,17 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
             map_dm = map->dm;
         }
         auto login = ops_->login(t.portal, t.iqn, chap);  // the session exists: no login, the record policy only
-        if (!login || login->created) continue;           // it went meanwhile: a missing path after all
+        if (!login) continue;
+        if (login->created) {
+            // The session ended between the look and the login, which made a new one with no LUN: undone (outside
+            // the lock, which undo_path takes); the path is a missing one, attached below as any other.
+            (*lock).reset();
+            PathAttempt made;
+            made.target = t;
+            made.owned = true;
+            undo_path(made);
+            continue;
+        }
         a.ok = true;
         a.device_existed = true;  // not this connect's: an undo never removes it, nor its session
         a.taken = true;
@@ -129,7 +139,9 @@ std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const
         if (probe_failed.size() == missing.size()) {
             for (const json::Value &row : probe_failed.items()) failed.append(row);
         } else {
-            for (const request::Target &t : missing) failed.append(repair_row(t, "probe", usable.error().status, usable.error().message));
+            for (const request::Target &t : missing) {
+                failed.append(repair_row(t, "probe", usable.error().status, usable.error().message));
+            }
         }
         return {};
     }
@@ -170,11 +182,10 @@ void HostPath::join_map(const MultipathMap &map, std::vector<PathAttempt> &added
             }
         }
         const bool refused = !a.taken && !a.multipath_error.empty();
-        const Error e = refused ? make_error(Status::backend, a.multipath_error)
-                                : make_error(Status::timeout,
-                                             holder ? fmt::format("{} went to map {}, not to the volume's {}", a.device, holder->dm, map.dm)
-                                                    : fmt::format("{} did not join map {} within {} ms", a.device, map.dm,
-                                                                  config_.multipath_wait_timeout.count()));
+        const std::string why = holder ? fmt::format("{} went to map {}, not to the volume's {}", a.device, holder->dm, map.dm)
+                                       : fmt::format("{} did not join map {} within {} ms (multipath_wait_timeout_ms)",
+                                                     a.device, map.dm, config_.multipath_wait_timeout.count());
+        const Error e = refused ? make_error(Status::backend, a.multipath_error) : make_error(Status::timeout, why);
         failed.append(fail_path(a, refused ? "multipath_add" : "multipath_wait", e));
         undo_path(a);
         a.ok = false;
