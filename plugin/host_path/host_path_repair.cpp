@@ -42,6 +42,8 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
     std::vector<PathAttempt> present;
     std::string map_dm;
     for (const request::Target &t : targets) {
+        // A first connect finds no session: it costs a sysfs look per path, no lock.
+        if (!ops_->find_session(t.portal, t.iqn)) continue;
         auto lock = ops_->lock_target(t.portal, t.iqn);
         if (!lock || !ops_->find_session(t.portal, t.iqn)) continue;
         PathAttempt a;
