@@ -103,6 +103,21 @@ private:
     // The failed_portals row for a path that failed at `stage` (logged too).
     json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
 
+    // Reconnect (host_path_repair.cpp): connect of a volume whose paths are on the host already (Nova connects again
+    // on hard reboot and host start). The paths there now are kept untouched (no login, scan or multipathd call;
+    // only their node record is held to the CHAP policy); with multipath the missing ones are probed, attached and
+    // added to the same map, each undone on its own when it fails; device_info describes the result.
+    std::vector<PathAttempt> find_attached(const std::vector<request::Target> &targets, bool multipath,
+                                           const request::ChapCredentials *chap);
+    Result<request::DeviceInfo> reconnect(const ConnectContext &context, const ResolvedTargets &resolved,
+                                          const std::vector<PathAttempt> &present);
+    // The missing paths: probed (each must lead to the attached LU, `wwid`) and attached all at once.
+    std::vector<PathAttempt> repair_paths(const ConnectContext &context, const std::vector<request::Target> &missing,
+                                          const std::string &wwid, json::Value &failed);
+    // Waits (multipath_wait_timeout_ms) until the added paths are in `map`; one that is not is undone (with a second
+    // map only its own devices made) and gets a failure row.
+    void join_map(const MultipathMap &map, std::vector<PathAttempt> &added, json::Value &failed);
+
     // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
     // an error after every path was undone (rows added to `failed`).
     Result<MapOutcome> wait_for_map(const std::vector<const PathAttempt *> &good, bool enforce, json::Value &failed);
