@@ -170,6 +170,11 @@ Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::ve
         return {};
     }
     for (const auto &d : *left) {
+        // The kernel reuses sdX names: one that is a block device again belongs to a new LUN now, not to us.
+        if (!ops.device_state(d).empty()) {
+            log.info("host_path", "multipathd lists {}, but that name is a new device now: kept", d);
+            continue;
+        }
         log.warning("host_path", "multipathd still lists removed path {} after {} ms (path_removal_timeout_ms): "
                     "multipathd del path", d, timeout.count());
         if (auto r = ops.multipathd_del_path(d); !r) {

@@ -25,6 +25,11 @@ public:
         std::lock_guard g(m_);
         failures_[{step, portal}] = status;
     }
+    // Every scripted failure of `step` ends.
+    void heal(const std::string &step) {
+        std::lock_guard g(m_);
+        std::erase_if(failures_, [&](const auto &kv) { return kv.first.first == step; });
+    }
     // The WWID the device reached through `portal` reports (default: the probe's, 3600fake0001).
     void set_wwid(const std::string &portal, const std::string &wwid) {
         std::lock_guard g(m_);
@@ -45,11 +50,13 @@ public:
     }
 
     // Another volume's session on (portal, iqn), with its LUN's device: not ours to log out.
-    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
+    // `name`: the device name the kernel gives it ("": the next one; a removed device's: a reused name).
+    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun, std::string name = "") {
         std::lock_guard g(m_);
         SessionState &s = session_locked(portal, iqn);
         nodes_.insert(key(portal, iqn));
-        devices_[target_key(portal, iqn, lun)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
+        if (name.empty()) name = next_device_locked();
+        devices_[target_key(portal, iqn, lun)] = Device{name, portal.to_string(), s.name, lun};
     }
 
     // Extend: the LU grows (devices see it after their rescan, the map after its resize); a path's SCSI state.

@@ -49,6 +49,25 @@ TEST_F(HostPathPolicy, AFailedDelPathStopsAPlainDisconnectAndIsReportedWithForce
     EXPECT_EQ(host().sessions(), 0U);
 }
 
+// A retried disconnect (the first stopped at a failed `del path`) finds the devices gone and still cleans
+// multipathd's list from device_info's device names; a name the kernel gave to a new device is left alone.
+TEST_F(HostPathPolicy, ARetriedDisconnectForgetsTheRecordedPathsButNotANameReused) {
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    host().set_keeps_removed_paths(true);
+    host().fail("del_path");
+    ASSERT_FALSE(disconnect(*info).ok());
+    EXPECT_EQ(host().listed_paths().size(), 3U);
+    EXPECT_EQ(host().count("del_path "), 1U);  // stopped at the first
+    host().heal("del_path");
+    host().add_foreign_lun(portal("127.0.0.9:3260"), "iqn.2024-01.org.example:other", 5, "sda");  // reuses sda
+    ASSERT_TRUE(disconnect(*info).ok());
+    EXPECT_EQ(host().listed_paths(), (std::set<std::string>{"sda"}));  // stale, but its name is taken: left alone
+    EXPECT_EQ(host().count("del_path sda"), 1U);
+    EXPECT_EQ(host().count("del_path "), 3U);
+    EXPECT_EQ(host().sessions(), 1U);  // the other volume's
+}
+
 TEST_F(HostPathPolicy, MultipathdNotAnsweringIsNoFailure) {
     auto info = connect();
     ASSERT_TRUE(info.ok()) << info.error().message;
