@@ -68,8 +68,9 @@ public:
     Result<request::DeviceInfo> connect(const ConnectContext &context) override;
     Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
                                     const request::DiskTarget &disk) override;
-    // Flush the maps -> remove the devices -> log out of the sessions nobody else uses; force and ignore_errors
-    // decide whether a failed step stops it.
+    // Flush the maps -> remove the devices -> wait until multipathd no longer lists them (`del path` past
+    // path_removal_timeout) -> log out of the sessions nobody else uses -> `multipathd del map` for a map whose
+    // flush failed (map_removal_timeout); force and ignore_errors decide whether a failed step stops it.
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             DisconnectOptions options) override;
     // Every path active (else refused, naming the paths; nothing changed) -> rescan each path's device -> resize

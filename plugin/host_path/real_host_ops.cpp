@@ -8,6 +8,7 @@
 #include "host_path/device_io.hpp"
 #include "host_path/host_tools.hpp"
 #include "host_path/node_record.hpp"
+#include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
 #include "host_path/wait.hpp"
 
@@ -267,6 +268,15 @@ public:
             return make_error(Status::timeout, fmt::format("{} was not removed within {} ms", device, c_.device_wait_timeout.count()));
         }
         return {};
+    }
+
+    Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                         std::chrono::milliseconds timeout) override {
+        return host_path::wait_paths_unlisted(tools_, devices, timeout);
+    }
+    Result<void> multipathd_del_path(const std::string &device) override { return del_path_until_unlisted(tools_, device); }
+    Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+        return del_map_until_gone(tools_, sys_, map, timeout);
     }
 
     Result<void> logout(const request::Portal &portal, const std::string &iqn) override {

@@ -176,6 +176,8 @@ constexpr Row rows[] = {
     {"command_timeout_ms", into<any_ms, &C::command_timeout>},
     {"map_ready_timeout_ms", into<any_ms, &C::map_ready_timeout>},
     {"extend_timeout_ms", into<any_ms, &C::extend_timeout>},
+    {"path_removal_timeout_ms", into<any_ms, &C::path_removal_timeout>},
+    {"map_removal_timeout_ms", into<any_ms, &C::map_removal_timeout>},
     {"scrub_chap_from_node_record", into<flag, &C::scrub_chap_key>},
     {"keep_chap_in_node_record", into<flag, &C::keep_chap_key>, resolve_chap_record_policy},  // the old name
     {"host_iscsi", into<tristate, &C::host_iscsi>},

@@ -84,6 +84,8 @@ struct HostPathOptions {
     std::chrono::milliseconds command_timeout{15000};         // any other tool call
     std::chrono::milliseconds map_ready_timeout{10000};       // connect: the map reads a block (ready for I/O)
     std::chrono::milliseconds extend_timeout{30000};          // extend: rescans, resize map, the new size
+    std::chrono::milliseconds path_removal_timeout{5000};     // disconnect: multipathd stops listing removed paths
+    std::chrono::milliseconds map_removal_timeout{10000};     // disconnect: `multipathd del map` after a failed flush
     // false (default): the CHAP password stays in the node record (0600, root's, written atomically, never via
     // argv), as os-brick leaves it, so iscsid can log in again by itself after its own restart; true: removed
     // right after login (the session keeps it), and iscsid then cannot recover a dropped session after its restart.
