@@ -151,3 +151,24 @@ all_paths_active() { [[ $(active_paths) -ge ${1:-2} ]] && ! mpd_paths | grep -qv
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Elapsed seconds since an $EPOCHREALTIME value, 3 decimals.
 since() { local now=$EPOCHREALTIME; awk -v a="$1" -v b="$now" 'BEGIN { printf "%.3f\n", b - a }'; }
+# The map of a connect's device_info: "dm-N", or a reason on stdout and status 1 (e.g. the single-path fallback).
+attached_map() {  # device-info-file
+    local dev
+    dev=$(json_str path "$1")
+    if [[ "$(json_bool multipath "$1")" != true || ! "$dev" =~ ^/dev/dm-[0-9]+$ ]]; then
+        echo "no multipath map: path=$dev multipath=$(json_bool multipath "$1") $(json_str multipath_error "$1" | head -c 200)"
+        return 1
+    fi
+    basename "$dev"
+}
+# (Re)starts iscsid in its own session: on SIGTERM iscsid signals its whole process group, which must not be ours.
+start_iscsid() {
+    setsid iscsid -f </dev/null >>$L/iscsid.log 2>&1 &
+    wait_for 20 iscsiadm_answers
+}
+iscsiadm_answers() {  # exit 0 (sessions) or 21 (none): iscsid answers
+    local rc
+    iscsiadm -m session >/dev/null 2>&1
+    rc=$?
+    [[ $rc == 0 || $rc == 21 ]]
+}

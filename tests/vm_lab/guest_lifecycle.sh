@@ -12,7 +12,9 @@ source /lab/guest_stack.sh
 # shellcheck disable=SC1091
 source /lab/guest_common.sh
 start_sampler
-write_host_config false
+# The map's wait is raised from 10 s: on a busy 2-core host a TCG guest's udev and multipathd took longer (load 10
+# seen), and a connect then falls back to a single path, which none of these scenarios is about.
+write_host_config false "multipath_wait_timeout_ms = 60000"
 
 # Logs out and removes whatever a scenario left (reported, so a scenario's own checks stay the judge of it).
 reset_host() {  # scenario name
@@ -20,6 +22,7 @@ reset_host() {  # scenario name
     left=$(host_leftovers)
     [[ -z "$left" ]] && return 0
     say "INFO after $1 the host still held:$left; removing it"
+    pidof iscsid >/dev/null || start_iscsid
     multipath -F >/dev/null 2>&1
     iscsiadm -m node -u >/dev/null 2>&1
     iscsiadm -m node -o delete >/dev/null 2>&1

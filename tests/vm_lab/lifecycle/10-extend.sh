@@ -8,7 +8,7 @@ CI=/lab/ci-lun$LUN_EXTEND.json DI=/run/vmlab/extend-di.json
 ALL="extend_same_wwid extend_size extend_dm_size extend_refused_path_down"
 vh_connect "$CI" "$DI" extend-connect || { not_run "connect exited $?: $(last_log extend-connect)" $ALL; return; }
 DEV=$(json_str path "$DI") WWID=$(json_str multipath_id "$DI")
-DM=$(basename "$(readlink -f "$DEV")")
+DM=$(attached_map "$DI") || { not_run "$DM" $ALL; vh disconnect "$CI" "$DI" >/dev/null 2>&1; return; }
 OLD=$(blockdev --getsize64 "$DEV")
 why=$(request grow_lun$LUN_EXTEND) || { not_run "the host did not grow the LU: $why" $ALL; return; }
 # Re-creating the LU fails I/O for a moment: wait until the checker sees every path active again.

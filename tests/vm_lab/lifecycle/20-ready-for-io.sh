@@ -16,7 +16,9 @@ for i in $(seq 1 "$READY_CYCLES"); do
     fi
     times+=("$(since "$start")")
     dev=$(json_str path "$DI")
-    if read_now "$dev" /lab/lun$LUN_CYCLE.head; then
+    if ! why=$(attached_map "$DI"); then
+        bad+=" #$i $why;"
+    elif read_now "$dev" /lab/lun$LUN_CYCLE.head; then
         ok=$((ok + 1))
     else
         bad+=" #$i read of $dev right after connect failed ($(tail -n 1 $L/dd.log));"

@@ -14,7 +14,8 @@ for i in $(seq 1 "$CHURN_CYCLES"); do
         bad+=" #$i connect exited $?: $(last_log churn-connect);"
         continue
     fi
-    slaves=$(map_slaves "$(basename "$(readlink -f "$(json_str path "$DI")")")")
+    dm=$(attached_map "$DI") || bad+=" #$i $dm;"
+    slaves=$(map_slaves "$dm")
     if ! vh disconnect "$CI" "$DI" >/dev/null 2>$L/churn-disconnect.log; then
         bad+=" #$i disconnect exited $?: $(last_log churn-disconnect);"
         continue
@@ -48,7 +49,7 @@ CI=/lab/ci-lun$LUN_HOLD.json DI=/run/vmlab/held-di.json
 HELD="held_open_refused held_open_intact force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map"
 vh_connect "$CI" "$DI" held-connect || { not_run "connect exited $?: $(last_log held-connect)" $HELD; return; }
 DEV=$(json_str path "$DI")
-DM=$(basename "$(readlink -f "$DEV")")
+DM=$(attached_map "$DI") || { not_run "$DM" $HELD; vh disconnect "$CI" "$DI" >/dev/null 2>&1; return; }
 SLAVES=$(map_slaves "$DM") SESS=$(session_count)
 exec 7<"$DEV"  # the holder (as QEMU would be)
 if vh disconnect "$CI" "$DI" >/dev/null 2>$L/held-disconnect.log; then

@@ -6,6 +6,11 @@
 CI=/lab/ci-lun$LUN_EXTEND.json DI=/run/vmlab/recovery-di.json
 vh_connect "$CI" "$DI" recovery-connect || { not_run "connect exited $?: $(last_log recovery-connect)" recovery_node_record_keeps_chap recovery_path_returns; return; }
 DEV=$(json_str path "$DI")
+if ! why=$(attached_map "$DI"); then
+    not_run "$why" recovery_node_record_keeps_chap recovery_path_returns
+    vh disconnect "$CI" "$DI" >/dev/null 2>&1
+    return
+fi
 # Which node records hold the password (names only: grep -l never prints the text), and their modes.
 records=$(find /etc/iscsi/nodes -type f 2>/dev/null | sort)
 holding=$(grep -lF -f /lab/chap.secret $records 2>/dev/null | wc -l)
@@ -16,13 +21,14 @@ else
     fail recovery_node_record_keeps_chap "$holding of $(wc -w <<<"$records") node records hold it; modes: $modes"
 fi
 
-pid=$(pidof iscsid | tr ' ' '\n' | head -n1)
-kill "$pid" 2>/dev/null
-wait_for 10 bash -c "! kill -0 $pid 2>/dev/null" >/dev/null
-iscsid -f >>$L/iscsid.log 2>&1 &
-iscsid_up() { iscsiadm -m session >/dev/null 2>&1; }
-wait_for 20 iscsid_up
-say "INFO recovery: iscsid restarted (pid $pid -> $(pidof iscsid)), sessions $(session_count)"
+# SIGKILL, as a crash would (SIGTERM makes iscsid signal its whole process group: here, this script's); the
+# sessions stay in the kernel and the new iscsid takes them over.
+pids=$(pidof iscsid)
+kill -9 $pids 2>/dev/null
+iscsid_gone() { ! pidof iscsid >/dev/null; }
+wait_for 10 iscsid_gone
+start_iscsid
+say "INFO recovery: iscsid restarted (pid $pids -> $(pidof iscsid)), sessions $(session_count)"
 why=""
 request drop_portal2 >/dev/null || why+=" the host did not drop portal 2;"
 wait_for 60 path_failed "$PORTAL2" || why+=" the $PORTAL2 path was never seen failed;"

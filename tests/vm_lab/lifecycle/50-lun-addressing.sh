@@ -8,7 +8,7 @@ CI=/lab/ci-lun$LUN_HIGH.json DI=/run/vmlab/lunhigh-di.json
 WANT=$((16384 + LUN_HIGH))
 vh_connect "$CI" "$DI" lunhigh-connect || { not_run "connect exited $?: $(last_log lunhigh-connect)" lun_high_attached lun_high_disconnected; return; }
 DEV=$(json_str path "$DI")
-DM=$(basename "$(readlink -f "$DEV")")
+DM=$(attached_map "$DI") || say "INFO lun-addressing: $DM"
 SLAVES=$(map_slaves "$DM") addrs=""
 for s in $SLAVES; do addrs+="$s=$(basename "$(readlink -f /sys/block/"$s"/device)") "; done
 bad=$(tr ' ' '\n' <<<"$addrs" | sed '/^$/d' | grep -vc ":$WANT\$" || true)

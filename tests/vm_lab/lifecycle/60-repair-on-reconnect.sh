@@ -7,7 +7,7 @@ CI=/lab/ci-lun$LUN_CYCLE.json DI=/run/vmlab/repair-di.json DI2=/run/vmlab/repair
 why=$(request drop_portal2) || { not_run "the host did not drop portal 2: $why" repair_degraded_attach repair_all_paths_after_reconnect; return; }
 if vh_connect "$CI" "$DI" repair-connect; then
     DEV=$(json_str path "$DI") WWID=$(json_str multipath_id "$DI")
-    DM=$(basename "$(readlink -f "$DEV")")
+    DM=$(attached_map "$DI") || say "INFO repair: $DM"
     n=$(wc -w <<<"$(map_slaves "$DM")")
     reported=$(grep -ciE "degraded|unreachable|$PORTAL2" $L/repair-connect.log "$DI" | awk -F: '{ s += $NF } END { print s + 0 }')
     if [[ $n == 1 && $reported -gt 0 ]] && check_bytes "$DEV" /lab/lun$LUN_CYCLE.head; then
