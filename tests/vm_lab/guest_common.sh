@@ -69,7 +69,8 @@ dm_portals() {  # dm-N
 }
 session_count() { iscsiadm -m session 2>/dev/null | grep -c '^tcp:' || true; }
 # multipathd's view of the paths, "sda active" per line (state from the checker: active|failed|faulty|...).
-mpd_paths() { multipathd show paths format '%d %t' 2>/dev/null | awk '$1 != "dev" { print $1, $2 }'; }
+# With no path it answers just "ok".
+mpd_paths() { multipathd show paths format '%d %t' 2>/dev/null | awk '$1 != "dev" && NF >= 2 { print $1, $2 }'; }
 active_paths() { mpd_paths | grep -c ' active$' || true; }
 wait_for() {  # seconds command... -> 0 when the command succeeded within the time
     local t=$1 end

@@ -55,7 +55,7 @@ exec 7<"$DEV"  # the holder (as QEMU would be)
 if vh disconnect "$CI" "$DI" >/dev/null 2>$L/held-disconnect.log; then
     fail held_open_refused "a plain disconnect of the open $DEV succeeded"
 else
-    pass held_open_refused "plain disconnect of the open $DEV exited $?: $(grep -oE '(error|refused|busy|in use)[^"]*' $L/held-disconnect.log | head -n1 | head -c 200)"
+    pass held_open_refused "plain disconnect of the open $DEV exited $?: $(grep -o '"message":"[^"]*' $L/held-disconnect.log | head -n1 | cut -c12- | head -c 250)"
 fi
 still=""
 [[ -e /sys/block/$DM ]] || still+=" map $DM gone;"
@@ -84,7 +84,7 @@ if [[ -z "$left" ]]; then
 else
     fail force_disconnect_no_paths "left:$left"
 fi
-held_map=$([[ -e /sys/block/$DM ]] && echo "present (open count $(dmsetup info -c --noheadings -o open "$DM" 2>/dev/null))" || echo gone)
+held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
 if wait_for 15 map_gone; then
