@@ -9,7 +9,7 @@
 //   grow_lun<N>      LU N grows to twice its size: deleted and added again over its backing file made bigger, with
 //                    the same tid and LUN, so its VPD 0x83 identity (the WWID) stays the same
 //
-// Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1200), IVD_VM_LAB_READY_CYCLES (20) and
+// Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1800), IVD_VM_LAB_READY_CYCLES (20) and
 // IVD_VM_LAB_CHURN_CYCLES (50) for quick local runs, IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
 #include "vm_lab_support.hpp"
 
@@ -118,7 +118,7 @@ TEST(VmLab, HostPathLifecycle) {
     ResultLines lines;
     const GuestRun run = run_guest(GuestOptions{.image = image,
                                                 .stage = stage.dir,
-                                                .deadline_s = env_int("IVD_VM_LAB_DEADLINE_S", 1200),
+                                                .deadline_s = env_int("IVD_VM_LAB_DEADLINE_S", 1800),
                                                 .secret = password,
                                                 .echo = &std::cout},
                                    std::ref(lines), on_request);
