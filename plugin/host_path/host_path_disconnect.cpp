@@ -52,6 +52,8 @@ public:
         return std::nullopt;
     }
 
+    bool none() const { return steps_.empty(); }
+
     Result<void> finish() const {
         if (steps_.empty()) return {};
         if (ignore_) {
@@ -177,9 +179,22 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const re
     Skipped skipped(log_, volume.volume_key(), options);
     const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info);
     const OnHost on_host = find_on_host(*ops_, wanted);
-    if (auto r = flush_maps(*ops_, on_host, skipped); !r) return r;
+    // The crash journal: "disconnecting" before the first change; removed when everything went, put back when a
+    // failed flush stopped it before anything changed, else left for cleanup to finish.
+    const auto journal = journal_disconnect(volume, wanted.targets, wanted.map_name);
+    auto step = [&](const char *name) {
+        if (journal) journal->update_step(name);
+    };
+    step("flush_multipath");
+    if (auto r = flush_maps(*ops_, on_host, skipped); !r) {
+        if (journal) journal->restore();
+        return r;
+    }
+    step("remove_devices");
     if (auto r = remove_devices(*ops_, on_host, skipped); !r) return r;
+    step("logout");
     if (auto r = logout_sessions(*ops_, log_, wanted.targets, skipped); !r) return r;
+    if (journal && skipped.none()) journal->remove();
     return skipped.finish();
 }
 
