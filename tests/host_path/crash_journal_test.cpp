@@ -131,8 +131,32 @@ protected:
         }
         int status = 0;
         ::waitpid(pid, &status, 0);
+        wait_for_orphaned_tools();
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
+    // A tool the dead process had started (an iscsiadm login) runs on to its end, as after kill -9; cleanup runs
+    // after it (an operator's cleanup comes much later). Session daemons (their own session id) are not waited for.
+    void wait_for_orphaned_tools() const {
+        const std::string bin = (dir_ / "bin").string() + "/";
+        for (int i = 0; i < 1000; ++i) {
+            bool running = false;
+            std::error_code ec;
+            for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+                const std::string pid = it->path().filename().string();
+                if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+                if (slurp(it->path() / "cmdline").rfind(bin, 0) != 0) continue;
+                const std::string stat = slurp(it->path() / "stat");
+                std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+                std::string state;
+                long ppid = 0, pgrp = 0, sid = 0;
+                fields >> state >> ppid >> pgrp >> sid;
+                if (sid == ::getsid(0) && state != "Z") running = true;
+            }
+            if (!running) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
     int connect_in_child(int crash_at) {
         return in_child(crash_at, [this](ivd::Driver &d) {
             auto r = d.connect_volume(write(ci()).c_str(), connector().c_str(), R"({"bus":"scsi","dev":"sdb"})", 0);
