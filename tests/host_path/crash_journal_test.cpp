@@ -136,15 +136,19 @@ protected:
     }
     // A tool the dead process had started (an iscsiadm login) runs on to its end, as after kill -9; cleanup runs
     // after it (an operator's cleanup comes much later). Session daemons (their own session id) are not waited for.
+    // A tool being spawned when the process died is a copy of this test binary until its exec: waited for too.
     void wait_for_orphaned_tools() const {
         const std::string bin = (dir_ / "bin").string() + "/";
-        for (int i = 0; i < 1000; ++i) {
+        const std::string self = slurp("/proc/self/cmdline").c_str();
+        for (int i = 0, quiet = 0; i < 1000 && quiet < 5; ++i) {
             bool running = false;
             std::error_code ec;
             for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
                 const std::string pid = it->path().filename().string();
                 if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-                if (slurp(it->path() / "cmdline").rfind(bin, 0) != 0) continue;
+                const std::string cmdline = slurp(it->path() / "cmdline");
+                const bool copy = std::string(cmdline.c_str()) == self && std::stol(pid) != ::getpid();
+                if (cmdline.rfind(bin, 0) != 0 && !copy) continue;
                 const std::string stat = slurp(it->path() / "stat");
                 std::istringstream fields(stat.substr(stat.rfind(')') + 2));
                 std::string state;
@@ -152,7 +156,7 @@ protected:
                 fields >> state >> ppid >> pgrp >> sid;
                 if (sid == ::getsid(0) && state != "Z") running = true;
             }
-            if (!running) return;
+            quiet = running ? 0 : quiet + 1;  // quiet for a few polls in a row: nothing is between spawn and exec
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
@@ -214,6 +218,23 @@ protected:
         return names;
     }
 
+    // Processes holding files of the driver's state_dir open (for a failure message).
+    std::string holders() const {
+        std::string out;
+        std::error_code ec;
+        for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+            std::error_code e2;
+            for (fs::directory_iterator fd(it->path() / "fd", e2), fe; !e2 && fd != fe; fd.increment(e2)) {
+                std::error_code e3;
+                const std::string target = fs::read_symlink(fd->path(), e3).string();
+                if (target.find("driver-state") != std::string::npos) {
+                    out += "\n  " + it->path().filename().string() + " " + slurp(it->path() / "cmdline").c_str() + " holds " + target;
+                }
+            }
+        }
+        return out;
+    }
+
     static std::string diff(const Snapshot &want, const Snapshot &got) {
         std::string out;
         for (const auto &[k, v] : got) {
@@ -238,7 +259,7 @@ protected:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
             left = diff(want, snapshot());
         }
-        EXPECT_EQ(left, "") << where << ": " << write(*report);
+        EXPECT_EQ(left, "") << where << ": " << write(*report) << holders();
         EXPECT_TRUE(journal_files().empty()) << where;
     }
 
