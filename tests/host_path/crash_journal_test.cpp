@@ -319,6 +319,18 @@ TEST_F(CrashJournalTest, AnAttachmentADomainUsesIsKeptAndReportedDryRunChangesNo
     EXPECT_NE(item["reason"].asString().find("dm-"), std::string::npos) << write(item);
     EXPECT_EQ(diff(connected, snapshot()), "");
 
+    // A connect, disconnect or cleanup of the volume running in another process (it holds the journal lock): kept.
+    {
+        auto journal = ivd::host_path::make_file_journal((dir_ / "driver-state").string(), std::chrono::seconds(1));
+        auto busy = journal->lock("volume:vol-crash-journal");
+        ASSERT_TRUE(busy.ok()) << busy.error().message;
+        auto running = cleanup(0);
+        ASSERT_TRUE(running.ok()) << running.error().message;
+        EXPECT_EQ((*running)["items"][0]["action"].asString(), "kept") << write(*running);
+        EXPECT_NE((*running)["items"][0]["reason"].asString().find("running"), std::string::npos) << write(*running);
+        EXPECT_EQ(diff(connected, snapshot()), "");
+    }
+
     // libvirt cannot tell: reported, never removed.
     auto unknown = cleanup(0, std::nullopt);
     ASSERT_TRUE(unknown.ok()) << unknown.error().message;
