@@ -78,6 +78,9 @@ public:
 
     // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
     virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
+    // Removes the WWID from multipath's wwids file again (multipath -w): cleanup, for an entry the journal says
+    // its attachment added.
+    virtual Result<void> multipath_forget_wwid(const std::string &wwid) = 0;
     // Makes multipathd take one path device; a refusal (udev has not processed the device yet) is retried with
     // backoff until `deadline`. Success: multipathd took it, or it is in a map already.
     virtual Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) = 0;

@@ -43,17 +43,21 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     if (!lock) return std::move(lock).error();
     a.owned = !ops_->find_session(t.portal, t.iqn).has_value();
     a.device_existed = !a.owned && !ops_->find_device(t).empty();
+    if (a.journal) a.journal->path_login(t, a.owned, a.device_existed);
     a.stage = "login";
     auto login = ops_->login(t.portal, t.iqn, chap);
     if (!login) return std::move(login).error();
     a.session_created = login->created;
     a.stage = "scan";
+    if (a.journal) a.journal->path_step(t, "scan");
     if (auto s = ops_->scan_lun(login->session, t.scsi_lun()); !s) return s;  // as data.addressing_mode says
     a.stage = "device";
+    if (a.journal) a.journal->path_step(t, "device");
     auto dev = wait_with_rescans(t);
     if (!dev) return std::move(dev).error();
     a.device = *dev;
     a.stage = "wwid";
+    if (a.journal) a.journal->path_step(t, "wwid", a.device);
     auto wwid = ops_->read_wwid(a.device);
     if (!wwid) return std::move(wwid).error();
     a.wwid = *wwid;
@@ -84,6 +88,7 @@ void HostPath::undo_path(const PathAttempt &a) {
         }
     }
     if (auto r = ops_->delete_node(a.target.portal, a.target.iqn); !r) log_.warning("host_path", "undo: {}", r.error().message);
+    if (a.journal) a.journal->path_step(a.target, "undone");
 }
 
 json::Value HostPath::fail_path(const PathAttempt &a, const char *stage, const Error &error) {

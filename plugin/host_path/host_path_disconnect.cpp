@@ -54,6 +54,8 @@ public:
         return std::nullopt;
     }
 
+    bool none() const { return steps_.empty(); }
+
     Result<void> finish() const {
         if (steps_.empty()) return {};
         if (ignore_) {
@@ -238,13 +240,27 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const re
     Skipped skipped(log_, volume.volume_key(), options);
     const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info);
     const OnHost on_host = find_on_host(*ops_, wanted);
+    // The crash journal: "disconnecting" before the first change; removed when everything went, put back when a
+    // failed flush stopped it before anything changed, else left for cleanup to finish.
+    const auto journal = journal_disconnect(volume, wanted.targets, wanted.map_name);
+    auto step = [&](const char *name) {
+        if (journal) journal->update_step(name);
+    };
     std::vector<MultipathMap> unflushed;
     std::vector<std::string> removed = recorded_but_gone(*ops_, wanted);
-    if (auto r = flush_maps(*ops_, on_host, skipped, unflushed); !r) return r;
+    step("flush_multipath");
+    if (auto r = flush_maps(*ops_, on_host, skipped, unflushed); !r) {
+        if (journal) journal->restore();
+        return r;
+    }
+    step("remove_devices");
     if (auto r = remove_devices(*ops_, on_host, skipped, removed); !r) return r;
     if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped); !r) return r;
+    step("logout");
     if (auto r = logout_sessions(*ops_, log_, wanted.targets, skipped); !r) return r;
+    if (!unflushed.empty()) step("delete_maps");
     if (auto r = delete_unflushed_maps(*ops_, log_, unflushed, config_.map_removal_timeout, skipped); !r) return r;
+    if (journal && skipped.none()) journal->remove();
     return skipped.finish();
 }
 

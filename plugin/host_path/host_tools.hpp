@@ -35,6 +35,7 @@ public:
     std::optional<Error> login_failure(const ProcessResult &r, const request::Portal &portal, const std::string &iqn) const;
 
     Result<void> multipath_whitelist(const std::string &wwid) const { return tool({c_.multipath_path, "-a", wwid}); }
+    Result<void> multipath_forget_wwid(const std::string &wwid) const { return tool({c_.multipath_path, "-w", wwid}); }
     Result<void> multipathd_add_path(const std::string &device_path) const {
         return tool({c_.multipathd_path, "add", "path", device_path});
     }

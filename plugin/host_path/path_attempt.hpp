@@ -9,6 +9,8 @@
 
 namespace ivd::host_path {
 
+class JournalEntry;
+
 struct PathAttempt {
     request::Target target;
     bool ok = false;
@@ -25,6 +27,7 @@ struct PathAttempt {
     std::chrono::steady_clock::time_point ready;
     bool taken = false;
     std::string multipath_error;
+    JournalEntry *journal = nullptr;  // the connect's crash journal record (steps are written before they run)
 };
 
 }  // namespace ivd::host_path

@@ -172,6 +172,7 @@ public:
     std::vector<std::int64_t> session_luns(const Session &session) override { return sys_.session_luns(session); }
 
     Result<void> multipath_whitelist(const std::string &wwid) override { return tools_.multipath_whitelist(wwid); }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
         // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a

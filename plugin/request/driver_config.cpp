@@ -244,6 +244,8 @@ HostPathConfig DriverConfig::host_path() const {
     part.probe_timeout = probe_timeout;
     part.enforce_multipath = enforce_multipath;
     part.initiator_name_file = initiator_name_file;
+    part.state_dir = state_dir;
+    part.state_lock_timeout = state_lock_timeout;
     return part;
 }
 

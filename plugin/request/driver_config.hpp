@@ -120,6 +120,10 @@ struct HostPathConfig : GuestDiskConfig, HostToolsConfig, HostPathOptions {
     std::chrono::milliseconds probe_timeout = ProbeConfig{}.probe_timeout;  // LU identity and discovery
     bool enforce_multipath = false;                                         // a degraded map is an error
     std::string initiator_name_file{default_initiator_name_file};          // named when no initiator is known
+    // The crash journal of host attachments (state_dir/host-attachments, see attachment_journal.hpp): shared with
+    // the network path's records, and the same bounded wait for another process's steps on the same volume.
+    std::string state_dir = NetDiskOptions{}.state_dir;
+    std::chrono::milliseconds state_lock_timeout = NetDiskOptions{}.state_lock_timeout;
 };
 
 // The whole configuration (driver/ keeps it and hands each room its part).

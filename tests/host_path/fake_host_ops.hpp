@@ -218,6 +218,11 @@ public:
         note_locked("whitelist " + wwid);
         return {};
     }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override {
+        std::lock_guard g(m_);
+        note_locked("forget_wwid " + wwid);
+        return {};
+    }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point) override {
         std::lock_guard g(m_);
