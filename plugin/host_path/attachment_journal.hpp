@@ -84,15 +84,6 @@ std::shared_ptr<AttachmentJournal> make_memory_journal();
 
 // A connect that returns without success ends its journal record as it was before (removed when new): every
 // step it did was undone on the way out. A crash runs no destructor: the record stays for cleanup.
-class JournalEntry;
-struct JournalEnd {
-    JournalEntry *entry = nullptr;
-    bool connected = false;
-    ~JournalEnd() {
-        if (entry != nullptr && !connected) entry->restore();
-    }
-};
-
 // The record of one running connect or disconnect, kept in memory and written through on every change (the path
 // threads of one connect update it at once). A write that fails after the first is a warning: the host steps go on,
 // and cleanup still finds the devices from the targets.
@@ -128,6 +119,14 @@ private:
     mutable std::mutex mutex_;
     JournalRecord record_;
     std::optional<JournalRecord> before_;
+};
+
+struct JournalEnd {
+    JournalEntry *entry = nullptr;
+    bool connected = false;
+    ~JournalEnd() {
+        if (entry != nullptr && !connected) entry->restore();
+    }
 };
 
 }  // namespace ivd::host_path
