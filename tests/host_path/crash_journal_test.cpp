@@ -139,7 +139,9 @@ protected:
     // A tool being spawned when the process died is a copy of this test binary until its exec: waited for too.
     void wait_for_orphaned_tools() const {
         const std::string bin = (dir_ / "bin").string() + "/";
-        const std::string self = slurp("/proc/self/cmdline").c_str();
+        // The whole command line, NULs included: argv[0] alone is shared by every test of this binary that ctest
+        // runs at the same time in the same session (each would wait for the other).
+        const std::string self = slurp("/proc/self/cmdline");
         for (int i = 0, quiet = 0; i < 1000 && quiet < 5; ++i) {
             bool running = false;
             std::error_code ec;
@@ -147,8 +149,8 @@ protected:
                 const std::string pid = it->path().filename().string();
                 if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
                 const std::string cmdline = slurp(it->path() / "cmdline");
-                const bool copy = std::string(cmdline.c_str()) == self && std::stol(pid) != ::getpid();
-                if (cmdline.rfind(bin, 0) != 0 && !copy) continue;
+                const bool copy = cmdline == self && std::stol(pid) != ::getpid();
+                if (std::string_view(cmdline.c_str()).rfind(bin, 0) != 0 && !copy) continue;
                 const std::string stat = slurp(it->path() / "stat");
                 std::istringstream fields(stat.substr(stat.rfind(')') + 2));
                 std::string state;

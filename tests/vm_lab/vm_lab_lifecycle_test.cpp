@@ -9,8 +9,8 @@
 //   grow_lun<N>      LU N grows to twice its size: deleted and added again over its backing file made bigger, with
 //                    the same tid and LUN, so its VPD 0x83 identity (the WWID) stays the same
 //
-// Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1800), IVD_VM_LAB_READY_CYCLES (20) and
-// IVD_VM_LAB_CHURN_CYCLES (50) for quick local runs, IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
+// Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1800), IVD_VM_LAB_CHURN_CYCLES (50) for
+// quick local runs, IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
 #include "vm_lab_support.hpp"
 
 #include <gtest/gtest.h>
@@ -78,9 +78,9 @@ TEST(VmLab, HostPathLifecycle) {
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\nINITIATOR=iqn.2003-01.org.ivd-lab:vmlab-guest\n"
                            "LUN_EXTEND={}\nLUN_EXTEND_NEW_BYTES={}\nLUN_CYCLE={}\nLUN_HOLD={}\nLUN_HIGH={}\n"
-                           "READY_CYCLES={}\nCHURN_CYCLES={}\n",
+                           "CHURN_CYCLES={}\n",
                            p1.port, p2.port, iqn, lun_extend, 2 * lu_size, lun_cycle, lun_hold, lun_high,
-                           env_int("IVD_VM_LAB_READY_CYCLES", 20), env_int("IVD_VM_LAB_CHURN_CYCLES", 50)));
+                           env_int("IVD_VM_LAB_CHURN_CYCLES", 50)));
     for (const auto &[lun, lu] : lus) {
         // As Cinder sends it for a LUN above 255 on an array that addresses such LUNs flat (tgtd does).
         const std::string extra = lun > 255 ? R"("addressing_mode":"SAM2")" : "";

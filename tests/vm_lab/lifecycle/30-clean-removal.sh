@@ -1,18 +1,29 @@
-# Clean removal (issue 17 item 3). $CHURN_CYCLES connect/disconnect cycles of the same LUN (nothing else attached:
-# each is a full login, scan, map, flush and logout): after each disconnect returns, multipathd must list none of
-# the paths just removed; the per-cycle median goes to the benchmark table. Then a map held open: a plain
+# Ready for I/O (issue 17 item 2) and clean removal (item 3), in one loop: $CHURN_CYCLES connect/disconnect cycles
+# of the same LUN while another LUN of the target stays attached (the sessions stay, so each cycle is a fresh scan,
+# fresh sdX paths and a fresh map: the cheap connect, where returning on dm-N alone races most, and the part of a
+# disconnect that leaves stale paths). Each connect is followed at once (no settle, no retry) by an O_DIRECT read of
+# the first block, which must succeed and match the LU's bytes; after each disconnect returns, multipathd must list
+# none of the paths just removed. The per-cycle median goes to the benchmark table. Then a map held open: a plain
 # disconnect fails and leaves everything attached and readable; `disconnect --force --ignore-errors` exits 0 and
 # leaves no session or path device of the volume, and no map once its holder lets go.
-# vmlab-results: churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
+# vmlab-results: ready_for_io churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
 # vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map
 # shellcheck shell=bash
+ANCHOR_CI=/lab/ci-lun$LUN_HOLD.json ANCHOR_DI=/run/vmlab/churn-anchor-di.json
 CI=/lab/ci-lun$LUN_CYCLE.json DI=/run/vmlab/churn-di.json
-ok=0 bad="" times=()
+vh_connect "$ANCHOR_CI" "$ANCHOR_DI" churn-anchor || say "INFO churn: anchor connect exited $?: $(last_log churn-anchor)"
+ok=0 reads=0 bad="" badread="" times=()
 for i in $(seq 1 "$CHURN_CYCLES"); do
     start=$EPOCHREALTIME
     if ! vh_connect "$CI" "$DI" churn-connect; then
         bad+=" #$i connect exited $?: $(last_log churn-connect);"
         continue
+    fi
+    dev=$(json_str path "$DI")
+    if read_now "$dev" /lab/lun$LUN_CYCLE.head; then
+        reads=$((reads + 1))
+    else
+        badread+=" #$i read of $dev right after connect failed ($(tail -n 1 $L/dd.log 2>/dev/null));"
     fi
     dm=$(attached_map "$DI") || bad+=" #$i $dm;"
     slaves=$(map_slaves "$dm")
@@ -30,16 +41,23 @@ for i in $(seq 1 "$CHURN_CYCLES"); do
 done
 med=$(printf '%s\n' "${times[@]}" | median)
 say "BENCH churn_cycle_median_s $med cycles=${#times[@]}"
+if [[ $reads == "$CHURN_CYCLES" ]]; then
+    pass ready_for_io "$reads/$CHURN_CYCLES connects each read at once with O_DIRECT, bytes matched"
+else
+    fail ready_for_io "$reads/$CHURN_CYCLES reads ok;$(head -c 600 <<<"$badread")"
+fi
 if [[ $ok == "$CHURN_CYCLES" ]]; then
     pass churn_no_stale_paths "$ok/$CHURN_CYCLES cycles, multipathd listed no removed path after any disconnect; cycle median ${med}s"
 else
     fail churn_no_stale_paths "$ok/$CHURN_CYCLES clean cycles;$(head -c 600 <<<"$bad")"
 fi
+vh disconnect "$ANCHOR_CI" "$ANCHOR_DI" >/dev/null 2>$L/churn-anchor-disconnect.log \
+    || say "INFO churn: anchor disconnect exited $?: $(last_log churn-anchor-disconnect)"
 udevadm settle --timeout=10
 left=$(host_leftovers)
 mpd=$(mpd_paths | tr '\n' ',')
 if [[ -z "$left" && -z "$mpd" ]]; then
-    pass churn_nothing_left "after $CHURN_CYCLES cycles: no session, sdX, map, node record; multipathd lists no path"
+    pass churn_nothing_left "after $CHURN_CYCLES cycles and the anchor's disconnect: no session, sdX, map, node record; multipathd lists no path"
 else
     fail churn_nothing_left "left:$left multipathd paths: $mpd"
 fi
