@@ -11,6 +11,7 @@
 #include "request/driver_config.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,6 +42,7 @@ struct ResolvedTargets {
 struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
+    std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
 };
 
 // What the multipath map step left: the map (if one formed) and why not (when enforce_multipath is off).
@@ -97,7 +99,13 @@ private:
     // the step reached.
     Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
-    Result<std::string> wait_with_rescans(const request::Target &target);
+    Result<std::string> wait_with_rescans(const request::Target &target, const std::string &iface);
+    // Every configured iface there (created from its netdev when missing) before any login (iscsi_ifaces).
+    Result<void> ensure_ifaces();
+    // With a non-default iface: each usable portal's TPGT from SendTargets on it (its node records need it).
+    void learn_tpgts(UsablePaths &usable, const request::VolumeRequest &volume, const std::string &initiator);
+    // The paths to attach: each usable target through each configured iface, in that order.
+    std::vector<PathAttempt> path_attempts(const UsablePaths &usable) const;
     // Undoes what a failed (or unwanted) attempt left: its device, and its session and node record if it made them.
     void undo_path(const PathAttempt &attempt);
     // The failed_portals row for a path that failed at `stage` (logged too).
