@@ -103,6 +103,11 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
+    // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
+    const request::ChapCredentials *volume_chap = volume.chap ? &*volume.chap : nullptr;
+    if (auto present = find_attached(resolved.targets, multipath, volume_chap); !present.empty()) {
+        return reconnect(ctx, resolved, present);
+    }
     json::Value failed = json::Value::array();  // every path left out, in the order tried, with its stage
     auto usable = check_lu_identity(resolved.targets, volume, initiator, failed);
     if (!usable) return std::move(usable).error();

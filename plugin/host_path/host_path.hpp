@@ -43,6 +43,8 @@ struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
     std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
+    // Repair: only these (target, iface) paths are attempted (the others are attached already); empty: all.
+    std::vector<std::pair<request::Target, std::string>> only;
 };
 
 // What the multipath map step left: the map (if one formed) and why not (when enforce_multipath is off).
@@ -110,6 +112,23 @@ private:
     void undo_path(const PathAttempt &attempt);
     // The failed_portals row for a path that failed at `stage` (logged too).
     json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
+
+    // Reconnect (host_path_repair.cpp): connect of a volume whose paths are on the host already (Nova connects again
+    // on hard reboot and host start). The paths there now are kept untouched (no login, scan or multipathd call;
+    // only their node record is held to the CHAP policy); with multipath the missing ones are probed, attached and
+    // added to the same map, each undone on its own when it fails; device_info describes the result.
+    std::vector<PathAttempt> find_attached(const std::vector<request::Target> &targets, bool multipath,
+                                           const request::ChapCredentials *chap);
+    Result<request::DeviceInfo> reconnect(const ConnectContext &context, const ResolvedTargets &resolved,
+                                          const std::vector<PathAttempt> &present);
+    // The missing paths: probed (each must lead to the attached LU, `wwid`) and attached all at once.
+    // `paths`: the missing (target, iface) pairs; `missing`: their targets, probed first.
+    std::vector<PathAttempt> repair_paths(const ConnectContext &context, const std::vector<request::Target> &missing,
+                                          const std::string &wwid, json::Value &failed,
+                                          const std::vector<std::pair<request::Target, std::string>> &paths);
+    // Waits (multipath_wait_timeout_ms) until the added paths are in `map`; one that is not is undone (with a second
+    // map only its own devices made) and gets a failure row.
+    void join_map(const MultipathMap &map, std::vector<PathAttempt> &added, json::Value &failed);
 
     // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
     // an error after every path was undone (rows added to `failed`).

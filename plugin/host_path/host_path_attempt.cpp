@@ -46,6 +46,10 @@ std::vector<PathAttempt> HostPath::path_attempts(const UsablePaths &usable) cons
     attempts.reserve(usable.targets.size() * config_.iscsi_ifaces.size());
     for (const request::Target &target : usable.targets) {
         for (const request::IscsiIface &iface : config_.iscsi_ifaces) {
+            if (!usable.only.empty() &&
+                std::find(usable.only.begin(), usable.only.end(), std::make_pair(target, iface.name)) == usable.only.end()) {
+                continue;
+            }
             PathAttempt &a = attempts.emplace_back();
             a.target = target;
             a.iface = iface.name;

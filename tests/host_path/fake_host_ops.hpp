@@ -25,6 +25,11 @@ public:
         std::lock_guard g(m_);
         failures_[{step, portal}] = status;
     }
+    // The steps fail() made fail work again.
+    void clear_failures() {
+        std::lock_guard g(m_);
+        failures_.clear();
+    }
     // The WWID the device reached through `portal` reports (default: the probe's, 3600fake0001).
     void set_wwid(const std::string &portal, const std::string &wwid) {
         std::lock_guard g(m_);
@@ -60,6 +65,21 @@ public:
         SessionState &s = session_locked(portal, iqn, iface);
         nodes_.insert(key(portal, iqn, iface));
         devices_[target_key(portal, iqn, lun, iface)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
+    }
+
+    // The session to `portal` ends behind the driver's back (an admin's logout, a session iscsid gave up on): its
+    // devices leave the map and go, the node record stays. Not journaled: the driver did not do it.
+    void lose_session(const std::string &portal) {
+        std::lock_guard g(m_);
+        for (auto it = devices_.begin(); it != devices_.end();) {
+            if (it->second.portal != portal) {
+                ++it;
+                continue;
+            }
+            in_map_.erase(it->second.name);
+            it = devices_.erase(it);
+        }
+        std::erase_if(sessions_, [&](const auto &kv) { return kv.second.portal.to_string() == portal; });
     }
 
     // Extend: the LU grows (devices see it after their rescan, the map after its resize); a path's SCSI state.
