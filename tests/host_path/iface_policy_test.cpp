@@ -97,6 +97,27 @@ TEST_F(HostPathIfaces, SinglePathTriesEachPortalThroughEachIfaceInTurn) {
     EXPECT_EQ(column((*info)["paths"], "iface"), (std::vector<std::string>{"ivd0"}));
 }
 
+// Connect again after a portal's sessions were lost: only its (portal, iface) paths log in again; same map.
+TEST_F(HostPathIfaces, ConnectAgainRepairsTheMissingPortalIfacePathsOnly) {
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    host().lose_session(portals[1]);
+    EXPECT_EQ(host().sessions(), 2U);
+    const std::size_t logins_before = host().count("login ");
+    auto again = connect();
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ((*again)["path"], (*info)["path"]);
+    EXPECT_EQ(column((*again)["paths"], "iface"), (std::vector<std::string>{"ivd0", "ivd1", "ivd0", "ivd1"}));
+    EXPECT_EQ(column((*again)["paths"], "state"), (std::vector<std::string>(4, "active")));
+    EXPECT_TRUE((*again)["failed_portals"].items().empty());
+    EXPECT_EQ(host().sessions(), 4U);
+    // The kept paths: the record policy only (a login call that finds the session); the lost ones log in.
+    EXPECT_EQ(host().count("login ") - logins_before, 4U);
+    EXPECT_EQ(host().count("scan " + portals[0]), 2U);  // from the first connect only
+    ASSERT_TRUE(disconnect(*again).ok());
+    EXPECT_EQ(host().sessions(), 0U);
+}
+
 // "default" alone: no iface key anywhere, the fake's journal as before ifaces.
 TEST_F(HostPathPolicy, TheDefaultIfaceWritesNoIfaceKey) {
     auto info = connect();
