@@ -93,6 +93,9 @@ public:
 
     // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
     virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
+    // Removes the WWID from multipath's wwids file again (multipath -w): cleanup, for an entry the journal says
+    // its attachment added.
+    virtual Result<void> multipath_forget_wwid(const std::string &wwid) = 0;
     // Makes multipathd take one path device; a refusal (udev has not processed the device yet) is retried with
     // backoff until `deadline`. Success: multipathd took it, or it is in a map already.
     virtual Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) = 0;
@@ -122,6 +125,17 @@ public:
 
     // Flushes buffers and deletes the SCSI device; waits until it is gone.
     virtual Result<void> remove_device(const std::string &device) = 0;
+
+    // Clean removal. Waits (bounded by `timeout`) until multipathd no longer lists any of `devices` (removed path
+    // devices, "sdc"); returns the ones it still lists then. An error when multipathd did not answer.
+    virtual Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                                 std::chrono::milliseconds timeout) = 0;
+    // `multipathd del path DEV` for a path multipathd keeps listing after its device was removed; success when it
+    // is no longer listed (also when multipathd dropped it meanwhile).
+    virtual Result<void> multipathd_del_path(const std::string &device) = 0;
+    // `multipathd del map NAME` for a map whose flush failed, repeated (bounded by `timeout`) until the map is gone
+    // from sysfs; an error naming the map when it is still there (a holder keeps it open).
+    virtual Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
     virtual Result<void> logout(const request::Portal &portal, const std::string &iqn,
                                 const std::string &iface = default_iface_name) = 0;

@@ -91,8 +91,10 @@ Status common_status(const std::vector<Status> &statuses) {
 
 }  // namespace
 
-HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
-    : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
+HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries,
+                   std::shared_ptr<AttachmentJournal> journal)
+    : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)),
+      journal_(journal ? std::move(journal) : make_memory_journal()) {}
 
 Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
@@ -113,6 +115,13 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     if (!usable) return std::move(usable).error();
     learn_tpgts(*usable, volume, initiator);
 
+    // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
+    // it as it was before.
+    auto journal = journal_connect(volume, *usable);
+    if (!journal) return std::move(journal).error();
+    usable->journal = journal->get();
+    JournalEnd journal_end{journal->get()};
+
     const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
     const std::vector<PathAttempt> attempts =
         multipath ? attach_all(*usable, chap, failed) : attach_in_turn(*usable, chap, failed);
@@ -132,6 +141,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
         map = std::move(*waited);
         // dm-N existing is not the map being usable: wait (bounded) until a block reads through it.
         if (map.map) {
+            (*journal)->update_step("ready", map.map->name);
             if (auto ready = check_map_ready(*map.map, good); !ready) return std::move(ready).error();
         }
     }
@@ -140,6 +150,8 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     auto info = build_device_info(ctx, Attached{resolved.targets, resolved.discovery, good, map, in_map, device_path,
                                                 failed});
     if (!info) return std::move(info).error();
+    journal_connected(**journal, good, map);
+    journal_end.connected = true;
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      resolved.targets.size(), to_json(failed));
@@ -262,6 +274,7 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
                 a.ok = true;
                 a.ready = std::chrono::steady_clock::now();
                 whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
+                if (a.journal) a.journal->path_step(a.target, a.iface, "multipath_add");
                 auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
                 a.taken = added.ok();
                 if (!added) a.multipath_error = added.error().message;

@@ -53,6 +53,7 @@ std::vector<PathAttempt> HostPath::path_attempts(const UsablePaths &usable) cons
             PathAttempt &a = attempts.emplace_back();
             a.target = target;
             a.iface = iface.name;
+            a.journal = usable.journal;
             if (iface.name != request::default_iface) {
                 if (auto it = usable.tpgts.find(target.portal.to_string()); it != usable.tpgts.end()) a.tpgt = it->second;
             }
@@ -95,17 +96,21 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     if (!lock) return std::move(lock).error();
     a.owned = !ops_->find_session(t.portal, t.iqn, a.iface).has_value();
     a.device_existed = !a.owned && !ops_->find_device(t, a.iface).empty();
+    if (a.journal) a.journal->path_login(t, a.iface, a.owned, a.device_existed);
     a.stage = "login";
     auto login = ops_->login(t.portal, t.iqn, chap, a.iface, a.tpgt);
     if (!login) return std::move(login).error();
     a.session_created = login->created;
     a.stage = "scan";
+    if (a.journal) a.journal->path_step(t, a.iface, "scan");
     if (auto s = ops_->scan_lun(login->session, t.scsi_lun()); !s) return s;  // as data.addressing_mode says
     a.stage = "device";
+    if (a.journal) a.journal->path_step(t, a.iface, "device");
     auto dev = wait_with_rescans(t, a.iface);
     if (!dev) return std::move(dev).error();
     a.device = *dev;
     a.stage = "wwid";
+    if (a.journal) a.journal->path_step(t, a.iface, "wwid", a.device);
     auto wwid = ops_->read_wwid(a.device);
     if (!wwid) return std::move(wwid).error();
     a.wwid = *wwid;
@@ -138,6 +143,7 @@ void HostPath::undo_path(const PathAttempt &a) {
     if (auto r = ops_->delete_node(a.target.portal, a.target.iqn, a.iface); !r) {
         log_.warning("host_path", "undo: {}", r.error().message);
     }
+    if (a.journal) a.journal->path_step(a.target, a.iface, "undone");
 }
 
 json::Value HostPath::fail_path(const PathAttempt &a, const char *stage, const Error &error) {

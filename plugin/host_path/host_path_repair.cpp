@@ -92,6 +92,8 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
     const bool multipath = ctx.decision.multipath;
     json::Value failed = json::Value::array();
     std::vector<PathAttempt> added;
+    std::unique_ptr<JournalEntry> journal;  // only when paths are added
+    JournalEnd journal_end;
     MapOutcome map;
     if (multipath) {
         map.map = ops_->find_multipath(present.front().device);
@@ -112,7 +114,8 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
         if (!missing.empty()) {
             log_.info("host_path", "{}: connected already with {} of {} paths; attaching the missing ones",
                       ctx.volume.volume_key(), present.size(), resolved.targets.size() * config_.iscsi_ifaces.size());
-            added = repair_paths(ctx, missing, present.front().wwid, failed, missing_paths);
+            added = repair_paths(ctx, missing, present.front().wwid, failed, missing_paths, journal);
+            journal_end.entry = journal.get();
             join_map(*map.map, added, failed);
         }
     }
@@ -132,6 +135,10 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
     auto info = build_device_info(ctx, Attached{resolved.targets, resolved.discovery, good, map, in_map, device_path,
                                                 failed});
     if (!info) return std::move(info).error();
+    if (journal) {
+        journal_connected(*journal, good, map);
+        journal_end.connected = true;
+    }
     const auto repaired = std::count_if(added.begin(), added.end(), [](const PathAttempt &a) { return a.ok; });
     if (!failed.empty()) {  // worded as a first connect's degraded attach
         log_.warning("host_path", "{}: attached with {} of {} paths ({} kept, {} added now); failed: {}",
@@ -146,7 +153,8 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
 
 std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const std::vector<request::Target> &missing,
                                                 const std::string &wwid, json::Value &failed,
-                                                const std::vector<std::pair<request::Target, std::string>> &paths) {
+                                                const std::vector<std::pair<request::Target, std::string>> &paths,
+                                                std::unique_ptr<JournalEntry> &journal) {
     // As a first connect's paths: probed before any login, and each must lead to the LU the kept paths show.
     json::Value probe_failed = json::Value::array();
     auto usable = check_lu_identity(missing, ctx.volume, ctx.initiator(), probe_failed);
@@ -173,6 +181,15 @@ std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const
     usable->expected_wwid = wwid;
     usable->only = paths;  // through the ifaces whose path is missing only
     learn_tpgts(*usable, ctx.volume, ctx.initiator());
+    auto entry = journal_connect(ctx.volume, *usable);
+    if (!entry) {
+        for (const request::Target &t : usable->targets) {
+            failed.append(repair_row(t, "journal", entry.error().status, entry.error().message));
+        }
+        return {};
+    }
+    journal = std::move(entry).value();
+    usable->journal = journal.get();
     return attach_all(*usable, ctx.volume.chap ? &*ctx.volume.chap : nullptr, failed);  // failures undone there
 }
 

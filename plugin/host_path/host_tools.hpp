@@ -39,6 +39,7 @@ public:
     std::optional<Error> login_failure(const ProcessResult &r, const request::Portal &portal, const std::string &iqn) const;
 
     Result<void> multipath_whitelist(const std::string &wwid) const { return tool({c_.multipath_path, "-a", wwid}); }
+    Result<void> multipath_forget_wwid(const std::string &wwid) const { return tool({c_.multipath_path, "-w", wwid}); }
     Result<void> multipathd_add_path(const std::string &device_path) const {
         return tool({c_.multipathd_path, "add", "path", device_path});
     }
@@ -48,7 +49,18 @@ public:
     Result<void> multipathd_resize_map(const std::string &map_name) const;
     Result<void> multipath_flush(const std::string &map_name) const { return tool({c_.multipath_path, "-f", map_name}); }
 
+    // Clean removal. The path devices multipathd monitors (`multipathd show paths raw format %d`: one name a line,
+    // no header), whether or not they are in a map.
+    Result<std::vector<std::string>> multipathd_show_paths() const;
+    // `multipathd del path DEV` and `multipathd del map NAME`; their answer ("ok", "fail") is read as resize's is.
+    Result<void> multipathd_del_path(const std::string &device) const { return multipathd_ok({"del", "path", device}); }
+    Result<void> multipathd_del_map(const std::string &map_name) const { return multipathd_ok({"del", "map", map_name}); }
+
 private:
+    // Runs multipathd with `args`; its stdout when it exited 0 and did not answer "fail" or "timeout".
+    Result<std::string> multipathd_answer(const std::vector<std::string> &args) const;
+    Result<void> multipathd_ok(const std::vector<std::string> &args) const;
+
     const request::HostPathConfig &c_;
     const Logger &log_;
 };

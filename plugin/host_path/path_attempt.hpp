@@ -9,6 +9,8 @@
 
 namespace ivd::host_path {
 
+class JournalEntry;
+
 struct PathAttempt {
     request::Target target;
     std::string iface = "default";  // the open-iscsi iface it logs in through: (target, iface) is the path
@@ -27,6 +29,7 @@ struct PathAttempt {
     std::chrono::steady_clock::time_point ready;
     bool taken = false;
     std::string multipath_error;
+    JournalEntry *journal = nullptr;  // the connect's crash journal record (steps are written before they run)
 };
 
 }  // namespace ivd::host_path

@@ -8,6 +8,7 @@
 #include "host_path/device_io.hpp"
 #include "host_path/host_tools.hpp"
 #include "host_path/node_record.hpp"
+#include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
 #include "host_path/wait.hpp"
 
@@ -44,13 +45,6 @@ private:
 std::string lun_text(const request::Target &t) {
     if (t.scsi_lun() == t.lun) return std::to_string(t.lun);
     return fmt::format("{} (SCSI LUN {}, {})", t.lun, t.scsi_lun(), request::addressing_mode_name(t.addressing));
-}
-
-// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
-// two bytes as 16 hex digits.
-std::string by_path_lun(std::int64_t lun) {
-    if (lun < 256) return fmt::format("lun-{}", lun);
-    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
 }
 
 // The lock file's name for one (portal, IQN): only [A-Za-z0-9.-_], bounded in length.
@@ -177,6 +171,7 @@ public:
     std::vector<std::int64_t> session_luns(const Session &session) override { return sys_.session_luns(session); }
 
     Result<void> multipath_whitelist(const std::string &wwid) override { return tools_.multipath_whitelist(wwid); }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
         // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
@@ -273,6 +268,15 @@ public:
             return make_error(Status::timeout, fmt::format("{} was not removed within {} ms", device, c_.device_wait_timeout.count()));
         }
         return {};
+    }
+
+    Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                         std::chrono::milliseconds timeout) override {
+        return host_path::wait_paths_unlisted(tools_, devices, timeout);
+    }
+    Result<void> multipathd_del_path(const std::string &device) override { return del_path_until_unlisted(tools_, device); }
+    Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+        return del_map_until_gone(tools_, sys_, map, timeout);
     }
 
     Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {

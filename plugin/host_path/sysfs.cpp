@@ -66,6 +66,11 @@ bool same_address(const std::string &address, const request::Portal &portal) {
 
 }  // namespace
 
+std::string by_path_lun(std::int64_t lun) {
+    if (lun < 256) return fmt::format("lun-{}", lun);
+    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
+}
+
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
 
 // "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however

@@ -16,6 +16,10 @@
 
 namespace ivd::host_path {
 
+// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
+// two bytes as 16 hex digits.
+std::string by_path_lun(std::int64_t lun);
+
 class Sysfs {
 public:
     Sysfs(std::string sysfs_root, std::string dev_root) : root_(std::move(sysfs_root)), dev_root_(std::move(dev_root)) {}

@@ -251,6 +251,8 @@ constexpr Row rows[] = {
     {"command_timeout_ms", into<any_ms, &C::command_timeout>},
     {"map_ready_timeout_ms", into<any_ms, &C::map_ready_timeout>},
     {"extend_timeout_ms", into<any_ms, &C::extend_timeout>},
+    {"path_removal_timeout_ms", into<any_ms, &C::path_removal_timeout>},
+    {"map_removal_timeout_ms", into<any_ms, &C::map_removal_timeout>},
     {"scrub_chap_from_node_record", into<flag, &C::scrub_chap_key>},
     {"keep_chap_in_node_record", into<flag, &C::keep_chap_key>, resolve_chap_record_policy},  // the old name
     {"iscsi_ifaces", into<iscsi_iface_list, &C::iscsi_ifaces>},
@@ -322,6 +324,8 @@ HostPathConfig DriverConfig::host_path() const {
     part.probe_timeout = probe_timeout;
     part.enforce_multipath = enforce_multipath;
     part.initiator_name_file = initiator_name_file;
+    part.state_dir = state_dir;
+    part.state_lock_timeout = state_lock_timeout;
     return part;
 }
 

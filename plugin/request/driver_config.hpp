@@ -97,6 +97,8 @@ struct HostPathOptions {
     std::chrono::milliseconds command_timeout{15000};         // any other tool call
     std::chrono::milliseconds map_ready_timeout{10000};       // connect: the map reads a block (ready for I/O)
     std::chrono::milliseconds extend_timeout{30000};          // extend: rescans, resize map, the new size
+    std::chrono::milliseconds path_removal_timeout{5000};     // disconnect: multipathd stops listing removed paths
+    std::chrono::milliseconds map_removal_timeout{10000};     // disconnect: `multipathd del map` after a failed flush
     // false (default): the CHAP password stays in the node record (0600, root's, written atomically, never via
     // argv), as os-brick leaves it, so iscsid can log in again by itself after its own restart; true: removed
     // right after login (the session keeps it), and iscsid then cannot recover a dropped session after its restart.
@@ -133,6 +135,10 @@ struct HostPathConfig : GuestDiskConfig, HostToolsConfig, HostPathOptions {
     std::chrono::milliseconds probe_timeout = ProbeConfig{}.probe_timeout;  // LU identity and discovery
     bool enforce_multipath = false;                                         // a degraded map is an error
     std::string initiator_name_file{default_initiator_name_file};          // named when no initiator is known
+    // The crash journal of host attachments (state_dir/host-attachments, see attachment_journal.hpp): shared with
+    // the network path's records, and the same bounded wait for another process's steps on the same volume.
+    std::string state_dir = NetDiskOptions{}.state_dir;
+    std::chrono::milliseconds state_lock_timeout = NetDiskOptions{}.state_lock_timeout;
 };
 
 // The whole configuration (driver/ keeps it and hands each room its part).

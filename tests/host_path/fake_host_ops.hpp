@@ -20,7 +20,7 @@ class FakeHostOps final : public host_path::HostOps {
 public:
     // Makes `step` fail on `portal` ("" = every portal). Steps: prepare, lock, login, scan, device (the LUN never
     // appears), wwid, multipath_add, flush, remove_device, logout, delete_node, ready (the map never reads),
-    // rescan, resize.
+    // rescan, resize, show_paths (multipathd does not answer), del_path, del_map (the map stays: held open).
     void fail(const std::string &step, const std::string &portal = "", Status status = Status::backend) {
         std::lock_guard g(m_);
         failures_[{step, portal}] = status;
@@ -29,6 +29,11 @@ public:
     void clear_failures() {
         std::lock_guard g(m_);
         failures_.clear();
+    }
+    // Every scripted failure of `step` ends.
+    void heal(const std::string &step) {
+        std::lock_guard g(m_);
+        std::erase_if(failures_, [&](const auto &kv) { return kv.first.first == step; });
     }
     // The WWID the device reached through `portal` reports (default: the probe's, 3600fake0001).
     void set_wwid(const std::string &portal, const std::string &wwid) {
@@ -57,14 +62,27 @@ public:
         return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(),
                                                       [&](const auto &s) { return s.second.iface == iface; }));
     }
+    // true: multipathd keeps listing a path after its device is removed (a missed uevent) until `del path`.
+    void set_keeps_removed_paths(bool keeps) { keeps_removed_paths_ = keeps; }
+    // Paths multipathd lists now; whether the map exists (its dm device, with or without paths).
+    std::set<std::string> listed_paths() const {
+        std::lock_guard g(m_);
+        return listed_;
+    }
+    bool map_present() const {
+        std::lock_guard g(m_);
+        return map_present_;
+    }
 
-    // Another volume's session on (portal, iqn), with its LUN's device: not ours to log out.
+    // Another volume's session on (portal, iqn) through `iface`, with its LUN's device: not ours to log out.
+    // `name`: the device name the kernel gives it ("": the next one; a removed device's: a reused name).
     void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun,
-                         const std::string &iface = host_path::default_iface_name) {
+                         const std::string &iface = host_path::default_iface_name, std::string name = "") {
         std::lock_guard g(m_);
         SessionState &s = session_locked(portal, iqn, iface);
         nodes_.insert(key(portal, iqn, iface));
-        devices_[target_key(portal, iqn, lun, iface)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
+        if (name.empty()) name = next_device_locked();
+        devices_[target_key(portal, iqn, lun, iface)] = Device{name, portal.to_string(), s.name, lun};
     }
 
     // The session to `portal` ends behind the driver's back (an admin's logout, a session iscsid gave up on): its
@@ -77,6 +95,7 @@ public:
                 continue;
             }
             in_map_.erase(it->second.name);
+            if (!keeps_removed_paths_) listed_.erase(it->second.name);
             it = devices_.erase(it);
         }
         std::erase_if(sessions_, [&](const auto &kv) { return kv.second.portal.to_string() == portal; });
@@ -246,6 +265,11 @@ public:
         note_locked("whitelist " + wwid);
         return {};
     }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override {
+        std::lock_guard g(m_);
+        note_locked("forget_wwid " + wwid);
+        return {};
+    }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point) override {
         std::lock_guard g(m_);
@@ -253,7 +277,11 @@ public:
         const Device *d = device_locked(device);
         if (d == nullptr) return make_error(Status::internal, "fake: no device " + device);
         if (auto e = failure_locked("multipath_add", d->portal)) return std::move(*e);
-        if (map_forms_) in_map_.insert(device);
+        listed_.insert(device);
+        if (map_forms_) {
+            in_map_.insert(device);
+            map_present_ = true;
+        }
         return {};
     }
 
@@ -274,7 +302,7 @@ public:
 
     std::optional<host_path::MultipathMap> find_multipath_by_name(const std::string &name) override {
         std::lock_guard g(m_);
-        if (in_map_.empty() || name != default_wwid) return std::nullopt;
+        if (!map_present_ || name != default_wwid) return std::nullopt;  // a map can outlive its paths
         return map_locked();
     }
 
@@ -288,6 +316,7 @@ public:
         note_locked("flush " + map.dm);
         if (auto e = failure_locked("flush", "")) return std::move(*e);
         in_map_.clear();
+        map_present_ = false;
         return {};
     }
 
@@ -341,7 +370,37 @@ public:
         if (d == nullptr) return {};
         if (auto e = failure_locked("remove_device", d->portal)) return std::move(*e);
         in_map_.erase(device);
+        if (!keeps_removed_paths_) listed_.erase(device);
         std::erase_if(devices_, [&](const auto &kv) { return kv.second.name == device; });
+        return {};
+    }
+
+    Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                         std::chrono::milliseconds) override {
+        std::lock_guard g(m_);
+        if (auto e = failure_locked("show_paths", "")) return std::move(*e);
+        std::vector<std::string> left;
+        for (const auto &d : devices) {
+            if (listed_.count(d)) left.push_back(d);
+        }
+        return left;
+    }
+
+    Result<void> multipathd_del_path(const std::string &device) override {
+        std::lock_guard g(m_);
+        note_locked("del_path " + device);
+        if (auto e = failure_locked("del_path", "")) return std::move(*e);
+        listed_.erase(device);
+        in_map_.erase(device);
+        return {};
+    }
+
+    Result<void> multipathd_del_map(const host_path::MultipathMap &map, std::chrono::milliseconds) override {
+        std::lock_guard g(m_);
+        note_locked("del_map " + map.dm);
+        if (auto e = failure_locked("del_map", "")) return std::move(*e);
+        in_map_.clear();
+        map_present_ = false;
         return {};
     }
 
@@ -450,6 +509,9 @@ private:
     std::uint64_t map_size_ = initial_size;
     bool map_forms_ = true;
     bool by_path_links_ = true;
+    bool keeps_removed_paths_ = false;
+    bool map_present_ = false;
+    std::set<std::string> listed_;
 };
 
 }  // namespace ivd::testing
