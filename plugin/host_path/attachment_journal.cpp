@@ -50,6 +50,8 @@ json::Value path_to_json(const JournalPath &p) {
     if (p.target.addressing != request::LunAddressing::sam) {
         v.add("addressing_mode", request::addressing_mode_name(p.target.addressing));
     }
+    // Only a non-default iface is written: a record without one (older drivers) means "default".
+    if (p.iface != request::default_iface) v.add("iface", p.iface);
     v.add("step", p.step);
     v.add("owned", p.owned);
     v.add("device_existed", p.device_existed);
@@ -72,6 +74,11 @@ Result<JournalPath> path_from_json(const json::Value &v, const std::string &wher
         auto mode = request::addressing_mode_from_name(v["addressing_mode"].as_string());
         if (!mode) return bad("addressing_mode");
         p.target.addressing = *mode;
+    }
+    if (v.find("iface") != nullptr) {
+        // The name goes into iscsiadm's argv and node record paths: only one iscsi_ifaces would accept.
+        if (!v["iface"].is_string() || !request::valid_iscsi_iface_name(v["iface"].as_string())) return bad("iface");
+        p.iface = v["iface"].as_string();
     }
     p.step = v["step"].as_string();
     p.owned = v["owned"].as_bool();
@@ -258,13 +265,15 @@ private:
 
 }  // namespace
 
-JournalPath *JournalRecord::path(const request::Target &target) {
-    auto it = std::find_if(paths.begin(), paths.end(), [&](const JournalPath &p) { return p.target == target; });
+JournalPath *JournalRecord::path(const request::Target &target, const std::string &iface) {
+    auto it = std::find_if(paths.begin(), paths.end(),
+                           [&](const JournalPath &p) { return p.target == target && p.iface == iface; });
     return it == paths.end() ? nullptr : &*it;
 }
 
-bool JournalRecord::has_path(const request::Target &target) const {
-    return std::any_of(paths.begin(), paths.end(), [&](const JournalPath &p) { return p.target == target; });
+bool JournalRecord::has_path(const request::Target &target, const std::string &iface) const {
+    return std::any_of(paths.begin(), paths.end(),
+                       [&](const JournalPath &p) { return p.target == target && p.iface == iface; });
 }
 
 json::Value record_to_json(const JournalRecord &r) {
@@ -326,10 +335,11 @@ Result<void> JournalEntry::update(const std::function<void(JournalRecord &)> &ch
     return journal_.write(record_);
 }
 
-void JournalEntry::path_step(const request::Target &target, const char *step, const std::string &device) {
+void JournalEntry::path_step(const request::Target &target, const std::string &iface, const char *step,
+                             const std::string &device) {
     auto r = update([&](JournalRecord &rec) {
         rec.step = step;
-        if (JournalPath *p = rec.path(target)) {
+        if (JournalPath *p = rec.path(target, iface)) {
             p->step = step;
             if (!device.empty()) p->device = device;
         }
@@ -337,10 +347,11 @@ void JournalEntry::path_step(const request::Target &target, const char *step, co
     if (!r) log_.warning("host_path", "journal {}: {}", record_.volume, r.error().message);
 }
 
-void JournalEntry::path_login(const request::Target &target, bool owned, bool device_existed) {
+void JournalEntry::path_login(const request::Target &target, const std::string &iface, bool owned,
+                              bool device_existed) {
     auto r = update([&](JournalRecord &rec) {
         rec.step = "login";
-        JournalPath *p = rec.path(target);
+        JournalPath *p = rec.path(target, iface);
         if (p == nullptr) return;
         if (p->step == "planned") {
             p->owned = owned;

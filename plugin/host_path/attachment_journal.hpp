@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
+#include "request/driver_config.hpp"
 #include "request/volume_request.hpp"
 
 #include <chrono>
@@ -22,11 +23,12 @@
 
 namespace ivd::host_path {
 
-// One path (portal, IQN, LUN) of an attachment.
+// One path (portal, IQN, LUN, iface) of an attachment.
 struct JournalPath {
     request::Target target;
+    std::string iface{request::default_iface};  // the open-iscsi iface of its session and node record
     std::string step;             // the step started last: login, scan, device, wwid, multipath_add, attached, undone
-    bool owned = false;           // no session to (portal, IQN) existed before: the node record and session are ours
+    bool owned = false;           // no session to (portal, IQN) through its iface existed before: the node record and session are ours
     bool device_existed = false;  // the LUN's device was there before: not ours to remove
     std::string device;           // "sdc", once known
 };
@@ -44,8 +46,8 @@ struct JournalRecord {
     std::int64_t updated = 0;  // unix time of the last write
     int pid = 0;               // the process that wrote it last (reports only)
 
-    JournalPath *path(const request::Target &target);
-    bool has_path(const request::Target &target) const;
+    JournalPath *path(const request::Target &target, const std::string &iface);
+    bool has_path(const request::Target &target, const std::string &iface) const;
 };
 
 json::Value record_to_json(const JournalRecord &record);
@@ -96,10 +98,11 @@ public:
     // Applies `change` and writes the record; the first write's error is returned (nothing done yet).
     Result<void> update(const std::function<void(JournalRecord &)> &change);
     // One path's step (a warning on failure).
-    void path_step(const request::Target &target, const char *step, const std::string &device = {});
+    void path_step(const request::Target &target, const std::string &iface, const char *step,
+                   const std::string &device = {});
     // The login step: also whether the session and the LUN's device were there before (only for a path this
     // record has not attached before: an earlier connect's answer stays).
-    void path_login(const request::Target &target, bool owned, bool device_existed);
+    void path_login(const request::Target &target, const std::string &iface, bool owned, bool device_existed);
     // The attachment's step (and its map once known); a warning on failure.
     void update_step(const char *step, const std::string &map_name = {});
     // The record as it is now.

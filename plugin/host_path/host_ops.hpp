@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "driver/attach_path.hpp"
+#include "request/driver_config.hpp"
 #include "request/volume_request.hpp"
 
 #include <chrono>
@@ -15,6 +16,10 @@
 #include <vector>
 
 namespace ivd::host_path {
+
+// The open-iscsi iface a call is about when the caller names none (iscsiadm's own default, no NIC binding). Every
+// (portal, IQN) call takes an iface last: a session, node record and device belong to one (portal, IQN, iface).
+inline const std::string default_iface_name{request::default_iface};
 
 // A logged-in iSCSI session as the kernel shows it in sysfs.
 struct Session {
@@ -52,20 +57,30 @@ public:
     // Serialises node-record and session changes for one (portal, IQN) across processes.
     virtual Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) = 0;
 
-    // Creates or updates the node record (manual LUN scan, CHAP settings) and logs in. CHAP is applied without
-    // the password ever reaching a command line. An existing session counts as success (created = false).
+    // The iface exists (iscsiadm -m iface -I NAME), or is created from its netdev (-o new, then iface.net_ifacename);
+    // a missing iface without a netdev, or one bound to another netdev, is a config error naming iscsi_ifaces.
+    // `default` is iscsiadm's own and is not looked at.
+    virtual Result<void> ensure_iface(const request::IscsiIface &iface) = 0;
+
+    // Creates or updates the node record (manual LUN scan, CHAP settings) and logs in through `iface`. CHAP is
+    // applied without the password ever reaching a command line. An existing session counts as success
+    // (created = false). `tpgt` (>= 0) goes into a new record of a non-default iface: open-iscsi keeps a record
+    // made without one in a static file per portal, one for every iface, so a second iface would find none.
     virtual Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                                      const request::ChapCredentials *chap) = 0;
-    virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) = 0;
+                                      const request::ChapCredentials *chap,
+                                      const std::string &iface = default_iface_name, int tpgt = -1) = 0;
+    virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface = default_iface_name) = 0;
     // Portals of every session to `iqn` (for a disconnect without device_info).
     virtual std::vector<request::Portal> session_portals(const std::string &iqn) = 0;
 
     // Asks the kernel to scan exactly one LUN of a session.
     virtual Result<void> scan_lun(const Session &session, std::int64_t lun) = 0;
     // Waits (bounded backoff) for the LUN's block device; returns its name ("sdc").
-    virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) = 0;
-    // The LUN's device if it is there now; empty otherwise.
-    virtual std::string find_device(const request::Target &target) = 0;
+    virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
+                                                const std::string &iface = default_iface_name) = 0;
+    // The LUN's device (on the session through `iface`) if it is there now; empty otherwise.
+    virtual std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) = 0;
     // The udev by-path link of a LUN once it exists, waiting up to `timeout` (udev makes it a moment after the
     // device node); nothing when it did not appear.
     virtual std::optional<std::string> wait_for_by_path_link(const request::Target &target,
@@ -122,8 +137,10 @@ public:
     // from sysfs; an error naming the map when it is still there (a holder keeps it open).
     virtual Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
-    virtual Result<void> logout(const request::Portal &portal, const std::string &iqn) = 0;
-    virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn) = 0;
+    virtual Result<void> logout(const request::Portal &portal, const std::string &iqn,
+                                const std::string &iface = default_iface_name) = 0;
+    virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn,
+                                     const std::string &iface = default_iface_name) = 0;
 
     // Cleanup (AttachPathImpl's two phases): with scrub_chap_from_node_record, node records that still hold a CHAP
     // password (a login interrupted before the password was removed); removing one scrubs the password under the

@@ -102,6 +102,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const std::string &initiator = ctx.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
     if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
+    if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
     // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
@@ -112,6 +113,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     json::Value failed = json::Value::array();  // every path left out, in the order tried, with its stage
     auto usable = check_lu_identity(resolved.targets, volume, initiator, failed);
     if (!usable) return std::move(usable).error();
+    learn_tpgts(*usable, volume, initiator);
 
     // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
     // it as it was before.
@@ -234,14 +236,12 @@ Result<UsablePaths> HostPath::check_lu_identity(const std::vector<request::Targe
 
 std::vector<PathAttempt> HostPath::attach_in_turn(const UsablePaths &usable, const request::ChapCredentials *chap,
                                                   json::Value &failed) {
-    // As os-brick's _connect_single_volume: the healthy targets in turn; a failed attempt is undone (device,
-    // session, node record) before the next portal is tried.
-    std::vector<PathAttempt> attempts;
-    attempts.reserve(usable.targets.size());
-    for (const request::Target &target : usable.targets) {
-        PathAttempt &a = attempts.emplace_back();
-        a.target = target;
-        a.journal = usable.journal;
+    // As os-brick's _connect_single_volume: the healthy paths in turn; a failed attempt is undone (device,
+    // session, node record) before the next path is tried.
+    std::vector<PathAttempt> attempts = path_attempts(usable);
+    std::size_t tried = 0;
+    for (PathAttempt &a : attempts) {
+        ++tried;
         auto r = attach_path(a, chap, usable.expected_wwid);
         if (r) {
             a.ok = true;
@@ -251,6 +251,7 @@ std::vector<PathAttempt> HostPath::attach_in_turn(const UsablePaths &usable, con
         failed.append(fail_path(a, a.stage, a.error));
         undo_path(a);
     }
+    attempts.resize(tried);  // the paths never tried are not attempts
     return attempts;
 }
 
@@ -259,14 +260,12 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
     // Each path in its own thread from login to multipathd, so the slowest path alone sets the pace. A thread
     // holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID check), not while
     // multipathd takes the path.
-    std::vector<PathAttempt> attempts(usable.targets.size());
+    std::vector<PathAttempt> attempts = path_attempts(usable);
     Whitelist whitelist(*ops_, log_);  // waits for its runs when this function returns
     if (!usable.expected_wwid.empty()) whitelist.start(usable.expected_wwid);
     {
         std::vector<std::jthread> threads;  // joined however this block is left
         for (std::size_t k = 0; k < attempts.size(); ++k) {
-            attempts[k].target = usable.targets[k];
-            attempts[k].journal = usable.journal;
             threads.emplace_back([this, &a = attempts[k], chap, &usable, &whitelist] {
                 if (auto r = attach_path(a, chap, usable.expected_wwid); !r) {
                     a.error = std::move(r).error();
@@ -275,7 +274,7 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
                 a.ok = true;
                 a.ready = std::chrono::steady_clock::now();
                 whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
-                if (a.journal) a.journal->path_step(a.target, "multipath_add");
+                if (a.journal) a.journal->path_step(a.target, a.iface, "multipath_add");
                 auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
                 a.taken = added.ok();
                 if (!added) a.multipath_error = added.error().message;

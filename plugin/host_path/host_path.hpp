@@ -12,6 +12,7 @@
 #include "request/driver_config.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -42,6 +43,9 @@ struct ResolvedTargets {
 struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
+    std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
+    // Repair: only these (target, iface) paths are attempted (the others are attached already); empty: all.
+    std::vector<std::pair<request::Target, std::string>> only;
     JournalEntry *journal = nullptr;  // the connect's crash journal record, handed to each attempt
 };
 
@@ -93,6 +97,7 @@ private:
     void journal_connected(JournalEntry &entry, const std::vector<const PathAttempt *> &good, const MapOutcome &map);
     std::unique_ptr<JournalEntry> journal_disconnect(const request::VolumeRequest &volume,
                                                      const std::vector<request::Target> &targets,
+                                                     const std::vector<std::string> &ifaces,
                                                      const std::string &map_name);
     // Cleanup's undo of one recorded attachment (host_path_cleanup.cpp).
     Result<void> undo_attachment(JournalEntry &entry, const std::vector<JournalRecord> &others);
@@ -115,7 +120,13 @@ private:
     // the step reached.
     Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
-    Result<std::string> wait_with_rescans(const request::Target &target);
+    Result<std::string> wait_with_rescans(const request::Target &target, const std::string &iface);
+    // Every configured iface there (created from its netdev when missing) before any login (iscsi_ifaces).
+    Result<void> ensure_ifaces();
+    // With a non-default iface: each usable portal's TPGT from SendTargets on it (its node records need it).
+    void learn_tpgts(UsablePaths &usable, const request::VolumeRequest &volume, const std::string &initiator);
+    // The paths to attach: each usable target through each configured iface, in that order.
+    std::vector<PathAttempt> path_attempts(const UsablePaths &usable) const;
     // Undoes what a failed (or unwanted) attempt left: its device, and its session and node record if it made them.
     void undo_path(const PathAttempt &attempt);
     // The failed_portals row for a path that failed at `stage` (logged too).
@@ -130,9 +141,11 @@ private:
     Result<request::DeviceInfo> reconnect(const ConnectContext &context, const ResolvedTargets &resolved,
                                           const std::vector<PathAttempt> &present);
     // The missing paths: probed (each must lead to the attached LU, `wwid`) and attached all at once.
-    // The crash journal's record gains them before any login (`journal`: set when paths are attached).
+    // `paths`: the missing (target, iface) pairs; `missing`: their targets, probed first. The crash journal's
+    // record gains them before any login (`journal`: set when paths are attached).
     std::vector<PathAttempt> repair_paths(const ConnectContext &context, const std::vector<request::Target> &missing,
                                           const std::string &wwid, json::Value &failed,
+                                          const std::vector<std::pair<request::Target, std::string>> &paths,
                                           std::unique_ptr<JournalEntry> &journal);
     // Waits (multipath_wait_timeout_ms) until the added paths are in `map`; one that is not is undone (with a second
     // map only its own devices made) and gets a failure row.

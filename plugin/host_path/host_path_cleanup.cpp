@@ -37,7 +37,7 @@ struct RecordOnHost {
 RecordOnHost record_on_host(HostOps &ops, const JournalRecord &record) {
     RecordOnHost out;
     for (const JournalPath &p : record.paths) {
-        const std::string d = ops.find_device(p.target);
+        const std::string d = ops.find_device(p.target, p.iface);
         if (d.empty()) continue;
         out.devices.emplace_back(p, d);
         if (auto m = ops.find_multipath(d)) out.add_map(*m);
@@ -48,7 +48,14 @@ RecordOnHost record_on_host(HostOps &ops, const JournalRecord &record) {
     return out;
 }
 
-std::string session_name(const request::Target &t) { return t.portal.to_string() + " " + t.iqn; }
+// A session is (portal, IQN, iface): the same target through another iface is another session and node record.
+std::string session_name(const JournalPath &p) {
+    return p.target.portal.to_string() + " " + p.target.iqn + (p.iface == request::default_iface ? "" : " iface " + p.iface);
+}
+
+bool same_session(const JournalPath &a, const JournalPath &b) {
+    return a.target.portal == b.target.portal && a.target.iqn == b.target.iqn && a.iface == b.iface;
+}
 
 json::Value leftover_detail(const JournalRecord &record, const RecordOnHost &on_host) {
     json::Value d = json::Value::object();
@@ -62,7 +69,7 @@ json::Value leftover_detail(const JournalRecord &record, const RecordOnHost &on_
     json::Value &sessions = d["sessions"] = json::Value::array();
     std::set<std::string> seen;
     for (const JournalPath &p : record.paths) {
-        if (seen.insert(session_name(p.target)).second) sessions.append(session_name(p.target));
+        if (seen.insert(session_name(p)).second) sessions.append(session_name(p));
     }
     d["updated"] = record.updated;
     return d;
@@ -79,10 +86,9 @@ std::string used_device(HostOps &ops, const RecordOnHost &on_host, const std::se
     return {};
 }
 
-bool shares_session(const std::vector<JournalRecord> &others, const request::Target &t) {
+bool shares_session(const std::vector<JournalRecord> &others, const JournalPath &path) {
     return std::any_of(others.begin(), others.end(), [&](const JournalRecord &r) {
-        return std::any_of(r.paths.begin(), r.paths.end(),
-                           [&](const JournalPath &p) { return p.target.portal == t.portal && p.target.iqn == t.iqn; });
+        return std::any_of(r.paths.begin(), r.paths.end(), [&](const JournalPath &p) { return same_session(p, path); });
     });
 }
 
@@ -167,25 +173,24 @@ Result<void> HostPath::undo_attachment(JournalEntry &entry, const std::vector<Jo
     entry.update_step("cleanup_logout");
     std::set<std::string> done;
     for (const JournalPath &p : rec.paths) {
-        if (!done.insert(session_name(p.target)).second || shares_session(others, p.target)) continue;
-        const bool owned = std::any_of(rec.paths.begin(), rec.paths.end(), [&](const JournalPath &q) {
-            return q.owned && q.target.portal == p.target.portal && q.target.iqn == p.target.iqn;
-        });
+        if (!done.insert(session_name(p)).second || shares_session(others, p)) continue;
+        const bool owned = std::any_of(rec.paths.begin(), rec.paths.end(),
+                                       [&](const JournalPath &q) { return q.owned && same_session(q, p); });
         auto lock = ops_->lock_target(p.target.portal, p.target.iqn);
         if (!lock) {
             errors.push_back(lock.error().message);
             continue;
         }
-        auto session = ops_->find_session(p.target.portal, p.target.iqn);
+        auto session = ops_->find_session(p.target.portal, p.target.iqn, p.iface);
         if (session && !ops_->session_luns(*session).empty()) continue;  // other LUNs use it
         if (!session && !owned) continue;  // no session of ours: the node record may be another's
         if (session) {
-            if (auto r = ops_->logout(p.target.portal, p.target.iqn); !r) {
+            if (auto r = ops_->logout(p.target.portal, p.target.iqn, p.iface); !r) {
                 errors.push_back(r.error().message);
                 continue;
             }
         }
-        if (auto r = ops_->delete_node(p.target.portal, p.target.iqn); !r) errors.push_back(r.error().message);
+        if (auto r = ops_->delete_node(p.target.portal, p.target.iqn, p.iface); !r) errors.push_back(r.error().message);
     }
     const bool wwid_shared = std::any_of(others.begin(), others.end(), [&](const JournalRecord &r) { return r.wwid == rec.wwid; });
     if (rec.wwid_added && !rec.wwid.empty() && !wwid_shared) {

@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <tuple>
 
 namespace ivd::host_path {
 
@@ -19,9 +20,15 @@ namespace {
 struct TeardownTargets {
     std::vector<request::Target> targets;
     std::string map_name;  // device_info's multipath_id
+    // Our ifaces: the configured ones and those device_info's paths name; every target is looked at through each
+    // (sessions through other ifaces are not ours).
+    std::vector<std::string> ifaces;
     std::vector<std::string> recorded_devices;  // device_info's path devices ("sdc"), possibly gone already
     void add(const request::Target &t) {
         if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
+    }
+    void add_iface(const std::string &iface) {
+        if (std::find(ifaces.begin(), ifaces.end(), iface) == ifaces.end()) ifaces.push_back(iface);
     }
 };
 
@@ -80,6 +87,7 @@ void read_device_info(const request::DeviceInfo &device_info, TeardownTargets &o
     const request::BlockDevice &block = device_info.block();
     for (const auto &p : block.paths) {
         out.add(p.target);
+        out.add_iface(p.iface);
         if (!p.device.empty()) out.recorded_devices.push_back(p.device.substr(p.device.find_last_of('/') + 1));
     }
     for (const auto &t : device_info.targets) out.add(t);
@@ -89,8 +97,9 @@ void read_device_info(const request::DeviceInfo &device_info, TeardownTargets &o
 // device_info's paths, the request's targets, and (single target) every session to its IQN. The LUNs are matched
 // as connect scanned them: device_info's addressing_mode (absent: SAM) wins over the request's.
 TeardownTargets teardown_targets(HostOps &ops, const request::VolumeRequest &volume,
-                                 const request::DeviceInfo *device_info) {
+                                 const request::DeviceInfo *device_info, const std::vector<request::IscsiIface> &ifaces) {
     TeardownTargets out;
+    for (const auto &iface : ifaces) out.add_iface(iface.name);
     if (device_info != nullptr) read_device_info(*device_info, out);
     const request::LunAddressing addressing = device_info != nullptr ? device_info->block().addressing : volume.addressing;
     auto add = [&](request::Target t) {
@@ -111,10 +120,12 @@ TeardownTargets teardown_targets(HostOps &ops, const request::VolumeRequest &vol
 OnHost find_on_host(HostOps &ops, const TeardownTargets &wanted) {
     OnHost on_host;
     for (const auto &t : wanted.targets) {
-        const std::string d = ops.find_device(t);
-        if (d.empty()) continue;
-        on_host.devices.emplace_back(t, d);
-        if (auto m = ops.find_multipath(d)) on_host.add_map(*m);
+        for (const auto &iface : wanted.ifaces) {
+            const std::string d = ops.find_device(t, iface);
+            if (d.empty()) continue;
+            on_host.devices.emplace_back(t, d);
+            if (auto m = ops.find_multipath(d)) on_host.add_map(*m);
+        }
     }
     if (!wanted.map_name.empty()) {
         if (auto m = ops.find_multipath_by_name(wanted.map_name)) on_host.add_map(*m);
@@ -201,32 +212,33 @@ Result<void> delete_unflushed_maps(HostOps &ops, const Logger &log, const std::v
 }
 
 // Logs out of the sessions no other LUN still uses and deletes their node records, each under its target's lock.
-Result<void> logout_sessions(HostOps &ops, const Logger &log, const std::vector<request::Target> &targets,
-                             Skipped &skipped) {
-    std::vector<std::pair<request::Portal, std::string>> sessions;
-    for (const auto &t : targets) {
-        const auto key = std::make_pair(t.portal, t.iqn);
-        if (std::find(sessions.begin(), sessions.end(), key) == sessions.end()) sessions.push_back(key);
+Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTargets &wanted, Skipped &skipped) {
+    std::vector<std::tuple<request::Portal, std::string, std::string>> sessions;
+    for (const auto &t : wanted.targets) {
+        for (const auto &iface : wanted.ifaces) {
+            const auto key = std::make_tuple(t.portal, t.iqn, iface);
+            if (std::find(sessions.begin(), sessions.end(), key) == sessions.end()) sessions.push_back(key);
+        }
     }
-    for (const auto &[portal, iqn] : sessions) {
-        const std::string what = portal.to_string() + " " + iqn;
+    for (const auto &[portal, iqn, iface] : sessions) {
+        const std::string what = portal.to_string() + " " + iqn + (iface == request::default_iface ? "" : " iface " + iface);
         auto lock = ops.lock_target(portal, iqn);
         if (!lock) {
             if (auto stop = skipped.failed("lock", what, std::move(lock).error())) return std::move(*stop);
             continue;
         }
-        auto session = ops.find_session(portal, iqn);
+        auto session = ops.find_session(portal, iqn, iface);
         if (!session) continue;
         if (const auto others = ops.session_luns(*session); !others.empty()) {
             log.info("host_path", "session {} to {} stays: LUN(s) {} still use it", session->name, what,
                      fmt::format("{}", fmt::join(others, ",")));
             continue;
         }
-        if (auto r = ops.logout(portal, iqn); !r) {
+        if (auto r = ops.logout(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("logout", what, std::move(r).error())) return std::move(*stop);
             continue;
         }
-        if (auto r = ops.delete_node(portal, iqn); !r) {
+        if (auto r = ops.delete_node(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("delete_node", what, std::move(r).error())) return std::move(*stop);
         }
     }
@@ -238,11 +250,11 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const std::vector<
 Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                   DisconnectOptions options) {
     Skipped skipped(log_, volume.volume_key(), options);
-    const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info);
+    const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info, config_.iscsi_ifaces);
     const OnHost on_host = find_on_host(*ops_, wanted);
     // The crash journal: "disconnecting" before the first change; removed when everything went, put back when a
     // failed flush stopped it before anything changed, else left for cleanup to finish.
-    const auto journal = journal_disconnect(volume, wanted.targets, wanted.map_name);
+    const auto journal = journal_disconnect(volume, wanted.targets, wanted.ifaces, wanted.map_name);
     auto step = [&](const char *name) {
         if (journal) journal->update_step(name);
     };
@@ -257,7 +269,7 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const re
     if (auto r = remove_devices(*ops_, on_host, skipped, removed); !r) return r;
     if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped); !r) return r;
     step("logout");
-    if (auto r = logout_sessions(*ops_, log_, wanted.targets, skipped); !r) return r;
+    if (auto r = logout_sessions(*ops_, log_, wanted, skipped); !r) return r;
     if (!unflushed.empty()) step("delete_maps");
     if (auto r = delete_unflushed_maps(*ops_, log_, unflushed, config_.map_removal_timeout, skipped); !r) return r;
     if (journal && skipped.none()) journal->remove();

@@ -19,11 +19,12 @@ Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::V
     record.state = "connecting";
     record.step = "begin";
     bool lu_present = false;
-    for (const request::Target &t : usable.targets) {
-        lu_present = lu_present || !ops_->find_device(t).empty();
-        if (record.path(t) != nullptr) continue;
+    for (const PathAttempt &a : path_attempts(usable)) {  // the (target, iface) pairs this connect will attempt
+        lu_present = lu_present || !ops_->find_device(a.target, a.iface).empty();
+        if (record.path(a.target, a.iface) != nullptr) continue;
         JournalPath p;
-        p.target = t;
+        p.target = a.target;
+        p.iface = a.iface;
         p.step = "planned";
         record.paths.push_back(std::move(p));
     }
@@ -50,11 +51,13 @@ void HostPath::journal_connected(JournalEntry &entry, const std::vector<const Pa
         if (map.map) rec.map_name = map.map->name;
         // Paths this connect tried and undid are not part of the attachment (unless an earlier connect made them).
         std::erase_if(rec.paths, [&](const JournalPath &p) {
-            const bool attached = std::any_of(good.begin(), good.end(), [&](const PathAttempt *a) { return a->target == p.target; });
-            return !attached && !(before && before->has_path(p.target));
+            const bool attached = std::any_of(good.begin(), good.end(), [&](const PathAttempt *a) {
+                return a->target == p.target && a->iface == p.iface;
+            });
+            return !attached && !(before && before->has_path(p.target, p.iface));
         });
         for (const PathAttempt *a : good) {
-            if (JournalPath *p = rec.path(a->target)) {
+            if (JournalPath *p = rec.path(a->target, a->iface)) {
                 p->step = "attached";
                 p->device = a->device;
             }
@@ -66,6 +69,7 @@ void HostPath::journal_connected(JournalEntry &entry, const std::vector<const Pa
 
 std::unique_ptr<JournalEntry> HostPath::journal_disconnect(const request::VolumeRequest &volume,
                                                           const std::vector<request::Target> &targets,
+                                                          const std::vector<std::string> &ifaces,
                                                           const std::string &map_name) {
     // A disconnect goes on without its journal (the volume must be able to go even when state_dir is broken);
     // without one, a crash in it leaves what disconnect without device_info or a second disconnect can remove.
@@ -82,13 +86,16 @@ std::unique_ptr<JournalEntry> HostPath::journal_disconnect(const request::Volume
     record.was_connected = true;
     if (record.map_name.empty()) record.map_name = map_name;
     for (const request::Target &t : targets) {
-        if (record.path(t) != nullptr) continue;
-        // What disconnect would remove: the session's node record goes with the session.
-        JournalPath p;
-        p.target = t;
-        p.step = "planned";
-        p.owned = ops_->find_session(t.portal, t.iqn).has_value();
-        record.paths.push_back(std::move(p));
+        for (const std::string &iface : ifaces) {  // disconnect looks at each target through each of our ifaces
+            if (record.path(t, iface) != nullptr) continue;
+            // What disconnect would remove: the session's node record goes with the session.
+            JournalPath p;
+            p.target = t;
+            p.iface = iface;
+            p.step = "planned";
+            p.owned = ops_->find_session(t.portal, t.iqn, iface).has_value();
+            record.paths.push_back(std::move(p));
+        }
     }
     auto entry = std::make_unique<JournalEntry>(*journal_, log_, std::move(lock).value(), std::move(record),
                                                 std::move(before).value());

@@ -25,9 +25,10 @@ json::Value repair_row(const request::Target &target, const char *stage, Status 
     return f;
 }
 
-const PathAttempt *attempt_for(const request::Target &target, const std::vector<PathAttempt> &attempts) {
+const PathAttempt *attempt_for(const request::Target &target, const std::string &iface,
+                               const std::vector<PathAttempt> &attempts) {
     for (const PathAttempt &a : attempts) {
-        if (a.ok && a.target == target) return &a;
+        if (a.ok && a.target == target && a.iface == iface) return &a;
     }
     return nullptr;
 }
@@ -42,13 +43,17 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
     std::vector<PathAttempt> present;
     std::string map_dm;
     for (const request::Target &t : targets) {
+      for (const request::IscsiIface &via : config_.iscsi_ifaces) {  // each (portal, iface) pair is a path
+        const std::string &iface = via.name;
+        if (!multipath && !present.empty()) break;  // a single path serves alone
         // A first connect finds no session: it costs a sysfs look per path, no lock.
-        if (!ops_->find_session(t.portal, t.iqn)) continue;
+        if (!ops_->find_session(t.portal, t.iqn, iface)) continue;
         auto lock = ops_->lock_target(t.portal, t.iqn);
-        if (!lock || !ops_->find_session(t.portal, t.iqn)) continue;
+        if (!lock || !ops_->find_session(t.portal, t.iqn, iface)) continue;
         PathAttempt a;
         a.target = t;
-        a.device = ops_->find_device(t);
+        a.iface = iface;
+        a.device = ops_->find_device(t, iface);
         if (a.device.empty()) continue;
         auto wwid = ops_->read_wwid(a.device);
         if (!wwid || wwid->empty() || (!present.empty() && *wwid != present.front().wwid)) continue;
@@ -58,7 +63,7 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
             if (!map || (!map_dm.empty() && map->dm != map_dm)) continue;
             map_dm = map->dm;
         }
-        auto login = ops_->login(t.portal, t.iqn, chap);  // the session exists: no login, the record policy only
+        auto login = ops_->login(t.portal, t.iqn, chap, iface);  // the session exists: the record policy only
         if (!login) continue;
         if (login->created) {
             // The session ended between the look and the login, which made a new one with no LUN: undone (outside
@@ -66,6 +71,7 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
             (*lock).reset();
             PathAttempt made;
             made.target = t;
+            made.iface = iface;
             made.owned = true;
             undo_path(made);
             continue;
@@ -76,7 +82,7 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
         a.stage = "present";
         a.ready = std::chrono::steady_clock::now();
         present.push_back(std::move(a));
-        if (!multipath) break;  // a single path serves alone
+      }
     }
     return present;
 }
@@ -97,21 +103,28 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
                                                            ctx.volume.volume_key(), present.front().device));
         }
         std::vector<request::Target> missing;
+        std::vector<std::pair<request::Target, std::string>> missing_paths;
         for (const request::Target &t : resolved.targets) {
-            if (!attempt_for(t, present)) missing.push_back(t);
+            for (const request::IscsiIface &iface : config_.iscsi_ifaces) {
+                if (attempt_for(t, iface.name, present)) continue;
+                missing_paths.emplace_back(t, iface.name);
+                if (std::find(missing.begin(), missing.end(), t) == missing.end()) missing.push_back(t);
+            }
         }
         if (!missing.empty()) {
             log_.info("host_path", "{}: connected already with {} of {} paths; attaching the missing ones",
-                      ctx.volume.volume_key(), present.size(), resolved.targets.size());
-            added = repair_paths(ctx, missing, present.front().wwid, failed, journal);
+                      ctx.volume.volume_key(), present.size(), resolved.targets.size() * config_.iscsi_ifaces.size());
+            added = repair_paths(ctx, missing, present.front().wwid, failed, missing_paths, journal);
             journal_end.entry = journal.get();
             join_map(*map.map, added, failed);
         }
     }
     std::vector<const PathAttempt *> good;  // in the order of the targets, as the first connect had them
     for (const request::Target &t : resolved.targets) {
-        if (const PathAttempt *a = attempt_for(t, present)) good.push_back(a);
-        else if (const PathAttempt *b = attempt_for(t, added)) good.push_back(b);
+        for (const request::IscsiIface &iface : config_.iscsi_ifaces) {
+            if (const PathAttempt *a = attempt_for(t, iface.name, present)) good.push_back(a);
+            else if (const PathAttempt *b = attempt_for(t, iface.name, added)) good.push_back(b);
+        }
     }
     if (map.map) {
         // The kept paths count as there before: a map that does not read undoes only the paths added now.
@@ -140,6 +153,7 @@ Result<request::DeviceInfo> HostPath::reconnect(const ConnectContext &ctx, const
 
 std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const std::vector<request::Target> &missing,
                                                 const std::string &wwid, json::Value &failed,
+                                                const std::vector<std::pair<request::Target, std::string>> &paths,
                                                 std::unique_ptr<JournalEntry> &journal) {
     // As a first connect's paths: probed before any login, and each must lead to the LU the kept paths show.
     json::Value probe_failed = json::Value::array();
@@ -165,6 +179,8 @@ std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const
         return {};
     }
     usable->expected_wwid = wwid;
+    usable->only = paths;  // through the ifaces whose path is missing only
+    learn_tpgts(*usable, ctx.volume, ctx.initiator());
     auto entry = journal_connect(ctx.volume, *usable);
     if (!entry) {
         for (const request::Target &t : usable->targets) {

@@ -33,9 +33,9 @@ Result<void> HostTools::iscsiadm(std::vector<std::string> args, std::initializer
     return tool(args, also_ok);
 }
 
-ProcessResult HostTools::login(const request::Portal &portal, const std::string &iqn) const {
+ProcessResult HostTools::login(const request::Portal &portal, const std::string &iqn, const std::string &iface) const {
     const std::vector<std::string> argv = {c_.iscsiadm_path, "-m", "node", "-T", iqn, "-p", portal.to_string(),
-                                           "--interface", "default", "--login"};
+                                           "--interface", iface, "--login"};
     log_.debug("host_path", "run {}", describe_argv(argv));
     return run_process(argv, c_.login_timeout);
 }
@@ -45,6 +45,15 @@ std::optional<Error> HostTools::login_failure(const ProcessResult &r, const requ
     if (r.started && !r.timed_out && (r.exit_code == 0 || r.exit_code == iscsi_err_sess_exists)) return std::nullopt;
     return make_error(r.started ? status_for_login_exit(r) : Status::backend,
                       fmt::format("login to {} {} failed: {}", portal.to_string(), iqn, tool_message(r)));
+}
+
+Result<std::string> HostTools::show_iface(const std::string &name) const {
+    const std::vector<std::string> argv = {c_.iscsiadm_path, "-m", "iface", "-I", name};
+    log_.debug("host_path", "run {}", describe_argv(argv));
+    ProcessResult r = run_process(argv, c_.command_timeout);
+    if (r.started && !r.timed_out && r.exit_code == 0) return std::move(r.out);
+    return make_error(r.timed_out ? Status::timeout : Status::not_found,
+                      fmt::format("{}: {}", describe_argv(argv), tool_message(r)));
 }
 
 Result<void> HostTools::multipathd_resize_map(const std::string &map_name) const {

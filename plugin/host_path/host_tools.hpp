@@ -29,8 +29,12 @@ public:
     Result<void> tool(const std::vector<std::string> &argv, std::initializer_list<int> also_ok = {}) const;
     // iscsiadm with `args`.
     Result<void> iscsiadm(std::vector<std::string> args, std::initializer_list<int> also_ok = {}) const;
-    // `iscsiadm -m node ... --login` under login_timeout; the caller reads the exit code (see login_failure).
-    ProcessResult login(const request::Portal &portal, const std::string &iqn) const;
+    // `iscsiadm -m node ... --interface IFACE --login` under login_timeout; the caller reads the exit code (see
+    // login_failure).
+    ProcessResult login(const request::Portal &portal, const std::string &iqn, const std::string &iface) const;
+    // `iscsiadm -m iface -I NAME`: the iface's settings as iscsiadm prints them; the tool's message as the error
+    // when it knows no such iface (or could not say).
+    Result<std::string> show_iface(const std::string &name) const;
     // The error for a login that did not succeed (nothing when it did, or the session existed already).
     std::optional<Error> login_failure(const ProcessResult &r, const request::Portal &portal, const std::string &iqn) const;
 
@@ -60,5 +64,10 @@ private:
     const request::HostPathConfig &c_;
     const Logger &log_;
 };
+
+// iscsi_ifaces (iface_setup.cpp): the iface exists, or is created bound to its netdev (`iscsiadm -m iface -I NAME
+// -o new`, then `-o update -n iface.net_ifacename -v NETDEV`; removed again when that fails). A config error
+// naming iscsi_ifaces: an iface that does not exist and has no netdev, or one bound to another netdev.
+Result<void> ensure_iscsi_iface(const HostTools &tools, const request::IscsiIface &iface);
 
 }  // namespace ivd::host_path

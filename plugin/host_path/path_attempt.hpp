@@ -13,6 +13,8 @@ class JournalEntry;
 
 struct PathAttempt {
     request::Target target;
+    std::string iface = "default";  // the open-iscsi iface it logs in through: (target, iface) is the path
+    int tpgt = -1;                  // non-default iface: the portal's TPGT (SendTargets), for its node record
     bool ok = false;
     bool session_created = false;
     bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours

@@ -66,6 +66,11 @@ bool same_address(const std::string &address, const request::Portal &portal) {
 
 }  // namespace
 
+std::string by_path_lun(std::int64_t lun) {
+    if (lun < 256) return fmt::format("lun-{}", lun);
+    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
+}
+
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
 
 // "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
@@ -97,6 +102,10 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     }
     SessionIdentity id;
     id.iqn = read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname");
+    // The iface the session was logged in through (open-iscsi sets it at login); "default" when the kernel
+    // has no such attribute.
+    id.iface = read_text(fs::path(root_) / "class/iscsi_session" / name / "ifacename");
+    if (id.iface.empty() || id.iface == "<NULL>") id.iface = default_iface_name;
     if (const fs::path cd = connection_dir(name); !cd.empty()) {
         id.address = read_text(cd / "persistent_address");
         if (id.address.empty()) id.address = read_text(cd / "address");
@@ -107,15 +116,16 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     if (!id.iqn.empty() && !id.address.empty()) {  // a session still being set up is read again next time
         std::lock_guard lock(identities_mutex_);
         identities_.emplace(name, id);
-        by_target_[target_key(id.iqn, id.address, id.port)] = name;
+        by_target_[target_key(id.iqn, id.address, id.port, id.iface)] = name;
     }
     return id;
 }
 
-std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port) {
+std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
+                              const std::string &iface) {
     std::string host = address;
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    return iqn + '\n' + host + '\n' + std::to_string(port);
+    return iqn + '\n' + host + '\n' + std::to_string(port) + '\n' + iface;
 }
 
 void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
@@ -124,7 +134,7 @@ void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
     const std::unordered_set<std::string_view> live(listed.begin(), listed.end());
     std::erase_if(identities_, [&](const auto &entry) {
         if (live.contains(entry.first)) return false;
-        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port);
+        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port, entry.second.iface);
         if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
         return true;
     });
@@ -132,11 +142,12 @@ void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
 
 // The session already seen for this portal and IQN, if it is still there (its targetname read again): a lookup
 // that does not list the host's sessions.
-std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn) const {
+std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface) const {
     std::string name;
     {
         std::lock_guard lock(identities_mutex_);
-        auto it = by_target_.find(target_key(iqn, portal.host, portal.port));
+        auto it = by_target_.find(target_key(iqn, portal.host, portal.port, iface));
         if (it == by_target_.end()) return std::nullopt;
         name = it->second;
     }
@@ -166,6 +177,7 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
     row.iqn = std::move(id.iqn);
     row.address = std::move(id.address);
     row.port = id.port;
+    row.iface = std::move(id.iface);
     // The SCSI host is in the session's device path: .../hostH/sessionN/...
     std::error_code ec;
     const std::string real = fs::canonical(dir, ec).string();
@@ -184,13 +196,16 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
     return row;
 }
 
-std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn) const {
-    if (auto known = known_session(portal, iqn)) {
+std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn,
+                                           const std::string &iface) const {
+    if (auto known = known_session(portal, iqn, iface)) {
         if (auto row = read_session(*known, &iqn)) return row->session;
     }
     for (const auto &name : session_names()) {
         auto row = read_session(name, &iqn);
-        if (row && same_address(row->address, portal) && row->port == portal.port) return row->session;
+        if (row && same_address(row->address, portal) && row->port == portal.port && row->iface == iface) {
+            return row->session;
+        }
     }
     return std::nullopt;
 }
@@ -210,8 +225,8 @@ std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) cons
     return out;
 }
 
-std::string Sysfs::find_device(const request::Target &target) const {
-    auto session = find_session(target.portal, target.iqn);
+std::string Sysfs::find_device(const request::Target &target, const std::string &iface) const {
+    auto session = find_session(target.portal, target.iqn, iface);
     if (!session) return {};
     const fs::path dev = session_dir(*session) / "device";
     for (const auto &t : list_dir(dev)) {

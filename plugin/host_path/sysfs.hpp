@@ -16,6 +16,10 @@
 
 namespace ivd::host_path {
 
+// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
+// two bytes as 16 hex digits.
+std::string by_path_lun(std::int64_t lun);
+
 class Sysfs {
 public:
     Sysfs(std::string sysfs_root, std::string dev_root) : root_(std::move(sysfs_root)), dev_root_(std::move(dev_root)) {}
@@ -23,10 +27,12 @@ public:
     const std::string &root() const { return root_; }
     std::string device_path(const std::string &device) const { return dev_root_ + "/" + device; }  // "sdc" -> /dev/sdc
 
-    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) const;
+    // The session to (portal, IQN) through `iface` (the session's ifacename; a kernel without it: "default").
+    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                        const std::string &iface = default_iface_name) const;
     std::vector<request::Portal> session_portals(const std::string &iqn) const;
     // The LUN's block device name ("sdc") if it is there now; empty otherwise.
-    std::string find_device(const request::Target &target) const;
+    std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) const;
     std::vector<std::int64_t> session_luns(const Session &session) const;
     Result<std::string> read_wwid(const std::string &device) const;
 
@@ -50,16 +56,20 @@ private:
         std::string iqn;
         std::string address;
         std::uint16_t port = 0;
+        std::string iface;
     };
     struct SessionIdentity {
         std::string iqn;
         std::string address;
         std::uint16_t port = 0;
+        std::string iface;
     };
     std::vector<std::string> session_names() const;
     SessionIdentity identity(const std::string &name) const;
-    static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port);
-    std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn) const;
+    static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
+                                  const std::string &iface);
+    std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn,
+                                             const std::string &iface) const;
     void forget_gone_sessions(const std::vector<std::string> &listed) const;
     std::filesystem::path connection_dir(const std::string &session_name) const;
     std::optional<SessionRow> read_session(const std::string &name, const std::string *iqn) const;

@@ -70,6 +70,19 @@ struct HostFactsOptions {
     std::string multipathd_socket = "@/org/kernel/linux/storage/multipathd";
 };
 
+// One open-iscsi iface the host path logs in through (iscsi_ifaces): an existing one (`default`, an offload iface
+// such as `bnx2i.00:11:22:33:44:55`), or, with `netdev`, one bound to that NIC (iface.net_ifacename), created
+// when missing.
+inline constexpr std::string_view default_iface = "default";
+struct IscsiIface {
+    std::string name;
+    std::string netdev;  // "": the iface must exist already
+    friend bool operator==(const IscsiIface &, const IscsiIface &) = default;
+};
+
+// Whether iscsi_ifaces would accept `name` as an iface name (so it can go into iscsiadm's argv and file names).
+bool valid_iscsi_iface_name(std::string_view name);
+
 // The host path's own keys (iscsiadm, multipath-tools, sysfs).
 struct HostPathOptions {
     std::string sysfs_root = "/sys";
@@ -90,6 +103,8 @@ struct HostPathOptions {
     // argv), as os-brick leaves it, so iscsid can log in again by itself after its own restart; true: removed
     // right after login (the session keeps it), and iscsid then cannot recover a dropped session after its restart.
     bool scrub_chap_from_node_record = false;
+    // iscsi_ifaces: every (portal, iface) pair is a path; `default` alone is what iscsiadm does without -I.
+    std::vector<IscsiIface> iscsi_ifaces{IscsiIface{std::string(default_iface), {}}};
 };
 
 // The network path's own keys.

@@ -42,6 +42,26 @@ public:
     }
     void set_map_forms(bool forms) { map_forms_ = forms; }          // false: multipathd takes paths, no map forms
     void set_by_path_links(bool links) { by_path_links_ = links; }  // false: udev makes no by-path link
+    // iscsi_ifaces: an iface the host has (with its netdev; "default" is always there).
+    void add_iface(const std::string &name, const std::string &netdev = "") {
+        std::lock_guard g(m_);
+        ifaces_[name] = netdev;
+    }
+    std::map<std::string, std::string> ifaces() const {
+        std::lock_guard g(m_);
+        return ifaces_;
+    }
+    // The TPGT each (portal, iface) login carried for its node record (-1 entries are not kept).
+    std::map<std::string, int> tpgts() const {
+        std::lock_guard g(m_);
+        return tpgts_;
+    }
+    // Sessions through one iface.
+    std::size_t sessions_via(const std::string &iface) const {
+        std::lock_guard g(m_);
+        return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(),
+                                                      [&](const auto &s) { return s.second.iface == iface; }));
+    }
     // true: multipathd keeps listing a path after its device is removed (a missed uevent) until `del path`.
     void set_keeps_removed_paths(bool keeps) { keeps_removed_paths_ = keeps; }
     // Paths multipathd lists now; whether the map exists (its dm device, with or without paths).
@@ -54,14 +74,15 @@ public:
         return map_present_;
     }
 
-    // Another volume's session on (portal, iqn), with its LUN's device: not ours to log out.
+    // Another volume's session on (portal, iqn) through `iface`, with its LUN's device: not ours to log out.
     // `name`: the device name the kernel gives it ("": the next one; a removed device's: a reused name).
-    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun, std::string name = "") {
+    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun,
+                         const std::string &iface = host_path::default_iface_name, std::string name = "") {
         std::lock_guard g(m_);
-        SessionState &s = session_locked(portal, iqn);
-        nodes_.insert(key(portal, iqn));
+        SessionState &s = session_locked(portal, iqn, iface);
+        nodes_.insert(key(portal, iqn, iface));
         if (name.empty()) name = next_device_locked();
-        devices_[target_key(portal, iqn, lun)] = Device{name, portal.to_string(), s.name, lun};
+        devices_[target_key(portal, iqn, lun, iface)] = Device{name, portal.to_string(), s.name, lun};
     }
 
     // The session to `portal` ends behind the driver's back (an admin's logout, a session iscsid gave up on): its
@@ -128,6 +149,26 @@ public:
     // HostOps ------------------------------------------------------------------------------------------------
     Result<void> prepare() override { return failure("prepare", ""); }
 
+    Result<void> ensure_iface(const request::IscsiIface &iface) override {
+        std::lock_guard g(m_);
+        if (iface.name == request::default_iface) return {};
+        auto it = ifaces_.find(iface.name);
+        if (it == ifaces_.end()) {
+            if (iface.netdev.empty()) {
+                return make_error(Status::config, fmt::format("iscsi_ifaces: iface \"{}\" does not exist", iface.name),
+                                  "config", "iscsi_ifaces");
+            }
+            note_locked("iface_new " + iface.name + " " + iface.netdev);
+            ifaces_[iface.name] = iface.netdev;
+            return {};
+        }
+        if (!iface.netdev.empty() && it->second != iface.netdev) {
+            return make_error(Status::config, fmt::format("iscsi_ifaces: iface \"{}\" is bound to \"{}\"", iface.name,
+                                                          it->second), "config", "iscsi_ifaces");
+        }
+        return {};
+    }
+
     Result<std::unique_ptr<host_path::TargetLock>> lock_target(const request::Portal &portal, const std::string &) override {
         std::lock_guard g(m_);
         if (auto e = failure_locked("lock", portal.to_string())) return std::move(*e);
@@ -135,20 +176,25 @@ public:
     }
 
     Result<host_path::LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                                         const request::ChapCredentials *) override {
+                                         const request::ChapCredentials *, const std::string &iface, int tpgt) override {
+        if (tpgt >= 0) note_tpgt(portal, iface, tpgt);
         std::lock_guard g(m_);
-        note_locked("login " + portal.to_string());
-        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) {
+        note_locked("login " + portal.to_string() + via(iface));
+        if (iface != request::default_iface && !ifaces_.count(iface)) {
+            return make_error(Status::backend, "fake: login through an iface the host does not have: " + iface);
+        }
+        if (auto it = sessions_.find(key(portal, iqn, iface)); it != sessions_.end()) {
             return host_path::LoginResult{it->second.session(), false};
         }
-        nodes_.insert(key(portal, iqn));  // iscsiadm writes the record before it logs in
+        nodes_.insert(key(portal, iqn, iface));  // iscsiadm writes the record before it logs in
         if (auto e = failure_locked("login", portal.to_string())) return std::move(*e);
-        return host_path::LoginResult{session_locked(portal, iqn).session(), true};
+        return host_path::LoginResult{session_locked(portal, iqn, iface).session(), true};
     }
 
-    std::optional<host_path::Session> find_session(const request::Portal &portal, const std::string &iqn) override {
+    std::optional<host_path::Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                                   const std::string &iface) override {
         std::lock_guard g(m_);
-        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) return it->second.session();
+        if (auto it = sessions_.find(key(portal, iqn, iface)); it != sessions_.end()) return it->second.session();
         return std::nullopt;
     }
 
@@ -168,23 +214,24 @@ public:
         const std::string portal = s->portal.to_string();
         note_locked(fmt::format("scan {} lun {}", portal, lun));
         if (auto e = failure_locked("scan", portal)) return std::move(*e);
-        const std::string k = target_key(s->portal, s->iqn, lun);
+        const std::string k = target_key(s->portal, s->iqn, lun, s->iface);
         if (!devices_.count(k) && !failing_locked("device", portal)) {
             devices_[k] = Device{next_device_locked(), portal, s->name, lun};
         }
         return {};
     }
 
-    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
-        if (auto d = find_device(target); !d.empty()) return d;
+    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
+                                        const std::string &iface) override {
+        if (auto d = find_device(target, iface); !d.empty()) return d;
         return make_error(Status::timeout, fmt::format("fake: LUN {} of {} did not appear within {} ms", target.lun,
                                                        target.portal.to_string(), timeout.count()));
     }
 
-    std::string find_device(const request::Target &target) override {
+    std::string find_device(const request::Target &target, const std::string &iface) override {
         std::lock_guard g(m_);
         // As the kernel: a device is known by the LUN it was scanned with (data.addressing_mode applied).
-        auto it = devices_.find(target_key(target.portal, target.iqn, target.scsi_lun()));
+        auto it = devices_.find(target_key(target.portal, target.iqn, target.scsi_lun(), iface));
         return it == devices_.end() ? std::string() : it->second.name;
     }
 
@@ -357,19 +404,19 @@ public:
         return {};
     }
 
-    Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
+    Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
         std::lock_guard g(m_);
-        note_locked("logout " + portal.to_string());
+        note_locked("logout " + portal.to_string() + via(iface));
         if (auto e = failure_locked("logout", portal.to_string())) return std::move(*e);
-        sessions_.erase(key(portal, iqn));
+        sessions_.erase(key(portal, iqn, iface));
         return {};
     }
 
-    Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+    Result<void> delete_node(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
         std::lock_guard g(m_);
-        note_locked("delete_node " + portal.to_string());
+        note_locked("delete_node " + portal.to_string() + via(iface));
         if (auto e = failure_locked("delete_node", portal.to_string())) return std::move(*e);
-        nodes_.erase(key(portal, iqn));
+        nodes_.erase(key(portal, iqn, iface));
         return {};
     }
 
@@ -384,6 +431,7 @@ private:
         request::Portal portal;
         std::string iqn;
         int host = 0;
+        std::string iface;
         host_path::Session session() const { return host_path::Session{name, host, "0", "0"}; }
     };
     struct Device {
@@ -393,14 +441,19 @@ private:
         std::int64_t lun = 0;
     };
 
-    static std::string key(const request::Portal &portal, const std::string &iqn) { return portal.to_string() + " " + iqn; }
-    static std::string target_key(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
-        return fmt::format("{} {} {}", portal.to_string(), iqn, lun);
+    // Journal suffix: nothing for the default iface (entries as before ifaces).
+    static std::string via(const std::string &iface) { return iface == request::default_iface ? "" : " via " + iface; }
+    static std::string key(const request::Portal &portal, const std::string &iqn, const std::string &iface) {
+        return portal.to_string() + " " + iqn + " " + iface;
+    }
+    static std::string target_key(const request::Portal &portal, const std::string &iqn, std::int64_t lun,
+                                  const std::string &iface) {
+        return fmt::format("{} {} {} {}", portal.to_string(), iqn, lun, iface);
     }
 
-    SessionState &session_locked(const request::Portal &portal, const std::string &iqn) {
-        auto [it, made] = sessions_.try_emplace(key(portal, iqn));
-        if (made) it->second = SessionState{fmt::format("session{}", ++session_count_), portal, iqn, session_count_};
+    SessionState &session_locked(const request::Portal &portal, const std::string &iqn, const std::string &iface) {
+        auto [it, made] = sessions_.try_emplace(key(portal, iqn, iface));
+        if (made) it->second = SessionState{fmt::format("session{}", ++session_count_), portal, iqn, session_count_, iface};
         return it->second;
     }
     const SessionState *by_name_locked(const std::string &name) const {
@@ -445,6 +498,12 @@ private:
     int session_count_ = 0;
     int device_count_ = 0;
     std::map<std::string, std::string> states_;
+    std::map<std::string, std::string> ifaces_;  // name -> netdev
+    std::map<std::string, int> tpgts_;           // "PORTAL IFACE" -> TPGT given at login
+    void note_tpgt(const request::Portal &portal, const std::string &iface, int tpgt) {
+        std::lock_guard g(m_);
+        tpgts_[portal.to_string() + " " + iface] = tpgt;
+    }
     std::map<std::string, std::uint64_t> sizes_;
     std::uint64_t lu_size_ = initial_size;
     std::uint64_t map_size_ = initial_size;

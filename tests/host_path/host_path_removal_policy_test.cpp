@@ -60,7 +60,7 @@ TEST_F(HostPathPolicy, ARetriedDisconnectForgetsTheRecordedPathsButNotANameReuse
     EXPECT_EQ(host().listed_paths().size(), 3U);
     EXPECT_EQ(host().count("del_path "), 1U);  // stopped at the first
     host().heal("del_path");
-    host().add_foreign_lun(portal("127.0.0.9:3260"), "iqn.2024-01.org.example:other", 5, "sda");  // reuses sda
+    host().add_foreign_lun(portal("127.0.0.9:3260"), "iqn.2024-01.org.example:other", 5, ivd::host_path::default_iface_name, "sda");  // reuses sda
     ASSERT_TRUE(disconnect(*info).ok());
     EXPECT_EQ(host().listed_paths(), (std::set<std::string>{"sda"}));  // stale, but its name is taken: left alone
     EXPECT_EQ(host().count("del_path sda"), 1U);
