@@ -91,6 +91,15 @@ Result<void> HostTools::multipathd_ok(const std::vector<std::string> &args) cons
     return {};
 }
 
+Result<void> HostTools::dmsetup_remove_deferred(const std::string &map_name, std::chrono::milliseconds timeout) const {
+    const std::vector<std::string> argv = {c_.dmsetup_path, "remove", "--force", "--deferred", map_name};
+    log_.debug("host_path", "run {}", describe_argv(argv));
+    const ProcessResult r = run_process(argv, std::min(c_.command_timeout, timeout));
+    if (r.started && !r.timed_out && r.exit_code == 0) return {};
+    return make_error(r.timed_out ? Status::timeout : Status::backend,
+                      fmt::format("{}: {}", describe_argv(argv), tool_message(r)));
+}
+
 Result<std::vector<std::string>> HostTools::multipathd_show_paths() const {
     auto answer = multipathd_answer({"show", "paths", "raw", "format", "%d"});
     if (!answer) return std::move(answer).error();

@@ -8,6 +8,7 @@
 #include "request/driver_config.hpp"
 #include "request/portal.hpp"
 
+#include <chrono>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ public:
     // `multipathd del path DEV` and `multipathd del map NAME`; their answer ("ok", "fail") is read as resize's is.
     Result<void> multipathd_del_path(const std::string &device) const { return multipathd_ok({"del", "path", device}); }
     Result<void> multipathd_del_map(const std::string &map_name) const { return multipathd_ok({"del", "map", map_name}); }
+    // `dmsetup remove --force --deferred NAME` under min(command_timeout, `timeout`): the table replaced with an
+    // error target, then the map removed at once when it is not open, else when its last holder closes it (exit 0
+    // either way; the kernel keeps the deferred flag).
+    Result<void> dmsetup_remove_deferred(const std::string &map_name, std::chrono::milliseconds timeout) const;
 
 private:
     // Runs multipathd with `args`; its stdout when it exited 0 and did not answer "fail" or "timeout".

@@ -46,19 +46,38 @@ Result<void> del_path_until_unlisted(const HostTools &tools, const std::string &
     return r;
 }
 
-Result<void> del_map_until_gone(const HostTools &tools, const Sysfs &sys, const MultipathMap &map,
-                                std::chrono::milliseconds timeout) {
+Result<MapRemoval> del_map_until_gone(const HostTools &tools, const Sysfs &sys, const MultipathMap &map,
+                                      std::chrono::milliseconds timeout) {
+    using namespace std::chrono;
     auto gone = [&] { return !sys.find_multipath_by_name(map.name).has_value(); };
+    const auto deadline = steady_clock::now() + timeout;
+    // Half the bound for multipathd: a holder that lets go by itself (udev's blkid, a short read) is waited for.
     Result<void> last;
-    const bool ok = poll_until(timeout, [&] {
-        if (gone()) return true;
-        last = tools.multipathd_del_map(map.name);
-        return gone();
-    });
-    if (ok) return {};
-    const std::string why = last ? "it is still in sysfs" : last.error().message;
-    return make_error(Status::backend, fmt::format("multipath map {} ({}) is still there after `multipathd del map` "
-                                                   "for {} ms (held open?): {}", map.name, map.dm, timeout.count(), why));
+    if (poll_until(timeout / 2, [&] {
+            if (gone()) return true;
+            last = tools.multipathd_del_map(map.name);
+            return gone();
+        })) {
+        return MapRemoval::removed;
+    }
+    // Still open: the kernel refuses to remove an open dm device, and nothing would remove it once its holder
+    // closes it. Its paths are gone already, so no I/O on it can reach the storage any more; with
+    // queue_if_no_path a holder's reads and writes would hang forever (and it might never close). So --force:
+    // the table becomes an error target (queued and new I/O fail at once), and --deferred: the kernel removes
+    // the map at its last close. Only a disconnect that goes on past a failed flush (force, data loss accepted)
+    // gets here.
+    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+    auto deferred = tools.dmsetup_remove_deferred(map.name, std::max(left, milliseconds(100)));
+    if (!deferred) {
+        return make_error(Status::backend, fmt::format("multipath map {} ({}) is still there after `multipathd del "
+                                                       "map` for {} ms (held open?): {}; and {}", map.name, map.dm,
+                                                       timeout.count(), last ? "it is still in sysfs" : last.error().message,
+                                                       deferred.error().message));
+    }
+    // Not open any more: dmsetup removed it at once (give sysfs a moment); else removal is deferred until closed.
+    const auto rest = std::clamp(duration_cast<milliseconds>(deadline - steady_clock::now()), milliseconds(0), milliseconds(500));
+    if (gone() || poll_until(rest, gone, quick_backoff)) return MapRemoval::removed;
+    return MapRemoval::deferred;
 }
 
 }  // namespace ivd::host_path

@@ -5,7 +5,8 @@
 # the first block, which must succeed and match the LU's bytes; after each disconnect returns, multipathd must list
 # none of the paths just removed. The per-cycle median goes to the benchmark table. Then a map held open: a plain
 # disconnect fails and leaves everything attached and readable; `disconnect --force --ignore-errors` exits 0 and
-# leaves no session or path device of the volume, and no map once its holder lets go.
+# leaves no session or path device of the volume, and no map once its holder lets go (the driver gives the open map
+# an error table and deferred removal: the kernel removes it at the last close).
 # vmlab-results: ready_for_io churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
 # vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map
 # shellcheck shell=bash
@@ -103,6 +104,9 @@ else
     fail force_disconnect_no_paths "left:$left"
 fi
 held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
+# The driver's own word on it: the map held open gets an error table and deferred removal (dmsetup).
+deferred=$(grep -o 'multipath map [^ ]* ([^)]*) is held open: removal deferred until closed' $L/force-disconnect.log | head -n1)
+held_map+="${deferred:+; driver: $deferred}"
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
 if wait_for 15 map_gone; then
