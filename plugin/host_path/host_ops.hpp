@@ -138,8 +138,8 @@ public:
     // is no longer listed (also when multipathd dropped it meanwhile).
     virtual Result<void> multipathd_del_path(const std::string &device) = 0;
     // A map whose flush failed, after its paths went: `multipathd del map NAME` repeated until the map is gone from
-    // sysfs; one still open then (a holder) gets an error table and deferred removal (`dmsetup remove --force
-    // --deferred`), all bounded by `timeout`. removed / deferred; an error naming the map when neither worked.
+    // sysfs; one still open then (a holder) gets deferred removal and an error table (`dmsetup remove --deferred`,
+    // `dmsetup wipe_table`), all bounded by `timeout`. removed / deferred; an error naming the map when neither worked.
     virtual Result<MapRemoval> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
     virtual Result<void> logout(const request::Portal &portal, const std::string &iqn,

@@ -91,8 +91,9 @@ Result<void> HostTools::multipathd_ok(const std::vector<std::string> &args) cons
     return {};
 }
 
-Result<void> HostTools::dmsetup_remove_deferred(const std::string &map_name, std::chrono::milliseconds timeout) const {
-    const std::vector<std::string> argv = {c_.dmsetup_path, "remove", "--force", "--deferred", map_name};
+Result<void> HostTools::dmsetup(const std::vector<std::string> &args, std::chrono::milliseconds timeout) const {
+    std::vector<std::string> argv = args;
+    argv.insert(argv.begin(), c_.dmsetup_path);
     log_.debug("host_path", "run {}", describe_argv(argv));
     const ProcessResult r = run_process(argv, std::min(c_.command_timeout, timeout));
     if (r.started && !r.timed_out && r.exit_code == 0) return {};

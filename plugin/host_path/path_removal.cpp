@@ -61,23 +61,26 @@ Result<MapRemoval> del_map_until_gone(const HostTools &tools, const Sysfs &sys, 
         return MapRemoval::removed;
     }
     // Still open: the kernel refuses to remove an open dm device, and nothing would remove it once its holder
-    // closes it. Its paths are gone already, so no I/O on it can reach the storage any more; with
-    // queue_if_no_path a holder's reads and writes would hang forever (and it might never close). So --force:
-    // the table becomes an error target (queued and new I/O fail at once), and --deferred: the kernel removes
-    // the map at its last close. Only a disconnect that goes on past a failed flush (force, data loss accepted)
-    // gets here.
-    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-    auto deferred = tools.dmsetup_remove_deferred(map.name, std::max(left, milliseconds(100)));
+    // closes it. First the deferred removal (one ioctl): the kernel removes the map at its last close. Then the
+    // error table: the paths are gone, so no I/O on the map can reach the storage any more, and with
+    // queue_if_no_path a holder's reads and writes would hang forever (and it might never close); with an error
+    // target they fail at once. In this order a slow or failed wipe (udev is slow on a loaded host) still leaves
+    // the map to go at its last close. Only a disconnect that goes on past a failed flush (force) gets here.
+    const auto left = [&] { return std::max(duration_cast<milliseconds>(deadline - steady_clock::now()), milliseconds(100)); };
+    auto deferred = tools.dmsetup_remove_deferred(map.name, left());
     if (!deferred) {
         return make_error(Status::backend, fmt::format("multipath map {} ({}) is still there after `multipathd del "
                                                        "map` for {} ms (held open?): {}; and {}", map.name, map.dm,
-                                                       timeout.count(), last ? "it is still in sysfs" : last.error().message,
+                                                       timeout.count() / 2, last ? "it is still in sysfs" : last.error().message,
                                                        deferred.error().message));
     }
-    // Not open any more: dmsetup removed it at once (give sysfs a moment); else removal is deferred until closed.
-    const auto rest = std::clamp(duration_cast<milliseconds>(deadline - steady_clock::now()), milliseconds(0), milliseconds(500));
-    if (gone() || poll_until(rest, gone, quick_backoff)) return MapRemoval::removed;
-    return MapRemoval::deferred;
+    if (gone()) return MapRemoval::removed;  // it was not open any more: removed at once
+    if (auto wiped = tools.dmsetup_wipe_table(map.name, left()); !wiped && !gone()) {
+        return make_error(Status::backend, fmt::format("multipath map {} ({}): removal deferred until closed, but its "
+                                                       "table was not replaced with an error target (a holder's I/O "
+                                                       "may hang): {}", map.name, map.dm, wiped.error().message));
+    }
+    return gone() ? MapRemoval::removed : MapRemoval::deferred;
 }
 
 }  // namespace ivd::host_path

@@ -118,7 +118,9 @@ TEST_F(HostPathRemovalTest, AMapHeldOpenThroughoutHasItsRemovalDeferredUntilTheH
     EXPECT_NE(forced.error().message.find("removal deferred until closed"), std::string::npos) << forced.error().message;
     EXPECT_NE(forced.error().message.find(name), std::string::npos) << forced.error().message;
     EXPECT_EQ(forced.error().message.find("multipathd_del_map"), std::string::npos) << forced.error().message;
-    EXPECT_EQ(count("dmsetup remove --force --deferred " + name + "\n"), 1u) << argv_log();
+    EXPECT_EQ(count("dmsetup remove --deferred " + name + "\n"), 1u) << argv_log();
+    EXPECT_EQ(count("dmsetup wipe_table " + name + "\n"), 1u) << argv_log();
+    EXPECT_LT(argv_log().find("dmsetup remove --deferred"), argv_log().find("dmsetup wipe_table")) << argv_log();
     EXPECT_NE(log_text().find("multipath map " + name), std::string::npos) << log_text();
     EXPECT_NE(log_text().find("removal deferred until closed"), std::string::npos) << log_text();
     EXPECT_TRUE(map_there(info));

@@ -112,5 +112,5 @@ map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/
 if wait_for 15 map_gone; then
     pass force_disconnect_no_map "no map left once the holder closed $DEV (while held: $held_map)"
 else
-    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ')"
+    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ') dmsetup: $(dmsetup info -c --noheadings -o name,attr,open "$(json_str multipath_id "$DI")" 2>&1 | head -n1) table: $(dmsetup table "$(json_str multipath_id "$DI")" 2>&1 | head -c 80) driver: $(grep -E 'del map|dmsetup|deferred|multipathd_del_map' $L/force-disconnect.log | tail -n 4 | cut -c1-200 | tr '\n' ' ')"
 fi
