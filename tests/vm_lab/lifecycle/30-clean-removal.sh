@@ -105,7 +105,7 @@ else
 fi
 held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
 # The driver's own word on it: the map held open gets an error table and deferred removal (dmsetup).
-deferred=$(grep -o 'multipath map [^ ]* ([^)]*) is held open: removal deferred until closed' $L/force-disconnect.log | head -n1)
+deferred=$(grep -E 'removal deferred until closed' $L/force-disconnect.log | head -n1 | sed 's/^volume-host: //' | cut -c1-300)
 held_map+="${deferred:+; driver: $deferred}"
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
