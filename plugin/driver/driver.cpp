@@ -8,6 +8,7 @@
 #include <volume_driver/volume_driver.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <utility>
 
@@ -35,6 +36,94 @@ public:
 private:
     json::Value &doc_;
 };
+
+// Phase 1 of cleanup, read only: every path lists its leftovers. Each path's scan stands alone: a path that cannot
+// scan (the network path without libvirt) is reported as not scanned, with why ("not_scanned", "partial"), and
+// nothing of it is touched; the others go on (the host path undoes half-done attachments without asking
+// libvirt). Only when no path could scan does the call fail, having removed nothing.
+struct CleanupFound {
+    const char *path;
+    AttachPathImpl *impl;
+    std::vector<Leftover> items;
+};
+
+Result<std::vector<CleanupFound>> scan_cleanup_paths(const std::vector<std::pair<const char *, AttachPathImpl *>> &impls,
+                                                     const CleanupContext &context, const Logger &log,
+                                                     json::Value &report) {
+    std::vector<CleanupFound> found;
+    // Built apart and moved in at the end: a reference into `report` would dangle once another member is added.
+    json::Value paths = json::Value::object();
+    json::Value not_scanned = json::Value::array();
+    std::vector<std::string> errors;
+    Status first_status = Status::backend;
+    for (const auto &[name, impl] : impls) {
+        auto items = impl->find_leftovers(context);
+        if (items) {
+            paths[name] = "scanned";
+            found.push_back(CleanupFound{name, impl, std::move(items).value()});
+            continue;
+        }
+        paths[name] = fmt::format("not scanned: {}", items.error().message);
+        if (items.error().status == Status::not_implemented) continue;  // this path leaves nothing to clean up
+        json::Value row = json::Value::object();
+        row["path"] = name;
+        row["code"] = status_code_name(items.error().status);
+        row["reason"] = items.error().message;
+        not_scanned.append(row);
+        if (errors.empty()) first_status = items.error().status;
+        errors.push_back(fmt::format("{} path: {}", name, items.error().message));
+        log.warning("cleanup", "the {} path was not scanned, nothing of it is touched: {}", name, items.error().message);
+    }
+    if (found.empty() && !errors.empty()) {
+        return make_error(first_status, fmt::format("cleanup: no path could scan, nothing was removed: {}",
+                                                    fmt::join(errors, "; ")));
+    }
+    report["paths"] = std::move(paths);
+    report["not_scanned"] = std::move(not_scanned);
+    // Not every path was looked at: the report is true of the scanned paths only.
+    report["partial"] = !errors.empty();
+    return found;
+}
+
+// Phase 2: remove what is unused and removable; keep and report the rest.
+void remove_cleanup_items(const std::vector<CleanupFound> &found, bool dry_run, const Logger &log, json::Value &report) {
+    unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
+    json::Value &rows = report["items"] = json::Value::array();
+    for (const CleanupFound &f : found) {
+        for (const Leftover &item : f.items) {
+            ++total;
+            json::Value row = item.detail;
+            row["path"] = f.path;
+            row["kind"] = item.kind;
+            row["name"] = item.name;
+            row["reason"] = item.reason;
+            if (item.in_use) {
+                row["action"] = "kept";
+                ++kept;
+            } else if (!item.removable) {
+                row["action"] = "reported";
+                ++reported;
+            } else if (dry_run) {
+                row["action"] = "would_remove";
+            } else if (auto r = f.impl->remove_leftover(item); !r) {
+                row["action"] = "failed";
+                row["error"] = r.error().message;
+                ++failed;
+                log.error("cleanup", "{} {}: removing failed: {}", item.kind, item.name, r.error().message);
+            } else {
+                row["action"] = "removed";
+                ++removed;
+                log.info("cleanup", "removed {} {} ({})", item.kind, item.name, item.reason);
+            }
+            rows.append(row);
+        }
+    }
+    report["found"] = total;
+    report["removed"] = removed;
+    report["kept"] = kept;
+    report["failed"] = failed;
+    report["reported"] = reported;
+}
 
 }  // namespace
 
@@ -294,17 +383,8 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
                           "flags");
     }
     const bool dry_run = (flags & VD_CLEANUP_DRY_RUN) != 0;
-    // Phase 1, read only: every path lists its leftovers. A path that cannot scan fails the whole call before
-    // anything is removed, because "unused" was not proven.
-    struct Found {
-        const char *path;
-        AttachPathImpl *impl;
-        std::vector<Leftover> items;
-    };
-    std::vector<Found> found;
     json::Value report = json::Value::object();
     report["dry_run"] = dry_run;
-    json::Value &paths = report["paths"] = json::Value::object();
     // Which block devices domains use, asked once for every path (the host path keeps the attachments behind them).
     CleanupContext context;
     if (auto devices = domain_block_devices_(); devices) {
@@ -313,57 +393,9 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
         context.domains_error = devices.error().message;
         log_.warning("cleanup", "cannot list the block devices of libvirt's domains: {}", context.domains_error);
     }
-    for (const auto &[name, impl] : {std::pair<const char *, AttachPathImpl *>{"network", network_.get()},
-                                     std::pair<const char *, AttachPathImpl *>{"host", host_.get()}}) {
-        auto items = impl->find_leftovers(context);
-        if (!items) {
-            if (items.error().status == Status::not_implemented) {
-                paths[name] = fmt::format("not scanned: {}", items.error().message);
-                continue;
-            }
-            return std::move(items).error().context(fmt::format("cleanup of the {} path; nothing was removed", name));
-        }
-        paths[name] = "scanned";
-        found.push_back(Found{name, impl, std::move(items).value()});
-    }
-
-    // Phase 2: remove what is unused and removable; keep and report the rest.
-    unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
-    json::Value &rows = report["items"] = json::Value::array();
-    for (const Found &f : found) {
-        for (const Leftover &item : f.items) {
-            ++total;
-            json::Value row = item.detail;
-            row["path"] = f.path;
-            row["kind"] = item.kind;
-            row["name"] = item.name;
-            row["reason"] = item.reason;
-            if (item.in_use) {
-                row["action"] = "kept";
-                ++kept;
-            } else if (!item.removable) {
-                row["action"] = "reported";
-                ++reported;
-            } else if (dry_run) {
-                row["action"] = "would_remove";
-            } else if (auto r = f.impl->remove_leftover(item); !r) {
-                row["action"] = "failed";
-                row["error"] = r.error().message;
-                ++failed;
-                log_.error("cleanup", "{} {}: removing failed: {}", item.kind, item.name, r.error().message);
-            } else {
-                row["action"] = "removed";
-                ++removed;
-                log_.info("cleanup", "removed {} {} ({})", item.kind, item.name, item.reason);
-            }
-            rows.append(row);
-        }
-    }
-    report["found"] = total;
-    report["removed"] = removed;
-    report["kept"] = kept;
-    report["failed"] = failed;
-    report["reported"] = reported;
+    auto found = scan_cleanup_paths({{"network", network_.get()}, {"host", host_.get()}}, context, log_, report);
+    if (!found) return std::move(found).error();
+    remove_cleanup_items(*found, dry_run, log_, report);
     return to_json(report);
 }
 

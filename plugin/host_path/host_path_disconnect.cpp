@@ -61,6 +61,17 @@ public:
         return std::nullopt;
     }
 
+    // A map still open at the end: the kernel removes it at its last close (reported, not a failed step).
+    void deferred(const MultipathMap &m) {
+        json::Value d = json::Value::object();
+        d["map"] = m.name;
+        d["dm"] = m.dm;
+        d["state"] = "removal deferred until closed";
+        deferred_.append(d);
+        log_.warning("host_path", "disconnect {}: multipath map {} ({}) is held open: removal deferred until closed "
+                     "(its table now fails all I/O)", volume_key_, m.name, m.dm);
+    }
+
     bool none() const { return steps_.empty(); }
 
     Result<void> finish() const {
@@ -71,6 +82,7 @@ public:
         }
         json::Value detail = json::Value::object();
         detail["failed_steps"] = steps_;
+        if (!deferred_.empty()) detail["deferred_removal"] = deferred_;
         return make_error(Status::backend, fmt::format("disconnect left {} step(s) undone: {}", steps_.size(), to_json(detail)));
     }
 
@@ -80,6 +92,7 @@ private:
     bool ignore_;
     bool go_on_;  // os-brick: force keeps going past failures
     json::Value steps_ = json::Value::array();
+    json::Value deferred_ = json::Value::array();
 };
 
 // The paths device_info recorded ("paths", then "targets") and its map name; request/ parsed and checked them.
@@ -198,15 +211,21 @@ Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::ve
 }
 
 // A map whose flush failed (only a disconnect that goes on gets here) has lost its paths by now: deleted through
-// multipathd, so a forced disconnect does not leave it behind (os-brick bug 2012251).
+// multipathd, so a forced disconnect does not leave it behind (os-brick bug 2012251); one a holder keeps open is
+// left to the kernel's deferred removal (at its last close).
 Result<void> delete_unflushed_maps(HostOps &ops, const Logger &log, const std::vector<MultipathMap> &unflushed,
                                    std::chrono::milliseconds timeout, Skipped &skipped) {
     for (const auto &m : unflushed) {
-        if (auto r = ops.multipathd_del_map(m, timeout); !r) {
+        auto r = ops.multipathd_del_map(m, timeout);
+        if (!r) {
             if (auto stop = skipped.failed("multipathd_del_map", m.name, std::move(r).error())) return std::move(*stop);
             continue;
         }
-        log.warning("host_path", "multipath map {} ({}) removed with multipathd del map after its flush failed", m.name, m.dm);
+        if (*r == MapRemoval::deferred) {
+            skipped.deferred(m);
+            continue;
+        }
+        log.warning("host_path", "multipath map {} ({}) removed after its flush failed", m.name, m.dm);
     }
     return {};
 }

@@ -275,7 +275,7 @@ public:
         return host_path::wait_paths_unlisted(tools_, devices, timeout);
     }
     Result<void> multipathd_del_path(const std::string &device) override { return del_path_until_unlisted(tools_, device); }
-    Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+    Result<MapRemoval> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
         return del_map_until_gone(tools_, sys_, map, timeout);
     }
 

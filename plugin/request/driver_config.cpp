@@ -241,6 +241,7 @@ constexpr Row rows[] = {
     {"iscsiadm_path", into<absolute_path, &C::iscsiadm_path>},
     {"multipath_path", into<absolute_path, &C::multipath_path>},
     {"multipathd_path", into<absolute_path, &C::multipathd_path>},
+    {"dmsetup_path", into<absolute_path, &C::dmsetup_path>},
     {"sysfs_root", into<absolute_path, &C::sysfs_root>},
     {"dev_root", into<absolute_path, &C::dev_root>},
     {"iscsi_node_dir", into<absolute_path, &C::iscsi_node_dir>},

@@ -54,6 +54,9 @@ struct HostToolsConfig {
     std::string iscsiadm_path = "/usr/sbin/iscsiadm";
     std::string multipath_path = "/usr/sbin/multipath";
     std::string multipathd_path = "/usr/sbin/multipathd";
+    // A forced disconnect's map that stays open: removal deferred to its last close (`dmsetup remove --deferred`),
+    // then its table replaced with an error target (`dmsetup wipe_table`). Not a capability: only that step needs it.
+    std::string dmsetup_path = "/usr/sbin/dmsetup";
 };
 
 // Host capability detection (host_facts/); "automatic" means detect. Every file or socket the detector looks

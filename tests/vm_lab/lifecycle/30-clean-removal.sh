@@ -5,7 +5,8 @@
 # the first block, which must succeed and match the LU's bytes; after each disconnect returns, multipathd must list
 # none of the paths just removed. The per-cycle median goes to the benchmark table. Then a map held open: a plain
 # disconnect fails and leaves everything attached and readable; `disconnect --force --ignore-errors` exits 0 and
-# leaves no session or path device of the volume, and no map once its holder lets go.
+# leaves no session or path device of the volume, and no map once its holder lets go (the driver gives the open map
+# an error table and deferred removal: the kernel removes it at the last close).
 # vmlab-results: ready_for_io churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
 # vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map
 # shellcheck shell=bash
@@ -103,10 +104,13 @@ else
     fail force_disconnect_no_paths "left:$left"
 fi
 held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
+# The driver's own word on it: the map held open gets an error table and deferred removal (dmsetup).
+deferred=$(grep -E 'removal deferred until closed' $L/force-disconnect.log | head -n1 | sed 's/^volume-host: //' | cut -c1-300)
+held_map+="${deferred:+; driver: $deferred}"
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
 if wait_for 15 map_gone; then
     pass force_disconnect_no_map "no map left once the holder closed $DEV (while held: $held_map)"
 else
-    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ')"
+    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ') dmsetup: $(dmsetup info -c --noheadings -o name,attr,open "$(json_str multipath_id "$DI")" 2>&1 | head -n1) table: $(dmsetup table "$(json_str multipath_id "$DI")" 2>&1 | head -c 80) driver: $(grep -E 'del map|dmsetup|deferred|multipathd_del_map' $L/force-disconnect.log | tail -n 4 | cut -c1-200 | tr '\n' ' ')"
 fi
