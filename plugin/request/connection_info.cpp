@@ -122,7 +122,7 @@ Result<std::optional<ChapCredentials>> read_chap(const Fields &f, const Where &d
     // Never echo the password: only its type and length are checked here.
     const Where pw_where = data_where.key(password_key);
     if (!password->is_string()) return invalid(pw_where, "must be a string");
-    const std::string_view pw = password->text;
+    const std::string_view pw = password->text();
     if (pw.empty()) return invalid(pw_where, "must not be empty");
     if (pw.size() > 255) return invalid(pw_where, "is longer than 255 bytes");
     if (!is_valid_utf8(pw)) return invalid(pw_where, "is not valid UTF-8");

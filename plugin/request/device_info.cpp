@@ -81,10 +81,10 @@ Result<Target> read_target(const Fields &f, S list, std::size_t i, const Where &
         return invalid(where, "each entry needs portal, iqn and lun");
     }
     Target t;
-    auto parsed = parse_portal(p.text);
+    auto parsed = parse_portal(p.text());
     if (!parsed) return invalid(where.key("portal"), parsed.error().message);
     t.portal = std::move(parsed).value();
-    t.iqn = std::string(q.text);
+    t.iqn = std::string(q.text());
     t.lun = l.i;
     return t;
 }
@@ -159,7 +159,7 @@ Result<BlockPath> read_path(const Fields &f, std::size_t i, const Where &where, 
     if (!t) return std::move(t).error();
     t->addressing = addressing;
     // Like the tree's as_string(): "" for a missing or non-string member.
-    const auto text = [&](S column) { const Field &c = f.row(paths, i, column); return std::string(c.is_string() ? c.text : ""); };
+    const auto text = [&](S column) { const Field &c = f.row(paths, i, column); return std::string(c.is_string() ? c.text() : ""); };
     BlockPath path{std::move(t).value(), text(p_device), text(p_state), text(p_multipath_error)};
     const Field &iface = f.row(paths, i, p_iface);
     if (iface.present && iface.type != json::Type::null) {
@@ -213,7 +213,7 @@ json::Value value_of(const Field &f) {
         b.real(f.d, f.oversized_integer);
         return b.take();
     }
-    case json::Type::string: return json::Value(f.text);
+    case json::Type::string: return json::Value(f.text());
     case json::Type::array: return json::Value::array();
     case json::Type::object: return json::Value::object();
     case json::Type::null: break;

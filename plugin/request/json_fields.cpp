@@ -24,7 +24,8 @@ Field field_of(const json::Value &v) {
         f.d = v.as_double();
         f.oversized_integer = v.is_oversized_integer();
         break;
-    case json::Type::string: f.text = v.as_string(); break;
+    case json::Type::string: f.chars = v.as_string().data();
+        f.length = v.as_string().size(); break;
     case json::Type::array:
     case json::Type::object: f.size = v.size(); break;
     case json::Type::null: break;
@@ -226,7 +227,8 @@ void Fields::real(double d, bool oversized_integer) {
 void Fields::string(std::string_view s) {
     if (keep([&](json::Events &e) { e.string(s); }, 0)) return;
     Field f = scalar(json::Type::string);
-    f.text = s;
+    f.chars = s.data();
+    f.length = s.size();
     put(f);
 }
 
@@ -297,7 +299,7 @@ void Fields::close(std::size_t count) {
 
 Result<std::string> read_string(const Field &v, const Where &where, const StringRules &rules) {
     if (!v.is_string()) return invalid(where, fmt::format("must be a string, not {}", type_name(v)));
-    const std::string_view s = v.text;
+    const std::string_view s = v.text();
     if (s.empty() && !rules.allow_empty) return invalid(where, "must not be empty");
     if (s.size() > rules.max_bytes) {
         return invalid(where, fmt::format("is {} bytes long; at most {} are allowed", s.size(), rules.max_bytes));
@@ -338,18 +340,18 @@ Result<std::int64_t> read_integer(const Field &v, const Where &where, std::int64
 Result<bool> read_flexible_bool(const Field &v, const Where &where) {
     if (v.type == json::Type::boolean) return v.b;
     if (v.is_string()) {
-        std::string s(v.text);
+        std::string s(v.text());
         for (auto &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
         if (s == "false" || s == "no" || s == "off" || s == "0") return false;
-        return invalid(where, fmt::format("must be true or false, not {}", quote_for_message(v.text)));
+        return invalid(where, fmt::format("must be true or false, not {}", quote_for_message(v.text())));
     }
     return invalid(where, fmt::format("must be true or false, not {}", type_name(v)));
 }
 
 Result<std::int64_t> read_flexible_integer(const Field &v, const Where &where, std::int64_t min, std::int64_t max) {
     if (!v.is_string()) return read_integer(v, where, min, max);
-    const std::string_view s = v.text;
+    const std::string_view s = v.text();
     if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string_view::npos) {
         return invalid(where, fmt::format("must be a whole number, not {}", quote_for_message(s)));
     }

@@ -27,18 +27,20 @@ struct Field {
     bool oversized_integer;  // a real that was written as an integer too large for 64 bits
     bool is_unsigned;        // an integer above INT64_MAX (in u)
     bool b;
-    std::string_view text;
+    const char *chars;  // a string's bytes (not a string_view member: that would make Field non-trivial, and
+    std::size_t length;  // every list slot would be initialised on every parse)
     std::int64_t i;
     std::uint64_t u;
     double d;
     std::size_t size;  // a container's items or members
 
+    std::string_view text() const { return {chars, length}; }
     bool is_string() const { return type == json::Type::string; }
     bool is_array() const { return type == json::Type::array; }
     bool is_object() const { return type == json::Type::object; }
 };
 
-inline constexpr Field absent_field{json::Type::null, false, false, false, false, {}, 0, 0, 0, 0};
+inline constexpr Field absent_field{json::Type::null, false, false, false, false, "", 0, 0, 0, 0, 0};
 
 // The same view of a json::Value (strings stay in the Value; a container gives its type and size only).
 Field field_of(const json::Value &v);
