@@ -105,7 +105,11 @@ void Fields::walk(const json::Value &v) {
         }
         end_object(v.size());
         return;
-    default: put(field_of(v));
+    case json::Type::null: return null();
+    case json::Type::boolean: return boolean(v.as_bool());
+    case json::Type::integer: return v.integer_is_unsigned() ? unsigned_integer(v.as_uint64()) : integer(v.as_int64());
+    case json::Type::real: return real(v.as_double(), v.is_oversized_integer());
+    case json::Type::string: return string(v.as_string());
     }
 }
 
