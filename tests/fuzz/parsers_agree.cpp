@@ -85,8 +85,8 @@ void check_disk_info_parsers(const char *text, bool null_ok, bool dev_required) 
 
 void check_device_info_parsers(const char *text, bool null_ok) {
     const auto from_text = request::parse_device_info_text(text, null_ok);
-    const auto from_tree = via_tree(text, "device_info", null_ok, [](const json::Value &d) {
-        if (d.empty()) return Result<std::optional<request::DeviceInfo>>(std::optional<request::DeviceInfo>());
+    const auto from_tree = via_tree(text, "device_info", null_ok, [&](const json::Value &d) {
+        if (null_ok && d.empty()) return Result<std::optional<request::DeviceInfo>>(std::optional<request::DeviceInfo>());
         auto info = request::parse_device_info(d);
         if (!info) return Result<std::optional<request::DeviceInfo>>(std::move(info).error());
         return Result<std::optional<request::DeviceInfo>>(std::optional<request::DeviceInfo>(std::move(info).value()));
