@@ -25,18 +25,6 @@ std::string machine_name() {
     return u.machine;
 }
 
-// Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
-class WipeOnExit {
-public:
-    explicit WipeOnExit(json::Value &doc) : doc_(doc) {}
-    WipeOnExit(const WipeOnExit &) = delete;
-    WipeOnExit &operator=(const WipeOnExit &) = delete;
-    ~WipeOnExit() { request::wipe_secrets_in_connection_info(doc_); }
-
-private:
-    json::Value &doc_;
-};
-
 // Phase 1 of cleanup, read only: every path lists its leftovers. Each path's scan stands alone: a path that cannot
 // scan (the network path without libvirt) is reported as not scanned, with why ("not_scanned", "partial"), and
 // nothing of it is touched; the others go on (the host path undoes half-done attachments without asking
@@ -233,20 +221,12 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     if (flags != 0) {
         return make_error(Status::invalid_argument, "flags: no connect flags are defined; must be 0", "flags");
     }
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    const WipeOnExit wipe(*ci_doc);
-    auto volume = request::parse_connection_info(*ci_doc);
+    // Parsed straight into the request types (no json::Value); the copy that held a password is wiped.
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
-
-    auto connector_doc = request::parse_object(connector_json, "connector");
-    if (!connector_doc) return std::move(connector_doc).error();
-    auto connector = request::parse_connector(*connector_doc);
+    auto connector = request::parse_connector_text(connector_json);
     if (!connector) return std::move(connector).error();
-
-    auto disk_doc = request::parse_object(disk_info_json, "disk_info", /*null_ok=*/true);
-    if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc, /*dev_required=*/abi_version_ < 2);
+    auto disk = request::parse_disk_info_text(disk_info_json, /*null_ok=*/true, /*dev_required=*/abi_version_ < 2);
     if (!disk) return std::move(disk).error();
 
     auto known = facts();
@@ -281,20 +261,12 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
                           "flags");
     }
     const DisconnectOptions options{(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    const WipeOnExit wipe(*ci_doc);
-    auto volume = request::parse_connection_info(*ci_doc);
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
 
-    auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
-    if (!device_doc) return std::move(device_doc).error();
-    std::optional<request::DeviceInfo> device_info;
-    if (!device_doc->empty()) {
-        auto parsed = request::parse_device_info(*device_doc);
-        if (!parsed) return std::move(parsed).error();
-        device_info = std::move(parsed).value();
-    }
+    auto parsed = request::parse_device_info_text(device_info_json, /*null_ok=*/true);
+    if (!parsed) return std::move(parsed).error();
+    std::optional<request::DeviceInfo> device_info = std::move(parsed).value();
 
     std::optional<AttachPath> path;
     if (device_info) {
@@ -324,23 +296,17 @@ namespace {
 
 // connection_info and device_info as disk_config and extend_volume take them: both required.
 struct Connected {
-    json::Value ci_doc;
     request::VolumeRequest volume;
     request::DeviceInfo device_info;
 };
 
 Result<void> parse_connected(const char *connection_info, const char *device_info_json, Connected &out) {
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    out.ci_doc = std::move(ci_doc).value();
-    auto volume = request::parse_connection_info(out.ci_doc);
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
     out.volume = std::move(volume).value();
-    auto device_doc = request::parse_object(device_info_json, "device_info");
-    if (!device_doc) return std::move(device_doc).error();
-    auto info = request::parse_device_info(*device_doc);
+    auto info = request::parse_device_info_text(device_info_json, /*null_ok=*/false);
     if (!info) return std::move(info).error();
-    out.device_info = std::move(info).value();
+    out.device_info = std::move(**info);
     return {};
 }
 
@@ -350,11 +316,8 @@ Result<std::string> Driver::disk_config(const char *connection_info, const char 
                                         const char *disk_info_json, std::uint32_t flags) {
     if (flags != 0) return make_error(Status::invalid_argument, "flags: no disk_config flags are defined; must be 0", "flags");
     Connected c;
-    const WipeOnExit wipe(c.ci_doc);
     if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
-    auto disk_doc = request::parse_object(disk_info_json, "disk_info");
-    if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc);
+    auto disk = request::parse_disk_info_text(disk_info_json, /*null_ok=*/false);
     if (!disk) return std::move(disk).error();
     const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
     return path_impl(path).disk_config(c.volume, c.device_info, *disk);
@@ -364,7 +327,6 @@ Result<std::string> Driver::extend_volume(const char *connection_info, const cha
                                           std::uint32_t flags) {
     if (flags != 0) return make_error(Status::invalid_argument, "flags: no extend flags are defined; must be 0", "flags");
     Connected c;
-    const WipeOnExit wipe(c.ci_doc);
     if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
     const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
     const auto guard = locks_.lock(c.volume.volume_key());
