@@ -10,7 +10,8 @@
 //                    the same tid and LUN, so its VPD 0x83 identity (the WWID) stays the same
 //
 // Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1800), IVD_VM_LAB_CHURN_CYCLES (50) for
-// quick local runs, IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
+// quick local runs, IVD_VM_LAB_SCENARIOS=30,60 (only the scenario files with those NN prefixes are staged and
+// expected; default: all), IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
 #include "vm_lab_support.hpp"
 
 #include <gtest/gtest.h>
@@ -22,12 +23,26 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace ivd::vmlab;
 using ivd::testing::TgtdLun;
 
 namespace {
+
+// IVD_VM_LAB_SCENARIOS: a comma list of NN prefixes ("30,60"); unset or empty: every scenario.
+bool scenario_selected(const fs::path &file) {
+    const char *v = std::getenv("IVD_VM_LAB_SCENARIOS");
+    if (v == nullptr || *v == '\0') return true;
+    const std::string name = file.filename().string();
+    const std::string prefix = name.substr(0, name.find('-'));
+    std::istringstream list(v);
+    for (std::string item; std::getline(list, item, ',');) {
+        if (item == prefix) return true;
+    }
+    return false;
+}
 
 int env_int(const char *name, int fallback) {
     const char *v = std::getenv(name);
@@ -73,8 +88,11 @@ TEST(VmLab, HostPathLifecycle) {
 
     Stage stage;
     stage_guest(stage.dir, "guest_lifecycle.sh");
-    const fs::path scenarios = fs::path(IVD_VM_LAB_DIR) / "lifecycle";
-    fs::copy(scenarios, stage.dir / "lifecycle");
+    const fs::path scenarios = stage.dir / "lifecycle";  // the selected ones (IVD_VM_LAB_SCENARIOS)
+    fs::create_directories(scenarios);
+    for (const auto &e : fs::directory_iterator(fs::path(IVD_VM_LAB_DIR) / "lifecycle")) {
+        if (e.path().extension() == ".sh" && scenario_selected(e.path())) fs::copy(e.path(), scenarios / e.path().filename());
+    }
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\nINITIATOR=iqn.2003-01.org.ivd-lab:vmlab-guest\n"
                            "LUN_EXTEND={}\nLUN_EXTEND_NEW_BYTES={}\nLUN_CYCLE={}\nLUN_HOLD={}\nLUN_HIGH={}\n"
