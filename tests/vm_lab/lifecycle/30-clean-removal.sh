@@ -51,6 +51,14 @@ say "BENCH churn_cycle_median_s $med cycles=${#times[@]}"
 say "BENCH churn_volume_host_s connect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $1 }' | median)" \
     "disconnect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $2 }' | median)"
 step_medians $L/churn-steps.log | while read -r line; do say "BENCH churn_steps $line"; done
+# What emulation costs outside our steps: starting volume-host (no driver call) and one multipathd client.
+spawn_vh=() spawn_mpd=()
+for _ in 1 2 3; do
+    t=$EPOCHREALTIME; vh --help >/dev/null 2>&1; spawn_vh+=("$(since "$t")")
+    t=$EPOCHREALTIME; multipathd show daemon >/dev/null 2>&1; spawn_mpd+=("$(since "$t")")
+done
+say "BENCH churn_spawn_s volume_host_help=$(printf '%s\n' "${spawn_vh[@]}" | median)" \
+    "multipathd_client=$(printf '%s\n' "${spawn_mpd[@]}" | median)"
 if [[ $reads == "$CHURN_CYCLES" ]]; then
     pass ready_for_io "$reads/$CHURN_CYCLES connects each read at once with O_DIRECT, bytes matched"
 else
