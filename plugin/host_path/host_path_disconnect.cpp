@@ -5,6 +5,7 @@
 #include "host_path/host_path.hpp"
 
 #include "core/json_output.hpp"
+#include "host_path/step_times.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -187,9 +188,10 @@ Result<void> remove_devices(HostOps &ops, const OnHost &on_host, Skipped &skippe
 // missed uevent: os-brick bugs 1924652, 2136842) is deleted from it. A multipathd that does not answer (not
 // running, not installed) keeps no paths: logged only.
 Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::vector<std::string> &removed,
-                                  std::chrono::milliseconds timeout, Skipped &skipped) {
+                                  std::chrono::milliseconds timeout, Skipped &skipped, StepTimes &steps) {
     if (removed.empty()) return {};
     auto left = ops.wait_paths_unlisted(removed, timeout);
+    steps.lap("unlisted");
     if (!left) {
         log.info("host_path", "multipathd was not asked to forget {}: {}", fmt::format("{}", fmt::join(removed, ",")),
                  left.error().message);
@@ -206,6 +208,7 @@ Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::ve
         if (auto r = ops.multipathd_del_path(d); !r) {
             if (auto stop = skipped.failed("multipathd_del_path", d, std::move(r).error())) return std::move(*stop);
         }
+        steps.lap("mp_del");
     }
     return {};
 }
@@ -231,7 +234,8 @@ Result<void> delete_unflushed_maps(HostOps &ops, const Logger &log, const std::v
 }
 
 // Logs out of the sessions no other LUN still uses and deletes their node records, each under its target's lock.
-Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTargets &wanted, Skipped &skipped) {
+Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTargets &wanted, Skipped &skipped,
+                             StepTimes &steps) {
     std::vector<std::tuple<request::Portal, std::string, std::string>> sessions;
     for (const auto &t : wanted.targets) {
         for (const auto &iface : wanted.ifaces) {
@@ -253,13 +257,16 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTarg
                      fmt::format("{}", fmt::join(others, ",")));
             continue;
         }
+        steps.lap("sessions");
         if (auto r = ops.logout(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("logout", what, std::move(r).error())) return std::move(*stop);
             continue;
         }
+        steps.lap("logout");
         if (auto r = ops.delete_node(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("delete_node", what, std::move(r).error())) return std::move(*stop);
         }
+        steps.lap("node");
     }
     return {};
 }
@@ -268,9 +275,12 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTarg
 
 Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                   DisconnectOptions options) {
+    StepReport report(log_, "disconnect", volume.volume_key());
+    StepTimes &steps = report.times;
     Skipped skipped(log_, volume.volume_key(), options);
     const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info, config_.iscsi_ifaces);
     const OnHost on_host = find_on_host(*ops_, wanted);
+    steps.lap("find");
     // The crash journal: "disconnecting" before the first change; removed when everything went, put back when a
     // failed flush stopped it before anything changed, else left for cleanup to finish.
     const auto journal = journal_disconnect(volume, wanted.targets, wanted.ifaces, wanted.map_name);
@@ -280,19 +290,28 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const re
     std::vector<MultipathMap> unflushed;
     std::vector<std::string> removed = recorded_but_gone(*ops_, wanted);
     step("flush_multipath");
+    steps.lap("journal");
     if (auto r = flush_maps(*ops_, on_host, skipped, unflushed); !r) {
         if (journal) journal->restore();
         return r;
     }
+    steps.lap("flush");
     step("remove_devices");
     if (auto r = remove_devices(*ops_, on_host, skipped, removed); !r) return r;
-    if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped); !r) return r;
+    steps.lap("remove");
+    if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped, steps); !r) return r;
     step("logout");
-    if (auto r = logout_sessions(*ops_, log_, wanted, skipped); !r) return r;
+    steps.restart();
+    if (auto r = logout_sessions(*ops_, log_, wanted, skipped, steps); !r) return r;
+    steps.lap("sessions");
     if (!unflushed.empty()) step("delete_maps");
     if (auto r = delete_unflushed_maps(*ops_, log_, unflushed, config_.map_removal_timeout, skipped); !r) return r;
+    if (!unflushed.empty()) steps.lap("mp_del_map");
     if (journal && skipped.none()) journal->remove();
-    return skipped.finish();
+    steps.lap("journal_end");
+    auto finished = skipped.finish();
+    if (finished) report.succeeded();
+    return finished;
 }
 
 }  // namespace ivd::host_path

@@ -244,6 +244,7 @@ constexpr Row rows[] = {
     {"dmsetup_path", into<absolute_path, &C::dmsetup_path>},
     {"sysfs_root", into<absolute_path, &C::sysfs_root>},
     {"dev_root", into<absolute_path, &C::dev_root>},
+    {"udev_data_dir", into<absolute_path, &C::udev_data_dir>},
     {"iscsi_node_dir", into<absolute_path, &C::iscsi_node_dir>},
     {"lock_dir", into<absolute_path, &C::lock_dir>},
     {"device_wait_timeout_ms", into<any_ms, &C::device_wait_timeout>},

@@ -90,6 +90,10 @@ bool valid_iscsi_iface_name(std::string_view name);
 struct HostPathOptions {
     std::string sysfs_root = "/sys";
     std::string dev_root = "/dev";
+    // udev's database: a block device's entry "bMAJOR:MINOR" is there
+    // once udev has processed its add event and gone once it has processed its remove; multipathd hears of a
+    // device only after that. No such directory (no udev): nothing is waited for.
+    std::string udev_data_dir = "/run/udev/data";
     std::string iscsi_node_dir = "/etc/iscsi/nodes";  // open-iscsi's node records (CHAP goes in here)
     // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
     // where any user can create the directory first, plant symlinks or hold the locks.
