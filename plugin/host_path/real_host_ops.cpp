@@ -10,6 +10,7 @@
 #include "host_path/node_record.hpp"
 #include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
+#include "host_path/udev_gate.hpp"
 #include "host_path/wait.hpp"
 
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -176,37 +176,9 @@ public:
     Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
-        // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
-        // real kernel a freshly scanned sdX is in sysfs well before that, and `multipathd add path` answers "fail"
-        // ("no ID_SERIAL attribute ... orphan path"); each refused offer was a process on a host busy running
-        // udev's rules for this very device. So the path is watched in sysfs (cheap) until it is in a map
-        // (multipathd takes it by itself from udev's event when its WWID is in the wwids file) and offered only
-        // once udev's database has it and multipathd has not taken it within a short grace; a refused offer is
-        // made again, less and less often, until the deadline.
-        using namespace std::chrono;
-        const std::string devnum = sys_.devnum(device);
-        const milliseconds grace = udev_running() ? milliseconds(100) : milliseconds(0);
-        std::optional<steady_clock::time_point> processed;  // when udev was seen done with the device
-        steady_clock::time_point next_offer{};
-        milliseconds gap{50};
-        std::string error;
-        const bool taken = poll_until(deadline, [&] {
-            if (find_multipath(device)) return true;
-            const auto now = steady_clock::now();
-            if (!processed) {
-                if (!udev_processed(devnum, true)) return false;
-                processed = now;
-            }
-            if (now < *processed + grace || now < next_offer) return false;
-            auto r = tools_.multipathd_add_path(device_path(device));
-            if (r) return true;
-            error = r.error().message;
-            next_offer = steady_clock::now() + gap;
-            gap = std::min(gap * 2, milliseconds(500));
-            return false;
-        }, quick_backoff);
-        if (taken) return {};
-        return make_error(Status::backend, error.empty() ? fmt::format("multipathd did not take {}", device) : error);
+        return udev_.hand_to_multipathd(
+            sys_.devnum(device), device, deadline, [&] { return find_multipath(device).has_value(); },
+            [&] { return tools_.multipathd_add_path(device_path(device)); });
     }
 
     std::optional<MultipathMap> multipath_wait(const std::vector<std::string> &devices,
@@ -282,10 +254,7 @@ public:
         const std::string block = fmt::format("{}/block/{}", c_.sysfs_root, device);
         std::error_code ec;
         if (!fs::exists(block, ec)) return {};
-        if (const std::string devnum = sys_.devnum(device); !devnum.empty()) {
-            std::lock_guard guard(removed_mutex_);
-            removed_devnums_[device] = devnum;  // for wait_paths_unlisted: the name is all sysfs keeps of it
-        }
+        udev_.remember_removed(device, sys_.devnum(device));  // for wait_paths_unlisted
         if (auto r = Sysfs::write(block + "/device/delete", "1"); !r) return r;
         if (!poll_until(c_.device_wait_timeout, [&] { return !fs::exists(block, ec); })) {
             return make_error(Status::timeout, fmt::format("{} was not removed within {} ms", device, c_.device_wait_timeout.count()));
@@ -298,16 +267,7 @@ public:
         // multipathd drops a path when it hears udev's remove event: until udev's database has let go of the
         // devices this process removed, asking multipathd (a process per question) cannot succeed. Same deadline.
         const auto deadline = std::chrono::steady_clock::now() + timeout;
-        std::vector<std::string> devnums;
-        {
-            std::lock_guard guard(removed_mutex_);
-            for (const auto &d : devices) {
-                if (auto it = removed_devnums_.find(d); it != removed_devnums_.end()) devnums.push_back(it->second);
-            }
-        }
-        poll_until(deadline, [&] {
-            return std::all_of(devnums.begin(), devnums.end(), [&](const std::string &n) { return udev_processed(n, false); });
-        }, quick_backoff);
+        udev_.wait_removed(devices, deadline);
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         return host_path::wait_paths_unlisted(tools_, devices, std::max(left, std::chrono::milliseconds(0)));
     }
@@ -347,18 +307,6 @@ private:
     void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap,
                                const std::string &iface);
     Result<std::shared_ptr<const PrivateDir>> lock_dir();
-    bool udev_running() const {
-        std::error_code ec;
-        return fs::is_directory(c_.udev_data_dir, ec);
-    }
-    // Whether udev has processed the last event of block device `devnum` ("8:32"): its database entry is there
-    // (`present`, an add) or gone (a remove). Without udev's database (or the number) there is nothing to wait for.
-    bool udev_processed(const std::string &devnum, bool present) const {
-        std::error_code ec;
-        if (devnum.empty() || !udev_running()) return true;
-        return fs::exists(fmt::format("{}/b{}", c_.udev_data_dir, devnum), ec) == present;
-    }
-
     request::HostPathConfig c_;
     Logger log_;
     HostTools tools_{c_, log_};
@@ -366,8 +314,7 @@ private:
     std::mutex lock_dir_mutex_;
     std::shared_ptr<const PrivateDir> lock_dir_;
     DirEvents dev_events_{c_.dev_root};  // device nodes appearing (wait_for_device)
-    std::mutex removed_mutex_;
-    std::map<std::string, std::string> removed_devnums_;  // device removed by remove_device -> its MAJOR:MINOR
+    UdevGate udev_{c_.udev_data_dir};
 };
 
 Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request::Portal &portal, const std::string &iqn,
