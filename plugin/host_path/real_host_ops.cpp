@@ -270,10 +270,14 @@ public:
     }
 
     Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
+        const std::optional<Session> before = find_session(portal, iqn);
         auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--logout"},
                                  {iscsi_err_no_objs_found});
         if (!r) return r;
-        if (!poll_until(c_.command_timeout, [&] { return !find_session(portal, iqn); })) {
+        // Done when the session logged out of is gone: its own entry is looked at, not every session's (a miss
+        // lists them all, and the host may have thousands).
+        auto gone = [&] { return before ? !sys_.session_exists(before->name) : !find_session(portal, iqn); };
+        if (!poll_until(c_.command_timeout, gone)) {
             return make_error(Status::timeout, fmt::format("the session to {} {} is still there after logout",
                                                            portal.to_string(), iqn));
         }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -22,7 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::atomic<std::uint64_t> files_read{0};
+std::atomic<std::uint64_t> entries_listed{0};
+
 std::string read_text(const fs::path &p) {
+    files_read.fetch_add(1, std::memory_order_relaxed);
     std::ifstream in(p);
     if (!in) return {};
     std::stringstream ss;
@@ -38,6 +43,7 @@ std::vector<std::string> list_dir(const fs::path &p) {
     for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
         names.push_back(it->path().filename().string());
     }
+    entries_listed.fetch_add(names.size(), std::memory_order_relaxed);
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -66,6 +72,10 @@ bool same_address(const std::string &address, const request::Portal &portal) {
 
 }  // namespace
 
+SysfsReads sysfs_reads() {
+    return {files_read.load(std::memory_order_relaxed), entries_listed.load(std::memory_order_relaxed)};
+}
+
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
 
 // "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
@@ -76,6 +86,7 @@ std::vector<std::string> Sysfs::session_names() const {
     const std::string dir = root_ + "/class/iscsi_session";
     if (DIR *d = ::opendir(dir.c_str())) {
         while (const dirent *e = ::readdir(d)) {
+            entries_listed.fetch_add(1, std::memory_order_relaxed);
             if (std::strncmp(e->d_name, "session", 7) != 0) continue;
             numbered.emplace_back(std::strtol(e->d_name + 7, nullptr, 10), e->d_name);
         }
@@ -97,6 +108,7 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     }
     SessionIdentity id;
     id.iqn = read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname");
+    if (id.iqn.empty()) return id;  // gone, or not set up yet: its connection is not looked for (a listing)
     if (const fs::path cd = connection_dir(name); !cd.empty()) {
         id.address = read_text(cd / "persistent_address");
         if (id.address.empty()) id.address = read_text(cd / "address");
@@ -184,15 +196,89 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
     return row;
 }
 
+// The sessions a lookup that missed must read: one readdir; a session whose identity is known and is another
+// target's costs a hash lookup (no copy, no file read), so a host's thousands of idle sessions add almost nothing
+// to a login. Newest first, gone sessions forgotten, as session_names().
+std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal, const std::string &iqn) const {
+    std::vector<std::pair<long, std::string>> numbered;
+    const std::string dir = root_ + "/class/iscsi_session";
+    std::lock_guard lock(identities_mutex_);
+    ++listing_;
+    std::size_t known_listed = 0;
+    if (DIR *d = ::opendir(dir.c_str())) {
+        while (const dirent *e = ::readdir(d)) {
+            entries_listed.fetch_add(1, std::memory_order_relaxed);
+            if (std::strncmp(e->d_name, "session", 7) != 0) continue;
+            const long number = std::strtol(e->d_name + 7, nullptr, 10);
+            max_listed_ = std::max(max_listed_, number);
+            std::string name(e->d_name);  // short: no allocation
+            if (auto it = identities_.find(name); it != identities_.end()) {
+                it->second.listed = listing_;
+                ++known_listed;
+                const SessionIdentity &id = it->second;
+                if (id.iqn != iqn || id.port != portal.port || !same_address(id.address, portal)) continue;
+            }
+            numbered.emplace_back(number, std::move(name));
+        }
+        ::closedir(d);
+    }
+    if (known_listed != identities_.size()) {  // some known session is gone
+        std::erase_if(identities_, [&](const auto &entry) {
+            if (entry.second.listed == listing_) return false;
+            const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port);
+            if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
+            return true;
+        });
+    }
+    std::sort(numbered.begin(), numbered.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+    std::vector<std::string> names;
+    for (auto &[n, name] : numbered) names.push_back(std::move(name));
+    return names;
+}
+
+// A session just logged in is usually numbered above every session listed so far (the kernel takes the next
+// free number): the next few names are tried before the whole directory is listed again. Where numbers are
+// reused this only misses, and the listing decides.
+std::optional<std::string> Sysfs::newer_session(const request::Portal &portal, const std::string &iqn) const {
+    long from = 0;
+    {
+        std::lock_guard lock(identities_mutex_);
+        if (listing_ == 0) return std::nullopt;  // nothing listed yet: nothing to be newer than
+        from = max_listed_;
+    }
+    constexpr long probe = 8;  // logins in flight at once (one per path) and a few other sessions
+    for (long n = from + 1; n <= from + probe; ++n) {
+        const std::string name = "session" + std::to_string(n);
+        const SessionIdentity id = identity(name);
+        if (id.iqn == iqn && id.port == portal.port && same_address(id.address, portal)) return name;
+    }
+    return std::nullopt;
+}
+
 std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn) const {
     if (auto known = known_session(portal, iqn)) {
         if (auto row = read_session(*known, &iqn)) return row->session;
     }
-    for (const auto &name : session_names()) {
+    if (auto newer = newer_session(portal, iqn)) {
+        if (auto row = read_session(*newer, &iqn)) return row->session;
+    }
+    for (const auto &name : candidate_sessions(portal, iqn)) {
         auto row = read_session(name, &iqn);
         if (row && same_address(row->address, portal) && row->port == portal.port) return row->session;
     }
     return std::nullopt;
+}
+
+bool Sysfs::session_exists(const std::string &name) const {
+    if (!read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname").empty()) return true;
+    // Gone: forgotten now, as a listing would, in case the kernel gives the name to another session.
+    std::lock_guard lock(identities_mutex_);
+    if (auto it = identities_.find(name); it != identities_.end()) {
+        const std::string key = target_key(it->second.iqn, it->second.address, it->second.port);
+        if (auto t = by_target_.find(key); t != by_target_.end() && t->second == name) by_target_.erase(t);
+        identities_.erase(it);
+    }
+    return false;
 }
 
 std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) const {

@@ -16,6 +16,14 @@
 
 namespace ivd::host_path {
 
+// What this process has read of sysfs so far (attribute files, and directory entries listed), for benchmarks:
+// a host's load must not make one attach read more.
+struct SysfsReads {
+    std::uint64_t files = 0;
+    std::uint64_t dir_entries = 0;
+};
+SysfsReads sysfs_reads();
+
 class Sysfs {
 public:
     Sysfs(std::string sysfs_root, std::string dev_root) : root_(std::move(sysfs_root)), dev_root_(std::move(dev_root)) {}
@@ -25,6 +33,8 @@ public:
 
     std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) const;
     std::vector<request::Portal> session_portals(const std::string &iqn) const;
+    // Whether the session of this name ("session3") is still there (a gone one is forgotten).
+    bool session_exists(const std::string &name) const;
     // The LUN's block device name ("sdc") if it is there now; empty otherwise.
     std::string find_device(const request::Target &target) const;
     std::vector<std::int64_t> session_luns(const Session &session) const;
@@ -55,8 +65,11 @@ private:
         std::string iqn;
         std::string address;
         std::uint16_t port = 0;
+        std::uint64_t listed = 0;  // the last listing that saw it (candidate_sessions)
     };
     std::vector<std::string> session_names() const;
+    std::vector<std::string> candidate_sessions(const request::Portal &portal, const std::string &iqn) const;
+    std::optional<std::string> newer_session(const request::Portal &portal, const std::string &iqn) const;
     SessionIdentity identity(const std::string &name) const;
     static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port);
     std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn) const;
@@ -72,6 +85,8 @@ private:
     mutable std::mutex identities_mutex_;
     mutable std::unordered_map<std::string, SessionIdentity> identities_;
     mutable std::unordered_map<std::string, std::string> by_target_;  // target_key -> session name
+    mutable std::uint64_t listing_ = 0;
+    mutable long max_listed_ = 0;  // the highest session number seen by a listing
 };
 
 }  // namespace ivd::host_path
