@@ -37,18 +37,6 @@ log=$build/ctest.log
 (cd "$build" && ctest --output-on-failure --timeout 900 -j "$jobs" "$@") 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 reports='^(==[0-9]+==ERROR: (Address|Leak)Sanitizer|.*runtime error: )'
-# LeakSanitizer's own tracer thread sometimes crashes while it stops a process that has libvirt's threads
-# ("Tracer caught signal 11 ... LeakSanitizer has encountered a fatal error"): a failure of the sanitizer
-# runtime, not a report about this code. Only when that is the sole kind of failure are the failed tests run
-# once more, with leak detection off (LeakSanitizer cannot run in such a process) and ASan/UBSan still fatal;
-# any real report fails at once. The rerun is announced in the output.
-if [ "$rc" != 0 ] && grep -q 'LeakSanitizer has encountered a fatal error' "$log" && ! grep -qE "$reports" "$log"; then
-  echo "sanitize.sh: LeakSanitizer's tracer crashed (not a leak report); re-running the failed tests without leak detection" >&2
-  (cd "$build" && ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}" \
-    ctest --output-on-failure --timeout 900 --rerun-failed) 2>&1 | tee "$log.rerun"
-  rc=${PIPESTATUS[0]}
-  cat "$log.rerun" >>"$log"
-fi
 # A sanitizer report inside a test that still exited 0 (e.g. in a child it ignored) fails the run too.
 if grep -qE "$reports" "$log"; then
   echo "sanitize.sh: sanitizer report(s) in $log" >&2

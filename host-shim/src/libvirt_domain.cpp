@@ -7,6 +7,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -60,6 +61,8 @@ ShimError open_failed(const LibvirtBounds &bounds, const OpenAttempt &attempt) {
     return e;
 }
 
+std::atomic<bool> abandoned_opener{false};
+
 Outcome<virConnectPtr> open_within_deadline(const LibvirtBounds &bounds) {
     auto attempt = std::make_shared<OpenAttempt>();
     std::thread([attempt, uri = bounds.uri] {
@@ -82,6 +85,7 @@ Outcome<virConnectPtr> open_within_deadline(const LibvirtBounds &bounds) {
     std::unique_lock lock(attempt->mutex);
     if (!attempt->done_cv.wait_for(lock, bounds.connect_timeout, [&] { return attempt->done; })) {
         attempt->abandoned = true;
+        abandoned_opener = true;
         return ShimError{"timeout",
                          fmt::format("libvirt at {} did not answer within {} ms ([libvirt] connect_timeout_ms)",
                                      bounds.uri, bounds.connect_timeout.count()),
@@ -111,6 +115,8 @@ std::string scsi_dev_name(int index) {
 }
 
 }  // namespace
+
+bool libvirt_thread_abandoned() { return abandoned_opener.load(); }
 
 std::vector<DomainDisk> disks_in_domain_xml(const std::string &domain_xml) {
     std::vector<DomainDisk> disks;

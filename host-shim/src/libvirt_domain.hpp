@@ -35,6 +35,10 @@ struct LibvirtBounds {
     unsigned keepalive_count = 3;
 };
 
+// True once a connect attempt timed out and left its thread blocked in virConnectOpen: the process should then
+// end with _Exit after flushing its output (see main).
+bool libvirt_thread_abandoned();
+
 // Pure XML helpers (pugixml), usable without libvirt.
 std::vector<DomainDisk> disks_in_domain_xml(const std::string &domain_xml);
 // The next sdX name (sda..sdz, sdaa..sdzz) unused by any disk in the given domain XML documents.

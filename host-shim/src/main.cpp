@@ -2,6 +2,7 @@
 #include "driver_loader.hpp"
 #include "host_commands.hpp"
 #include "ini_config.hpp"
+#include "libvirt_domain.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -92,17 +93,25 @@ int main(int argc, char **argv) {
         return exit_usage;
     }
 
+    int rc = exit_usage;
     try {
-        if (*drivers) return run_drivers(global);
-        if (*connector) return run_connector(global, connector_options);
-        if (*connect) return run_connect(global, connect_options);
-        if (*disconnect) return run_disconnect(global, disconnect_options);
-        if (*cleanup) return run_cleanup(global, cleanup_options);
-        if (*disk_config) return run_v2_call(global, disk_config_options);
-        if (*extend) return run_v2_call(global, extend_options);
+        if (*drivers) rc = run_drivers(global);
+        else if (*connector) rc = run_connector(global, connector_options);
+        else if (*connect) rc = run_connect(global, connect_options);
+        else if (*disconnect) rc = run_disconnect(global, disconnect_options);
+        else if (*cleanup) rc = run_cleanup(global, cleanup_options);
+        else if (*disk_config) rc = run_v2_call(global, disk_config_options);
+        else if (*extend) rc = run_v2_call(global, extend_options);
     } catch (const std::exception &e) {
         print_error(ShimError{"internal_error", e.what(), 1});
-        return 1;
+        rc = 1;
     }
-    return exit_usage;
+    // A thread still blocked inside libvirt (a daemon that never answered) must not meet exit's destructors
+    // and atexit handlers tearing down state it may touch when it wakes: leave with the output flushed only.
+    if (libvirt_thread_abandoned()) {
+        std::cout.flush();
+        std::fflush(nullptr);
+        std::_Exit(rc);
+    }
+    return rc;
 }

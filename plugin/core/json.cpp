@@ -334,24 +334,19 @@ std::string write(const Value &value) {
 void TextWriter::separate() {
     if (after_value_) out_ += ',';
 }
-void TextWriter::start_object() {
+void TextWriter::open(char bracket) {
     separate();
-    out_ += '{';
+    out_ += bracket;
     after_value_ = false;
 }
-void TextWriter::end_object() {
-    out_ += '}';
+void TextWriter::close(char bracket) {
+    out_ += bracket;
     after_value_ = true;
 }
-void TextWriter::start_array() {
-    separate();
-    out_ += '[';
-    after_value_ = false;
-}
-void TextWriter::end_array() {
-    out_ += ']';
-    after_value_ = true;
-}
+void TextWriter::start_object() { open('{'); }
+void TextWriter::end_object() { close('}'); }
+void TextWriter::start_array() { open('['); }
+void TextWriter::end_array() { close(']'); }
 void TextWriter::key(std::string_view k) {
     string(k);
     out_ += ':';

@@ -186,6 +186,8 @@ public:
 
 private:
     void separate();  // the comma before a member or item that follows another
+    void open(char bracket);
+    void close(char bracket);
 
     std::string out_;
     bool after_value_ = false;  // a value (or a whole container) was just written

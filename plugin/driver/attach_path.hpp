@@ -10,6 +10,7 @@
 
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@ struct Leftover {
     bool removable = true;  // false: only reported (the path cannot prove it is safe to remove)
     std::string reason;     // why it is kept, reported or removable
     json::Value detail = json::Value::object();  // extra report fields (never a secret value)
+};
+
+// What the driver knows before any path scans for leftovers: which host block devices libvirt's domains use.
+struct CleanupContext {
+    // <disk type='block'> sources of every domain (live and persistent XML) as written there ("/dev/dm-3",
+    // "/dev/disk/by-id/..."); nullopt when they could not be listed (why: domains_error).
+    std::optional<std::vector<std::string>> domain_block_devices;
+    std::string domains_error;
 };
 
 struct ConnectContext {
@@ -78,7 +87,8 @@ public:
 
     // Cleanup in two phases, so a scan that fails removes nothing: find_leftovers reads only; the driver then
     // removes the unused, removable ones. Default: the path cannot recognise leftovers (not_implemented).
-    virtual Result<std::vector<Leftover>> find_leftovers() {
+    virtual Result<std::vector<Leftover>> find_leftovers(const CleanupContext &context) {
+        (void)context;
         return make_error(Status::not_implemented, "this attach path does not support cleanup");
     }
     virtual Result<void> remove_leftover(const Leftover &leftover) {

@@ -45,6 +45,9 @@ Driver::Driver(request::DriverConfig config, Logger log, DriverParts parts)
         facts_fixed_ = true;
     }
     detect_ = parts.detect ? std::move(parts.detect) : detect_host_facts;
+    domain_block_devices_ = parts.domain_block_devices
+                                ? std::move(parts.domain_block_devices)
+                                : [this] { return list_domain_block_devices(config_.host_facts(), log_); };
     if (!network_) network_ = make_network_path(config_.net_disk(), log_);
     if (!host_) host_ = make_host_path(config_.host_path(), log_);
 }
@@ -302,9 +305,17 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
     json::Value report = json::Value::object();
     report["dry_run"] = dry_run;
     json::Value &paths = report["paths"] = json::Value::object();
+    // Which block devices domains use, asked once for every path (the host path keeps the attachments behind them).
+    CleanupContext context;
+    if (auto devices = domain_block_devices_(); devices) {
+        context.domain_block_devices = std::move(devices).value();
+    } else {
+        context.domains_error = devices.error().message;
+        log_.warning("cleanup", "cannot list the block devices of libvirt's domains: {}", context.domains_error);
+    }
     for (const auto &[name, impl] : {std::pair<const char *, AttachPathImpl *>{"network", network_.get()},
                                      std::pair<const char *, AttachPathImpl *>{"host", host_.get()}}) {
-        auto items = impl->find_leftovers();
+        auto items = impl->find_leftovers(context);
         if (!items) {
             if (items.error().status == Status::not_implemented) {
                 paths[name] = fmt::format("not scanned: {}", items.error().message);

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ivd {
 
@@ -26,6 +27,8 @@ struct DriverParts {
     std::unique_ptr<AttachPathImpl> host;
     // unset: detect_host_facts (tests count or script detections through this)
     std::function<HostFacts(const request::HostFactsConfig &, const Logger &)> detect;
+    // unset: list_domain_block_devices (libvirt); tests answer which block devices domains use through this
+    std::function<Result<std::vector<std::string>>()> domain_block_devices;
 };
 
 class Driver {
@@ -63,6 +66,7 @@ private:
     std::chrono::steady_clock::time_point facts_time_;
     bool facts_fixed_ = false;
     std::function<HostFacts(const request::HostFactsConfig &, const Logger &)> detect_;
+    std::function<Result<std::vector<std::string>>()> domain_block_devices_;
     std::unique_ptr<AttachPathImpl> network_;
     std::unique_ptr<AttachPathImpl> host_;
     VolumeLocks locks_;

@@ -1,6 +1,7 @@
 #include "host_facts/host_facts.hpp"
 
 #include "libvirt/connection.hpp"
+#include "libvirt/domain_disks.hpp"
 #include "request/iscsi_name.hpp"
 
 #include <libvirt/libvirt.h>
@@ -85,6 +86,17 @@ Result<LibvirtAnswer> ask_libvirt(const request::HostFactsConfig &config, const 
         return answer;
     });
 }
+
+}  // namespace
+
+Result<std::vector<std::string>> list_domain_block_devices(const request::HostFactsConfig &config, const Logger &log) {
+    const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
+                                            static_cast<unsigned>(config.libvirt_keepalive_count)};
+    libvirt::Connection connection(config.libvirt_uri, log, bounds);
+    return libvirt::list_disk_block_sources(connection);
+}
+
+namespace {
 
 void detect_qemu(const request::HostFactsConfig &config, const Logger &log, HostFacts &facts) {
     HostCapabilities &caps = facts.capabilities;

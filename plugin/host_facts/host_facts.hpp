@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ivd {
 
@@ -79,6 +80,10 @@ struct HostFacts {
 // Probes the system (libvirt, files, daemon sockets). A few milliseconds: once per driver handle, then on
 // expiry or when a decision fails for a capability reason (see Driver::facts).
 HostFacts detect_host_facts(const request::HostFactsConfig &config, const Logger &log);
+
+// The host block devices libvirt's domains use (live and persistent XML, <disk type='block'><source dev>), as
+// written there: cleanup keeps the host attachments behind them. An error when libvirt cannot tell.
+Result<std::vector<std::string>> list_domain_block_devices(const request::HostFactsConfig &config, const Logger &log);
 
 // Reads "InitiatorName=..." from an open-iscsi initiatorname file; empty when absent or invalid.
 std::string read_initiator_name_file(const std::string &path);

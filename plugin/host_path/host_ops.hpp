@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "driver/attach_path.hpp"
+#include "request/driver_config.hpp"
 #include "request/volume_request.hpp"
 
 #include <chrono>
@@ -15,6 +16,10 @@
 #include <vector>
 
 namespace ivd::host_path {
+
+// The open-iscsi iface a call is about when the caller names none (iscsiadm's own default, no NIC binding). Every
+// (portal, IQN) call takes an iface last: a session, node record and device belong to one (portal, IQN, iface).
+inline const std::string default_iface_name{request::default_iface};
 
 // A logged-in iSCSI session as the kernel shows it in sysfs.
 struct Session {
@@ -52,20 +57,30 @@ public:
     // Serialises node-record and session changes for one (portal, IQN) across processes.
     virtual Result<std::unique_ptr<TargetLock>> lock_target(const request::Portal &portal, const std::string &iqn) = 0;
 
-    // Creates or updates the node record (manual LUN scan, CHAP settings) and logs in. CHAP is applied without
-    // the password ever reaching a command line. An existing session counts as success (created = false).
+    // The iface exists (iscsiadm -m iface -I NAME), or is created from its netdev (-o new, then iface.net_ifacename);
+    // a missing iface without a netdev, or one bound to another netdev, is a config error naming iscsi_ifaces.
+    // `default` is iscsiadm's own and is not looked at.
+    virtual Result<void> ensure_iface(const request::IscsiIface &iface) = 0;
+
+    // Creates or updates the node record (manual LUN scan, CHAP settings) and logs in through `iface`. CHAP is
+    // applied without the password ever reaching a command line. An existing session counts as success
+    // (created = false). `tpgt` (>= 0) goes into a new record of a non-default iface: open-iscsi keeps a record
+    // made without one in a static file per portal, one for every iface, so a second iface would find none.
     virtual Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                                      const request::ChapCredentials *chap) = 0;
-    virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) = 0;
+                                      const request::ChapCredentials *chap,
+                                      const std::string &iface = default_iface_name, int tpgt = -1) = 0;
+    virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface = default_iface_name) = 0;
     // Portals of every session to `iqn` (for a disconnect without device_info).
     virtual std::vector<request::Portal> session_portals(const std::string &iqn) = 0;
 
     // Asks the kernel to scan exactly one LUN of a session.
     virtual Result<void> scan_lun(const Session &session, std::int64_t lun) = 0;
     // Waits (bounded backoff) for the LUN's block device; returns its name ("sdc").
-    virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) = 0;
-    // The LUN's device if it is there now; empty otherwise.
-    virtual std::string find_device(const request::Target &target) = 0;
+    virtual Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
+                                                const std::string &iface = default_iface_name) = 0;
+    // The LUN's device (on the session through `iface`) if it is there now; empty otherwise.
+    virtual std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) = 0;
     // The udev by-path link of a LUN once it exists, waiting up to `timeout` (udev makes it a moment after the
     // device node); nothing when it did not appear.
     virtual std::optional<std::string> wait_for_by_path_link(const request::Target &target,
@@ -78,6 +93,9 @@ public:
 
     // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
     virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
+    // Removes the WWID from multipath's wwids file again (multipath -w): cleanup, for an entry the journal says
+    // its attachment added.
+    virtual Result<void> multipath_forget_wwid(const std::string &wwid) = 0;
     // Makes multipathd take one path device; a refusal (udev has not processed the device yet) is retried with
     // backoff until `deadline`. Success: multipathd took it, or it is in a map already.
     virtual Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) = 0;
@@ -107,9 +125,22 @@ public:
 
     // Flushes buffers and deletes the SCSI device; waits until it is gone.
     virtual Result<void> remove_device(const std::string &device) = 0;
+
+    // Clean removal. Waits (bounded by `timeout`) until multipathd no longer lists any of `devices` (removed path
+    // devices, "sdc"); returns the ones it still lists then. An error when multipathd did not answer.
+    virtual Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                                 std::chrono::milliseconds timeout) = 0;
+    // `multipathd del path DEV` for a path multipathd keeps listing after its device was removed; success when it
+    // is no longer listed (also when multipathd dropped it meanwhile).
+    virtual Result<void> multipathd_del_path(const std::string &device) = 0;
+    // `multipathd del map NAME` for a map whose flush failed, repeated (bounded by `timeout`) until the map is gone
+    // from sysfs; an error naming the map when it is still there (a holder keeps it open).
+    virtual Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
-    virtual Result<void> logout(const request::Portal &portal, const std::string &iqn) = 0;
-    virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn) = 0;
+    virtual Result<void> logout(const request::Portal &portal, const std::string &iqn,
+                                const std::string &iface = default_iface_name) = 0;
+    virtual Result<void> delete_node(const request::Portal &portal, const std::string &iqn,
+                                     const std::string &iface = default_iface_name) = 0;
 
     // Cleanup (AttachPathImpl's two phases): with scrub_chap_from_node_record, node records that still hold a CHAP
     // password (a login interrupted before the password was removed); removing one scrubs the password under the

@@ -91,8 +91,10 @@ Status common_status(const std::vector<Status> &statuses) {
 
 }  // namespace
 
-HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries)
-    : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)) {}
+HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries,
+                   std::shared_ptr<AttachmentJournal> journal)
+    : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)),
+      journal_(journal ? std::move(journal) : make_memory_journal()) {}
 
 Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
@@ -100,11 +102,25 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const std::string &initiator = ctx.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
     if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
+    if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
+    // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
+    const request::ChapCredentials *volume_chap = volume.chap ? &*volume.chap : nullptr;
+    if (auto present = find_attached(resolved.targets, multipath, volume_chap); !present.empty()) {
+        return reconnect(ctx, resolved, present);
+    }
     json::Value failed = json::Value::array();  // every path left out, in the order tried, with its stage
     auto usable = check_lu_identity(resolved.targets, volume, initiator, failed);
     if (!usable) return std::move(usable).error();
+    learn_tpgts(*usable, volume, initiator);
+
+    // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
+    // it as it was before.
+    auto journal = journal_connect(volume, *usable);
+    if (!journal) return std::move(journal).error();
+    usable->journal = journal->get();
+    JournalEnd journal_end{journal->get()};
 
     const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
     const std::vector<PathAttempt> attempts =
@@ -125,6 +141,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
         map = std::move(*waited);
         // dm-N existing is not the map being usable: wait (bounded) until a block reads through it.
         if (map.map) {
+            (*journal)->update_step("ready", map.map->name);
             if (auto ready = check_map_ready(*map.map, good); !ready) return std::move(ready).error();
         }
     }
@@ -133,6 +150,8 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     auto info = build_device_info(ctx, Attached{resolved.targets, resolved.discovery, good, map, in_map, device_path,
                                                 failed});
     if (!info) return std::move(info).error();
+    journal_connected(**journal, good, map);
+    journal_end.connected = true;
     if (!failed.empty()) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      resolved.targets.size(), to_json(failed));
@@ -217,13 +236,12 @@ Result<UsablePaths> HostPath::check_lu_identity(const std::vector<request::Targe
 
 std::vector<PathAttempt> HostPath::attach_in_turn(const UsablePaths &usable, const request::ChapCredentials *chap,
                                                   json::Value &failed) {
-    // As os-brick's _connect_single_volume: the healthy targets in turn; a failed attempt is undone (device,
-    // session, node record) before the next portal is tried.
-    std::vector<PathAttempt> attempts;
-    attempts.reserve(usable.targets.size());
-    for (const request::Target &target : usable.targets) {
-        PathAttempt &a = attempts.emplace_back();
-        a.target = target;
+    // As os-brick's _connect_single_volume: the healthy paths in turn; a failed attempt is undone (device,
+    // session, node record) before the next path is tried.
+    std::vector<PathAttempt> attempts = path_attempts(usable);
+    std::size_t tried = 0;
+    for (PathAttempt &a : attempts) {
+        ++tried;
         auto r = attach_path(a, chap, usable.expected_wwid);
         if (r) {
             a.ok = true;
@@ -233,6 +251,7 @@ std::vector<PathAttempt> HostPath::attach_in_turn(const UsablePaths &usable, con
         failed.append(fail_path(a, a.stage, a.error));
         undo_path(a);
     }
+    attempts.resize(tried);  // the paths never tried are not attempts
     return attempts;
 }
 
@@ -241,13 +260,12 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
     // Each path in its own thread from login to multipathd, so the slowest path alone sets the pace. A thread
     // holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID check), not while
     // multipathd takes the path.
-    std::vector<PathAttempt> attempts(usable.targets.size());
+    std::vector<PathAttempt> attempts = path_attempts(usable);
     Whitelist whitelist(*ops_, log_);  // waits for its runs when this function returns
     if (!usable.expected_wwid.empty()) whitelist.start(usable.expected_wwid);
     {
         std::vector<std::jthread> threads;  // joined however this block is left
         for (std::size_t k = 0; k < attempts.size(); ++k) {
-            attempts[k].target = usable.targets[k];
             threads.emplace_back([this, &a = attempts[k], chap, &usable, &whitelist] {
                 if (auto r = attach_path(a, chap, usable.expected_wwid); !r) {
                     a.error = std::move(r).error();
@@ -256,6 +274,7 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
                 a.ok = true;
                 a.ready = std::chrono::steady_clock::now();
                 whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
+                if (a.journal) a.journal->path_step(a.target, a.iface, "multipath_add");
                 auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
                 a.taken = added.ok();
                 if (!added) a.multipath_error = added.error().message;

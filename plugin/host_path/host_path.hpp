@@ -5,12 +5,14 @@
 
 #include "core/log.hpp"
 #include "driver/attach_path.hpp"
+#include "host_path/attachment_journal.hpp"
 #include "host_path/host_ops.hpp"
 #include "iscsi/iscsi_probe.hpp"
 #include "iscsi/send_targets.hpp"
 #include "request/driver_config.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,6 +43,10 @@ struct ResolvedTargets {
 struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
+    std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
+    // Repair: only these (target, iface) paths are attempted (the others are attached already); empty: all.
+    std::vector<std::pair<request::Target, std::string>> only;
+    JournalEntry *journal = nullptr;  // the connect's crash journal record, handed to each attempt
 };
 
 // What the multipath map step left: the map (if one formed) and why not (when enforce_multipath is off).
@@ -62,23 +68,40 @@ struct Attached {
 
 class HostPath final : public AttachPathImpl {
 public:
-    HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {});
+    // journal: where each attachment is recorded for cleanup after a crash (attachment_journal.hpp); null: in memory.
+    HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries = {},
+             std::shared_ptr<AttachmentJournal> journal = nullptr);
 
     // resolve targets -> check LU identity -> attach each path -> wait for the map -> build device_info.
     Result<request::DeviceInfo> connect(const ConnectContext &context) override;
     Result<std::string> disk_config(const request::VolumeRequest &volume, const request::DeviceInfo &device_info,
                                     const request::DiskTarget &disk) override;
-    // Flush the maps -> remove the devices -> log out of the sessions nobody else uses; force and ignore_errors
-    // decide whether a failed step stops it.
+    // Flush the maps -> remove the devices -> wait until multipathd no longer lists them (`del path` past
+    // path_removal_timeout) -> log out of the sessions nobody else uses -> `multipathd del map` for a map whose
+    // flush failed (map_removal_timeout); force and ignore_errors decide whether a failed step stops it.
     Result<void> disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                             DisconnectOptions options) override;
     // Every path active (else refused, naming the paths; nothing changed) -> rescan each path's device -> resize
     // the map -> the map's (or the single device's) new size in bytes (host_path_extend.cpp).
     Result<std::uint64_t> extend(const request::VolumeRequest &volume, const request::DeviceInfo &device_info) override;
-    Result<std::vector<Leftover>> find_leftovers() override { return ops_->find_leftovers(); }
-    Result<void> remove_leftover(const Leftover &leftover) override { return ops_->remove_leftover(leftover); }
+    // Cleanup (host_path_cleanup.cpp): node records the CHAP policy forbids (HostOps), and the journal's
+    // attachments: kept while an operation on them runs or a domain uses their devices, else undone (map,
+    // devices, sessions and node records no other attachment uses, the wwids entry it added).
+    Result<std::vector<Leftover>> find_leftovers(const CleanupContext &context) override;
+    Result<void> remove_leftover(const Leftover &leftover) override;
 
 private:
+    // The journal's part of connect and disconnect (host_path_journal.cpp): the record written before the host
+    // changes (an error then stops the connect; nothing is done yet), and how it ends.
+    Result<std::unique_ptr<JournalEntry>> journal_connect(const request::VolumeRequest &volume, const UsablePaths &usable);
+    void journal_connected(JournalEntry &entry, const std::vector<const PathAttempt *> &good, const MapOutcome &map);
+    std::unique_ptr<JournalEntry> journal_disconnect(const request::VolumeRequest &volume,
+                                                     const std::vector<request::Target> &targets,
+                                                     const std::vector<std::string> &ifaces,
+                                                     const std::string &map_name);
+    // Cleanup's undo of one recorded attachment (host_path_cleanup.cpp).
+    Result<void> undo_attachment(JournalEntry &entry, const std::vector<JournalRecord> &others);
+
     // Connect, step by step (host_path.cpp).
     ResolvedTargets resolve_targets(const request::VolumeRequest &volume, const std::string &initiator, bool multipath);
     // VPD 0x83 on every path before any login: an error when two paths lead to different LUs or none is usable;
@@ -97,11 +120,36 @@ private:
     // the step reached.
     Result<void> attach_path(PathAttempt &attempt, const request::ChapCredentials *chap, const std::string &expected_wwid);
     // Waits for the LUN's block device, scanning again now and then within device_wait_timeout.
-    Result<std::string> wait_with_rescans(const request::Target &target);
+    Result<std::string> wait_with_rescans(const request::Target &target, const std::string &iface);
+    // Every configured iface there (created from its netdev when missing) before any login (iscsi_ifaces).
+    Result<void> ensure_ifaces();
+    // With a non-default iface: each usable portal's TPGT from SendTargets on it (its node records need it).
+    void learn_tpgts(UsablePaths &usable, const request::VolumeRequest &volume, const std::string &initiator);
+    // The paths to attach: each usable target through each configured iface, in that order.
+    std::vector<PathAttempt> path_attempts(const UsablePaths &usable) const;
     // Undoes what a failed (or unwanted) attempt left: its device, and its session and node record if it made them.
     void undo_path(const PathAttempt &attempt);
     // The failed_portals row for a path that failed at `stage` (logged too).
     json::Value fail_path(const PathAttempt &attempt, const char *stage, const Error &error);
+
+    // Reconnect (host_path_repair.cpp): connect of a volume whose paths are on the host already (Nova connects again
+    // on hard reboot and host start). The paths there now are kept untouched (no login, scan or multipathd call;
+    // only their node record is held to the CHAP policy); with multipath the missing ones are probed, attached and
+    // added to the same map, each undone on its own when it fails; device_info describes the result.
+    std::vector<PathAttempt> find_attached(const std::vector<request::Target> &targets, bool multipath,
+                                           const request::ChapCredentials *chap);
+    Result<request::DeviceInfo> reconnect(const ConnectContext &context, const ResolvedTargets &resolved,
+                                          const std::vector<PathAttempt> &present);
+    // The missing paths: probed (each must lead to the attached LU, `wwid`) and attached all at once.
+    // `paths`: the missing (target, iface) pairs; `missing`: their targets, probed first. The crash journal's
+    // record gains them before any login (`journal`: set when paths are attached).
+    std::vector<PathAttempt> repair_paths(const ConnectContext &context, const std::vector<request::Target> &missing,
+                                          const std::string &wwid, json::Value &failed,
+                                          const std::vector<std::pair<request::Target, std::string>> &paths,
+                                          std::unique_ptr<JournalEntry> &journal);
+    // Waits (multipath_wait_timeout_ms) until the added paths are in `map`; one that is not is undone (with a second
+    // map only its own devices made) and gets a failure row.
+    void join_map(const MultipathMap &map, std::vector<PathAttempt> &added, json::Value &failed);
 
     // The result (host_path_result.cpp): the dm map over the good paths; with enforce_multipath a missing map is
     // an error after every path was undone (rows added to `failed`).
@@ -129,6 +177,7 @@ private:
     Logger log_;
     std::unique_ptr<HostOps> ops_;
     StorageQueries queries_;
+    std::shared_ptr<AttachmentJournal> journal_;
 };
 
 }  // namespace ivd::host_path

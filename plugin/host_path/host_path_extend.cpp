@@ -14,8 +14,10 @@ namespace ivd::host_path {
 
 namespace {
 
-std::string path_label(const request::Target &t) {
-    return fmt::format("{} {} lun {}", t.portal.to_string(), t.iqn, t.lun);
+std::string path_label(const request::BlockPath &p) {
+    const request::Target &t = p.target;
+    return fmt::format("{} {} lun {}{}", t.portal.to_string(), t.iqn, t.lun,
+                       p.iface == request::default_iface ? "" : " iface " + p.iface);
 }
 
 }  // namespace
@@ -24,7 +26,9 @@ Result<std::vector<HostPath::ExtendPath>> HostPath::active_paths(const request::
                                                                  const std::optional<MultipathMap> &map) {
     std::vector<ExtendPath> paths;
     // device_info's paths, found again on the host (a name may have changed since connect).
-    for (const request::BlockPath &p : block.paths) paths.push_back({path_label(p.target), ops_->find_device(p.target)});
+    for (const request::BlockPath &p : block.paths) {
+        paths.push_back({path_label(p), ops_->find_device(p.target, p.iface)});
+    }
     std::vector<std::string> in_map = map ? ops_->multipath_paths(*map) : std::vector<std::string>{};
     // A path the map holds that device_info does not name (added since) is rescanned too.
     for (const std::string &d : in_map) {

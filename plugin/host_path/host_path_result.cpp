@@ -105,7 +105,7 @@ Result<request::DeviceInfo> HostPath::build_device_info(const ConnectContext &ct
     info.targets = a.targets;
     for (const PathAttempt *p : a.good) {
         const char *state = !map ? (p == first ? "active" : "standby") : a.in_map.count(p->device) ? "active" : "not_in_map";
-        block.paths.push_back(request::BlockPath{p->target, ops_->device_path(p->device), state, p->multipath_error});
+        block.paths.push_back(request::BlockPath{p->target, ops_->device_path(p->device), state, p->multipath_error, p->iface});
     }
     block.failed_portals = a.failed;  // in the order tried, each with the stage it failed at
     // Single path: the portal that served; the portals tried before it are in failed_portals.

@@ -173,10 +173,34 @@ bool is_password_line(std::string_view line) {
     return !rest.empty() && (rest.front() == ' ' || rest.front() == '=');
 }
 
+// The value of `key` in a record ("" when the record has no such line).
+Result<std::string> record_value(const NodeRecord &record, std::string_view key) {
+    WipedText text;
+    if (auto r = read_record(record, text); !r) return std::move(r).error();
+    std::string_view rest(text.text);
+    while (!rest.empty()) {
+        const std::size_t nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+        if (line.rfind(key, 0) != 0 || line.substr(key.size()).rfind(" = ", 0) != 0) continue;
+        return std::string(line.substr(key.size() + 3));
+    }
+    return std::string();
+}
+
+// An old-style record (a file HOST,PORT: what `iscsiadm -o new` writes while the TPGT is unknown) is the record
+// of the iface it names; one without iface.iscsi_ifacename is the default iface's.
+Result<bool> static_record_of(const NodeRecord &record, const std::string &iface) {
+    if (iface == "default") return true;  // as before ifaces: any static record of the portal
+    auto named = record_value(record, "iface.iscsi_ifacename");
+    if (!named) return std::move(named).error();
+    return *named == iface;
+}
+
 }  // namespace
 
 Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, const request::Portal &portal,
-                                                   const std::string &iqn) {
+                                                   const std::string &iqn, const std::string &iface) {
     using Found = std::optional<NodeRecord>;
     auto root = open_root(node_dir);
     if (!root) return std::move(root).error();
@@ -195,15 +219,18 @@ Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, 
         if (*type != S_IFDIR) {  // static record HOST,PORT; anything but a regular file is refused
             auto record = checked_record(*iqn_dir, name);
             if (!record) return std::move(record).error();
+            auto ours = static_record_of(*record, iface);
+            if (!ours) return std::move(ours).error();
+            if (!*ours) continue;
             return Found(std::move(*record));
         }
         auto sub = existing_subdir(**iqn_dir, name);  // discovered: HOST,PORT,TPGT/IFACE
         if (!sub) return std::move(sub).error();
         if (!*sub) continue;
-        auto iface = type_of(**sub, "default");
-        if (!iface) return std::move(iface).error();
-        if (*iface == 0) continue;
-        auto record = checked_record(*sub, "default");
+        auto iface_type = type_of(**sub, iface);
+        if (!iface_type) return std::move(iface_type).error();
+        if (*iface_type == 0) continue;
+        auto record = checked_record(*sub, iface);
         if (!record) return std::move(record).error();
         return Found(std::move(*record));
     }

@@ -23,10 +23,11 @@ struct NodeRecord {
     std::string path() const { return dir->path() + "/" + name; }
 };
 
-// The record of (portal, IQN); none when there is none (nothing is created). An error when the record or a
-// directory on the way to it is a symlink or not safe to write as root.
+// The record of (portal, IQN, iface): IQN/HOST,PORT,TPGT/IFACE, or a static IQN/HOST,PORT naming that iface
+// (for "default": any static record, as before ifaces). None when there is none (nothing is created). An error
+// when the record or a directory on the way to it is a symlink or not safe to write as root.
 Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, const request::Portal &portal,
-                                                   const std::string &iqn);
+                                                   const std::string &iqn, const std::string &iface = "default");
 
 // A record seen by the cleanup scan.
 struct FoundRecord {

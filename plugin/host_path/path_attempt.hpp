@@ -9,8 +9,12 @@
 
 namespace ivd::host_path {
 
+class JournalEntry;
+
 struct PathAttempt {
     request::Target target;
+    std::string iface = "default";  // the open-iscsi iface it logs in through: (target, iface) is the path
+    int tpgt = -1;                  // non-default iface: the portal's TPGT (SendTargets), for its node record
     bool ok = false;
     bool session_created = false;
     bool owned = false;  // no session existed before: whatever this attempt left (node record, session) is ours
@@ -25,6 +29,7 @@ struct PathAttempt {
     std::chrono::steady_clock::time_point ready;
     bool taken = false;
     std::string multipath_error;
+    JournalEntry *journal = nullptr;  // the connect's crash journal record (steps are written before they run)
 };
 
 }  // namespace ivd::host_path

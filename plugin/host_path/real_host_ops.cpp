@@ -8,6 +8,7 @@
 #include "host_path/device_io.hpp"
 #include "host_path/host_tools.hpp"
 #include "host_path/node_record.hpp"
+#include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
 #include "host_path/wait.hpp"
 
@@ -46,13 +47,6 @@ std::string lun_text(const request::Target &t) {
     return fmt::format("{} (SCSI LUN {}, {})", t.lun, t.scsi_lun(), request::addressing_mode_name(t.addressing));
 }
 
-// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
-// two bytes as 16 hex digits.
-std::string by_path_lun(std::int64_t lun) {
-    if (lun < 256) return fmt::format("lun-{}", lun);
-    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
-}
-
 // The lock file's name for one (portal, IQN): only [A-Za-z0-9.-_], bounded in length.
 std::string lock_file_name(const request::Portal &portal, const std::string &iqn) {
     std::string name = portal.to_string() + "_" + iqn;
@@ -89,17 +83,19 @@ public:
         return std::unique_ptr<TargetLock>(std::make_unique<FlockLock>(std::move(*fd)));
     }
 
+    Result<void> ensure_iface(const request::IscsiIface &iface) override { return ensure_iscsi_iface(tools_, iface); }
+
     Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                              const request::ChapCredentials *chap) override {
-        if (auto existing = find_session(portal, iqn)) {
+                              const request::ChapCredentials *chap, const std::string &iface, int tpgt) override {
+        if (auto existing = find_session(portal, iqn, iface)) {
             // The session may be one whose login was interrupted before the password was removed again (a crash):
             // the record is held to the policy on every connect, not only after a login of our own.
-            enforce_record_policy(portal, iqn, chap);
+            enforce_record_policy(portal, iqn, chap, iface);
             return LoginResult{*existing, false};
         }
-        auto record = prepare_node_record(portal, iqn, chap);
+        auto record = prepare_node_record(portal, iqn, chap, iface, tpgt);
         if (!record) return std::move(record).error();
-        const ProcessResult r = tools_.login(portal, iqn);
+        const ProcessResult r = tools_.login(portal, iqn, iface);
         if (chap && c_.scrub_chap_from_node_record && *record) {
             // Opt-in: the session holds the credentials now, so the file can do without them (but iscsid then
             // cannot log in again by itself after its own restart).
@@ -110,17 +106,18 @@ public:
         }
         if (auto failure = tools_.login_failure(r, portal, iqn)) return std::move(*failure);
         std::optional<Session> session;
-        poll_until(c_.command_timeout, [&] { return (session = find_session(portal, iqn)).has_value(); });
+        poll_until(c_.command_timeout, [&] { return (session = find_session(portal, iqn, iface)).has_value(); });
         if (!session) {
             return make_error(Status::backend,
-                              fmt::format("iscsiadm logged in to {} {} but no session appeared in {}/class/iscsi_session",
-                                          portal.to_string(), iqn, c_.sysfs_root));
+                              fmt::format("iscsiadm logged in to {} {} (iface {}) but no session appeared in "
+                                          "{}/class/iscsi_session", portal.to_string(), iqn, iface, c_.sysfs_root));
         }
         return LoginResult{*session, r.exit_code == 0};
     }
 
-    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) override {
-        return sys_.find_session(portal, iqn);
+    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                        const std::string &iface) override {
+        return sys_.find_session(portal, iqn, iface);
     }
     std::vector<request::Portal> session_portals(const std::string &iqn) override { return sys_.session_portals(iqn); }
 
@@ -131,9 +128,12 @@ public:
         return Sysfs::write(path, line);
     }
 
-    std::string find_device(const request::Target &target) override { return sys_.find_device(target); }
+    std::string find_device(const request::Target &target, const std::string &iface) override {
+        return sys_.find_device(target, iface);
+    }
 
-    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
+    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
+                                        const std::string &iface) override {
         // The device node is the last thing to appear (sysfs first, then devtmpfs or udev makes the node), and
         // node creation is what inotify can see: a scanned LUN is picked up the moment it is there. sysfs itself
         // cannot be watched, so the backoff stays as the fallback.
@@ -141,7 +141,7 @@ public:
         const bool ok = poll_until(
             timeout,
             [&] {
-                device = find_device(target);
+                device = find_device(target, iface);
                 std::error_code ec;
                 return !device.empty() && fs::exists(device_path(device), ec);
             },
@@ -171,6 +171,7 @@ public:
     std::vector<std::int64_t> session_luns(const Session &session) override { return sys_.session_luns(session); }
 
     Result<void> multipath_whitelist(const std::string &wwid) override { return tools_.multipath_whitelist(wwid); }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
         // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
@@ -269,25 +270,34 @@ public:
         return {};
     }
 
-    Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
-        const std::optional<Session> before = find_session(portal, iqn);
-        auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--logout"},
+    Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                         std::chrono::milliseconds timeout) override {
+        return host_path::wait_paths_unlisted(tools_, devices, timeout);
+    }
+    Result<void> multipathd_del_path(const std::string &device) override { return del_path_until_unlisted(tools_, device); }
+    Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+        return del_map_until_gone(tools_, sys_, map, timeout);
+    }
+
+    Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
+        const std::optional<Session> before = find_session(portal, iqn, iface);
+        auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", iface, "--logout"},
                                  {iscsi_err_no_objs_found});
         if (!r) return r;
         // Done when the session logged out of is gone: its own entry is looked at, not every session's (a miss
         // lists them all, and the host may have thousands).
-        auto gone = [&] { return before ? !sys_.session_exists(before->name) : !find_session(portal, iqn); };
+        auto gone = [&] { return before ? !sys_.session_exists(before->name) : !find_session(portal, iqn, iface); };
         if (!poll_until(c_.command_timeout, gone)) {
-            return make_error(Status::timeout, fmt::format("the session to {} {} is still there after logout",
-                                                           portal.to_string(), iqn));
+            return make_error(Status::timeout, fmt::format("the session to {} {} (iface {}) is still there after logout",
+                                                           portal.to_string(), iqn, iface));
         }
         return {};
     }
 
-    Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+    Result<void> delete_node(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
         // iscsiadm follows symlinks: a record find_node_record refuses is left for root to look at.
-        if (auto record = find_node_record(c_.iscsi_node_dir, portal, iqn); !record) return std::move(record).error();
-        return tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", "default", "--op", "delete"},
+        if (auto record = find_node_record(c_.iscsi_node_dir, portal, iqn, iface); !record) return std::move(record).error();
+        return tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", iface, "--op", "delete"},
                                {iscsi_err_no_objs_found});
     }
 
@@ -299,8 +309,10 @@ private:
     // carrying every -n/-v pair; os-brick spends one process per setting), the CHAP password written (or removed)
     // in the file itself. Returns the record (none only without CHAP and a record iscsiadm did not keep).
     Result<std::optional<NodeRecord>> prepare_node_record(const request::Portal &portal, const std::string &iqn,
-                                                          const request::ChapCredentials *chap);
-    void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap);
+                                                          const request::ChapCredentials *chap, const std::string &iface,
+                                                          int tpgt);
+    void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap,
+                               const std::string &iface);
     Result<std::shared_ptr<const PrivateDir>> lock_dir();
 
     request::HostPathConfig c_;
@@ -313,23 +325,27 @@ private:
 };
 
 Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request::Portal &portal, const std::string &iqn,
-                                                                   const request::ChapCredentials *chap) {
+                                                                   const request::ChapCredentials *chap,
+                                                                   const std::string &iface, int tpgt) {
     const std::string p = portal.to_string();
-    auto before = find_node_record(c_.iscsi_node_dir, portal, iqn);  // also refuses an unsafe record
+    auto before = find_node_record(c_.iscsi_node_dir, portal, iqn, iface);  // also refuses an unsafe record
     if (!before) return std::move(before).error();
     if (!*before) {
-        auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "new"});
+        // With the TPGT open-iscsi makes the iface's own record (IQN/HOST,PORT,TPGT/IFACE); the commands after
+        // this one match it by portal and iface.
+        const std::string where = tpgt >= 0 ? fmt::format("{},{}", p, tpgt) : p;
+        auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", where, "--interface", iface, "--op", "new"});
         if (!r) return std::move(r).error();
     }
     // Non-secret settings go through iscsiadm; LUNs are scanned one by one, never all at login.
-    std::vector<std::string> update = {"-m", "node", "-T", iqn, "-p", p, "--interface", "default", "--op", "update"};
+    std::vector<std::string> update = {"-m", "node", "-T", iqn, "-p", p, "--interface", iface, "--op", "update"};
     auto set = [&](const char *name, const std::string &value) { update.insert(update.end(), {"-n", name, "-v", value}); };
     set("node.startup", "manual");
     set("node.session.scan", "manual");
     set("node.session.auth.authmethod", chap ? "CHAP" : "None");
     if (chap) set("node.session.auth.username", chap->username);
     if (auto r = tools_.iscsiadm(std::move(update)); !r) return std::move(r).error();
-    auto record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+    auto record = find_node_record(c_.iscsi_node_dir, portal, iqn, iface);
     if (!record) return std::move(record).error();
     if (chap) {
         if (!*record) {
@@ -347,13 +363,13 @@ Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request
 // iscsid can recover the session), or none with scrub_chap_from_node_record. A failure is a warning: the session
 // is there.
 void RealHostOps::enforce_record_policy(const request::Portal &portal, const std::string &iqn,
-                                        const request::ChapCredentials *chap) {
+                                        const request::ChapCredentials *chap, const std::string &iface) {
     const SecretString *want = nullptr;
     if (!c_.scrub_chap_from_node_record) {
         if (chap == nullptr) return;  // no credentials given: whatever the session logged in with stays
         want = &chap->password;
     }
-    auto record = find_node_record(c_.iscsi_node_dir, portal, iqn);
+    auto record = find_node_record(c_.iscsi_node_dir, portal, iqn, iface);
     if (record && *record) {
         auto r = set_record_password(**record, want);
         if (!r) record = std::move(r).error();

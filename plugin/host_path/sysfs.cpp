@@ -76,6 +76,11 @@ SysfsReads sysfs_reads() {
     return {files_read.load(std::memory_order_relaxed), entries_listed.load(std::memory_order_relaxed)};
 }
 
+std::string by_path_lun(std::int64_t lun) {
+    if (lun < 256) return fmt::format("lun-{}", lun);
+    return fmt::format("lun-0x{:04x}{:04x}00000000", lun & 0xffff, (lun >> 16) & 0xffff);
+}
+
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
 
 // "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
@@ -109,6 +114,10 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     SessionIdentity id;
     id.iqn = read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname");
     if (id.iqn.empty()) return id;  // gone, or not set up yet: its connection is not looked for (a listing)
+    // The iface the session was logged in through (open-iscsi sets it at login); "default" when the kernel
+    // has no such attribute.
+    id.iface = read_text(fs::path(root_) / "class/iscsi_session" / name / "ifacename");
+    if (id.iface.empty() || id.iface == "<NULL>") id.iface = default_iface_name;
     if (const fs::path cd = connection_dir(name); !cd.empty()) {
         id.address = read_text(cd / "persistent_address");
         if (id.address.empty()) id.address = read_text(cd / "address");
@@ -119,15 +128,16 @@ Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
     if (!id.iqn.empty() && !id.address.empty()) {  // a session still being set up is read again next time
         std::lock_guard lock(identities_mutex_);
         identities_.emplace(name, id);
-        by_target_[target_key(id.iqn, id.address, id.port)] = name;
+        by_target_[target_key(id.iqn, id.address, id.port, id.iface)] = name;
     }
     return id;
 }
 
-std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port) {
+std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
+                              const std::string &iface) {
     std::string host = address;
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    return iqn + '\n' + host + '\n' + std::to_string(port);
+    return iqn + '\n' + host + '\n' + std::to_string(port) + '\n' + iface;
 }
 
 void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
@@ -136,7 +146,7 @@ void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
     const std::unordered_set<std::string_view> live(listed.begin(), listed.end());
     std::erase_if(identities_, [&](const auto &entry) {
         if (live.contains(entry.first)) return false;
-        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port);
+        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port, entry.second.iface);
         if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
         return true;
     });
@@ -144,11 +154,12 @@ void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
 
 // The session already seen for this portal and IQN, if it is still there (its targetname read again): a lookup
 // that does not list the host's sessions.
-std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn) const {
+std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface) const {
     std::string name;
     {
         std::lock_guard lock(identities_mutex_);
-        auto it = by_target_.find(target_key(iqn, portal.host, portal.port));
+        auto it = by_target_.find(target_key(iqn, portal.host, portal.port, iface));
         if (it == by_target_.end()) return std::nullopt;
         name = it->second;
     }
@@ -178,6 +189,7 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
     row.iqn = std::move(id.iqn);
     row.address = std::move(id.address);
     row.port = id.port;
+    row.iface = std::move(id.iface);
     // The SCSI host is in the session's device path: .../hostH/sessionN/...
     std::error_code ec;
     const std::string real = fs::canonical(dir, ec).string();
@@ -199,7 +211,8 @@ std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, co
 // The sessions a lookup that missed must read: one readdir; a session whose identity is known and is another
 // target's costs a hash lookup (no copy, no file read), so a host's thousands of idle sessions add almost nothing
 // to a login. Newest first, gone sessions forgotten, as session_names().
-std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal, const std::string &iqn) const {
+std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal, const std::string &iqn,
+                                                   const std::string &iface) const {
     std::vector<std::pair<long, std::string>> numbered;
     const std::string dir = root_ + "/class/iscsi_session";
     std::lock_guard lock(identities_mutex_);
@@ -216,7 +229,9 @@ std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal
                 it->second.listed = listing_;
                 ++known_listed;
                 const SessionIdentity &id = it->second;
-                if (id.iqn != iqn || id.port != portal.port || !same_address(id.address, portal)) continue;
+                if (id.iqn != iqn || id.port != portal.port || id.iface != iface || !same_address(id.address, portal)) {
+                    continue;
+                }
             }
             numbered.emplace_back(number, std::move(name));
         }
@@ -225,7 +240,7 @@ std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal
     if (known_listed != identities_.size()) {  // some known session is gone
         std::erase_if(identities_, [&](const auto &entry) {
             if (entry.second.listed == listing_) return false;
-            const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port);
+            const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port, entry.second.iface);
             if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
             return true;
         });
@@ -239,7 +254,8 @@ std::vector<std::string> Sysfs::candidate_sessions(const request::Portal &portal
 // A session just logged in is usually numbered above every session listed so far (the kernel takes the next
 // free number): the next few names are tried before the whole directory is listed again. Where numbers are
 // reused this only misses, and the listing decides.
-std::optional<std::string> Sysfs::newer_session(const request::Portal &portal, const std::string &iqn) const {
+std::optional<std::string> Sysfs::newer_session(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface) const {
     long from = 0;
     {
         std::lock_guard lock(identities_mutex_);
@@ -250,21 +266,24 @@ std::optional<std::string> Sysfs::newer_session(const request::Portal &portal, c
     for (long n = from + 1; n <= from + probe; ++n) {
         const std::string name = "session" + std::to_string(n);
         const SessionIdentity id = identity(name);
-        if (id.iqn == iqn && id.port == portal.port && same_address(id.address, portal)) return name;
+        if (id.iqn == iqn && id.port == portal.port && id.iface == iface && same_address(id.address, portal)) return name;
     }
     return std::nullopt;
 }
 
-std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn) const {
-    if (auto known = known_session(portal, iqn)) {
+std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn,
+                                           const std::string &iface) const {
+    if (auto known = known_session(portal, iqn, iface)) {
         if (auto row = read_session(*known, &iqn)) return row->session;
     }
-    if (auto newer = newer_session(portal, iqn)) {
+    if (auto newer = newer_session(portal, iqn, iface)) {
         if (auto row = read_session(*newer, &iqn)) return row->session;
     }
-    for (const auto &name : candidate_sessions(portal, iqn)) {
+    for (const auto &name : candidate_sessions(portal, iqn, iface)) {
         auto row = read_session(name, &iqn);
-        if (row && same_address(row->address, portal) && row->port == portal.port) return row->session;
+        if (row && same_address(row->address, portal) && row->port == portal.port && row->iface == iface) {
+            return row->session;
+        }
     }
     return std::nullopt;
 }
@@ -274,7 +293,7 @@ bool Sysfs::session_exists(const std::string &name) const {
     // Gone: forgotten now, as a listing would, in case the kernel gives the name to another session.
     std::lock_guard lock(identities_mutex_);
     if (auto it = identities_.find(name); it != identities_.end()) {
-        const std::string key = target_key(it->second.iqn, it->second.address, it->second.port);
+        const std::string key = target_key(it->second.iqn, it->second.address, it->second.port, it->second.iface);
         if (auto t = by_target_.find(key); t != by_target_.end() && t->second == name) by_target_.erase(t);
         identities_.erase(it);
     }
@@ -296,8 +315,8 @@ std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) cons
     return out;
 }
 
-std::string Sysfs::find_device(const request::Target &target) const {
-    auto session = find_session(target.portal, target.iqn);
+std::string Sysfs::find_device(const request::Target &target, const std::string &iface) const {
+    auto session = find_session(target.portal, target.iqn, iface);
     if (!session) return {};
     const fs::path dev = session_dir(*session) / "device";
     for (const auto &t : list_dir(dev)) {

@@ -24,6 +24,10 @@ struct SysfsReads {
 };
 SysfsReads sysfs_reads();
 
+// The LUN part of udev's by-path name (path_id's format_lun_number): decimal below 256, else the first level's
+// two bytes as 16 hex digits.
+std::string by_path_lun(std::int64_t lun);
+
 class Sysfs {
 public:
     Sysfs(std::string sysfs_root, std::string dev_root) : root_(std::move(sysfs_root)), dev_root_(std::move(dev_root)) {}
@@ -31,12 +35,14 @@ public:
     const std::string &root() const { return root_; }
     std::string device_path(const std::string &device) const { return dev_root_ + "/" + device; }  // "sdc" -> /dev/sdc
 
-    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn) const;
+    // The session to (portal, IQN) through `iface` (the session's ifacename; a kernel without it: "default").
+    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                        const std::string &iface = default_iface_name) const;
     std::vector<request::Portal> session_portals(const std::string &iqn) const;
     // Whether the session of this name ("session3") is still there (a gone one is forgotten).
     bool session_exists(const std::string &name) const;
     // The LUN's block device name ("sdc") if it is there now; empty otherwise.
-    std::string find_device(const request::Target &target) const;
+    std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) const;
     std::vector<std::int64_t> session_luns(const Session &session) const;
     Result<std::string> read_wwid(const std::string &device) const;
 
@@ -60,19 +66,25 @@ private:
         std::string iqn;
         std::string address;
         std::uint16_t port = 0;
+        std::string iface;
     };
     struct SessionIdentity {
         std::string iqn;
         std::string address;
         std::uint16_t port = 0;
+        std::string iface;
         std::uint64_t listed = 0;  // the last listing that saw it (candidate_sessions)
     };
     std::vector<std::string> session_names() const;
-    std::vector<std::string> candidate_sessions(const request::Portal &portal, const std::string &iqn) const;
-    std::optional<std::string> newer_session(const request::Portal &portal, const std::string &iqn) const;
+    std::vector<std::string> candidate_sessions(const request::Portal &portal, const std::string &iqn,
+                                                const std::string &iface) const;
+    std::optional<std::string> newer_session(const request::Portal &portal, const std::string &iqn,
+                                             const std::string &iface) const;
     SessionIdentity identity(const std::string &name) const;
-    static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port);
-    std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn) const;
+    static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
+                                  const std::string &iface);
+    std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn,
+                                             const std::string &iface) const;
     void forget_gone_sessions(const std::vector<std::string> &listed) const;
     std::filesystem::path connection_dir(const std::string &session_name) const;
     std::optional<SessionRow> read_session(const std::string &name, const std::string *iqn) const;

@@ -143,13 +143,24 @@ private:
         // The list is libiscsi's and only valid during this callback: copy it out now.
         for (auto *a = static_cast<const iscsi_discovery_address *>(command_data); a != nullptr; a = a->next) {
             if (a->target_name == nullptr) continue;
-            DiscoveredTarget target{a->target_name, {}};
+            DiscoveredTarget target{a->target_name, {}, {}};
             for (const iscsi_target_portal *tp = a->portals; tp != nullptr; tp = tp->next) {
                 if (tp->portal == nullptr) continue;
                 std::string_view text(tp->portal);
-                if (const auto comma = text.rfind(','); comma != std::string_view::npos) text = text.substr(0, comma);
+                int tpgt = -1;
+                if (const auto comma = text.rfind(','); comma != std::string_view::npos) {
+                    const std::string_view tag = text.substr(comma + 1);
+                    if (!tag.empty() && tag.size() <= 5 &&
+                        std::all_of(tag.begin(), tag.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+                        tpgt = std::stoi(std::string(tag));
+                    }
+                    text = text.substr(0, comma);
+                }
                 // A portal we cannot parse is left out: the others of the target are still worth having.
-                if (auto parsed = request::parse_portal(text)) target.portals.push_back(std::move(parsed).value());
+                if (auto parsed = request::parse_portal(text)) {
+                    target.portals.push_back(std::move(parsed).value());
+                    target.tpgts.push_back(tpgt);
+                }
             }
             targets_.push_back(std::move(target));
         }

@@ -14,6 +14,7 @@ namespace ivd::iscsi {
 struct DiscoveredTarget {
     std::string iqn;
     std::vector<request::Portal> portals;  // as the target reports them (",tpgt" removed)
+    std::vector<int> tpgts;                // each portal's target portal group tag; -1 when it gave none
 };
 
 // SendTargets discovery on one portal, with discovery CHAP when given.

@@ -8,6 +8,8 @@
 #include <pugixml.hpp>
 
 #include <cstdlib>
+#include <functional>
+#include <string_view>
 
 namespace ivd::libvirt {
 
@@ -69,15 +71,19 @@ Result<std::vector<SecretReference>> secret_references_in_domain_xml(const std::
     return refs;
 }
 
-Result<std::vector<SecretReference>> list_disk_secret_references(Connection &connection) {
-    return connection.call([&](virConnectPtr conn) -> Result<std::vector<SecretReference>> {
+namespace {
+
+// Calls `each(domain name, view, xml)` for the live XML of every running domain and the persistent config of every
+// defined one. A domain that vanishes meanwhile is skipped; any other failure ends it.
+Result<void> for_each_domain_xml(Connection &connection,
+                                 const std::function<Result<void>(const std::string &, const char *, const std::string &)> &each) {
+    return connection.call([&](virConnectPtr conn) -> Result<void> {
         DomainArray all;
         all.count = virConnectListAllDomains(conn, &all.items, 0);  // 0: active and inactive, all kinds
         if (all.count < 0) {
             all.count = 0;
             return last_error("cannot list libvirt domains");
         }
-        std::vector<SecretReference> refs;
         for (int i = 0; i < all.count; ++i) {
             virDomainPtr dom = all.items[i];
             const char *raw_name = virDomainGetName(dom);
@@ -96,13 +102,54 @@ Result<std::vector<SecretReference>> list_disk_secret_references(Connection &con
                 auto xml = xml_of(dom, flags, name, vanished);
                 if (!xml) return std::move(xml).error();
                 if (vanished) break;
-                auto found = secret_references_in_domain_xml(*xml, name, view);
-                if (!found) return std::move(found).error();
-                refs.insert(refs.end(), found->begin(), found->end());
+                if (auto r = each(name, view, *xml); !r) return r;
             }
         }
-        return refs;
+        return {};
     });
+}
+
+}  // namespace
+
+Result<std::vector<SecretReference>> list_disk_secret_references(Connection &connection) {
+    std::vector<SecretReference> refs;
+    auto r = for_each_domain_xml(connection, [&](const std::string &name, const char *view, const std::string &xml) -> Result<void> {
+        auto found = secret_references_in_domain_xml(xml, name, view);
+        if (!found) return std::move(found).error();
+        refs.insert(refs.end(), found->begin(), found->end());
+        return {};
+    });
+    if (!r) return std::move(r).error();
+    return refs;
+}
+
+Result<std::vector<std::string>> block_sources_in_domain_xml(const std::string &xml, const std::string &domain,
+                                                             const std::string &view) {
+    pugi::xml_document doc;
+    const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
+    if (!parsed) {
+        return make_error(Status::backend, fmt::format("the {} XML of domain {} does not parse: {}", view, domain,
+                                                       parsed.description()));
+    }
+    std::vector<std::string> devices;
+    for (const pugi::xml_node disk : doc.child("domain").child("devices").children("disk")) {
+        if (std::string_view(disk.attribute("type").as_string()) != "block") continue;
+        const std::string dev = disk.child("source").attribute("dev").as_string();
+        if (!dev.empty()) devices.push_back(dev);
+    }
+    return devices;
+}
+
+Result<std::vector<std::string>> list_disk_block_sources(Connection &connection) {
+    std::vector<std::string> devices;
+    auto r = for_each_domain_xml(connection, [&](const std::string &name, const char *view, const std::string &xml) -> Result<void> {
+        auto found = block_sources_in_domain_xml(xml, name, view);
+        if (!found) return std::move(found).error();
+        devices.insert(devices.end(), found->begin(), found->end());
+        return {};
+    });
+    if (!r) return std::move(r).error();
+    return devices;
 }
 
 }  // namespace ivd::libvirt

@@ -246,7 +246,8 @@ Result<void> NetworkDiskPath::disconnect(const request::VolumeRequest &volume, c
     return {};
 }
 
-Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers() {
+Result<std::vector<Leftover>> NetworkDiskPath::find_leftovers(const CleanupContext &) {
+    // Secrets are matched against the domains' secret references, which the path reads itself.
     return secrets_.find_leftovers(std::string(secret_usage_prefix) + config_.cleanup_volume_prefix);
 }
 

@@ -43,7 +43,7 @@ public:
                                     const request::DiskTarget &disk) override;
     // READ CAPACITY 16 on the portal QEMU uses.
     Result<std::uint64_t> extend(const request::VolumeRequest &volume, const request::DeviceInfo &device_info) override;
-    Result<std::vector<Leftover>> find_leftovers() override;
+    Result<std::vector<Leftover>> find_leftovers(const CleanupContext &context) override;
     Result<void> remove_leftover(const Leftover &leftover) override;
 
 private:

@@ -129,8 +129,18 @@ Result<BlockDevice> parse_block(const json::Value &doc) {
             auto t = read_target(p, where.index(i));
             if (!t) return std::move(t).error();
             t->addressing = b.addressing;
-            b.paths.push_back(BlockPath{std::move(t).value(), p["device"].as_string(), p["state"].as_string(),
-                                        p["multipath_error"].as_string()});
+            BlockPath path{std::move(t).value(), p["device"].as_string(), p["state"].as_string(),
+                           p["multipath_error"].as_string()};
+            if (const json::Value *iface = member(p, "iface")) {
+                auto name = read_string(*iface, where.index(i).key("iface"), {.max_bytes = 64});
+                if (!name) return std::move(name).error();
+                if (!valid_iscsi_iface_name(*name)) {
+                    return invalid(where.index(i).key("iface"), fmt::format("{} is not an open-iscsi iface name",
+                                                                            quote_for_message(*name)));
+                }
+                path.iface = std::move(name).value();
+            }
+            b.paths.push_back(std::move(path));
         }
     }
     if (const json::Value *f = member(doc, "failed_portals")) b.failed_portals = *f;
@@ -260,11 +270,12 @@ void write_block_tail(Out &out, const DeviceInfo &info) {
     const BlockDevice &b = info.block();
     out.open_array("paths", b.paths.size());
     for (const BlockPath &p : b.paths) {
-        out.open_item(6);
+        out.open_item(7);
         add_target(out, p.target);
         out.add("device", p.device);
         out.add("state", p.state);
         if (!p.multipath_error.empty()) out.add("multipath_error", p.multipath_error);
+        if (p.iface != default_iface) out.add("iface", p.iface);
         out.close();
     }
     out.close();

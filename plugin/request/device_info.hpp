@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/json.hpp"
+#include "request/driver_config.hpp"
 #include "request/volume_request.hpp"
 
 #include <cstdint>
@@ -48,6 +49,9 @@ struct BlockPath {
     std::string device;           // "/dev/sda"
     std::string state;            // "active", "standby", "not_in_map"
     std::string multipath_error;  // "" unless multipathd refused it
+    // "iface": the open-iscsi iface of the path's session, written only when not "default" (absent: "default",
+    // all any driver wrote before iscsi_ifaces; no version change: older drivers ignore the key).
+    std::string iface{default_iface};
 };
 
 // The host's own iSCSI stack: a block device (a multipath map or one path's by-path link).

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <optional>
 #include <cstdint>
 #include <string_view>
 
@@ -95,6 +97,79 @@ Result<Tristate> tristate(const json::Value &v, const Where &where) {
     return *b ? Tristate::yes : Tristate::no;
 }
 
+// --- iscsi_ifaces: "NAME" or "NAME:NETDEV", comma-separated. ---
+
+bool iface_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
+
+// An offload iface as iscsiadm names it: TRANSPORT.MAC ("bnx2i.00:0e:1e:04:93:92"); its colons belong to the name.
+bool offload_iface_name(std::string_view s) {
+    const auto dot = s.rfind('.');
+    if (dot == std::string_view::npos || dot == 0 || s.size() - dot - 1 != 17) return false;
+    if (!std::all_of(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(dot), iface_char)) return false;
+    for (std::size_t i = 0; i < 17; ++i) {
+        const char c = s[dot + 1 + i];
+        if (i % 3 == 2 ? c != ':' : !std::isxdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+}
+
+// A name iscsiadm keeps as a file name (ifaces/NAME, nodes/.../NAME): letters, digits, '_', '-', '.', not
+// starting with '-' (an option to iscsiadm) or '.' (no "." or ".."), at most 64 bytes (ISCSI_MAX_IFACE_LEN 65).
+std::optional<std::string> bad_name(std::string_view s, std::size_t max_bytes, std::string_view what) {
+    if (s.empty()) return fmt::format("an empty {}", what);
+    if (s.size() > max_bytes) return fmt::format("{} \"{}\" is longer than {} bytes", what, s, max_bytes);
+    if (s.front() == '-' || s.front() == '.') return fmt::format("{} \"{}\" starts with '{}'", what, s, s.front());
+    if (!std::all_of(s.begin(), s.end(), iface_char)) {
+        return fmt::format("{} \"{}\" has a character other than letters, digits, '_', '-' and '.'", what, s);
+    }
+    return std::nullopt;
+}
+
+Result<IscsiIface> iscsi_iface(std::string_view entry, const Where &where) {
+    IscsiIface iface;
+    const auto colon = entry.find(':');
+    if (offload_iface_name(entry)) {
+        iface.name = std::string(entry);
+        return iface;
+    }
+    iface.name = std::string(entry.substr(0, colon));
+    if (colon != std::string_view::npos) iface.netdev = std::string(entry.substr(colon + 1));
+    if (auto why = bad_name(iface.name, 64, "iface name")) return invalid(where, *why);
+    if (colon != std::string_view::npos) {
+        // A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':' or white space.
+        if (auto why = bad_name(iface.netdev, 15, "network interface")) {
+            return invalid(where, fmt::format("{} (in \"{}\": NAME:NETDEV)", *why, entry));
+        }
+        if (iface.name == default_iface || iface.name == "iser") {
+            return invalid(where, fmt::format("\"{}\" is open-iscsi's own iface and binds no network interface: give "
+                                              "another name for \"{}\"", iface.name, entry));
+        }
+    }
+    return iface;
+}
+
+Result<std::vector<IscsiIface>> iscsi_iface_list(const json::Value &v, const Where &where) {
+    auto s = read_string(v, where, {.max_bytes = 4096});
+    if (!s) return std::move(s).error();
+    std::vector<IscsiIface> out;
+    std::string_view rest = *s;
+    while (true) {
+        const auto comma = rest.find(',');
+        std::string_view entry = rest.substr(0, comma);
+        while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+        while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+        auto iface = iscsi_iface(entry, where);
+        if (!iface) return std::move(iface).error();
+        if (std::any_of(out.begin(), out.end(), [&](const IscsiIface &i) { return i.name == iface->name; })) {
+            return invalid(where, fmt::format("iface \"{}\" is listed twice", iface->name));
+        }
+        out.push_back(std::move(*iface));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
 // --- Checks across keys, run right after the row that completes them (so errors come in key order). ---
 
 Result<void> multipath_needs_host_path(DriverConfig &c, const Where &where) {
@@ -176,8 +251,11 @@ constexpr Row rows[] = {
     {"command_timeout_ms", into<any_ms, &C::command_timeout>},
     {"map_ready_timeout_ms", into<any_ms, &C::map_ready_timeout>},
     {"extend_timeout_ms", into<any_ms, &C::extend_timeout>},
+    {"path_removal_timeout_ms", into<any_ms, &C::path_removal_timeout>},
+    {"map_removal_timeout_ms", into<any_ms, &C::map_removal_timeout>},
     {"scrub_chap_from_node_record", into<flag, &C::scrub_chap_key>},
     {"keep_chap_in_node_record", into<flag, &C::keep_chap_key>, resolve_chap_record_policy},  // the old name
+    {"iscsi_ifaces", into<iscsi_iface_list, &C::iscsi_ifaces>},
     {"host_iscsi", into<tristate, &C::host_iscsi>},
     // Host capability detection.
     {"qemu_emulator", into<absolute_path, &C::qemu_emulator>},
@@ -215,6 +293,10 @@ Result<DriverConfig> parse(const json::Value &doc) {
 
 }  // namespace
 
+bool valid_iscsi_iface_name(std::string_view name) {
+    return offload_iface_name(name) || !bad_name(name, 64, "iface name");
+}
+
 HostFactsConfig DriverConfig::host_facts() const {
     HostFactsConfig part;
     static_cast<LibvirtConfig &>(part) = *this;
@@ -242,6 +324,8 @@ HostPathConfig DriverConfig::host_path() const {
     part.probe_timeout = probe_timeout;
     part.enforce_multipath = enforce_multipath;
     part.initiator_name_file = initiator_name_file;
+    part.state_dir = state_dir;
+    part.state_lock_timeout = state_lock_timeout;
     return part;
 }
 

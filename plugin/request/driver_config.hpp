@@ -70,6 +70,19 @@ struct HostFactsOptions {
     std::string multipathd_socket = "@/org/kernel/linux/storage/multipathd";
 };
 
+// One open-iscsi iface the host path logs in through (iscsi_ifaces): an existing one (`default`, an offload iface
+// such as `bnx2i.00:11:22:33:44:55`), or, with `netdev`, one bound to that NIC (iface.net_ifacename), created
+// when missing.
+inline constexpr std::string_view default_iface = "default";
+struct IscsiIface {
+    std::string name;
+    std::string netdev;  // "": the iface must exist already
+    friend bool operator==(const IscsiIface &, const IscsiIface &) = default;
+};
+
+// Whether iscsi_ifaces would accept `name` as an iface name (so it can go into iscsiadm's argv and file names).
+bool valid_iscsi_iface_name(std::string_view name);
+
 // The host path's own keys (iscsiadm, multipath-tools, sysfs).
 struct HostPathOptions {
     std::string sysfs_root = "/sys";
@@ -84,10 +97,14 @@ struct HostPathOptions {
     std::chrono::milliseconds command_timeout{15000};         // any other tool call
     std::chrono::milliseconds map_ready_timeout{10000};       // connect: the map reads a block (ready for I/O)
     std::chrono::milliseconds extend_timeout{30000};          // extend: rescans, resize map, the new size
+    std::chrono::milliseconds path_removal_timeout{5000};     // disconnect: multipathd stops listing removed paths
+    std::chrono::milliseconds map_removal_timeout{10000};     // disconnect: `multipathd del map` after a failed flush
     // false (default): the CHAP password stays in the node record (0600, root's, written atomically, never via
     // argv), as os-brick leaves it, so iscsid can log in again by itself after its own restart; true: removed
     // right after login (the session keeps it), and iscsid then cannot recover a dropped session after its restart.
     bool scrub_chap_from_node_record = false;
+    // iscsi_ifaces: every (portal, iface) pair is a path; `default` alone is what iscsiadm does without -I.
+    std::vector<IscsiIface> iscsi_ifaces{IscsiIface{std::string(default_iface), {}}};
 };
 
 // The network path's own keys.
@@ -118,6 +135,10 @@ struct HostPathConfig : GuestDiskConfig, HostToolsConfig, HostPathOptions {
     std::chrono::milliseconds probe_timeout = ProbeConfig{}.probe_timeout;  // LU identity and discovery
     bool enforce_multipath = false;                                         // a degraded map is an error
     std::string initiator_name_file{default_initiator_name_file};          // named when no initiator is known
+    // The crash journal of host attachments (state_dir/host-attachments, see attachment_journal.hpp): shared with
+    // the network path's records, and the same bounded wait for another process's steps on the same volume.
+    std::string state_dir = NetDiskOptions{}.state_dir;
+    std::chrono::milliseconds state_lock_timeout = NetDiskOptions{}.state_lock_timeout;
 };
 
 // The whole configuration (driver/ keeps it and hands each room its part).

@@ -20,10 +20,20 @@ class FakeHostOps final : public host_path::HostOps {
 public:
     // Makes `step` fail on `portal` ("" = every portal). Steps: prepare, lock, login, scan, device (the LUN never
     // appears), wwid, multipath_add, flush, remove_device, logout, delete_node, ready (the map never reads),
-    // rescan, resize.
+    // rescan, resize, show_paths (multipathd does not answer), del_path, del_map (the map stays: held open).
     void fail(const std::string &step, const std::string &portal = "", Status status = Status::backend) {
         std::lock_guard g(m_);
         failures_[{step, portal}] = status;
+    }
+    // The steps fail() made fail work again.
+    void clear_failures() {
+        std::lock_guard g(m_);
+        failures_.clear();
+    }
+    // Every scripted failure of `step` ends.
+    void heal(const std::string &step) {
+        std::lock_guard g(m_);
+        std::erase_if(failures_, [&](const auto &kv) { return kv.first.first == step; });
     }
     // The WWID the device reached through `portal` reports (default: the probe's, 3600fake0001).
     void set_wwid(const std::string &portal, const std::string &wwid) {
@@ -32,13 +42,63 @@ public:
     }
     void set_map_forms(bool forms) { map_forms_ = forms; }          // false: multipathd takes paths, no map forms
     void set_by_path_links(bool links) { by_path_links_ = links; }  // false: udev makes no by-path link
-
-    // Another volume's session on (portal, iqn), with its LUN's device: not ours to log out.
-    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
+    // iscsi_ifaces: an iface the host has (with its netdev; "default" is always there).
+    void add_iface(const std::string &name, const std::string &netdev = "") {
         std::lock_guard g(m_);
-        SessionState &s = session_locked(portal, iqn);
-        nodes_.insert(key(portal, iqn));
-        devices_[target_key(portal, iqn, lun)] = Device{next_device_locked(), portal.to_string(), s.name, lun};
+        ifaces_[name] = netdev;
+    }
+    std::map<std::string, std::string> ifaces() const {
+        std::lock_guard g(m_);
+        return ifaces_;
+    }
+    // The TPGT each (portal, iface) login carried for its node record (-1 entries are not kept).
+    std::map<std::string, int> tpgts() const {
+        std::lock_guard g(m_);
+        return tpgts_;
+    }
+    // Sessions through one iface.
+    std::size_t sessions_via(const std::string &iface) const {
+        std::lock_guard g(m_);
+        return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(),
+                                                      [&](const auto &s) { return s.second.iface == iface; }));
+    }
+    // true: multipathd keeps listing a path after its device is removed (a missed uevent) until `del path`.
+    void set_keeps_removed_paths(bool keeps) { keeps_removed_paths_ = keeps; }
+    // Paths multipathd lists now; whether the map exists (its dm device, with or without paths).
+    std::set<std::string> listed_paths() const {
+        std::lock_guard g(m_);
+        return listed_;
+    }
+    bool map_present() const {
+        std::lock_guard g(m_);
+        return map_present_;
+    }
+
+    // Another volume's session on (portal, iqn) through `iface`, with its LUN's device: not ours to log out.
+    // `name`: the device name the kernel gives it ("": the next one; a removed device's: a reused name).
+    void add_foreign_lun(const request::Portal &portal, const std::string &iqn, std::int64_t lun,
+                         const std::string &iface = host_path::default_iface_name, std::string name = "") {
+        std::lock_guard g(m_);
+        SessionState &s = session_locked(portal, iqn, iface);
+        nodes_.insert(key(portal, iqn, iface));
+        if (name.empty()) name = next_device_locked();
+        devices_[target_key(portal, iqn, lun, iface)] = Device{name, portal.to_string(), s.name, lun};
+    }
+
+    // The session to `portal` ends behind the driver's back (an admin's logout, a session iscsid gave up on): its
+    // devices leave the map and go, the node record stays. Not journaled: the driver did not do it.
+    void lose_session(const std::string &portal) {
+        std::lock_guard g(m_);
+        for (auto it = devices_.begin(); it != devices_.end();) {
+            if (it->second.portal != portal) {
+                ++it;
+                continue;
+            }
+            in_map_.erase(it->second.name);
+            if (!keeps_removed_paths_) listed_.erase(it->second.name);
+            it = devices_.erase(it);
+        }
+        std::erase_if(sessions_, [&](const auto &kv) { return kv.second.portal.to_string() == portal; });
     }
 
     // Extend: the LU grows (devices see it after their rescan, the map after its resize); a path's SCSI state.
@@ -89,6 +149,26 @@ public:
     // HostOps ------------------------------------------------------------------------------------------------
     Result<void> prepare() override { return failure("prepare", ""); }
 
+    Result<void> ensure_iface(const request::IscsiIface &iface) override {
+        std::lock_guard g(m_);
+        if (iface.name == request::default_iface) return {};
+        auto it = ifaces_.find(iface.name);
+        if (it == ifaces_.end()) {
+            if (iface.netdev.empty()) {
+                return make_error(Status::config, fmt::format("iscsi_ifaces: iface \"{}\" does not exist", iface.name),
+                                  "config", "iscsi_ifaces");
+            }
+            note_locked("iface_new " + iface.name + " " + iface.netdev);
+            ifaces_[iface.name] = iface.netdev;
+            return {};
+        }
+        if (!iface.netdev.empty() && it->second != iface.netdev) {
+            return make_error(Status::config, fmt::format("iscsi_ifaces: iface \"{}\" is bound to \"{}\"", iface.name,
+                                                          it->second), "config", "iscsi_ifaces");
+        }
+        return {};
+    }
+
     Result<std::unique_ptr<host_path::TargetLock>> lock_target(const request::Portal &portal, const std::string &) override {
         std::lock_guard g(m_);
         if (auto e = failure_locked("lock", portal.to_string())) return std::move(*e);
@@ -96,20 +176,25 @@ public:
     }
 
     Result<host_path::LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                                         const request::ChapCredentials *) override {
+                                         const request::ChapCredentials *, const std::string &iface, int tpgt) override {
+        if (tpgt >= 0) note_tpgt(portal, iface, tpgt);
         std::lock_guard g(m_);
-        note_locked("login " + portal.to_string());
-        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) {
+        note_locked("login " + portal.to_string() + via(iface));
+        if (iface != request::default_iface && !ifaces_.count(iface)) {
+            return make_error(Status::backend, "fake: login through an iface the host does not have: " + iface);
+        }
+        if (auto it = sessions_.find(key(portal, iqn, iface)); it != sessions_.end()) {
             return host_path::LoginResult{it->second.session(), false};
         }
-        nodes_.insert(key(portal, iqn));  // iscsiadm writes the record before it logs in
+        nodes_.insert(key(portal, iqn, iface));  // iscsiadm writes the record before it logs in
         if (auto e = failure_locked("login", portal.to_string())) return std::move(*e);
-        return host_path::LoginResult{session_locked(portal, iqn).session(), true};
+        return host_path::LoginResult{session_locked(portal, iqn, iface).session(), true};
     }
 
-    std::optional<host_path::Session> find_session(const request::Portal &portal, const std::string &iqn) override {
+    std::optional<host_path::Session> find_session(const request::Portal &portal, const std::string &iqn,
+                                                   const std::string &iface) override {
         std::lock_guard g(m_);
-        if (auto it = sessions_.find(key(portal, iqn)); it != sessions_.end()) return it->second.session();
+        if (auto it = sessions_.find(key(portal, iqn, iface)); it != sessions_.end()) return it->second.session();
         return std::nullopt;
     }
 
@@ -129,23 +214,24 @@ public:
         const std::string portal = s->portal.to_string();
         note_locked(fmt::format("scan {} lun {}", portal, lun));
         if (auto e = failure_locked("scan", portal)) return std::move(*e);
-        const std::string k = target_key(s->portal, s->iqn, lun);
+        const std::string k = target_key(s->portal, s->iqn, lun, s->iface);
         if (!devices_.count(k) && !failing_locked("device", portal)) {
             devices_[k] = Device{next_device_locked(), portal, s->name, lun};
         }
         return {};
     }
 
-    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout) override {
-        if (auto d = find_device(target); !d.empty()) return d;
+    Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
+                                        const std::string &iface) override {
+        if (auto d = find_device(target, iface); !d.empty()) return d;
         return make_error(Status::timeout, fmt::format("fake: LUN {} of {} did not appear within {} ms", target.lun,
                                                        target.portal.to_string(), timeout.count()));
     }
 
-    std::string find_device(const request::Target &target) override {
+    std::string find_device(const request::Target &target, const std::string &iface) override {
         std::lock_guard g(m_);
         // As the kernel: a device is known by the LUN it was scanned with (data.addressing_mode applied).
-        auto it = devices_.find(target_key(target.portal, target.iqn, target.scsi_lun()));
+        auto it = devices_.find(target_key(target.portal, target.iqn, target.scsi_lun(), iface));
         return it == devices_.end() ? std::string() : it->second.name;
     }
 
@@ -179,6 +265,11 @@ public:
         note_locked("whitelist " + wwid);
         return {};
     }
+    Result<void> multipath_forget_wwid(const std::string &wwid) override {
+        std::lock_guard g(m_);
+        note_locked("forget_wwid " + wwid);
+        return {};
+    }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point) override {
         std::lock_guard g(m_);
@@ -186,7 +277,11 @@ public:
         const Device *d = device_locked(device);
         if (d == nullptr) return make_error(Status::internal, "fake: no device " + device);
         if (auto e = failure_locked("multipath_add", d->portal)) return std::move(*e);
-        if (map_forms_) in_map_.insert(device);
+        listed_.insert(device);
+        if (map_forms_) {
+            in_map_.insert(device);
+            map_present_ = true;
+        }
         return {};
     }
 
@@ -207,7 +302,7 @@ public:
 
     std::optional<host_path::MultipathMap> find_multipath_by_name(const std::string &name) override {
         std::lock_guard g(m_);
-        if (in_map_.empty() || name != default_wwid) return std::nullopt;
+        if (!map_present_ || name != default_wwid) return std::nullopt;  // a map can outlive its paths
         return map_locked();
     }
 
@@ -221,6 +316,7 @@ public:
         note_locked("flush " + map.dm);
         if (auto e = failure_locked("flush", "")) return std::move(*e);
         in_map_.clear();
+        map_present_ = false;
         return {};
     }
 
@@ -274,23 +370,53 @@ public:
         if (d == nullptr) return {};
         if (auto e = failure_locked("remove_device", d->portal)) return std::move(*e);
         in_map_.erase(device);
+        if (!keeps_removed_paths_) listed_.erase(device);
         std::erase_if(devices_, [&](const auto &kv) { return kv.second.name == device; });
         return {};
     }
 
-    Result<void> logout(const request::Portal &portal, const std::string &iqn) override {
+    Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
+                                                         std::chrono::milliseconds) override {
         std::lock_guard g(m_);
-        note_locked("logout " + portal.to_string());
-        if (auto e = failure_locked("logout", portal.to_string())) return std::move(*e);
-        sessions_.erase(key(portal, iqn));
+        if (auto e = failure_locked("show_paths", "")) return std::move(*e);
+        std::vector<std::string> left;
+        for (const auto &d : devices) {
+            if (listed_.count(d)) left.push_back(d);
+        }
+        return left;
+    }
+
+    Result<void> multipathd_del_path(const std::string &device) override {
+        std::lock_guard g(m_);
+        note_locked("del_path " + device);
+        if (auto e = failure_locked("del_path", "")) return std::move(*e);
+        listed_.erase(device);
+        in_map_.erase(device);
         return {};
     }
 
-    Result<void> delete_node(const request::Portal &portal, const std::string &iqn) override {
+    Result<void> multipathd_del_map(const host_path::MultipathMap &map, std::chrono::milliseconds) override {
         std::lock_guard g(m_);
-        note_locked("delete_node " + portal.to_string());
+        note_locked("del_map " + map.dm);
+        if (auto e = failure_locked("del_map", "")) return std::move(*e);
+        in_map_.clear();
+        map_present_ = false;
+        return {};
+    }
+
+    Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
+        std::lock_guard g(m_);
+        note_locked("logout " + portal.to_string() + via(iface));
+        if (auto e = failure_locked("logout", portal.to_string())) return std::move(*e);
+        sessions_.erase(key(portal, iqn, iface));
+        return {};
+    }
+
+    Result<void> delete_node(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
+        std::lock_guard g(m_);
+        note_locked("delete_node " + portal.to_string() + via(iface));
         if (auto e = failure_locked("delete_node", portal.to_string())) return std::move(*e);
-        nodes_.erase(key(portal, iqn));
+        nodes_.erase(key(portal, iqn, iface));
         return {};
     }
 
@@ -305,6 +431,7 @@ private:
         request::Portal portal;
         std::string iqn;
         int host = 0;
+        std::string iface;
         host_path::Session session() const { return host_path::Session{name, host, "0", "0"}; }
     };
     struct Device {
@@ -314,14 +441,19 @@ private:
         std::int64_t lun = 0;
     };
 
-    static std::string key(const request::Portal &portal, const std::string &iqn) { return portal.to_string() + " " + iqn; }
-    static std::string target_key(const request::Portal &portal, const std::string &iqn, std::int64_t lun) {
-        return fmt::format("{} {} {}", portal.to_string(), iqn, lun);
+    // Journal suffix: nothing for the default iface (entries as before ifaces).
+    static std::string via(const std::string &iface) { return iface == request::default_iface ? "" : " via " + iface; }
+    static std::string key(const request::Portal &portal, const std::string &iqn, const std::string &iface) {
+        return portal.to_string() + " " + iqn + " " + iface;
+    }
+    static std::string target_key(const request::Portal &portal, const std::string &iqn, std::int64_t lun,
+                                  const std::string &iface) {
+        return fmt::format("{} {} {} {}", portal.to_string(), iqn, lun, iface);
     }
 
-    SessionState &session_locked(const request::Portal &portal, const std::string &iqn) {
-        auto [it, made] = sessions_.try_emplace(key(portal, iqn));
-        if (made) it->second = SessionState{fmt::format("session{}", ++session_count_), portal, iqn, session_count_};
+    SessionState &session_locked(const request::Portal &portal, const std::string &iqn, const std::string &iface) {
+        auto [it, made] = sessions_.try_emplace(key(portal, iqn, iface));
+        if (made) it->second = SessionState{fmt::format("session{}", ++session_count_), portal, iqn, session_count_, iface};
         return it->second;
     }
     const SessionState *by_name_locked(const std::string &name) const {
@@ -366,11 +498,20 @@ private:
     int session_count_ = 0;
     int device_count_ = 0;
     std::map<std::string, std::string> states_;
+    std::map<std::string, std::string> ifaces_;  // name -> netdev
+    std::map<std::string, int> tpgts_;           // "PORTAL IFACE" -> TPGT given at login
+    void note_tpgt(const request::Portal &portal, const std::string &iface, int tpgt) {
+        std::lock_guard g(m_);
+        tpgts_[portal.to_string() + " " + iface] = tpgt;
+    }
     std::map<std::string, std::uint64_t> sizes_;
     std::uint64_t lu_size_ = initial_size;
     std::uint64_t map_size_ = initial_size;
     bool map_forms_ = true;
     bool by_path_links_ = true;
+    bool keeps_removed_paths_ = false;
+    bool map_present_ = false;
+    std::set<std::string> listed_;
 };
 
 }  // namespace ivd::testing

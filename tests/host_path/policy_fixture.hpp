@@ -77,7 +77,7 @@ protected:
             auto ops = std::make_unique<FakeHostOps>();
             host_ = ops.get();
             for (auto &setup : host_setup_) setup(*host_);
-            path_ = std::make_unique<ivd::host_path::HostPath>(config_, ivd::Logger{}, std::move(ops), queries());
+            path_ = std::make_unique<ivd::host_path::HostPath>(config_, ivd::Logger{}, std::move(ops), queries(), journal_);
         }
         return *path_;
     }
@@ -121,6 +121,8 @@ protected:
     std::vector<std::function<void(FakeHostOps &)>> host_setup_;
     int probes_ = 0;
     FakeHostOps *host_ = nullptr;
+    // The crash journal (in memory): tests read its records and run cleanup on them.
+    std::shared_ptr<ivd::host_path::AttachmentJournal> journal_ = ivd::host_path::make_memory_journal();
     std::unique_ptr<ivd::host_path::HostPath> path_;
 };
 

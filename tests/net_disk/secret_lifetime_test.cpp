@@ -247,7 +247,7 @@ TEST(SecretLifetime, CleanupRemovesUnreferencedSecretsWithStaleRecordsButNotNewO
     auto path = host.path();
     const auto v = chap_volume();
     ASSERT_TRUE(connect(*path, v).ok());  // never disconnected: a crashed host
-    auto found = path->find_leftovers();
+    auto found = path->find_leftovers({});
     ASSERT_TRUE(found.ok()) << found.error().message;
     ASSERT_EQ(found->size(), 1u);
     EXPECT_FALSE((*found)[0].in_use);
@@ -261,7 +261,7 @@ TEST(SecretLifetime, CleanupRemovesUnreferencedSecretsWithStaleRecordsButNotNewO
     EXPECT_TRUE(host.has_secret()) << "the stale record still keeps it";
     ASSERT_TRUE(path->remove_leftover((*found)[0]).ok());
     EXPECT_FALSE(host.has_secret());
-    auto after = path->find_leftovers();
+    auto after = path->find_leftovers({});
     ASSERT_TRUE(after.ok());
     EXPECT_TRUE(after->empty()) << "the stale record went with the secret";
 }

@@ -106,3 +106,63 @@ TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
 }
 
 }  // namespace
+
+namespace {
+
+// iscsi_ifaces: "default" by default (today's behaviour), NAME or NAME:NETDEV entries, offload names whole.
+TEST(DriverConfig, IscsiIfacesDefaultAndEntries) {
+    auto d = parse("{}");
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->iscsi_ifaces, (std::vector<IscsiIface>{{"default", ""}}));
+    EXPECT_EQ(d->host_path().iscsi_ifaces, d->iscsi_ifaces);
+    auto c = parse(R"({"iscsi_ifaces":"default, ivd0:eth1,ivd1:veth-b.2 ,bnx2i.00:0e:1e:04:93:92,iser"})");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->iscsi_ifaces, (std::vector<IscsiIface>{{"default", ""},
+                                                        {"ivd0", "eth1"},
+                                                        {"ivd1", "veth-b.2"},
+                                                        {"bnx2i.00:0e:1e:04:93:92", ""},
+                                                        {"iser", ""}}));
+    EXPECT_EQ(c->host_path().iscsi_ifaces, c->iscsi_ifaces);
+    EXPECT_TRUE(c->unknown_keys.empty());
+}
+
+// Strict names: each refusal names iscsi_ifaces and says why.
+TEST(DriverConfig, IscsiIfacesRefusedEntriesNameTheKeyAndTheReason) {
+    struct {
+        const char *text;
+        const char *reason;
+    } cases[] = {
+        {R"({"iscsi_ifaces":""})", "empty"},
+        {R"({"iscsi_ifaces":"a,,b"})", "an empty iface name"},
+        {R"({"iscsi_ifaces":"../etc"})", "starts with '.'"},
+        {R"({"iscsi_ifaces":"a/b"})", "has a character other than"},
+        {R"({"iscsi_ifaces":"-I"})", "starts with '-'"},
+        {R"({"iscsi_ifaces":"x:eth0:1"})", "network interface \"eth0:1\""},
+        {R"({"iscsi_ifaces":"x:"})", "an empty network interface"},
+        {R"({"iscsi_ifaces":"x:averyveryverylongnic"})", "longer than 15 bytes"},
+        {R"({"iscsi_ifaces":"default:eth0"})", "binds no network interface"},
+        {R"({"iscsi_ifaces":"a b"})", "has a character other than"},
+        {R"({"iscsi_ifaces":"ivd0:eth1,ivd0:eth2"})", "listed twice"},
+        {R"({"iscsi_ifaces":"bnx2i.00:0e:1e:04:93"})", "network interface"},
+        {R"({"iscsi_ifaces":"0123456789012345678901234567890123456789012345678901234567890123456789"})", "longer than 64"},
+        {R"({"iscsi_ifaces":7})", ""},
+    };
+    for (const auto &c : cases) {
+        auto r = parse(c.text);
+        ASSERT_FALSE(r.ok()) << c.text;
+        EXPECT_EQ(r.error().status, ivd::Status::config) << c.text;
+        EXPECT_EQ(r.error().field, "iscsi_ifaces") << c.text;
+        EXPECT_NE(r.error().message.find("iscsi_ifaces"), std::string::npos) << r.error().message;
+        EXPECT_NE(r.error().message.find(c.reason), std::string::npos) << c.text << ": " << r.error().message;
+    }
+}
+
+TEST(DriverConfig, IscsiIfaceNameCheckIsTheConfigOne) {
+    EXPECT_TRUE(valid_iscsi_iface_name("default"));
+    EXPECT_TRUE(valid_iscsi_iface_name("qla4xxx.00:0e:1e:04:93:92"));
+    EXPECT_FALSE(valid_iscsi_iface_name(".."));
+    EXPECT_FALSE(valid_iscsi_iface_name("a/b"));
+    EXPECT_FALSE(valid_iscsi_iface_name(""));
+}
+
+}  // namespace

@@ -15,89 +15,12 @@ set -u
 # shellcheck disable=SC1091
 source /lab/guest_stack.sh
 
-result() { say "RESULT $1 $2 ${*:3}"; }
-pass() { result "$1" PASS "${*:2}"; }
-fail() { result "$1" FAIL "${*:2}"; FAILED=1; }
-FAILED=0
-
-# --- CHAP password watch: /proc/*/cmdline sampled in the background, in pure bash (no process is forked, and the
-# password only ever sits in this shell's memory; hits record pid and program name, never the text) ----------------
-sampler() {
-    local secret samples=0 f a
-    local -a args
-    IFS= read -r secret </lab/chap.secret
-    while [[ ! -e /run/vmlab/stop-sampler ]]; do
-        for f in /proc/[0-9]*/cmdline; do
-            mapfile -d '' args 2>/dev/null <"$f" || continue
-            for a in "${args[@]}"; do
-                if [[ "$a" == *"$secret"* ]]; then
-                    f=${f#/proc/}
-                    echo "pid ${f%/cmdline} ($(cat /proc/${f%/cmdline}/comm 2>/dev/null))" >>/run/vmlab/cmdline-hits
-                fi
-            done
-        done
-        samples=$((samples + 1))
-        echo "$samples" >/run/vmlab/cmdline-samples
-    done
-}
-sampler &
-SAMPLER=$!
-
-# --- helpers --------------------------------------------------------------------------------------------------------
+# Result lines, the password sampler, volume-host and the path views (shared with guest_lifecycle.sh).
+# shellcheck disable=SC1091
+source /lab/guest_common.sh
+start_sampler
 # No libvirtd in the guest: only the host path is exercised; a lost path must degrade, not fail.
 write_host_config false
-
-vh() { /lab/bin/volume-host --config /run/vmlab/volume-host.conf --log-level debug "$@"; }
-json_str() { grep -o "\"$1\" *: *\"[^\"]*\"" "$2" | head -n1 | sed 's/.*: *"\(.*\)"/\1/'; }
-json_bool() { grep -o "\"$1\" *: *\(true\|false\)" "$2" | head -n1 | sed 's/.*: *//'; }
-
-# Reads the first bytes of a block device with O_DIRECT (never the page cache) and compares them with a head file.
-check_bytes() {  # device head-file -> 0 when equal
-    local n
-    n=$(stat -c %s "$2")
-    timeout 120 dd if="$1" of=/run/vmlab/read.bin bs=4096 count=1 iflag=direct status=none 2>>$L/dd.log || return 1
-    cmp -s -n "$n" /run/vmlab/read.bin "$2"
-}
-# Reads 64 blocks spread over the first 16 MiB with O_DIRECT (several I/Os, so round-robin uses every path).
-spread_read() {
-    timeout 120 dd if="$1" of=/dev/null bs=4096 count=64 skip=0 iflag=direct status=none 2>>$L/dd.log || return 1
-    local i
-    for i in 1 2 3 4 5 6 7 8; do
-        timeout 120 dd if="$1" of=/dev/null bs=4096 count=1 skip=$((i * 500)) iflag=direct status=none 2>>$L/dd.log || return 1
-    done
-}
-# "sda 10.0.2.2:3260" for every SCSI disk of every iSCSI session (from iscsiadm -m session -P 3).
-disk_portals() {
-    iscsiadm -m session -P 3 2>/dev/null | awk '
-        /Current Portal:/ { split($3, a, ","); portal = a[1] }
-        /Attached scsi disk/ { print $4, portal }'
-}
-# The portals behind a dm device's paths, sorted, space separated.
-dm_portals() {  # dm-N
-    local s out=""
-    for s in $(ls /sys/block/"$1"/slaves 2>/dev/null); do
-        out+="$(disk_portals | awk -v d="$s" '$1 == d { print $2 }') "
-    done
-    echo "$out" | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//'
-}
-session_count() { iscsiadm -m session 2>/dev/null | grep -c '^tcp:' || true; }
-wait_for() {  # seconds command... -> 0 when the command succeeded within the time
-    local t=$1 end
-    shift
-    end=$((SECONDS + t))
-    while ((SECONDS < end)); do "$@" && return 0; sleep 1; done
-    "$@"
-}
-request() {  # action -> 0 when the host acknowledged it
-    local line
-    say "REQUEST $1"
-    if ! read -r -t 120 -u 5 line; then echo "no answer to $1"; return 1; fi
-    line=${line%$'\r'}
-    [[ "$line" == "ACK $1 ok"* ]] || { echo "$line"; return 1; }
-}
-stty -F /dev/ttyS1 raw -echo 2>/dev/null
-exec 5<>/dev/ttyS1
-EXPECTED_PORTALS=$(printf '%s\n' "$PORTAL1" "$PORTAL2" | sort | tr '\n' ' ' | sed 's/ $//')
 
 # === 1. connect LUN 1 through volume-host, auto path, multipath ======================================================
 if vh connect /lab/ci-lun1.json /run/vmlab/connector.json --disk-info '{"dev":"sdb"}' >/run/vmlab/di1.json 2>$L/connect1.log; then
@@ -227,21 +150,8 @@ iscsiadm -m session >/dev/null 2>&1; rc=$?
                 || fail no_session_left "iscsiadm -m session exited $rc"
 
 # === 5. the CHAP password: not in any cmdline sampled, not in any log or file ======================================
-touch /run/vmlab/stop-sampler
-wait "$SAMPLER" 2>/dev/null
-SAMPLES=$(cat /run/vmlab/cmdline-samples 2>/dev/null || echo 0)
-if [[ ! -s /run/vmlab/cmdline-hits && "$SAMPLES" -gt 0 ]]; then
-    pass secret_not_in_cmdline "$SAMPLES samples of every /proc/*/cmdline, no hit"
-else
-    fail secret_not_in_cmdline "samples=$SAMPLES hits: $(tr '\n' ';' </run/vmlab/cmdline-hits 2>/dev/null)"
-fi
-dmesg >$L/dmesg.txt 2>&1
-hits=$(grep -rlF -f /lab/chap.secret /run /tmp /etc /var/log /var/lib/iscsi /var/lib/multipath /root 2>/dev/null | tr '\n' ' ')
-if [[ -z "$hits" ]]; then
-    pass secret_not_in_logs "not in dmesg, iscsid/multipathd/udevd logs, volume-host logs (debug), /etc, /var/log, /run, /tmp"
-else
-    fail secret_not_in_logs "found in: $hits"
-fi
+secret_checks
+hits=$SECRET_HITS
 lines=$(cat $L/*.log | wc -l)
 say "INFO multipathd add path calls during the first connect: $(grep -c 'run /usr/sbin/multipathd add path' $L/connect1.log)"
 say "INFO $lines log lines checked; volume-host debug log of the first connect: $(wc -l <$L/connect1.log) lines"

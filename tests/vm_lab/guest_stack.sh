@@ -58,7 +58,8 @@ done
 say "STACK iscsid and multipathd up after ${SECONDS}s"
 
 # The compute host's volume-host config and connector, as both guest scripts use them: the connector asks for
-# multipath and iscsid + multipathd answer, so the driver chooses the host path. $1: enforce_multipath.
+# multipath and iscsid + multipathd answer, so the driver chooses the host path. $1: enforce_multipath; $2...:
+# more [iscsi] lines.
 write_host_config() {
     cat >/run/vmlab/volume-host.conf <<CONF
 [DEFAULT]
@@ -69,5 +70,6 @@ connection_uri = qemu:///system
 path = auto
 enforce_multipath = $1
 CONF
+    [[ $# -gt 1 ]] && printf '%s\n' "${@:2}" >>/run/vmlab/volume-host.conf
     printf '{"initiator":"%s","multipath":true,"host":"vmlab","ip":"10.0.2.15"}\n' "$INITIATOR" >/run/vmlab/connector.json
 }

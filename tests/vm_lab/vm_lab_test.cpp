@@ -15,8 +15,9 @@
 //
 // Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 600), IVD_VM_LAB_CACHE (image cache dir),
 // IVD_VM_LAB_KEEP_STAGE=1 (keep the stage directory for debugging: it holds the CHAP password).
-// The image, stage and QEMU plumbing is vm_lab_runner (shared with tests/bench's os-brick comparison).
-#include "vm_lab_runner.hpp"
+// The image, stage and QEMU plumbing is vm_lab_runner (shared with tests/bench's os-brick comparison); staging and
+// result checks shared with the lifecycle test (vm_lab_lifecycle_test.cpp) are vm_lab_support.
+#include "vm_lab_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,10 +25,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace ivd::vmlab;
@@ -56,12 +55,7 @@ TEST(VmLab, HostPathOnRealKernel) {
 
     // 3. The stage directory, shared read-only with the guest.
     Stage stage;
-    fs::create_directories(stage.dir / "bin");
-    fs::copy_file(VOLUME_HOST_PATH, stage.dir / "bin/volume-host");
-    fs::copy_file(IVD_MODULE_PATH, stage.dir / "bin/iscsi_volume_driver.so");
-    fs::copy_file(IVD_VM_LAB_GUEST_SCRIPT, stage.dir / "guest_lab.sh");
-    fs::copy_file(IVD_VM_LAB_GUEST_STACK, stage.dir / "guest_stack.sh");
-    fs::permissions(stage.dir / "guest_lab.sh", fs::perms::owner_all);
+    stage_guest(stage.dir, "guest_lab.sh");
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\nINITIATOR=iqn.2003-01.org.ivd-lab:vmlab-guest\n",
                            p1.port, p2.port, iqn));
@@ -73,17 +67,7 @@ TEST(VmLab, HostPathOnRealKernel) {
 
     // 4. The guest under QEMU (TCG); results come as console lines, host actions are answered on the control port.
     const char *deadline_env = std::getenv("IVD_VM_LAB_DEADLINE_S");
-    std::map<std::string, std::pair<std::string, std::string>> results;  // name -> (PASS|FAIL, detail)
-    const auto on_line = [&](const std::string &line) {
-        std::istringstream ls(line);
-        std::string tag, kind, name, verdict;
-        ls >> tag >> kind;
-        if (kind != "RESULT") return;
-        ls >> name >> verdict;
-        std::string detail;
-        std::getline(ls, detail);
-        results[name] = {verdict, detail};
-    };
+    ResultLines lines;
     const auto on_request = [&](const std::string &name) -> std::string {
         try {
             if (name == "drop_portal2") {
@@ -108,34 +92,13 @@ TEST(VmLab, HostPathOnRealKernel) {
                                                 .deadline_s = deadline_env != nullptr ? std::atoi(deadline_env) : 600,
                                                 .secret = password,
                                                 .echo = &std::cout},
-                                   on_line, on_request);
-    const std::string &console = run.console;
-    const bool timed_out = run.timed_out, done = run.done;
-    const double run_s = run.run_s, done_at = run.done_at;
-
-    // The console as a file for CI artifacts (it is checked below to hold no secret; redacted anyway).
-    {
-        std::ofstream(IVD_VM_LAB_CONSOLE_LOG) << redact(console, password);
-    }
+                                   std::ref(lines), on_request);
     std::cout << fmt::format("[vm-lab] image {:.1f} s, guest run {:.1f} s (DONE at {:.1f} s), total {:.1f} s; console: {}\n",
-                             image_s, run_s, done_at, seconds_since(t0), IVD_VM_LAB_CONSOLE_LOG);
-
-    EXPECT_FALSE(timed_out) << "the guest did not finish within the deadline and was killed; console tail:\n"
-                            << redact(tail_lines(console, 60), password);
-    EXPECT_TRUE(done) << "no 'VMLAB DONE' line; console tail:\n" << redact(tail_lines(console, 60), password);
-    EXPECT_EQ(console.find(password), std::string::npos) << "the CHAP password appeared on the guest console";
-    std::string missing;
-    for (const char *name : {"connect_lun1", "bytes_lun1", "multipath_paths", "io_after_portal_drop", "path_failed_seen",
-                             "path_restored", "connect_lun2", "detach_lun1_keeps_lun2", "disconnect_clean",
-                             "no_session_left", "secret_not_in_cmdline", "secret_not_in_logs"}) {
-        const auto it = results.find(name);
-        if (it == results.end()) {
-            missing += std::string(missing.empty() ? "" : ", ") + name;
-            continue;
-        }
-        EXPECT_EQ(it->second.first, "PASS") << name << ":" << redact(it->second.second, password);
-    }
-    EXPECT_TRUE(missing.empty()) << "missing result line(s) for " << missing << "; console tail:\n"
-                                 << redact(tail_lines(console, 40), password);
+                             image_s, run.run_s, run.done_at, seconds_since(t0), IVD_VM_LAB_CONSOLE_LOG);
+    expect_guest_run(run, lines,
+                     {"connect_lun1", "bytes_lun1", "multipath_paths", "io_after_portal_drop", "path_failed_seen",
+                      "path_restored", "connect_lun2", "detach_lun1_keeps_lun2", "disconnect_clean", "no_session_left",
+                      "secret_not_in_cmdline", "secret_not_in_logs"},
+                     password, IVD_VM_LAB_CONSOLE_LOG);
     ::explicit_bzero(password.data(), password.size());
 }

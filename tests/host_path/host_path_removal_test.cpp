@@ -1,0 +1,120 @@
+// Clean removal on the simulated host with real tgtd logins (issue 17 item 3): multipathd's path list after a
+// disconnect, `multipathd del path` for a path it keeps listing, a held-open map (plain disconnect fails with
+// everything intact; forced, the map is deleted through multipathd once its holder lets go).
+#include "host_path_fixture.hpp"
+
+#include <volume_driver/volume_driver.h>
+
+#include <algorithm>
+
+namespace {
+
+using namespace ivd::testing::hostpath;
+
+class HostPathRemovalTest : public HostPathTest {
+protected:
+    // Two paths of one LUN; the driver with short removal bounds.
+    Json::Value attach() {
+        const std::string iqn = lab_.make_iqn("removal");
+        tid_ = lab_.create_target(iqn);
+        lab_.add_lun(tid_, 1);
+        ci_ = lists(portals(2), {iqn, iqn}, {1, 1});
+        driver({{"path_removal_timeout_ms", "300"}, {"map_removal_timeout_ms", "1500"}});
+        auto info = connect(ci_);
+        EXPECT_TRUE(info.ok()) << (info.ok() ? "" : info.error().message);
+        return info.ok() ? *info : Json::Value();
+    }
+    std::vector<std::string> devices(const Json::Value &info) const {
+        std::vector<std::string> out;
+        for (const auto &p : info["paths"]) out.push_back(fs::path(p["device"].asString()).filename().string());
+        return out;
+    }
+    std::string listed() const { return slurp(dir_ / "state/multipathd_paths"); }
+    bool map_there(const Json::Value &info) const { return fs::exists(dir_ / "dev/mapper" / info["multipath_id"].asString()); }
+    std::size_t count(const std::string &argv_prefix) const {
+        const std::string log = argv_log();
+        std::size_t n = 0;
+        for (std::size_t at = log.find(argv_prefix); at != std::string::npos; at = log.find(argv_prefix, at + 1)) ++n;
+        return n;
+    }
+
+    int tid_ = 0;
+    Json::Value ci_;
+};
+
+TEST_F(HostPathRemovalTest, MultipathdListsNoRemovedPathAfterAPlainDisconnect) {
+    const Json::Value info = attach();
+    ASSERT_EQ(info["paths"].size(), 2u);
+    for (const auto &d : devices(info)) EXPECT_NE(listed().find(d), std::string::npos) << listed();
+    ASSERT_TRUE(disconnect(ci_, info).ok());
+    EXPECT_EQ(listed(), "");
+    EXPECT_EQ(count("multipathd show paths raw format %d"), 1u) << argv_log();
+    EXPECT_EQ(count("multipathd del "), 0u) << argv_log();
+    EXPECT_EQ(sessions(), 0u);
+}
+
+TEST_F(HostPathRemovalTest, APathMultipathdKeepsListingIsDeletedFromIt) {
+    const Json::Value info = attach();
+    ASSERT_EQ(info["paths"].size(), 2u);
+    set_fault("keep_removed_paths");  // multipathd misses the remove uevents
+    ASSERT_TRUE(disconnect(ci_, info).ok());
+    for (const auto &d : devices(info)) EXPECT_EQ(count("multipathd del path " + d + "\n"), 1u) << argv_log();
+    EXPECT_EQ(listed(), "");
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);
+}
+
+TEST_F(HostPathRemovalTest, AMultipathdThatDoesNotAnswerIsNoFailure) {
+    const Json::Value info = attach();
+    set_fault("multipathd_down");
+    ASSERT_TRUE(disconnect(ci_, info).ok());
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(count("multipathd del "), 0u) << argv_log();
+}
+
+// The holder (a guest's QEMU, a process with the map open) lets go during the forced disconnect: its 3 refusals
+// are the plain flush, the forced flush and the first `del map`; the second `del map` removes the map.
+TEST_F(HostPathRemovalTest, AHeldOpenMapFailsAPlainDisconnectIntactAndForceIgnoreErrorsLeavesNothing) {
+    const Json::Value info = attach();
+    ASSERT_EQ(info["paths"].size(), 2u);
+    const std::size_t records = node_records();
+    set_fault("map_held_open", "3");
+    auto plain = disconnect(ci_, info);
+    ASSERT_FALSE(plain.ok());
+    EXPECT_NE(plain.error().message.find("map in use"), std::string::npos) << plain.error().message;
+    EXPECT_TRUE(map_there(info));
+    EXPECT_EQ(count_entries(dir_ / "sys/block" / fs::path(info["path"].asString()).filename() / "slaves"), 2u);
+    EXPECT_EQ(lab_.session_count(tid_), 2);
+    EXPECT_EQ(node_records(), records);
+    for (const auto &d : devices(info)) EXPECT_TRUE(fs::exists(dir_ / "sys/block" / d)) << d;
+    EXPECT_EQ(count("multipathd del "), 0u) << argv_log();
+
+    ASSERT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_FALSE(map_there(info));
+    EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);  // no path device and no dm-N
+    EXPECT_EQ(lab_.session_count(tid_), 0);
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(node_records(), 0u);
+    EXPECT_EQ(listed(), "");
+    EXPECT_EQ(count("multipathd del map " + info["multipath_id"].asString()), 2u) << argv_log();
+}
+
+// A holder that never lets go: no one can remove an open map. The rest of the volume goes; the map is reported
+// (multipathd_del_map) with --force, and only logged with --ignore-errors.
+TEST_F(HostPathRemovalTest, AMapHeldOpenThroughoutIsReportedWithEverythingElseGone) {
+    const Json::Value info = attach();
+    set_fault("map_held_open");
+    auto forced = disconnect(ci_, info, VD_DISCONNECT_FORCE);
+    ASSERT_FALSE(forced.ok());
+    EXPECT_NE(forced.error().message.find("multipathd_del_map"), std::string::npos) << forced.error().message;
+    EXPECT_NE(forced.error().message.find("flush_multipath"), std::string::npos) << forced.error().message;
+    EXPECT_TRUE(map_there(info));
+    EXPECT_EQ(lab_.session_count(tid_), 0);
+    for (const auto &d : devices(info)) EXPECT_FALSE(fs::exists(dir_ / "sys/block" / d)) << d;
+    EXPECT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
+    fs::remove(dir_ / "faults/map_held_open");  // the holder lets go: a later disconnect flushes the map
+    EXPECT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_FALSE(map_there(info));
+}
+
+}  // namespace
