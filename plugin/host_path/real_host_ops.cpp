@@ -105,8 +105,9 @@ public:
             }
         }
         if (auto failure = tools_.login_failure(r, portal, iqn)) return std::move(*failure);
-        std::optional<Session> session;
-        poll_until(c_.command_timeout, [&] { return (session = find_session(portal, iqn, iface)).has_value(); });
+        std::optional<Session> session = find_session(portal, iqn, iface);
+        if (!session) sys_.forget_identities();  // iscsiadm says it is there: what was read may be stale (a reused name)
+        poll_until(c_.command_timeout, [&] { return session || (session = find_session(portal, iqn, iface)); });
         if (!session) {
             return make_error(Status::backend,
                               fmt::format("iscsiadm logged in to {} {} (iface {}) but no session appeared in "
@@ -284,8 +285,7 @@ public:
         auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", iface, "--logout"},
                                  {iscsi_err_no_objs_found});
         if (!r) return r;
-        // Done when the session logged out of is gone: its own entry is looked at, not every session's (a miss
-        // lists them all, and the host may have thousands).
+        // Done when the session logged out of is gone: its own entry is looked at (a miss lists every session).
         auto gone = [&] { return before ? !sys_.session_exists(before->name) : !find_session(portal, iqn, iface); };
         if (!poll_until(c_.command_timeout, gone)) {
             return make_error(Status::timeout, fmt::format("the session to {} {} (iface {}) is still there after logout",

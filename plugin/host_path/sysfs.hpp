@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <string>
@@ -41,6 +42,9 @@ public:
     std::vector<request::Portal> session_portals(const std::string &iqn) const;
     // Whether the session of this name ("session3") is still there (a gone one is forgotten).
     bool session_exists(const std::string &name) const;
+    // Forgets every session read so far: the next lookup reads them all again. For when the host says a session
+    // is there that a lookup missed (a name given to another session behind our back).
+    void forget_identities() const;
     // The LUN's block device name ("sdc") if it is there now; empty otherwise.
     std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) const;
     std::vector<std::int64_t> session_luns(const Session &session) const;
@@ -80,7 +84,13 @@ private:
                                                 const std::string &iface) const;
     std::optional<std::string> newer_session(const request::Portal &portal, const std::string &iqn,
                                              const std::string &iface) const;
-    SessionIdentity identity(const std::string &name) const;
+    SessionIdentity identity(const std::string &name, bool *cached = nullptr) const;
+    SessionIdentity read_identity(const std::string &name) const;
+    void remember(const std::string &name, const SessionIdentity &id) const;
+    void forget_locked(const std::string &name) const;  // identities_mutex_ held
+    void forget_if_locked(const std::function<bool(const std::string &, const SessionIdentity &)> &gone) const;
+    std::optional<Session> session_of(const std::string &name, const request::Portal &portal, const std::string &iqn,
+                                      const std::string &iface) const;
     static std::string target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
                                   const std::string &iface);
     std::optional<std::string> known_session(const request::Portal &portal, const std::string &iqn,

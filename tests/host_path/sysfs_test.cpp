@@ -1,6 +1,6 @@
-// Sysfs against a hand-made tree: sessions are found by (portal, IQN) among many, a session's identity is read
-// once (names are never reused while the host runs) yet a gone session is never returned, a session still being
-// set up is read again, and a map is found by name through /dev/mapper.
+// Sysfs against a hand-made tree: sessions are found by (portal, IQN) among many, what was read of a session rules
+// it out cheaply yet a gone session, or a name given to another session, is never returned, a session still
+// being set up is read again, and a map is found by name through /dev/mapper.
 #include "host_path/sysfs.hpp"
 
 #include <gtest/gtest.h>
@@ -76,6 +76,24 @@ TEST_F(SysfsTree, AGoneSessionIsNeverReturnedFromWhatWasReadBefore) {
     auto again = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->name, "session3");
+}
+
+// Linux numbers sessions from a counter; a name reused (another initiator's kernel, an IDA) is read again before
+// it is returned.
+TEST_F(SysfsTree, ANameGivenToAnotherSessionIsNeverReturnedForTheOldOne) {
+    session(1, "iqn.2010-10.org.x:a");
+    const Sysfs s = sysfs();
+    ASSERT_TRUE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
+    remove_session(1);
+    session(1, "iqn.2010-10.org.x:b");
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
+    auto b = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:b");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->name, "session1");
+    remove_session(1);
+    session(1, "iqn.2010-10.org.x:a", "127.0.0.2");  // the old target again, through another portal
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:b"));
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
 }
 
 TEST_F(SysfsTree, ASessionStillBeingSetUpIsReadAgain) {
