@@ -47,8 +47,8 @@ std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) cons
     return out;
 }
 
-std::string Sysfs::find_device(const request::Target &target, const std::string &iface) const {
-    auto session = find_session(target.portal, target.iqn, iface);
+std::string Sysfs::find_device(const request::Target &target, const std::string &iface, bool list) const {
+    auto session = find_session(target.portal, target.iqn, iface, list);
     if (!session) return {};
     const fs::path dev = session_dir(*session) / "device";
     for (const auto &t : list_dir(dev)) {

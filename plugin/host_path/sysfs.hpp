@@ -37,8 +37,11 @@ public:
     std::string device_path(const std::string &device) const { return dev_root_ + "/" + device; }  // "sdc" -> /dev/sdc
 
     // The session to (portal, IQN) through `iface` (the session's ifacename; a kernel without it: "default").
+    // With `list` false, once the sessions have been listed, a miss is answered without listing them again: the
+    // sessions known and those numbered above them are looked at, and one logged in elsewhere under a lower or
+    // distant number is missed (for a look a login corrects: iscsiadm then says the session is there).
     std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
-                                        const std::string &iface = default_iface_name) const;
+                                        const std::string &iface = default_iface_name, bool list = true) const;
     std::vector<request::Portal> session_portals(const std::string &iqn) const;
     // Whether the session of this name ("session3") is still there (a gone one is forgotten).
     bool session_exists(const std::string &name) const;
@@ -46,7 +49,8 @@ public:
     // is there that a lookup missed (a name given to another session behind our back).
     void forget_identities() const;
     // The LUN's block device name ("sdc") if it is there now; empty otherwise.
-    std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) const;
+    std::string find_device(const request::Target &target, const std::string &iface = default_iface_name,
+                            bool list = true) const;  // `list`: as find_session's
     std::vector<std::int64_t> session_luns(const Session &session) const;
     Result<std::string> read_wwid(const std::string &device) const;
 
@@ -85,6 +89,7 @@ private:
     std::optional<std::string> newer_session(const request::Portal &portal, const std::string &iqn,
                                              const std::string &iface) const;
     SessionIdentity identity(const std::string &name, bool *cached = nullptr) const;
+    bool listed_once() const;
     SessionIdentity read_identity(const std::string &name) const;
     void remember(const std::string &name, const SessionIdentity &id) const;
     void forget_locked(const std::string &name) const;  // identities_mutex_ held
@@ -108,7 +113,7 @@ private:
     mutable std::unordered_map<std::string, SessionIdentity> identities_;
     mutable std::unordered_map<std::string, std::string> by_target_;  // target_key -> session name
     mutable std::uint64_t listing_ = 0;
-    mutable long max_listed_ = 0;  // the highest session number seen by a listing
+    mutable long max_listed_ = 0;  // the highest session number seen by a listing, or read above it
 };
 
 }  // namespace ivd::host_path

@@ -234,13 +234,27 @@ std::optional<std::string> Sysfs::newer_session(const request::Portal &portal, c
         if (listing_ == 0) return std::nullopt;  // nothing listed yet: nothing to be newer than
         from = max_listed_;
     }
-    constexpr long probe = 8;  // logins in flight at once (one per path) and a few other sessions
-    for (long n = from + 1; n <= from + probe; ++n) {
+    // Names are tried until `gap` in a row are not there: logins in flight at once (one per path), failed ones.
+    // Those read in full are known from now on: the next lookup starts above them (it stays a few reads however
+    // many sessions were logged in since the last listing).
+    constexpr long gap = 8;
+    std::optional<std::string> match;
+    long settled = from;
+    bool unsettled = false;
+    for (long n = from + 1, last = from; n <= last + gap; ++n) {
         const std::string name = "session" + std::to_string(n);
         const SessionIdentity id = identity(name);
-        if (id.iqn == iqn && id.port == portal.port && id.iface == iface && same_address(id.address, portal)) return name;
+        if (id.iqn.empty()) continue;
+        last = n;
+        unsettled = unsettled || id.address.empty();  // still being set up: read again next time
+        if (!unsettled) settled = n;
+        if (!match && id.iqn == iqn && id.port == portal.port && id.iface == iface && same_address(id.address, portal)) {
+            match = name;
+        }
     }
-    return std::nullopt;
+    std::lock_guard lock(identities_mutex_);
+    max_listed_ = std::max(max_listed_, settled);
+    return match;
 }
 
 // The session `name` if it is (portal, IQN, iface)'s, as read now.
@@ -252,17 +266,23 @@ std::optional<Session> Sysfs::session_of(const std::string &name, const request:
 }
 
 std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn,
-                                           const std::string &iface) const {
+                                           const std::string &iface, bool list) const {
     if (auto known = known_session(portal, iqn, iface)) {
         if (auto found = session_of(*known, portal, iqn, iface)) return found;
     }
     if (auto newer = newer_session(portal, iqn, iface)) {
         if (auto found = session_of(*newer, portal, iqn, iface)) return found;
     }
+    if (!list && listed_once()) return std::nullopt;
     for (const auto &name : candidate_sessions(portal, iqn, iface)) {
         if (auto found = session_of(name, portal, iqn, iface)) return found;
     }
     return std::nullopt;
+}
+
+bool Sysfs::listed_once() const {
+    std::lock_guard lock(identities_mutex_);
+    return listing_ > 0;
 }
 
 bool Sysfs::session_exists(const std::string &name) const {
