@@ -420,13 +420,23 @@ int run_cleanup(const GlobalOptions &global, const CleanupOptions &options) {
     if (rc != VD_OK) return driver_failed(*driver, "cleanup", rc);
     const std::string text = take_driver_string(t, report);
     std::cout << text << std::endl;
-    // The report is printed either way; objects that could not be removed make the run fail.
+    // The report is printed either way; objects that could not be removed make the run fail (5); a path that could
+    // not be scanned (nothing of it touched) makes it partial (7), so automation sees that not everything was looked at.
     auto parsed = parse_json(text, "the cleanup report");
     if (parsed && (*parsed)["failed"].isIntegral() && (*parsed)["failed"].asInt64() > 0) {
         print_error(ShimError{"cleanup_incomplete",
                               fmt::format("{} leftover(s) could not be removed; see the report", (*parsed)["failed"].asInt64()),
                               exit_driver});
         return exit_driver;
+    }
+    if (parsed && (*parsed)["partial"].isBool() && (*parsed)["partial"].asBool()) {
+        std::string which;
+        for (const auto &row : (*parsed)["not_scanned"]) {
+            which += fmt::format("{}{} path ({})", which.empty() ? "" : "; ", row["path"].asString(), row["reason"].asString());
+        }
+        print_error(ShimError{"cleanup_partial", fmt::format("cleanup was partial, not scanned: {}; see the report", which),
+                              exit_partial});
+        return exit_partial;
     }
     return 0;
 }

@@ -34,5 +34,8 @@ inline constexpr int exit_config = 3;
 inline constexpr int exit_load = 4;
 inline constexpr int exit_driver = 5;
 inline constexpr int exit_libvirt = 6;
+// The call did what it could, but not all of it was looked at (cleanup: a path could not scan; the report says
+// which and why). Nothing failed: a failure is exit_driver.
+inline constexpr int exit_partial = 7;
 
 }  // namespace volume_host

@@ -107,7 +107,7 @@ private:
     using Data = std::variant<Null, bool, std::int64_t, std::uint64_t, double, std::string, Array, Object>;
     Data data_;
     bool oversized_integer_ = false;
-    friend class Builder;
+    friend class ValueBuilder;
 };
 
 struct Member {

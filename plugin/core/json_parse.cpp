@@ -1,5 +1,6 @@
 // json::parse: RapidJSON's SAX reader into a Value, under strict limits, wiping the reader's scratch memory.
 #include "core/json.hpp"
+#include "core/json_events.hpp"
 
 #include "core/secret.hpp"
 
@@ -60,138 +61,98 @@ private:
 
 }  // namespace
 
-// The reader decodes strings in place (no per-byte copy onto its own stack): it gets a copy of the text,
-// overwritten before it is freed since it may hold a CHAP password.
-class ScratchCopy {
-public:
-    ScratchCopy(const char *text, std::size_t size) : copy_(text, size) {}
-    ScratchCopy(const ScratchCopy &) = delete;
-    ScratchCopy &operator=(const ScratchCopy &) = delete;
-    ~ScratchCopy() { wipe_memory(copy_.data(), copy_.size()); }
-    char *data() { return copy_.data(); }  // NUL-terminated, as the reader needs
+ScratchText::~ScratchText() { wipe_memory(copy_.data(), copy_.size()); }
 
-private:
-    std::string copy_;
-};
+char *ScratchText::assign(const char *text, std::size_t size) {
+    wipe_memory(copy_.data(), copy_.size());
+    copy_.assign(text, size);
+    return copy_.data();
+}
 
-// Builds a Value from RapidJSON's events, enforcing the limits RapidJSON has no switch for. Values wait on one
-// scratch stack until their container ends; each container is then made once at its exact size.
-class Builder {
-public:
-    explicit Builder(const ParseLimits &limits) : limits_(limits) { stack_.reserve(32); }
-    Builder(const Builder &) = delete;
-    Builder &operator=(const Builder &) = delete;
-    // Values moved out of the scratch stack leave bytes behind (a short string's inline buffer is copied, not
-    // cleared): overwrite the whole block before it is freed.
-    ~Builder() {
-        stack_.clear();
-        wipe_memory(static_cast<void *>(stack_.data()), high_water_ * sizeof(Member));
+namespace {
+
+std::string printable(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        out += c < 0x20 || c >= 0x7F || c == '"' || c == '\\' ? fmt::format("\\x{:02x}", c)
+                                                               : std::string(1, static_cast<char>(c));
     }
+    if (s.size() > 64) out += "...";
+    return out;
+}
 
-    bool Null() { return push(Value()); }
-    bool Bool(bool b) { return push(Value(b)); }
-    bool Int(int n) { return push(Value(n)); }
-    bool Uint(unsigned n) { return push(Value(n)); }
-    bool Int64(std::int64_t n) { return push(Value(n)); }
-    bool Uint64(std::uint64_t n) { return push(Value(n)); }
-    bool Double(double d) { return push(Value(d)); }
-    bool RawNumber(const char *text, rapidjson::SizeType length, bool) { return push(number({text, length})); }
-    bool String(const char *text, rapidjson::SizeType length, bool) { return push(Value(std::string(text, length))); }
+// RapidJSON's handler: enforces the limits RapidJSON has no switch for (depth, duplicate keys), tells integers
+// from reals by how they were written, and passes each event on.
+class Limiter {
+public:
+    Limiter(const ParseLimits &limits, Events &events) : limits_(limits), events_(events) { keys_.reserve(32); }
+
+    bool Null() { return events_.null(), true; }
+    bool Bool(bool b) { return events_.boolean(b), true; }
+    bool Int(int n) { return events_.integer(n), true; }
+    bool Uint(unsigned n) { return events_.integer(n), true; }
+    bool Int64(std::int64_t n) { return events_.integer(n), true; }
+    bool Uint64(std::uint64_t n) { return number_unsigned(n), true; }
+    bool Double(double d) { return events_.real(d, false), true; }
+    bool RawNumber(const char *text, rapidjson::SizeType length, bool) { return number({text, length}), true; }
+    bool String(const char *text, rapidjson::SizeType length, bool) { return events_.string({text, length}), true; }
     bool Key(const char *text, rapidjson::SizeType length, bool) {
-        make_room();
-        stack_.push_back(Member{std::string(text, length), Value()});
-        high_water_ = std::max(high_water_, stack_.size());
+        keys_.emplace_back(text, length);
+        events_.key(keys_.back());
         return true;
     }
-    bool StartObject() { return open(true); }
-    bool StartArray() { return open(false); }
+    bool StartObject() { return open() && (events_.start_object(), true); }
+    bool StartArray() { return open() && (events_.start_array(), true); }
     bool EndObject(rapidjson::SizeType count) {
-        const auto first = stack_.end() - static_cast<std::ptrdiff_t>(count);
-        if (limits_.reject_duplicate_keys && !check_unique_keys(first, stack_.end())) return false;
-        Object members;
-        members.reserve(count);
-        for (auto it = first; it != stack_.end(); ++it) members.push_back(std::move(*it));
-        stack_.erase(first, stack_.end());
-        in_object_.pop_back();
-        return push(Value(std::move(members)));
+        const auto first = keys_.end() - static_cast<std::ptrdiff_t>(count);
+        if (limits_.reject_duplicate_keys && !check_unique_keys(first, keys_.end())) return false;
+        keys_.erase(first, keys_.end());
+        --depth_;
+        events_.end_object(count);
+        return true;
     }
     bool EndArray(rapidjson::SizeType count) {
-        const auto first = stack_.end() - static_cast<std::ptrdiff_t>(count);
-        Array items;
-        items.reserve(count);
-        for (auto it = first; it != stack_.end(); ++it) items.push_back(std::move(it->value));
-        stack_.erase(first, stack_.end());
-        in_object_.pop_back();
-        return push(Value(std::move(items)));
-    }
-
-    Value take() { return std::move(root_); }
-    const std::string &failure() const { return failure_; }
-
-    // The scratch stack may hold a secret that was never moved into the result (the parse failed midway).
-    void wipe() noexcept {
-        for (Member &m : stack_) m.value.wipe_strings();
-    }
-
-private:
-    // A value completes an array item, an object member (whose key came first) or the document.
-    bool push(Value v) {
-        if (in_object_.empty()) {
-            root_ = std::move(v);
-        } else if (in_object_.back()) {
-            stack_.back().value = std::move(v);  // Key() pushed the member just before
-        } else {
-            make_room();
-            stack_.push_back(Member{std::string(), std::move(v)});
-            high_water_ = std::max(high_water_, stack_.size());
-        }
+        --depth_;
+        events_.end_array(count);
         return true;
     }
 
-    // Grows the scratch stack by hand so that the block it leaves is wiped too.
-    void make_room() {
-        if (stack_.size() < stack_.capacity()) return;
-        Object bigger;
-        bigger.reserve(stack_.capacity() * 2);
-        for (Member &m : stack_) bigger.push_back(std::move(m));
-        stack_.clear();
-        wipe_memory(static_cast<void *>(stack_.data()), high_water_ * sizeof(Member));
-        stack_.swap(bigger);
-    }
+    const std::string &failure() const { return failure_; }
 
-    bool open(bool object) {
-        if (static_cast<int>(in_object_.size()) >= limits_.max_depth) {
+private:
+    bool open() {
+        if (depth_ >= limits_.max_depth) {
             failure_ = fmt::format("nesting deeper than {} levels", limits_.max_depth);
             return false;
         }
-        in_object_.push_back(object);
+        ++depth_;
         return true;
     }
 
-    bool check_unique_keys(Object::iterator first, Object::iterator last) {
+    using Keys = std::vector<std::string_view>;
+    bool check_unique_keys(Keys::iterator first, Keys::iterator last) {
         const std::size_t n = static_cast<std::size_t>(last - first);
-        const std::string *duplicate = nullptr;
+        const std::string_view *duplicate = nullptr;
         if (n <= 32) {  // the driver's documents: compare pairs, length and first byte before the bytes
-            const auto same = [](const std::string &a, const std::string &b) {
+            const auto same = [](std::string_view a, std::string_view b) {
                 return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
             };
             for (auto i = first; i != last && duplicate == nullptr; ++i) {
                 for (auto j = first; j != i; ++j) {
-                    if (same(i->key, j->key)) {
-                        duplicate = &i->key;
+                    if (same(*i, *j)) {
+                        duplicate = &*i;
                         break;
                     }
                 }
             }
         } else {  // a large object: sort views instead of comparing every pair
-            std::vector<std::string_view> keys;
-            keys.reserve(n);
-            for (auto i = first; i != last; ++i) keys.emplace_back(i->key);
+            Keys keys(first, last);
             std::sort(keys.begin(), keys.end());
             const auto it = std::adjacent_find(keys.begin(), keys.end());
             if (it != keys.end()) {
                 for (auto i = first; i != last; ++i) {
-                    if (i->key == *it) duplicate = &i->key;
+                    if (*i == *it) duplicate = &*i;
                 }
             }
         }
@@ -200,76 +161,159 @@ private:
         return false;
     }
 
-    static std::string printable(std::string_view s) {
-        std::string out;
-        for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
-            const auto c = static_cast<unsigned char>(s[i]);
-            out += c < 0x20 || c >= 0x7F || c == '"' || c == '\\' ? fmt::format("\\x{:02x}", c)
-                                                                   : std::string(1, static_cast<char>(c));
+    void number_unsigned(std::uint64_t u) {
+        if (u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            events_.integer(static_cast<std::int64_t>(u));
+        } else {
+            events_.unsigned_integer(u);
         }
-        if (s.size() > 64) out += "...";
-        return out;
     }
 
     // RapidJSON hands numbers over as text, so integers are kept exactly and told apart from reals by how
     // they were written (1 vs 1.0 vs 1e0), as JSON's grammar does.
-    Value number(std::string_view text) {
+    void number(std::string_view text) {
         const char *begin = text.data();
         const char *end = begin + text.size();
         if (text.find_first_of(".eE") == std::string_view::npos) {
             std::int64_t n = 0;
-            if (const auto r = std::from_chars(begin, end, n); r.ec == std::errc() && r.ptr == end) return Value(n);
+            if (const auto r = std::from_chars(begin, end, n); r.ec == std::errc() && r.ptr == end) {
+                return events_.integer(n);
+            }
             std::uint64_t u = 0;
-            if (const auto r = std::from_chars(begin, end, u); r.ec == std::errc() && r.ptr == end) return Value(u);
-            Value big(std::strtod(std::string(text).c_str(), nullptr));
-            big.oversized_integer_ = true;
-            return big;
+            if (const auto r = std::from_chars(begin, end, u); r.ec == std::errc() && r.ptr == end) {
+                return events_.unsigned_integer(u);
+            }
+            return events_.real(std::strtod(std::string(text).c_str(), nullptr), true);
         }
         double d = 0;
         const auto r = std::from_chars(begin, end, d);
         if (r.ec == std::errc::result_out_of_range) d = 0;  // underflow (RapidJSON refuses overflow)
-        return Value(d);
+        events_.real(d, false);
     }
 
     const ParseLimits &limits_;
-    Value root_;
-    Object stack_;  // pending values; an object's members carry their keys, an array's items empty keys
-    std::vector<bool> in_object_;  // per open container: object or array
-    std::size_t high_water_ = 0;   // slots of stack_ that ever held a value (and are wiped at the end)
+    Events &events_;
+    Keys keys_;  // keys of the open objects, innermost last
+    int depth_ = 0;
     std::string failure_;
 };
 
+}  // namespace
 
-ParseResult parse(const char *text, std::size_t size, const ParseLimits &limits) {
-    ParseResult result;
+ValueBuilder::ValueBuilder() { stack_.reserve(32); }
+
+// Values moved out of the scratch stack leave bytes behind (a short string's inline buffer is copied, not
+// cleared): overwrite the whole block before it is freed.
+ValueBuilder::~ValueBuilder() {
+    stack_.clear();
+    wipe_memory(static_cast<void *>(stack_.data()), high_water_ * sizeof(Member));
+}
+
+void ValueBuilder::null() { push(Value()); }
+void ValueBuilder::boolean(bool b) { push(Value(b)); }
+void ValueBuilder::integer(std::int64_t n) { push(Value(n)); }
+void ValueBuilder::unsigned_integer(std::uint64_t n) { push(Value(n)); }
+void ValueBuilder::real(double d, bool oversized_integer) {
+    Value v(d);
+    v.oversized_integer_ = oversized_integer;
+    push(std::move(v));
+}
+void ValueBuilder::string(std::string_view s) { push(Value(std::string(s))); }
+void ValueBuilder::key(std::string_view k) {
+    make_room();
+    stack_.push_back(Member{std::string(k), Value()});
+    high_water_ = std::max(high_water_, stack_.size());
+}
+void ValueBuilder::start_object() { in_object_.push_back(true); }
+void ValueBuilder::start_array() { in_object_.push_back(false); }
+
+void ValueBuilder::end_object(std::size_t count) {
+    const auto first = stack_.end() - static_cast<std::ptrdiff_t>(count);
+    Object members;
+    members.reserve(count);
+    for (auto it = first; it != stack_.end(); ++it) members.push_back(std::move(*it));
+    stack_.erase(first, stack_.end());
+    in_object_.pop_back();
+    push(Value(std::move(members)));
+}
+
+void ValueBuilder::end_array(std::size_t count) {
+    const auto first = stack_.end() - static_cast<std::ptrdiff_t>(count);
+    Array items;
+    items.reserve(count);
+    for (auto it = first; it != stack_.end(); ++it) items.push_back(std::move(it->value));
+    stack_.erase(first, stack_.end());
+    in_object_.pop_back();
+    push(Value(std::move(items)));
+}
+
+Value ValueBuilder::take() { return std::move(root_); }
+
+void ValueBuilder::wipe() noexcept {
+    for (Member &m : stack_) m.value.wipe_strings();
+}
+
+// A value completes an array item, an object member (whose key came first) or the document.
+void ValueBuilder::push(Value v) {
+    if (in_object_.empty()) {
+        root_ = std::move(v);
+    } else if (in_object_.back()) {
+        stack_.back().value = std::move(v);  // key() pushed the member just before
+    } else {
+        make_room();
+        stack_.push_back(Member{std::string(), std::move(v)});
+        high_water_ = std::max(high_water_, stack_.size());
+    }
+}
+
+// Grows the scratch stack by hand so that the block it leaves is wiped too.
+void ValueBuilder::make_room() {
+    if (stack_.size() < stack_.capacity()) return;
+    Object bigger;
+    bigger.reserve(stack_.capacity() * 2);
+    for (Member &m : stack_) bigger.push_back(std::move(m));
+    stack_.clear();
+    wipe_memory(static_cast<void *>(stack_.data()), high_water_ * sizeof(Member));
+    stack_.swap(bigger);
+}
+
+bool parse_events(const char *text, std::size_t size, const ParseLimits &limits, Events &events,
+                  ScratchText &scratch, ParseError &error) {
     if (size > limits.max_bytes) {
-        result.error = {limits.max_bytes, fmt::format("larger than {} bytes", limits.max_bytes)};
-        return result;
+        error = {limits.max_bytes, fmt::format("larger than {} bytes", limits.max_bytes)};
+        return false;
     }
     // RapidJSON reads a NUL as the end of input; JSON text has no NUL outside strings' escapes.
     if (const void *nul = std::memchr(text, '\0', size); nul != nullptr) {
-        result.error = {static_cast<std::size_t>(static_cast<const char *>(nul) - text), "contains a NUL byte"};
-        return result;
+        error = {static_cast<std::size_t>(static_cast<const char *>(nul) - text), "contains a NUL byte"};
+        return false;
     }
     // UTF-8 is checked over the whole text first (one fast pass) rather than string by string here.
     if (!valid_utf8({text, size})) {
-        result.error = {0, "not valid UTF-8", true};
-        return result;
+        error = {0, "not valid UTF-8", true};
+        return false;
     }
     constexpr unsigned flags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
-    Builder builder(limits);
-    ScratchCopy scratch(text, size);
-    rapidjson::InsituStringStream stream(scratch.data());
+    Limiter limiter(limits, events);
+    rapidjson::InsituStringStream stream(scratch.assign(text, size));
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, WipingAllocator> reader;
-    const rapidjson::ParseResult parsed = reader.Parse<flags>(stream, builder);
-    if (parsed.IsError()) {
+    const rapidjson::ParseResult parsed = reader.Parse<flags>(stream, limiter);
+    if (!parsed.IsError()) return true;
+    std::string reason = parsed.Code() == rapidjson::kParseErrorTermination && !limiter.failure().empty()
+                             ? limiter.failure()
+                             : std::string(rapidjson::GetParseError_En(parsed.Code()));
+    if (!reason.empty() && reason.back() == '.') reason.pop_back();
+    if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+    error = {parsed.Offset(), std::move(reason)};
+    return false;
+}
+
+ParseResult parse(const char *text, std::size_t size, const ParseLimits &limits) {
+    ParseResult result;
+    ValueBuilder builder;
+    ScratchText scratch;
+    if (!parse_events(text, size, limits, builder, scratch, result.error)) {
         builder.wipe();
-        std::string reason = parsed.Code() == rapidjson::kParseErrorTermination && !builder.failure().empty()
-                                 ? builder.failure()
-                                 : std::string(rapidjson::GetParseError_En(parsed.Code()));
-        if (!reason.empty() && reason.back() == '.') reason.pop_back();
-        if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
-        result.error = {parsed.Offset(), std::move(reason)};
         return result;
     }
     result.value = builder.take();

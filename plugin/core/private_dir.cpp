@@ -1,11 +1,13 @@
 #include "core/private_dir.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -173,6 +175,25 @@ Result<void> PrivateDir::remove_file(std::string_view name) const {
         return make_error(Status::backend, fmt::format("{}/{}: remove: {}", path_, name, std::strerror(errno)));
     }
     return {};
+}
+
+Result<std::vector<std::string>> PrivateDir::list_names() const {
+    // A descriptor of its own: a dup() would share (and move) the offset of fd_.
+    const int fd = ::openat(fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return make_error(Status::backend, fmt::format("{}: list: {}", path_, std::strerror(errno)));
+    DIR *listing = ::fdopendir(fd);
+    if (listing == nullptr) {
+        const int saved = errno;
+        ::close(fd);
+        return make_error(Status::backend, fmt::format("{}: list: {}", path_, std::strerror(saved)));
+    }
+    std::vector<std::string> names;
+    while (const dirent *e = ::readdir(listing)) {
+        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+    }
+    ::closedir(listing);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 }  // namespace ivd

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace ivd {
 
@@ -58,6 +59,9 @@ public:
 
     // Removes `name`; a missing file is not an error.
     Result<void> remove_file(std::string_view name) const;
+
+    // The names in this directory, sorted; names starting with '.' (ours and iscsiadm's temporary files) left out.
+    Result<std::vector<std::string>> list_names() const;
 
 private:
     PrivateDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}

@@ -8,6 +8,7 @@
 #include <volume_driver/volume_driver.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <utility>
 
@@ -24,17 +25,93 @@ std::string machine_name() {
     return u.machine;
 }
 
-// Clears CHAP passwords out of a parsed connection_info when it goes out of scope, on every return path.
-class WipeOnExit {
-public:
-    explicit WipeOnExit(json::Value &doc) : doc_(doc) {}
-    WipeOnExit(const WipeOnExit &) = delete;
-    WipeOnExit &operator=(const WipeOnExit &) = delete;
-    ~WipeOnExit() { request::wipe_secrets_in_connection_info(doc_); }
-
-private:
-    json::Value &doc_;
+// Phase 1 of cleanup, read only: every path lists its leftovers. Each path's scan stands alone: a path that cannot
+// scan (the network path without libvirt) is reported as not scanned, with why ("not_scanned", "partial"), and
+// nothing of it is touched; the others go on (the host path undoes half-done attachments without asking
+// libvirt). Only when no path could scan does the call fail, having removed nothing.
+struct CleanupFound {
+    const char *path;
+    AttachPathImpl *impl;
+    std::vector<Leftover> items;
 };
+
+Result<std::vector<CleanupFound>> scan_cleanup_paths(const std::vector<std::pair<const char *, AttachPathImpl *>> &impls,
+                                                     const CleanupContext &context, const Logger &log,
+                                                     json::Value &report) {
+    std::vector<CleanupFound> found;
+    // Built apart and moved in at the end: a reference into `report` would dangle once another member is added.
+    json::Value paths = json::Value::object();
+    json::Value not_scanned = json::Value::array();
+    std::vector<std::string> errors;
+    Status first_status = Status::backend;
+    for (const auto &[name, impl] : impls) {
+        auto items = impl->find_leftovers(context);
+        if (items) {
+            paths[name] = "scanned";
+            found.push_back(CleanupFound{name, impl, std::move(items).value()});
+            continue;
+        }
+        paths[name] = fmt::format("not scanned: {}", items.error().message);
+        if (items.error().status == Status::not_implemented) continue;  // this path leaves nothing to clean up
+        json::Value row = json::Value::object();
+        row["path"] = name;
+        row["code"] = status_code_name(items.error().status);
+        row["reason"] = items.error().message;
+        not_scanned.append(row);
+        if (errors.empty()) first_status = items.error().status;
+        errors.push_back(fmt::format("{} path: {}", name, items.error().message));
+        log.warning("cleanup", "the {} path was not scanned, nothing of it is touched: {}", name, items.error().message);
+    }
+    if (found.empty() && !errors.empty()) {
+        return make_error(first_status, fmt::format("cleanup: no path could scan, nothing was removed: {}",
+                                                    fmt::join(errors, "; ")));
+    }
+    report["paths"] = std::move(paths);
+    report["not_scanned"] = std::move(not_scanned);
+    // Not every path was looked at: the report is true of the scanned paths only.
+    report["partial"] = !errors.empty();
+    return found;
+}
+
+// Phase 2: remove what is unused and removable; keep and report the rest.
+void remove_cleanup_items(const std::vector<CleanupFound> &found, bool dry_run, const Logger &log, json::Value &report) {
+    unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
+    json::Value &rows = report["items"] = json::Value::array();
+    for (const CleanupFound &f : found) {
+        for (const Leftover &item : f.items) {
+            ++total;
+            json::Value row = item.detail;
+            row["path"] = f.path;
+            row["kind"] = item.kind;
+            row["name"] = item.name;
+            row["reason"] = item.reason;
+            if (item.in_use) {
+                row["action"] = "kept";
+                ++kept;
+            } else if (!item.removable) {
+                row["action"] = "reported";
+                ++reported;
+            } else if (dry_run) {
+                row["action"] = "would_remove";
+            } else if (auto r = f.impl->remove_leftover(item); !r) {
+                row["action"] = "failed";
+                row["error"] = r.error().message;
+                ++failed;
+                log.error("cleanup", "{} {}: removing failed: {}", item.kind, item.name, r.error().message);
+            } else {
+                row["action"] = "removed";
+                ++removed;
+                log.info("cleanup", "removed {} {} ({})", item.kind, item.name, item.reason);
+            }
+            rows.append(row);
+        }
+    }
+    report["found"] = total;
+    report["removed"] = removed;
+    report["kept"] = kept;
+    report["failed"] = failed;
+    report["reported"] = reported;
+}
 
 }  // namespace
 
@@ -144,20 +221,12 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     if (flags != 0) {
         return make_error(Status::invalid_argument, "flags: no connect flags are defined; must be 0", "flags");
     }
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    const WipeOnExit wipe(*ci_doc);
-    auto volume = request::parse_connection_info(*ci_doc);
+    // Parsed straight into the request types (no json::Value); the copy that held a password is wiped.
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
-
-    auto connector_doc = request::parse_object(connector_json, "connector");
-    if (!connector_doc) return std::move(connector_doc).error();
-    auto connector = request::parse_connector(*connector_doc);
+    auto connector = request::parse_connector_text(connector_json);
     if (!connector) return std::move(connector).error();
-
-    auto disk_doc = request::parse_object(disk_info_json, "disk_info", /*null_ok=*/true);
-    if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc, /*dev_required=*/abi_version_ < 2);
+    auto disk = request::parse_disk_info_text(disk_info_json, /*null_ok=*/true, /*dev_required=*/abi_version_ < 2);
     if (!disk) return std::move(disk).error();
 
     auto known = facts();
@@ -192,20 +261,12 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
                           "flags");
     }
     const DisconnectOptions options{(flags & VD_DISCONNECT_FORCE) != 0, (flags & VD_DISCONNECT_IGNORE_ERRORS) != 0};
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    const WipeOnExit wipe(*ci_doc);
-    auto volume = request::parse_connection_info(*ci_doc);
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
 
-    auto device_doc = request::parse_object(device_info_json, "device_info", /*null_ok=*/true);
-    if (!device_doc) return std::move(device_doc).error();
-    std::optional<request::DeviceInfo> device_info;
-    if (!device_doc->empty()) {
-        auto parsed = request::parse_device_info(*device_doc);
-        if (!parsed) return std::move(parsed).error();
-        device_info = std::move(parsed).value();
-    }
+    auto parsed = request::parse_device_info_text(device_info_json, /*null_ok=*/true);
+    if (!parsed) return std::move(parsed).error();
+    std::optional<request::DeviceInfo> device_info = std::move(parsed).value();
 
     std::optional<AttachPath> path;
     if (device_info) {
@@ -235,23 +296,17 @@ namespace {
 
 // connection_info and device_info as disk_config and extend_volume take them: both required.
 struct Connected {
-    json::Value ci_doc;
     request::VolumeRequest volume;
     request::DeviceInfo device_info;
 };
 
 Result<void> parse_connected(const char *connection_info, const char *device_info_json, Connected &out) {
-    auto ci_doc = request::parse_object(connection_info, "connection_info");
-    if (!ci_doc) return std::move(ci_doc).error();
-    out.ci_doc = std::move(ci_doc).value();
-    auto volume = request::parse_connection_info(out.ci_doc);
+    auto volume = request::parse_connection_info_text(connection_info);
     if (!volume) return std::move(volume).error();
     out.volume = std::move(volume).value();
-    auto device_doc = request::parse_object(device_info_json, "device_info");
-    if (!device_doc) return std::move(device_doc).error();
-    auto info = request::parse_device_info(*device_doc);
+    auto info = request::parse_device_info_text(device_info_json, /*null_ok=*/false);
     if (!info) return std::move(info).error();
-    out.device_info = std::move(info).value();
+    out.device_info = std::move(**info);
     return {};
 }
 
@@ -261,11 +316,8 @@ Result<std::string> Driver::disk_config(const char *connection_info, const char 
                                         const char *disk_info_json, std::uint32_t flags) {
     if (flags != 0) return make_error(Status::invalid_argument, "flags: no disk_config flags are defined; must be 0", "flags");
     Connected c;
-    const WipeOnExit wipe(c.ci_doc);
     if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
-    auto disk_doc = request::parse_object(disk_info_json, "disk_info");
-    if (!disk_doc) return std::move(disk_doc).error();
-    auto disk = request::parse_disk_info(*disk_doc);
+    auto disk = request::parse_disk_info_text(disk_info_json, /*null_ok=*/false);
     if (!disk) return std::move(disk).error();
     const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
     return path_impl(path).disk_config(c.volume, c.device_info, *disk);
@@ -275,7 +327,6 @@ Result<std::string> Driver::extend_volume(const char *connection_info, const cha
                                           std::uint32_t flags) {
     if (flags != 0) return make_error(Status::invalid_argument, "flags: no extend flags are defined; must be 0", "flags");
     Connected c;
-    const WipeOnExit wipe(c.ci_doc);
     if (auto r = parse_connected(connection_info, device_info_json, c); !r) return std::move(r).error();
     const AttachPath path = c.device_info.is_network() ? AttachPath::network : AttachPath::host;
     const auto guard = locks_.lock(c.volume.volume_key());
@@ -294,17 +345,8 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
                           "flags");
     }
     const bool dry_run = (flags & VD_CLEANUP_DRY_RUN) != 0;
-    // Phase 1, read only: every path lists its leftovers. A path that cannot scan fails the whole call before
-    // anything is removed, because "unused" was not proven.
-    struct Found {
-        const char *path;
-        AttachPathImpl *impl;
-        std::vector<Leftover> items;
-    };
-    std::vector<Found> found;
     json::Value report = json::Value::object();
     report["dry_run"] = dry_run;
-    json::Value &paths = report["paths"] = json::Value::object();
     // Which block devices domains use, asked once for every path (the host path keeps the attachments behind them).
     CleanupContext context;
     if (auto devices = domain_block_devices_(); devices) {
@@ -313,57 +355,9 @@ Result<std::string> Driver::cleanup(std::uint32_t flags) {
         context.domains_error = devices.error().message;
         log_.warning("cleanup", "cannot list the block devices of libvirt's domains: {}", context.domains_error);
     }
-    for (const auto &[name, impl] : {std::pair<const char *, AttachPathImpl *>{"network", network_.get()},
-                                     std::pair<const char *, AttachPathImpl *>{"host", host_.get()}}) {
-        auto items = impl->find_leftovers(context);
-        if (!items) {
-            if (items.error().status == Status::not_implemented) {
-                paths[name] = fmt::format("not scanned: {}", items.error().message);
-                continue;
-            }
-            return std::move(items).error().context(fmt::format("cleanup of the {} path; nothing was removed", name));
-        }
-        paths[name] = "scanned";
-        found.push_back(Found{name, impl, std::move(items).value()});
-    }
-
-    // Phase 2: remove what is unused and removable; keep and report the rest.
-    unsigned removed = 0, kept = 0, failed = 0, reported = 0, total = 0;
-    json::Value &rows = report["items"] = json::Value::array();
-    for (const Found &f : found) {
-        for (const Leftover &item : f.items) {
-            ++total;
-            json::Value row = item.detail;
-            row["path"] = f.path;
-            row["kind"] = item.kind;
-            row["name"] = item.name;
-            row["reason"] = item.reason;
-            if (item.in_use) {
-                row["action"] = "kept";
-                ++kept;
-            } else if (!item.removable) {
-                row["action"] = "reported";
-                ++reported;
-            } else if (dry_run) {
-                row["action"] = "would_remove";
-            } else if (auto r = f.impl->remove_leftover(item); !r) {
-                row["action"] = "failed";
-                row["error"] = r.error().message;
-                ++failed;
-                log_.error("cleanup", "{} {}: removing failed: {}", item.kind, item.name, r.error().message);
-            } else {
-                row["action"] = "removed";
-                ++removed;
-                log_.info("cleanup", "removed {} {} ({})", item.kind, item.name, item.reason);
-            }
-            rows.append(row);
-        }
-    }
-    report["found"] = total;
-    report["removed"] = removed;
-    report["kept"] = kept;
-    report["failed"] = failed;
-    report["reported"] = reported;
+    auto found = scan_cleanup_paths({{"network", network_.get()}, {"host", host_.get()}}, context, log_, report);
+    if (!found) return std::move(found).error();
+    remove_cleanup_items(*found, dry_run, log_, report);
     return to_json(report);
 }
 

@@ -2,7 +2,6 @@
 
 #include "core/private_dir.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -191,24 +190,13 @@ Result<std::unique_ptr<JournalLock>> FileJournal::take(const std::string &volume
 Result<std::vector<JournalRecord>> FileJournal::list() {
     auto d = dir();
     if (!d) return std::move(d).error();
-    // Read through a duplicate: fdopendir takes ownership of the descriptor it is given.
-    const int copy = ::fcntl(d->fd(), F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return make_error(Status::backend, fmt::format("{}: {}", d->path(), std::strerror(errno)));
-    DIR *listing = ::fdopendir(copy);
-    if (listing == nullptr) {
-        ::close(copy);
-        return make_error(Status::backend, fmt::format("{}: {}", d->path(), std::strerror(errno)));
-    }
-    ::rewinddir(listing);
-    std::vector<std::string> names;
-    while (const dirent *e = ::readdir(listing)) {
-        const std::string_view n = e->d_name;
-        if ((n.starts_with("a-") || n.starts_with("h-")) && n.ends_with(".json")) names.emplace_back(n);
-    }
-    ::closedir(listing);
-    std::sort(names.begin(), names.end());
+    auto names = d->list_names();
+    if (!names) return std::move(names).error();
+    std::erase_if(*names, [](std::string_view n) {
+        return !((n.starts_with("a-") || n.starts_with("h-")) && n.ends_with(".json"));
+    });
     std::vector<JournalRecord> out;
-    for (const std::string &name : names) {
+    for (const std::string &name : *names) {
         auto r = read_name(*d, name);
         if (!r) return std::move(r).error();
         if (*r) out.push_back(std::move(**r));  // else removed meanwhile

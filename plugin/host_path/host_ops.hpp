@@ -40,6 +40,10 @@ struct MultipathMap {
     std::string device_path;  // dev_root + "/dm-3"
 };
 
+// What became of a map whose flush failed (a disconnect that went on): gone, or still open with the kernel's
+// deferred removal set (it goes at its last close).
+enum class MapRemoval { removed, deferred };
+
 // Holds a cross-process lock on one (portal, IQN); released on destruction.
 class TargetLock {
 public:
@@ -146,9 +150,10 @@ public:
     // `multipathd del path DEV` for a path multipathd keeps listing after its device was removed; success when it
     // is no longer listed (also when multipathd dropped it meanwhile).
     virtual Result<void> multipathd_del_path(const std::string &device) = 0;
-    // `multipathd del map NAME` for a map whose flush failed, repeated (bounded by `timeout`) until the map is gone
-    // from sysfs; an error naming the map when it is still there (a holder keeps it open).
-    virtual Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
+    // A map whose flush failed, after its paths went: `multipathd del map NAME` repeated until the map is gone from
+    // sysfs; one still open then (a holder) gets deferred removal and an error table (`dmsetup remove --deferred`,
+    // `dmsetup wipe_table`), all bounded by `timeout`. removed / deferred; an error naming the map when neither worked.
+    virtual Result<MapRemoval> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) = 0;
     // Logs out of the session (no session: success) and deletes its node record (no record: success).
     virtual Result<void> logout(const request::Portal &portal, const std::string &iqn,
                                 const std::string &iface = default_iface_name) = 0;

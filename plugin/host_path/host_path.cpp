@@ -3,6 +3,7 @@
 // attach and undo in host_path_attempt.cpp, disconnect in host_path_disconnect.cpp.
 #include "host_path/host_path.hpp"
 #include "host_path/path_attempt.hpp"
+#include "host_path/step_times.hpp"
 
 #include "core/json_output.hpp"
 
@@ -100,20 +101,31 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
     const std::string &initiator = ctx.initiator();
+    StepReport report(log_, "connect", volume.volume_key());
+    StepTimes &steps = report.times;
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
     if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
     if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
+    steps.lap("prepare");
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
+    steps.lap("discovery");
     // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
     const request::ChapCredentials *volume_chap = volume.chap ? &*volume.chap : nullptr;
     if (auto present = find_attached(resolved.targets, multipath, volume_chap); !present.empty()) {
-        return reconnect(ctx, resolved, present);
+        steps.lap("find_attached");
+        auto info = reconnect(ctx, resolved, present);
+        steps.lap("reconnect");
+        if (info) report.succeeded();
+        return info;
     }
+    steps.lap("find_attached");
     json::Value failed = json::Value::array();  // every path left out, in the order tried, with its stage
     auto usable = check_lu_identity(resolved.targets, volume, initiator, failed);
+    steps.lap("probe");
     if (!usable) return std::move(usable).error();
     learn_tpgts(*usable, volume, initiator);
+    steps.lap("tpgt");
 
     // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
     // it as it was before.
@@ -121,12 +133,15 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     if (!journal) return std::move(journal).error();
     usable->journal = journal->get();
     JournalEnd journal_end{journal->get()};
+    steps.lap("journal");
 
     const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
     const std::vector<PathAttempt> attempts =
         multipath ? attach_all(*usable, chap, failed) : attach_in_turn(*usable, chap, failed);
+    steps.lap("paths");
     std::vector<const PathAttempt *> good;
     for (const PathAttempt &a : attempts) {
+        steps.group(a.target.portal.to_string(), a.times);
         if (a.ok) good.push_back(&a);
     }
     if (good.empty()) {
@@ -139,10 +154,12 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
         auto waited = wait_for_map(good, ctx.decision.enforce_multipath || config_.enforce_multipath, failed);
         if (!waited) return std::move(waited).error();
         map = std::move(*waited);
+        steps.lap("map");
         // dm-N existing is not the map being usable: wait (bounded) until a block reads through it.
         if (map.map) {
             (*journal)->update_step("ready", map.map->name);
             if (auto ready = check_map_ready(*map.map, good); !ready) return std::move(ready).error();
+            steps.lap("ready");
         }
     }
     const std::set<std::string> in_map = map.map ? paths_in_map(*map.map, good) : std::set<std::string>{};
@@ -156,6 +173,8 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
         log_.warning("host_path", "{}: attached with {} of {} paths; failed: {}", volume.volume_key(), good.size(),
                      resolved.targets.size(), to_json(failed));
     }
+    steps.lap("result");
+    report.succeeded();
     return info;
 }
 
@@ -274,8 +293,10 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
                 a.ok = true;
                 a.ready = std::chrono::steady_clock::now();
                 whitelist.wait(a.wwid);  // the probed WWID's run, or (no WWID from the probe) this path's own
+                a.times.lap("whitelist");
                 if (a.journal) a.journal->path_step(a.target, a.iface, "multipath_add");
                 auto added = ops_->multipath_add_path(a.device, a.ready + config_.multipath_wait_timeout);
+                a.times.lap("mp_add");
                 a.taken = added.ok();
                 if (!added) a.multipath_error = added.error().message;
             });

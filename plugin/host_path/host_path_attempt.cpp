@@ -91,9 +91,11 @@ Result<std::string> HostPath::wait_with_rescans(const request::Target &t, const 
 Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredentials *chap, const std::string &expected_wwid) {
     // The (portal, IQN) lock is held while this changes the host's iSCSI state (login .. WWID check).
     const request::Target &t = a.target;
+    a.times.restart();
     a.stage = "lock";
     auto lock = ops_->lock_target(t.portal, t.iqn);
     if (!lock) return std::move(lock).error();
+    a.times.lap("lock");
     // One look at the host's sessions per path (login does not look again).
     const std::optional<Session> existing = ops_->find_session_to_login(t.portal, t.iqn, a.iface);
     a.owned = !existing.has_value();
@@ -102,6 +104,7 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     a.stage = "login";
     auto login = ops_->login(t.portal, t.iqn, chap, a.iface, a.tpgt, &existing);
     if (!login) return std::move(login).error();
+    a.times.lap(login->created ? "login" : "session");  // "session": one was there, only its record was checked
     a.session_created = login->created;
     if (a.owned && !login->created) {  // there after all (logged in elsewhere since the sessions were listed)
         a.owned = false;
@@ -111,16 +114,19 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     a.stage = "scan";
     if (a.journal) a.journal->path_step(t, a.iface, "scan");
     if (auto s = ops_->scan_lun(login->session, t.scsi_lun()); !s) return s;  // as data.addressing_mode says
+    a.times.lap("scan");
     a.stage = "device";
     if (a.journal) a.journal->path_step(t, a.iface, "device");
     auto dev = wait_with_rescans(t, a.iface);
     if (!dev) return std::move(dev).error();
+    a.times.lap("device");
     a.device = *dev;
     a.stage = "wwid";
     if (a.journal) a.journal->path_step(t, a.iface, "wwid", a.device);
     auto wwid = ops_->read_wwid(a.device);
     if (!wwid) return std::move(wwid).error();
     a.wwid = *wwid;
+    a.times.lap("wwid");
     if (!expected_wwid.empty() && a.wwid != expected_wwid) {
         return make_error(Status::inconsistent, fmt::format("{} reports WWID {} but the LU probed through {} has {}",
                                                             a.device, a.wwid, t.portal.to_string(), expected_wwid));

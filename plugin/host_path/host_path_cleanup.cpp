@@ -116,7 +116,9 @@ Result<std::vector<Leftover>> HostPath::find_leftovers(const CleanupContext &con
         } else if (!*lock) {
             item.in_use = true;
             item.reason = "a connect, disconnect or cleanup of the volume is running (it holds the journal lock)";
-        } else if (rec.was_connected && !context.domain_block_devices) {
+        } else if (rec.was_connected && rec.state == "connected" && !context.domain_block_devices) {
+            // A half-done connect or disconnect is undone without libvirt's answer: a connect that never returned
+            // gave no guest its device, and the host lets go of a disk before it disconnects the volume.
             item.removable = false;
             item.reason = "cannot tell whether a domain still uses it: " + context.domains_error;
         } else if (const std::string dev = rec.was_connected ? used_device(*ops_, on_host, used) : ""; !dev.empty()) {

@@ -5,6 +5,7 @@
 #include "host_path/host_path.hpp"
 
 #include "core/json_output.hpp"
+#include "host_path/step_times.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -61,6 +62,17 @@ public:
         return std::nullopt;
     }
 
+    // A map still open at the end: the kernel removes it at its last close (reported, not a failed step).
+    void deferred(const MultipathMap &m) {
+        json::Value d = json::Value::object();
+        d["map"] = m.name;
+        d["dm"] = m.dm;
+        d["state"] = "removal deferred until closed";
+        deferred_.append(d);
+        log_.warning("host_path", "disconnect {}: multipath map {} ({}) is held open: removal deferred until closed "
+                     "(its table now fails all I/O)", volume_key_, m.name, m.dm);
+    }
+
     bool none() const { return steps_.empty(); }
 
     Result<void> finish() const {
@@ -71,6 +83,7 @@ public:
         }
         json::Value detail = json::Value::object();
         detail["failed_steps"] = steps_;
+        if (!deferred_.empty()) detail["deferred_removal"] = deferred_;
         return make_error(Status::backend, fmt::format("disconnect left {} step(s) undone: {}", steps_.size(), to_json(detail)));
     }
 
@@ -80,6 +93,7 @@ private:
     bool ignore_;
     bool go_on_;  // os-brick: force keeps going past failures
     json::Value steps_ = json::Value::array();
+    json::Value deferred_ = json::Value::array();
 };
 
 // The paths device_info recorded ("paths", then "targets") and its map name; request/ parsed and checked them.
@@ -174,9 +188,10 @@ Result<void> remove_devices(HostOps &ops, const OnHost &on_host, Skipped &skippe
 // missed uevent: os-brick bugs 1924652, 2136842) is deleted from it. A multipathd that does not answer (not
 // running, not installed) keeps no paths: logged only.
 Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::vector<std::string> &removed,
-                                  std::chrono::milliseconds timeout, Skipped &skipped) {
+                                  std::chrono::milliseconds timeout, Skipped &skipped, StepTimes &steps) {
     if (removed.empty()) return {};
     auto left = ops.wait_paths_unlisted(removed, timeout);
+    steps.lap("unlisted");
     if (!left) {
         log.info("host_path", "multipathd was not asked to forget {}: {}", fmt::format("{}", fmt::join(removed, ",")),
                  left.error().message);
@@ -193,26 +208,34 @@ Result<void> forget_removed_paths(HostOps &ops, const Logger &log, const std::ve
         if (auto r = ops.multipathd_del_path(d); !r) {
             if (auto stop = skipped.failed("multipathd_del_path", d, std::move(r).error())) return std::move(*stop);
         }
+        steps.lap("mp_del");
     }
     return {};
 }
 
 // A map whose flush failed (only a disconnect that goes on gets here) has lost its paths by now: deleted through
-// multipathd, so a forced disconnect does not leave it behind (os-brick bug 2012251).
+// multipathd, so a forced disconnect does not leave it behind (os-brick bug 2012251); one a holder keeps open is
+// left to the kernel's deferred removal (at its last close).
 Result<void> delete_unflushed_maps(HostOps &ops, const Logger &log, const std::vector<MultipathMap> &unflushed,
                                    std::chrono::milliseconds timeout, Skipped &skipped) {
     for (const auto &m : unflushed) {
-        if (auto r = ops.multipathd_del_map(m, timeout); !r) {
+        auto r = ops.multipathd_del_map(m, timeout);
+        if (!r) {
             if (auto stop = skipped.failed("multipathd_del_map", m.name, std::move(r).error())) return std::move(*stop);
             continue;
         }
-        log.warning("host_path", "multipath map {} ({}) removed with multipathd del map after its flush failed", m.name, m.dm);
+        if (*r == MapRemoval::deferred) {
+            skipped.deferred(m);
+            continue;
+        }
+        log.warning("host_path", "multipath map {} ({}) removed after its flush failed", m.name, m.dm);
     }
     return {};
 }
 
 // Logs out of the sessions no other LUN still uses and deletes their node records, each under its target's lock.
-Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTargets &wanted, Skipped &skipped) {
+Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTargets &wanted, Skipped &skipped,
+                             StepTimes &steps) {
     std::vector<std::tuple<request::Portal, std::string, std::string>> sessions;
     for (const auto &t : wanted.targets) {
         for (const auto &iface : wanted.ifaces) {
@@ -234,13 +257,16 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTarg
                      fmt::format("{}", fmt::join(others, ",")));
             continue;
         }
+        steps.lap("sessions");
         if (auto r = ops.logout(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("logout", what, std::move(r).error())) return std::move(*stop);
             continue;
         }
+        steps.lap("logout");
         if (auto r = ops.delete_node(portal, iqn, iface); !r) {
             if (auto stop = skipped.failed("delete_node", what, std::move(r).error())) return std::move(*stop);
         }
+        steps.lap("node");
     }
     return {};
 }
@@ -249,9 +275,12 @@ Result<void> logout_sessions(HostOps &ops, const Logger &log, const TeardownTarg
 
 Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const request::DeviceInfo *device_info,
                                   DisconnectOptions options) {
+    StepReport report(log_, "disconnect", volume.volume_key());
+    StepTimes &steps = report.times;
     Skipped skipped(log_, volume.volume_key(), options);
     const TeardownTargets wanted = teardown_targets(*ops_, volume, device_info, config_.iscsi_ifaces);
     const OnHost on_host = find_on_host(*ops_, wanted);
+    steps.lap("find");
     // The crash journal: "disconnecting" before the first change; removed when everything went, put back when a
     // failed flush stopped it before anything changed, else left for cleanup to finish.
     const auto journal = journal_disconnect(volume, wanted.targets, wanted.ifaces, wanted.map_name);
@@ -261,19 +290,28 @@ Result<void> HostPath::disconnect(const request::VolumeRequest &volume, const re
     std::vector<MultipathMap> unflushed;
     std::vector<std::string> removed = recorded_but_gone(*ops_, wanted);
     step("flush_multipath");
+    steps.lap("journal");
     if (auto r = flush_maps(*ops_, on_host, skipped, unflushed); !r) {
         if (journal) journal->restore();
         return r;
     }
+    steps.lap("flush");
     step("remove_devices");
     if (auto r = remove_devices(*ops_, on_host, skipped, removed); !r) return r;
-    if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped); !r) return r;
+    steps.lap("remove");
+    if (auto r = forget_removed_paths(*ops_, log_, removed, config_.path_removal_timeout, skipped, steps); !r) return r;
     step("logout");
-    if (auto r = logout_sessions(*ops_, log_, wanted, skipped); !r) return r;
+    steps.restart();
+    if (auto r = logout_sessions(*ops_, log_, wanted, skipped, steps); !r) return r;
+    steps.lap("sessions");
     if (!unflushed.empty()) step("delete_maps");
     if (auto r = delete_unflushed_maps(*ops_, log_, unflushed, config_.map_removal_timeout, skipped); !r) return r;
+    if (!unflushed.empty()) steps.lap("mp_del_map");
     if (journal && skipped.none()) journal->remove();
-    return skipped.finish();
+    steps.lap("journal_end");
+    auto finished = skipped.finish();
+    if (finished) report.succeeded();
+    return finished;
 }
 
 }  // namespace ivd::host_path

@@ -8,6 +8,7 @@
 #include "request/driver_config.hpp"
 #include "request/portal.hpp"
 
+#include <chrono>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -55,8 +56,19 @@ public:
     // `multipathd del path DEV` and `multipathd del map NAME`; their answer ("ok", "fail") is read as resize's is.
     Result<void> multipathd_del_path(const std::string &device) const { return multipathd_ok({"del", "path", device}); }
     Result<void> multipathd_del_map(const std::string &map_name) const { return multipathd_ok({"del", "map", map_name}); }
+    // `dmsetup remove --deferred NAME`: the map removed at once when it is not open, else by the kernel at its last
+    // close (exit 0 either way: the kernel keeps the deferred flag).
+    Result<void> dmsetup_remove_deferred(const std::string &map_name, std::chrono::milliseconds timeout) const {
+        return dmsetup({"remove", "--deferred", map_name}, timeout);
+    }
+    // `dmsetup wipe_table NAME`: the table becomes an error target (all I/O fails, queued I/O too).
+    Result<void> dmsetup_wipe_table(const std::string &map_name, std::chrono::milliseconds timeout) const {
+        return dmsetup({"wipe_table", map_name}, timeout);
+    }
 
 private:
+    // dmsetup with `args` under min(command_timeout, `timeout`).
+    Result<void> dmsetup(const std::vector<std::string> &args, std::chrono::milliseconds timeout) const;
     // Runs multipathd with `args`; its stdout when it exited 0 and did not answer "fail" or "timeout".
     Result<std::string> multipathd_answer(const std::vector<std::string> &args) const;
     Result<void> multipathd_ok(const std::vector<std::string> &args) const;

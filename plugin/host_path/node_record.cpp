@@ -1,6 +1,5 @@
 #include "host_path/node_record.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,22 +43,10 @@ Error unsafe(const std::string &path, std::string_view why) {
     return make_error(Status::backend, fmt::format("{}: {} {}; refusing to use it as root", field, path, why));
 }
 
-// Names in a directory (dot entries skipped: temporary files, ours and iscsiadm's), sorted.
+// Names in a directory (dot entries skipped: temporary files, ours and iscsiadm's), sorted; none when unreadable.
 std::vector<std::string> names_in(const PrivateDir &dir) {
-    std::vector<std::string> names;
-    const int fd = ::openat(dir.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // own offset, unlike dup()
-    if (fd < 0) return names;
-    DIR *d = ::fdopendir(fd);
-    if (d == nullptr) {
-        ::close(fd);
-        return names;
-    }
-    while (const dirent *e = ::readdir(d)) {
-        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    return names;
+    auto names = dir.list_names();
+    return names ? std::move(names).value() : std::vector<std::string>{};
 }
 
 // lstat of `name` in `dir`: the file type, 0 when it does not exist.

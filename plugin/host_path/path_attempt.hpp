@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "host_path/step_times.hpp"
 #include "request/volume_request.hpp"
 
 #include <chrono>
@@ -29,6 +30,7 @@ struct PathAttempt {
     std::chrono::steady_clock::time_point ready;
     bool taken = false;
     std::string multipath_error;
+    StepTimes times;  // its steps' durations, for the connect's "steps:" log line
     JournalEntry *journal = nullptr;  // the connect's crash journal record (steps are written before they run)
 };
 

@@ -10,6 +10,7 @@
 #include "host_path/node_record.hpp"
 #include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
+#include "host_path/udev_gate.hpp"
 #include "host_path/wait.hpp"
 
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace ivd::host_path {
@@ -176,20 +178,9 @@ public:
     Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
-        // multipathd takes a path only once udev has processed it (it reads the WWID from udev's ID_SERIAL): on a
-        // real kernel a freshly scanned sdX is in sysfs well before that, and `multipathd add path` answers "fail"
-        // ("no ID_SERIAL attribute ... orphan path"). So a refused path is offered again, with backoff, until it is
-        // taken or the deadline; a path udev handed over itself (its WWID is whitelisted) needs no offer.
-        std::string error;
-        const bool taken = poll_until(deadline, [&] {
-            if (find_multipath(device)) return true;
-            auto r = tools_.multipathd_add_path(device_path(device));
-            if (r) return true;
-            error = r.error().message;
-            return false;
-        });
-        if (taken) return {};
-        return make_error(Status::backend, error.empty() ? fmt::format("multipathd did not take {}", device) : error);
+        return udev_.hand_to_multipathd(
+            sys_.devnum(device), device, deadline, [&] { return find_multipath(device).has_value(); },
+            [&] { return tools_.multipathd_add_path(device_path(device)); });
     }
 
     std::optional<MultipathMap> multipath_wait(const std::vector<std::string> &devices,
@@ -265,6 +256,7 @@ public:
         const std::string block = fmt::format("{}/block/{}", c_.sysfs_root, device);
         std::error_code ec;
         if (!fs::exists(block, ec)) return {};
+        udev_.remember_removed(device, sys_.devnum(device));  // for wait_paths_unlisted
         if (auto r = Sysfs::write(block + "/device/delete", "1"); !r) return r;
         if (!poll_until(c_.device_wait_timeout, [&] { return !fs::exists(block, ec); })) {
             return make_error(Status::timeout, fmt::format("{} was not removed within {} ms", device, c_.device_wait_timeout.count()));
@@ -274,10 +266,15 @@ public:
 
     Result<std::vector<std::string>> wait_paths_unlisted(const std::vector<std::string> &devices,
                                                          std::chrono::milliseconds timeout) override {
-        return host_path::wait_paths_unlisted(tools_, devices, timeout);
+        // multipathd drops a path when it hears udev's remove event: until udev's database has let go of the
+        // devices this process removed, asking multipathd (a process per question) cannot succeed. Same deadline.
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        udev_.wait_removed(devices, deadline);
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        return host_path::wait_paths_unlisted(tools_, devices, std::max(left, std::chrono::milliseconds(0)));
     }
     Result<void> multipathd_del_path(const std::string &device) override { return del_path_until_unlisted(tools_, device); }
-    Result<void> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
+    Result<MapRemoval> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
         return del_map_until_gone(tools_, sys_, map, timeout);
     }
     Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
@@ -314,7 +311,6 @@ private:
     void enforce_record_policy(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap,
                                const std::string &iface);
     Result<std::shared_ptr<const PrivateDir>> lock_dir();
-
     request::HostPathConfig c_;
     Logger log_;
     HostTools tools_{c_, log_};
@@ -322,6 +318,7 @@ private:
     std::mutex lock_dir_mutex_;
     std::shared_ptr<const PrivateDir> lock_dir_;
     DirEvents dev_events_{c_.dev_root};  // device nodes appearing (wait_for_device)
+    UdevGate udev_{c_.udev_data_dir};
 };
 
 Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request::Portal &portal, const std::string &iqn,

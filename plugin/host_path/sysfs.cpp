@@ -122,6 +122,10 @@ std::string Sysfs::device_state(const std::string &device) const {
     return read_text(fs::path(root_) / "block" / device / "device/state");
 }
 
+std::string Sysfs::devnum(const std::string &device) const {
+    return read_text(fs::path(root_) / "block" / device / "dev");
+}
+
 Result<std::uint64_t> Sysfs::size_bytes(const std::string &device) const {
     const fs::path p = fs::path(root_) / "block" / device / "size";
     const std::string text = read_text(p);

@@ -58,6 +58,8 @@ public:
     std::optional<MultipathMap> find_multipath_by_name(const std::string &name) const;
     std::vector<std::string> multipath_paths(const MultipathMap &map) const;
 
+    // The block device's "MAJOR:MINOR" (/sys/block/NAME/dev); "" when it is gone.
+    std::string devnum(const std::string &device) const;
     // The SCSI device state of a path device ("running", "offline", ...); "" when it is gone.
     std::string device_state(const std::string &device) const;
     // /sys/block/NAME/size (512-byte sectors) in bytes.

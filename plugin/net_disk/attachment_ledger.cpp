@@ -3,7 +3,6 @@
 #include "core/json.hpp"
 #include "core/private_dir.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -214,23 +213,13 @@ Result<void> FileLedger::clear(const std::string &usage) {
 Result<std::vector<std::string>> FileLedger::usages() {
     auto dir = records_dir(state_dir_);
     if (!dir) return std::move(dir).error();
-    // Read through a duplicate: fdopendir takes ownership of the descriptor it is given.
-    const int copy = ::fcntl(dir->fd(), F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return make_error(Status::backend, fmt::format("{}: {}", dir->path(), std::strerror(errno)));
-    DIR *listing = ::fdopendir(copy);
-    if (listing == nullptr) {
-        ::close(copy);
-        return make_error(Status::backend, fmt::format("{}: {}", dir->path(), std::strerror(errno)));
-    }
-    ::rewinddir(listing);
-    std::vector<std::string> names;
-    while (const dirent *e = ::readdir(listing)) {
-        const std::string_view n = e->d_name;
-        if ((n.starts_with("v-") || n.starts_with("h-")) && n.ends_with(".json")) names.emplace_back(n);
-    }
-    ::closedir(listing);
+    auto names = dir->list_names();
+    if (!names) return std::move(names).error();
+    std::erase_if(*names, [](std::string_view n) {
+        return !((n.starts_with("v-") || n.starts_with("h-")) && n.ends_with(".json"));
+    });
     std::vector<std::string> out;
-    for (const std::string &name : names) {
+    for (const std::string &name : *names) {
         auto text = dir->read_file(name);
         if (!text) {
             if (text.error().status == Status::not_found) continue;  // removed meanwhile

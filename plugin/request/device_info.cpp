@@ -1,5 +1,6 @@
 #include "request/device_info.hpp"
 
+#include "request/json_fields.hpp"
 #include "request/json_input.hpp"
 
 #include <fmt/format.h>
@@ -13,91 +14,138 @@ namespace {
 
 const Where root{"device_info", {}};
 
+// The slots of device_info (every version's keys; unknown keys are ignored).
+enum S : int {
+    s_root, version, type, secret_usage, attachment_id, secret_uuid, auth_username, initiator, target_iqn,
+    portal_choice_reason, portal, target_lun, xml_auth_in_source, xml_initiator, addressing_mode, path, scsi_wwn,
+    multipath_id, dm, multipath_error, multipath, disk_xml, dev, bus, driver, attach_path, path_reason, volume_id,
+    portal_choice, failed_portals, served_by, discovery,
+    targets, t_portal, t_iqn, t_lun,
+    paths, p_portal, p_iqn, p_lun, p_device, p_state, p_multipath_error, p_iface, slot_count
+};
+
+constexpr auto schema = [] {
+    std::array<Slot, slot_count> s{};
+    s[s_root] = {-1, ""};
+    const std::pair<S, std::string_view> scalars[] = {
+        {version, "device_info_version"}, {type, "type"}, {secret_usage, "secret_usage"},
+        {attachment_id, "attachment_id"}, {secret_uuid, "secret_uuid"}, {auth_username, "auth_username"},
+        {initiator, "initiator"}, {target_iqn, "target_iqn"}, {portal_choice_reason, "portal_choice_reason"},
+        {portal, "portal"}, {target_lun, "target_lun"}, {xml_auth_in_source, "xml_auth_in_source"},
+        {xml_initiator, "xml_initiator"}, {addressing_mode, "addressing_mode"}, {path, "path"},
+        {scsi_wwn, "scsi_wwn"}, {multipath_id, "multipath_id"}, {dm, "dm"}, {multipath_error, "multipath_error"},
+        {multipath, "multipath"}, {disk_xml, "disk_xml"}, {dev, "dev"}, {bus, "bus"}, {driver, "driver"},
+        {attach_path, "attach_path"}, {path_reason, "path_reason"}, {volume_id, "volume_id"}};
+    for (const auto &[slot, key] : scalars) s[slot] = {s_root, key};
+    s[portal_choice] = {s_root, "portal_choice", SlotKind::value, 0};
+    s[failed_portals] = {s_root, "failed_portals", SlotKind::value, 1};
+    s[served_by] = {s_root, "served_by", SlotKind::value, 2};
+    s[discovery] = {s_root, "discovery", SlotKind::value, 3};
+    s[targets] = {s_root, "targets", SlotKind::rows, 0};
+    s[t_portal] = {targets, "portal", SlotKind::scalar, 1};
+    s[t_iqn] = {targets, "iqn", SlotKind::scalar, 2};
+    s[t_lun] = {targets, "lun", SlotKind::scalar, 3};
+    s[paths] = {s_root, "paths", SlotKind::rows, 1};
+    const std::pair<S, std::string_view> path_keys[] = {{p_portal, "portal"}, {p_iqn, "iqn"}, {p_lun, "lun"},
+                                                       {p_device, "device"}, {p_state, "state"},
+                                                       {p_multipath_error, "multipath_error"}, {p_iface, "iface"}};
+    int column = 1;
+    for (const auto &[slot, key] : path_keys) s[slot] = {paths, key, SlotKind::scalar, column++};
+    return s;
+}();
+static_assert(schema.size() <= max_slots);
+
 // An optional string member: "" when absent.
-Result<std::string> opt_string(const json::Value &doc, std::string_view key, std::size_t max_bytes = 255) {
-    const json::Value *v = member(doc, key);
+Result<std::string> opt_string(const Fields &f, S slot, std::size_t max_bytes = 255) {
+    const Field *v = f.get(slot);
     if (v == nullptr) return std::string();
-    return read_string(*v, root.key(key), {.max_bytes = max_bytes, .allow_empty = true});
+    return read_string(*v, root.key(schema[slot].key), {.max_bytes = max_bytes, .allow_empty = true});
 }
 
-Result<std::optional<bool>> opt_bool(const json::Value &doc, std::string_view key) {
-    const json::Value *v = member(doc, key);
+Result<std::optional<bool>> opt_bool(const Fields &f, S slot) {
+    const Field *v = f.get(slot);
     if (v == nullptr) return std::optional<bool>();
-    auto b = read_bool(*v, root.key(key));
+    auto b = read_bool(*v, root.key(schema[slot].key));
     if (!b) return std::move(b).error();
     return std::optional<bool>(*b);
 }
 
-// {"portal", "iqn", "lun"} as target_to_json writes it.
-Result<Target> read_target(const json::Value &v, const Where &where) {
-    if (!v.is_object() || !v["portal"].is_string() || !v["iqn"].is_string() || !v["lun"].is_integer()) {
+// Row i of targets or paths: {"portal", "iqn", "lun"} as target_to_json writes it. The columns of the two lists
+// follow their own slot in the same order.
+Result<Target> read_target(const Fields &f, S list, std::size_t i, const Where &where) {
+    const Field &item = f.row(list, i, list);
+    const Field &p = f.row(list, i, list + 1);
+    const Field &q = f.row(list, i, list + 2);
+    const Field &l = f.row(list, i, list + 3);
+    if (!item.is_object() || !p.is_string() || !q.is_string() || l.type != json::Type::integer) {
         return invalid(where, "each entry needs portal, iqn and lun");
     }
     Target t;
-    auto portal = parse_portal(v["portal"].as_string());
-    if (!portal) return invalid(where.key("portal"), portal.error().message);
-    t.portal = std::move(portal).value();
-    t.iqn = v["iqn"].as_string();
-    t.lun = v["lun"].as_int64();
+    auto parsed = parse_portal(p.text());
+    if (!parsed) return invalid(where.key("portal"), parsed.error().message);
+    t.portal = std::move(parsed).value();
+    t.iqn = std::string(q.text());
+    t.lun = l.i;
     return t;
 }
 
-Result<std::vector<Target>> read_targets(const json::Value &doc, std::string_view key) {
+Result<std::vector<Target>> read_targets(const Fields &f) {
     std::vector<Target> out;
-    const json::Value *list = member(doc, key);
+    const Field *list = f.get(targets);
     if (list == nullptr) return out;
-    const Where where = root.key(key);
+    const Where where = root.key("targets");
     if (!list->is_array()) return invalid(where, "must be an array");
-    for (std::size_t i = 0; i < list->size(); ++i) {
-        auto t = read_target((*list)[i], where.index(i));
+    out.reserve(list->size);
+    for (std::size_t i = 0; i < list->size; ++i) {
+        auto t = read_target(f, targets, i, where.index(i));
         if (!t) return std::move(t).error();
         out.push_back(std::move(t).value());
     }
     return out;
 }
 
-Result<NetworkDevice> parse_network(const json::Value &doc) {
+Result<NetworkDevice> parse_network(const Fields &f) {
     NetworkDevice n;
-    auto usage = opt_string(doc, "secret_usage", 512);
+    auto usage = opt_string(f, secret_usage, 512);
     if (!usage) return std::move(usage).error();
     n.secret_usage = std::move(usage).value();
-    auto id = opt_string(doc, "attachment_id", 64);
+    auto id = opt_string(f, attachment_id, 64);
     if (!id) return std::move(id).error();
     const bool hex = std::all_of(id->begin(), id->end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
     if (!id->empty() && (id->size() != 32 || !hex)) return invalid(root.key("attachment_id"), "must be 32 lowercase hex digits");
     n.attachment_id = std::move(id).value();
-    for (auto [key, field] : {std::pair{"secret_uuid", &n.secret_uuid}, std::pair{"auth_username", &n.auth_username},
-                              std::pair{"initiator", &n.initiator}, std::pair{"target_iqn", &n.target.iqn},
-                              std::pair{"portal_choice_reason", &n.portal_choice_reason}}) {
-        auto s = opt_string(doc, key, 1024);
+    for (auto [slot, field] : {std::pair{secret_uuid, &n.secret_uuid}, std::pair{auth_username, &n.auth_username},
+                               std::pair{initiator, &n.initiator}, std::pair{target_iqn, &n.target.iqn},
+                               std::pair{portal_choice_reason, &n.portal_choice_reason}}) {
+        auto s = opt_string(f, slot, 1024);
         if (!s) return std::move(s).error();
         *field = std::move(s).value();
     }
-    if (const json::Value *p = member(doc, "portal")) {
+    if (const Field *p = f.get(portal)) {
         auto s = read_string(*p, root.key("portal"));
         if (!s) return std::move(s).error();
-        auto portal = parse_portal(*s);
-        if (!portal) return invalid(root.key("portal"), portal.error().message);
-        n.target.portal = std::move(portal).value();
+        auto parsed = parse_portal(*s);
+        if (!parsed) return invalid(root.key("portal"), parsed.error().message);
+        n.target.portal = std::move(parsed).value();
     }
-    if (const json::Value *l = member(doc, "target_lun")) {
+    if (const Field *l = f.get(target_lun)) {
         auto lun = read_integer(*l, root.key("target_lun"), 0, max_lun);
         if (!lun) return std::move(lun).error();
         n.target.lun = *lun;
     }
-    auto in_source = opt_bool(doc, "xml_auth_in_source");
+    auto in_source = opt_bool(f, xml_auth_in_source);
     if (!in_source) return std::move(in_source).error();
     n.auth_in_source = *in_source;
-    auto emit = opt_bool(doc, "xml_initiator");
+    auto emit = opt_bool(f, xml_initiator);
     if (!emit) return std::move(emit).error();
     n.emit_initiator = *emit;
-    if (const json::Value *c = member(doc, "portal_choice")) n.portal_choice = *c;
+    if (f.get(portal_choice) != nullptr) n.portal_choice = f.kept(portal_choice);
     return n;
 }
 
 // v3 "addressing_mode": absent in versions 1 and 2, which always scanned the LUN number as it is (SAM).
-Result<LunAddressing> read_addressing(const json::Value &doc) {
-    const json::Value *v = member(doc, "addressing_mode");
+Result<LunAddressing> read_addressing(const Fields &f) {
+    const Field *v = f.get(addressing_mode);
     if (v == nullptr) return LunAddressing::sam;
     auto name = read_string(*v, root.key("addressing_mode"), {.max_bytes = 32});
     if (!name) return std::move(name).error();
@@ -106,60 +154,84 @@ Result<LunAddressing> read_addressing(const json::Value &doc) {
     return *mode;
 }
 
-Result<BlockDevice> parse_block(const json::Value &doc) {
+Result<BlockPath> read_path(const Fields &f, std::size_t i, const Where &where, LunAddressing addressing) {
+    auto t = read_target(f, paths, i, where);
+    if (!t) return std::move(t).error();
+    t->addressing = addressing;
+    // Like the tree's as_string(): "" for a missing or non-string member.
+    const auto text = [&](S column) { const Field &c = f.row(paths, i, column); return std::string(c.is_string() ? c.text() : ""); };
+    BlockPath path{std::move(t).value(), text(p_device), text(p_state), text(p_multipath_error)};
+    const Field &iface = f.row(paths, i, p_iface);
+    if (iface.present && iface.type != json::Type::null) {
+        auto name = read_string(iface, where.key("iface"), {.max_bytes = 64});
+        if (!name) return std::move(name).error();
+        if (!valid_iscsi_iface_name(*name)) {
+            return invalid(where.key("iface"), fmt::format("{} is not an open-iscsi iface name", quote_for_message(*name)));
+        }
+        path.iface = std::move(name).value();
+    }
+    return path;
+}
+
+Result<BlockDevice> parse_block(const Fields &f) {
     BlockDevice b;
-    auto addressing = read_addressing(doc);
+    auto addressing = read_addressing(f);
     if (!addressing) return std::move(addressing).error();
     b.addressing = *addressing;
-    for (auto [key, field] : {std::pair{"path", &b.path}, std::pair{"scsi_wwn", &b.scsi_wwn},
-                              std::pair{"multipath_id", &b.multipath_id}, std::pair{"dm", &b.dm},
-                              std::pair{"multipath_error", &b.multipath_error}}) {
-        auto s = opt_string(doc, key, 4096);
+    for (auto [slot, field] : {std::pair{path, &b.path}, std::pair{scsi_wwn, &b.scsi_wwn},
+                               std::pair{multipath_id, &b.multipath_id}, std::pair{dm, &b.dm},
+                               std::pair{multipath_error, &b.multipath_error}}) {
+        auto s = opt_string(f, slot, 4096);
         if (!s) return std::move(s).error();
         *field = std::move(s).value();
     }
-    auto mp = opt_bool(doc, "multipath");
+    auto mp = opt_bool(f, multipath);
     if (!mp) return std::move(mp).error();
     b.multipath = mp->value_or(!b.multipath_id.empty());
-    if (const json::Value *list = member(doc, "paths")) {
+    if (const Field *list = f.get(paths)) {
         const Where where = root.key("paths");
         if (!list->is_array()) return invalid(where, "must be an array");
-        for (std::size_t i = 0; i < list->size(); ++i) {
-            const json::Value &p = (*list)[i];
-            auto t = read_target(p, where.index(i));
-            if (!t) return std::move(t).error();
-            t->addressing = b.addressing;
-            BlockPath path{std::move(t).value(), p["device"].as_string(), p["state"].as_string(),
-                           p["multipath_error"].as_string()};
-            if (const json::Value *iface = member(p, "iface")) {
-                auto name = read_string(*iface, where.index(i).key("iface"), {.max_bytes = 64});
-                if (!name) return std::move(name).error();
-                if (!valid_iscsi_iface_name(*name)) {
-                    return invalid(where.index(i).key("iface"), fmt::format("{} is not an open-iscsi iface name",
-                                                                            quote_for_message(*name)));
-                }
-                path.iface = std::move(name).value();
-            }
-            b.paths.push_back(std::move(path));
+        for (std::size_t i = 0; i < list->size; ++i) {
+            auto p = read_path(f, i, where.index(i), b.addressing);
+            if (!p) return std::move(p).error();
+            b.paths.push_back(std::move(p).value());
         }
     }
-    if (const json::Value *f = member(doc, "failed_portals")) b.failed_portals = *f;
-    if (const json::Value *s = member(doc, "served_by")) b.served_by = *s;
-    if (const json::Value *d = member(doc, "discovery")) b.discovery = *d;
+    if (f.get(failed_portals) != nullptr) b.failed_portals = f.kept(failed_portals);
+    if (f.get(served_by) != nullptr) b.served_by = f.kept(served_by);
+    if (f.get(discovery) != nullptr) b.discovery = f.kept(discovery);
     return b;
 }
 
+// A scalar's json::Value (a container's: empty, of its type: the disk_info checks read only their type).
+json::Value value_of(const Field &f) {
+    switch (f.type) {
+    case json::Type::boolean: return json::Value(f.b);
+    case json::Type::integer: return f.is_unsigned ? json::Value(f.u) : json::Value(f.i);
+    case json::Type::real: {
+        json::ValueBuilder b;
+        b.real(f.d, f.oversized_integer);
+        return b.take();
+    }
+    case json::Type::string: return json::Value(f.text());
+    case json::Type::array: return json::Value::array();
+    case json::Type::object: return json::Value::object();
+    case json::Type::null: break;
+    }
+    return json::Value();
+}
+
 // dev, bus and disk_xml: the guest part, when the document has one.
-Result<std::optional<DeviceGuest>> parse_guest(const json::Value &doc) {
-    auto xml = opt_string(doc, "disk_xml", 64 * 1024);
+Result<std::optional<DeviceGuest>> parse_guest(const Fields &f) {
+    auto xml = opt_string(f, disk_xml, 64 * 1024);
     if (!xml) return std::move(xml).error();
-    if (member(doc, "dev") == nullptr) {
+    if (f.get(dev) == nullptr) {
         if (xml->empty()) return std::optional<DeviceGuest>();
         return std::optional<DeviceGuest>(DeviceGuest{DiskTarget{}, std::move(xml).value()});
     }
     json::Value disk = json::Value::object();
-    disk["dev"] = doc["dev"];
-    if (const json::Value *bus = member(doc, "bus")) disk["bus"] = *bus;
+    disk["dev"] = value_of(*f.get(dev));
+    if (const Field *b = f.get(bus)) disk["bus"] = value_of(*b);
     auto target = parse_disk_info(disk);
     if (!target) {
         Error e = std::move(target).error();
@@ -173,213 +245,63 @@ Result<std::optional<DeviceGuest>> parse_guest(const json::Value &doc) {
 
 namespace {
 
-// Where the document goes: a json::Value (to_json) or text (to_json_text). Both are fed by one walk below, so
-// the keys and their order cannot drift apart.
-class ValueOut {
-public:
-    explicit ValueOut(json::Value &root) { stack_.push_back(&root); }
-    template <class T>
-    void add(std::string_view key, T &&value) {
-        stack_.back()->add(key, json::Value(std::forward<T>(value)));
-    }
-    void open_array(std::string_view key, std::size_t reserve) {
-        stack_.push_back(&stack_.back()->add(key, json::Value::array(reserve)));
-    }
-    void open_item(std::size_t members) { stack_.push_back(&stack_.back()->append(json::Value::object(members))); }
-    void close() { stack_.pop_back(); }
-
-private:
-    std::vector<json::Value *> stack_;
-};
-
-class TextOut {
-public:
-    explicit TextOut(json::TextWriter &w) : w_(w) {}
-    void add(std::string_view key, std::string_view v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, const std::string &v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, const char *v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, std::int64_t v) { w_.key(key), w_.integer(v); }
-    void add(std::string_view key, bool v) { w_.key(key), w_.boolean(v); }
-    void add(std::string_view key, const json::Value &v) { w_.key(key), w_.value(v); }
-    void open_array(std::string_view key, std::size_t) {
-        w_.key(key);
-        w_.start_array();
-        arrays_.push_back(true);
-    }
-    void open_item(std::size_t) {
-        w_.start_object();
-        arrays_.push_back(false);
-    }
-    void close() {
-        if (arrays_.back()) {
-            w_.end_array();
-        } else {
-            w_.end_object();
-        }
-        arrays_.pop_back();
-    }
-
-private:
-    json::TextWriter &w_;
-    std::vector<bool> arrays_;
-};
-
-template <class Out>
-void add_target(Out &out, const Target &t) {
-    out.add("portal", t.portal.to_string());
-    out.add("iqn", t.iqn);
-    out.add("lun", static_cast<std::int64_t>(t.lun));
-}
-
-template <class Out>
-void write_network(Out &out, const DeviceInfo &info) {
-    const NetworkDevice &n = info.network();
-    out.add("protocol", "iscsi");
-    if (!n.secret_usage.empty()) {
-        out.add("secret_uuid", n.secret_uuid);
-        out.add("secret_usage", n.secret_usage);
-        if (!n.attachment_id.empty()) out.add("attachment_id", n.attachment_id);
-        out.add("auth_username", n.auth_username);
-    }
-    if (info.guest && !info.guest->disk_xml.empty()) out.add("disk_xml", info.guest->disk_xml);
-    out.add("portal", n.target.portal.to_string());
-    out.add("target_iqn", n.target.iqn);
-    out.add("target_lun", static_cast<std::int64_t>(n.target.lun));
-    if (!n.initiator.empty()) out.add("initiator", n.initiator);
-    if (n.auth_in_source) out.add("xml_auth_in_source", *n.auth_in_source);
-    if (n.emit_initiator) out.add("xml_initiator", *n.emit_initiator);
-    if (info.guest && !info.guest->disk.dev.empty()) {
-        out.add("dev", info.guest->disk.dev);
-        out.add("bus", bus_name(info.guest->disk.bus));
-    }
-}
-
-template <class Out>
-void write_block(Out &out, const DeviceInfo &info) {
-    const BlockDevice &b = info.block();
-    out.add("path", b.path);
-    out.add("scsi_wwn", b.scsi_wwn);
-    if (!b.multipath_id.empty()) {
-        out.add("multipath_id", b.multipath_id);
-        out.add("dm", b.dm);
-    }
-}
-
-template <class Out>
-void write_block_tail(Out &out, const DeviceInfo &info) {
-    const BlockDevice &b = info.block();
-    out.open_array("paths", b.paths.size());
-    for (const BlockPath &p : b.paths) {
-        out.open_item(7);
-        add_target(out, p.target);
-        out.add("device", p.device);
-        out.add("state", p.state);
-        if (!p.multipath_error.empty()) out.add("multipath_error", p.multipath_error);
-        if (p.iface != default_iface) out.add("iface", p.iface);
-        out.close();
-    }
-    out.close();
-    out.add("failed_portals", b.failed_portals);
-    if (!b.served_by.is_null()) out.add("served_by", b.served_by);
-    if (!b.discovery.is_null()) out.add("discovery", b.discovery);
-    if (!b.multipath_error.empty()) out.add("multipath_error", b.multipath_error);
-    out.add("multipath", b.multipath);
-    if (b.addressing != LunAddressing::sam) out.add("addressing_mode", addressing_mode_name(b.addressing));
-    if (info.guest && !info.guest->disk.dev.empty()) {
-        out.add("dev", info.guest->disk.dev);
-        out.add("bus", bus_name(info.guest->disk.bus));
-    }
-    if (info.guest && !info.guest->disk_xml.empty()) out.add("disk_xml", info.guest->disk_xml);
-}
-
-// The members of the document, keys in the order version 1 wrote them.
-template <class Out>
-void write_device_info(Out &out, const DeviceInfo &info) {
-    out.add("type", info.is_network() ? "network" : "block");
-    out.add("device_info_version", info.version);
-    if (info.is_network()) {
-        write_network(out, info);
-    } else {
-        write_block(out, info);
-    }
-    out.open_array("targets", info.targets.size());
-    for (const Target &t : info.targets) {
-        out.open_item(3);
-        add_target(out, t);
-        out.close();
-    }
-    out.close();
-    if (info.is_network()) {
-        const NetworkDevice &n = info.network();
-        if (!n.portal_choice.is_null()) out.add("portal_choice", n.portal_choice);
-        out.add("portal_choice_reason", n.portal_choice_reason);
-    } else {
-        write_block_tail(out, info);
-    }
-    for (auto [key, value] : {std::pair{"driver", &info.driver}, std::pair{"attach_path", &info.attach_path},
-                              std::pair{"path_reason", &info.path_reason}, std::pair{"volume_id", &info.volume_id}}) {
-        if (!value->empty()) out.add(key, *value);
-    }
-}
-
-}  // namespace
-
-json::Value DeviceInfo::to_json() const {
-    json::Value out = json::Value::object(28);
-    ValueOut sink(out);
-    write_device_info(sink, *this);
-    return out;
-}
-
-std::string DeviceInfo::to_json_text() const {
-    json::TextWriter writer;
-    TextOut sink(writer);
-    writer.start_object();
-    write_device_info(sink, *this);
-    writer.end_object();
-    return writer.take();
-}
-
-Result<DeviceInfo> parse_device_info(const json::Value &doc) {
+Result<DeviceInfo> parse_device_info(const Fields &f) {
     DeviceInfo info;
     info.version = 1;
-    if (const json::Value *v = member(doc, "device_info_version")) {
+    if (const Field *v = f.get(version)) {
         // Later versions only add keys: a newer driver's document still undoes with the keys read here.
         auto n = read_integer(*v, root.key("device_info_version"), 1, 1000);
         if (!n) return std::move(n).error();
         info.version = *n;
     }
-    const json::Value *type = member(doc, "type");
-    if (type == nullptr) return invalid(root.key("type"), "is required (\"network\" or \"block\")");
-    auto t = read_string(*type, root.key("type"), {.max_bytes = 16});
-    if (!t) return std::move(t).error();
-    if (*t == "network") {
-        auto n = parse_network(doc);
+    const Field *t = f.get(type);
+    if (t == nullptr) return invalid(root.key("type"), "is required (\"network\" or \"block\")");
+    auto name = read_string(*t, root.key("type"), {.max_bytes = 16});
+    if (!name) return std::move(name).error();
+    if (*name == "network") {
+        auto n = parse_network(f);
         if (!n) return std::move(n).error();
         info.device = std::move(n).value();
-    } else if (*t == "block") {
-        auto b = parse_block(doc);
+    } else if (*name == "block") {
+        auto b = parse_block(f);
         if (!b) return std::move(b).error();
         info.device = std::move(b).value();
     } else {
-        return invalid(root.key("type"), fmt::format("{} must be \"network\" or \"block\"", quote_for_message(*t)));
+        return invalid(root.key("type"), fmt::format("{} must be \"network\" or \"block\"", quote_for_message(*name)));
     }
-    auto targets = read_targets(doc, "targets");
-    if (!targets) return std::move(targets).error();
-    info.targets = std::move(targets).value();
+    auto list = read_targets(f);
+    if (!list) return std::move(list).error();
+    info.targets = std::move(list).value();
     if (!info.is_network()) {
         for (Target &target : info.targets) target.addressing = info.block().addressing;
     }
-    auto guest = parse_guest(doc);
+    auto guest = parse_guest(f);
     if (!guest) return std::move(guest).error();
     info.guest = std::move(guest).value();
-    for (auto [key, field] : {std::pair{"driver", &info.driver}, std::pair{"attach_path", &info.attach_path},
-                              std::pair{"path_reason", &info.path_reason}, std::pair{"volume_id", &info.volume_id}}) {
-        auto s = opt_string(doc, key, 1024);
+    for (auto [slot, field] : {std::pair{driver, &info.driver}, std::pair{attach_path, &info.attach_path},
+                               std::pair{path_reason, &info.path_reason}, std::pair{volume_id, &info.volume_id}}) {
+        auto s = opt_string(f, slot, 1024);
         if (!s) return std::move(s).error();
         *field = std::move(s).value();
     }
     return info;
+}
+
+}  // namespace
+
+Result<DeviceInfo> parse_device_info(const json::Value &document) {
+    Fields f(schema);
+    f.read(document);
+    return parse_device_info(f);
+}
+
+Result<std::optional<DeviceInfo>> parse_device_info_text(const char *text, bool null_ok) {
+    Fields f(schema);
+    if (auto r = f.parse(text, "device_info", null_ok); !r) return std::move(r).error();
+    if (null_ok && f.raw(s_root).size == 0) return std::optional<DeviceInfo>();  // NULL, null or {}
+    auto info = parse_device_info(f);
+    if (!info) return std::move(info).error();
+    return std::optional<DeviceInfo>(std::move(info).value());
 }
 
 }  // namespace ivd::request

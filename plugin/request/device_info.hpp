@@ -93,5 +93,8 @@ struct DeviceInfo {
 // Reads any version's document. Keys needed to undo a connect are checked (type, the secret, the paths);
 // report keys are kept as they are; unknown keys are ignored. Errors name the device_info field.
 Result<DeviceInfo> parse_device_info(const json::Value &document);
+// The same from the ABI's text without building a json::Value, with parse_object's checks and errors first.
+// null_ok: NULL, a JSON null and {} give no DeviceInfo (disconnect without device_info).
+Result<std::optional<DeviceInfo>> parse_device_info_text(const char *text, bool null_ok);
 
 }  // namespace ivd::request

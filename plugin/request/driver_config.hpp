@@ -54,6 +54,9 @@ struct HostToolsConfig {
     std::string iscsiadm_path = "/usr/sbin/iscsiadm";
     std::string multipath_path = "/usr/sbin/multipath";
     std::string multipathd_path = "/usr/sbin/multipathd";
+    // A forced disconnect's map that stays open: removal deferred to its last close (`dmsetup remove --deferred`),
+    // then its table replaced with an error target (`dmsetup wipe_table`). Not a capability: only that step needs it.
+    std::string dmsetup_path = "/usr/sbin/dmsetup";
 };
 
 // Host capability detection (host_facts/); "automatic" means detect. Every file or socket the detector looks
@@ -87,6 +90,10 @@ bool valid_iscsi_iface_name(std::string_view name);
 struct HostPathOptions {
     std::string sysfs_root = "/sys";
     std::string dev_root = "/dev";
+    // udev's database: a block device's entry "bMAJOR:MINOR" is there
+    // once udev has processed its add event and gone once it has processed its remove; multipathd hears of a
+    // device only after that. No such directory (no udev): nothing is waited for.
+    std::string udev_data_dir = "/run/udev/data";
     std::string iscsi_node_dir = "/etc/iscsi/nodes";  // open-iscsi's node records (CHAP goes in here)
     // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
     // where any user can create the directory first, plant symlinks or hold the locks.

@@ -97,6 +97,10 @@ std::string iscsi_name_problem(std::string_view name) {
 }
 
 Result<std::string> read_iscsi_name(const json::Value &v, const Where &where) {
+    return read_iscsi_name(field_of(v), where);
+}
+
+Result<std::string> read_iscsi_name(const Field &v, const Where &where) {
     auto s = read_string(v, where, {.max_bytes = max_iscsi_name_bytes});
     if (!s) return std::move(s).error();
     if (auto problem = iscsi_name_problem(*s); !problem.empty()) {

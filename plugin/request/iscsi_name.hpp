@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "request/json_fields.hpp"
 #include "request/json_input.hpp"
 
 #include <string>
@@ -17,6 +18,7 @@ inline constexpr std::size_t max_iscsi_name_bytes = 223;  // RFC 3720 3.2.6.1
 std::string iscsi_name_problem(std::string_view name);
 
 // An input field that must hold an iSCSI name; the error names `where` and the reason.
+Result<std::string> read_iscsi_name(const Field &v, const Where &where);
 Result<std::string> read_iscsi_name(const json::Value &v, const Where &where);
 
 }  // namespace ivd::request

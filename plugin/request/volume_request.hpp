@@ -101,6 +101,12 @@ Result<Connector> parse_connector(const json::Value &document);
 // dev_required false (ABI v2 connect): a document without "dev" yields a DiskTarget with an empty dev.
 Result<DiskTarget> parse_disk_info(const json::Value &document, bool dev_required = true);
 
+// The same from the ABI's text, with parse_object's checks and errors first, without building a json::Value
+// (what the calls use). text NULL: an error, except disk_info with null_ok (an empty object).
+Result<VolumeRequest> parse_connection_info_text(const char *text);
+Result<Connector> parse_connector_text(const char *text);
+Result<DiskTarget> parse_disk_info_text(const char *text, bool null_ok, bool dev_required = true);
+
 // Removes a secret's bytes from a parsed JSON document before it is freed.
 void wipe_secrets_in_connection_info(json::Value &document);
 

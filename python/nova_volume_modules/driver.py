@@ -73,3 +73,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             LOG.info("cleanup of volume module %s (type %s): found %s, removed %s, kept %s, failed %s",
                      runner.module.path, vtype, report.get("found"), report.get("removed"), report.get("kept"),
                      report.get("failed"))
+            for part in report.get("not_scanned") or []:
+                # A partial cleanup: that part was not looked at (e.g. libvirt unreachable); nothing of it touched.
+                LOG.warning("cleanup of volume module %s (type %s) did not scan the %s path: %s",
+                            runner.module.path, vtype, part.get("path"), part.get("reason"))

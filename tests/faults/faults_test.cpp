@@ -347,14 +347,30 @@ TEST_F(NetworkFaults, CleanupRemovesWhatACrashedHostLeftAndKeepsWhatDomainsUse) 
     EXPECT_EQ(disconnect("attached", attached.out, "--detach " + libvirt->domain_name()).exit_code, 0);
 }
 
-// libvirt unreachable: cleanup fails clearly and removes nothing (it cannot prove anything unused).
-TEST_F(NetworkFaults, CleanupWithoutLibvirtFailsAndRemovesNothing) {
+// libvirt unreachable: the network path cannot scan and is reported as not scanned, naming why, and nothing of it
+// is touched; the host path still scans (its own empty state here); volume-host exits 7 (partial), nothing failed.
+// (Until each path's scan stood alone, the whole cleanup failed here and the host path was never looked at.)
+TEST_F(NetworkFaults, CleanupWithoutLibvirtIsPartialWithTheNetworkPathNotScanned) {
+    const fs::path host_state = dir / "unreachable-host";
+    fs::create_directories(host_state / "nodes");
     spit(dir / "unreachable.conf", "[DEFAULT]\nvolume_drivers = iscsi=" IVD_MODULE_PATH
-                                   "\n\n[libvirt]\nconnection_uri = qemu+unix:///system?socket=/nonexistent/sock\n");
+                                   "\n\n[libvirt]\nconnection_uri = qemu+unix:///system?socket=/nonexistent/sock\n"
+                                   "\n[iscsi]\nstate_dir = " + (host_state / "state").string() +
+                                   "\niscsi_node_dir = " + (host_state / "nodes").string() +
+                                   "\nlock_dir = " + (host_state / "locks").string() + "\n");
     auto r = run_volume_host(dir, "--config " + (dir / "unreachable.conf").string(), "cleanup", &transcript);
-    EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
-    EXPECT_NE(r.error()["message"].asString().find("nothing was removed"), std::string::npos) << r.err;
-    EXPECT_TRUE(r.out.empty());
+    EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+    EXPECT_EQ(r.error()["code"].asString(), "cleanup_partial") << r.err;
+    EXPECT_NE(r.error()["message"].asString().find("network path"), std::string::npos) << r.err;
+    const Json::Value report = parse(r.out);
+    EXPECT_TRUE(report["partial"].asBool()) << r.out;
+    ASSERT_EQ(report["not_scanned"].size(), 1u) << r.out;
+    EXPECT_EQ(report["not_scanned"][0]["path"].asString(), "network");
+    EXPECT_NE(report["not_scanned"][0]["reason"].asString().find("/nonexistent/sock"), std::string::npos) << r.out;
+    EXPECT_EQ(report["paths"]["network"].asString().rfind("not scanned: ", 0), 0u) << r.out;
+    EXPECT_EQ(report["paths"]["host"].asString(), "scanned") << r.out;
+    EXPECT_EQ(report["failed"].asInt(), 0);
+    EXPECT_EQ(report["removed"].asInt(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

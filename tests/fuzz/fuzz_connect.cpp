@@ -4,6 +4,7 @@
 #include "fuzz_support.hpp"
 
 #include "core/json_output.hpp"
+#include "parsers_agree.hpp"
 
 #include <fmt/format.h>
 
@@ -18,6 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     const char *connector = c_str_or_null(parts[1]);
     const char *disk = c_str_or_null(parts[2]);
     watch_secrets(ci, connector, disk);
+    check_connection_info_parsers(ci);
+    check_connector_parsers(connector);
+    check_disk_info_parsers(disk, /*null_ok=*/true, /*dev_required=*/true);
+    check_disk_info_parsers(disk, /*null_ok=*/true, /*dev_required=*/false);
+    check_disk_info_parsers(disk, /*null_ok=*/false, /*dev_required=*/true);
 
     auto result = d.driver->connect_volume(ci, connector, disk, 0);
     static const bool verbose = std::getenv("IVD_FUZZ_VERBOSE") != nullptr;  // to see what seeds reach
@@ -28,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         return 0;
     }
     const Json::Value info = check_device_info(*result, ci);
+    check_device_info_parsers(result->c_str(), /*null_ok=*/false);
 
     // disk_config (ABI v2) on what connect returned, for the same disk_info: pure, and the same <disk> connect
     // wrote; a disk_info it refuses must name a field.

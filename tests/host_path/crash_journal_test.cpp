@@ -39,12 +39,21 @@ constexpr auto &write = ivd::testing::write_json;
 
 class NoNetworkPath final : public ivd::AttachPathImpl {
 public:
+    // without_libvirt: its cleanup scan fails as the real network path's does when libvirt cannot be reached.
+    explicit NoNetworkPath(bool without_libvirt = false) : without_libvirt_(without_libvirt) {}
+    ivd::Result<std::vector<ivd::Leftover>> find_leftovers(const ivd::CleanupContext &context) override {
+        if (without_libvirt_) return ivd::make_error(ivd::Status::unreachable, "libvirt at qemu:///system is away (simulated)");
+        return ivd::AttachPathImpl::find_leftovers(context);
+    }
     ivd::Result<ivd::request::DeviceInfo> connect(const ivd::ConnectContext &) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
     ivd::Result<void> disconnect(const ivd::request::VolumeRequest &, const ivd::request::DeviceInfo *, ivd::DisconnectOptions) override {
         return ivd::make_error(ivd::Status::not_implemented, "no network path in this test");
     }
+
+private:
+    bool without_libvirt_;
 };
 
 // Every file, directory and symlink of the simulated host's trees, with contents; the wwids file as its entries.
@@ -78,7 +87,8 @@ protected:
 
     // A driver whose host path journals through `observer`; domains use `domain_devices` (an error when unset).
     std::unique_ptr<ivd::Driver> make_driver(ivd::host_path::JournalObserver observer,
-                                             std::optional<std::vector<std::string>> domain_devices) const {
+                                             std::optional<std::vector<std::string>> domain_devices,
+                                             bool without_libvirt = false) const {
         auto doc = ivd::request::parse_object(config_json().c_str(), "config");
         auto config = ivd::request::parse_driver_config(*doc);
         const ivd::request::HostPathConfig hp = config->host_path();
@@ -88,7 +98,7 @@ protected:
         facts.capabilities.multipath = true;
         facts.initiator = initiator;
         parts.facts = facts;
-        parts.network = std::make_unique<NoNetworkPath>();
+        parts.network = std::make_unique<NoNetworkPath>(without_libvirt);
         parts.host = std::make_unique<ivd::host_path::HostPath>(
             hp, ivd::Logger{}, ivd::host_path::make_real_host_ops(hp, ivd::Logger{}), ivd::host_path::StorageQueries{},
             ivd::host_path::make_file_journal(hp.state_dir, hp.state_lock_timeout, std::move(observer)));
@@ -179,8 +189,9 @@ protected:
     int writes() const { return std::stoi(slurp(writes_file())); }
     fs::path writes_file() const { return dir_ / "journal-writes"; }
 
-    ivd::Result<Json::Value> cleanup(std::uint32_t flags, std::optional<std::vector<std::string>> domain_devices = std::vector<std::string>{}) {
-        auto driver = make_driver({}, std::move(domain_devices));
+    ivd::Result<Json::Value> cleanup(std::uint32_t flags, std::optional<std::vector<std::string>> domain_devices = std::vector<std::string>{},
+                                     bool without_libvirt = false) {
+        auto driver = make_driver({}, std::move(domain_devices), without_libvirt);
         auto r = driver->cleanup(flags);
         if (!r) return r.error();
         return parse(*r);
@@ -346,6 +357,64 @@ TEST_F(CrashJournalTest, AnAttachmentADomainUsesIsKeptAndReportedDryRunChangesNo
     EXPECT_EQ(diff(connected, snapshot()), "");
     EXPECT_EQ(journal_files().size(), 1u);
     expect_cleaned(before, "unused attachment");
+}
+
+// A host without libvirt (the VM lab's guest has no libvirtd): the network path cannot scan and is reported as not
+// scanned (partial), nothing of it touched; the host path still undoes a half-done connect (never handed to a
+// guest) and a half-done disconnect, and keeps, reporting it, a connected attachment whose use cannot be checked.
+// The old cleanup failed as a whole here and undid nothing.
+TEST_F(CrashJournalTest, WithoutLibvirtAHalfDoneConnectIsUndoneAndTheNetworkPathIsReportedNotScanned) {
+    const Snapshot before = snapshot();
+    ASSERT_EQ(connect_in_child(0), 0);
+    const int steps = writes();
+    expect_cleaned(before, "unused connected attachment");
+    ASSERT_EQ(connect_in_child(steps / 2), crashed) << "crash at journal write " << steps / 2 << " of " << steps;
+
+    auto report = cleanup(0, std::nullopt, true);
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_TRUE((*report)["partial"].asBool()) << write(*report);
+    ASSERT_EQ((*report)["not_scanned"].size(), 1u) << write(*report);
+    EXPECT_EQ((*report)["not_scanned"][0]["path"].asString(), "network");
+    EXPECT_EQ((*report)["not_scanned"][0]["code"].asString(), "unreachable");
+    EXPECT_NE((*report)["not_scanned"][0]["reason"].asString().find("libvirt"), std::string::npos) << write(*report);
+    EXPECT_EQ((*report)["paths"]["host"].asString(), "scanned");
+    EXPECT_EQ((*report)["failed"].asInt(), 0) << write(*report);
+    ASSERT_EQ((*report)["items"].size(), 1u) << write(*report);
+    EXPECT_EQ((*report)["items"][0]["action"].asString(), "removed") << write(*report);
+    EXPECT_EQ((*report)["items"][0]["state"].asString(), "connecting") << write(*report);
+    std::string left = diff(before, snapshot());
+    for (int i = 0; i < 300 && !left.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        left = diff(before, snapshot());
+    }
+    EXPECT_EQ(left, "") << write(*report);
+    EXPECT_TRUE(journal_files().empty());
+
+    // A completed connect: whether a domain uses it cannot be checked, so it is kept and reported, never removed.
+    ASSERT_EQ(connect_in_child(0), 0);
+    const Snapshot connected = snapshot();
+    auto unknown = cleanup(0, std::nullopt, true);
+    ASSERT_TRUE(unknown.ok()) << unknown.error().message;
+    EXPECT_TRUE((*unknown)["partial"].asBool());
+    ASSERT_EQ((*unknown)["items"].size(), 1u) << write(*unknown);
+    EXPECT_EQ((*unknown)["items"][0]["action"].asString(), "reported") << write(*unknown);
+    EXPECT_EQ(diff(connected, snapshot()), "");
+
+    // A disconnect that died half way is finished without libvirt too: the host let go of the disk before it
+    // disconnected the volume.
+    ASSERT_EQ(disconnect_in_child(3), crashed);
+    auto finished = cleanup(0, std::nullopt, true);
+    ASSERT_TRUE(finished.ok()) << finished.error().message;
+    ASSERT_EQ((*finished)["items"].size(), 1u) << write(*finished);
+    EXPECT_EQ((*finished)["items"][0]["state"].asString(), "disconnecting") << write(*finished);
+    EXPECT_EQ((*finished)["items"][0]["action"].asString(), "removed") << write(*finished);
+    left = diff(before, snapshot());
+    for (int i = 0; i < 300 && !left.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        left = diff(before, snapshot());
+    }
+    EXPECT_EQ(left, "") << write(*finished);
+    EXPECT_TRUE(journal_files().empty());
 }
 
 TEST_F(CrashJournalTest, RecordsAreVersionedJsonOfRootsOwn) {

@@ -73,6 +73,16 @@ public:
         std::lock_guard g(m_);
         return map_present_;
     }
+    // A holder keeps the map open: del_map can only defer its removal; releasing it ends a deferred map.
+    void set_map_held_open(bool held) {
+        std::lock_guard g(m_);
+        map_held_open_ = held;
+        if (!held && removal_deferred_) map_present_ = false;
+    }
+    bool removal_deferred() const {
+        std::lock_guard g(m_);
+        return removal_deferred_;
+    }
 
     // Another volume's session on (portal, iqn) through `iface`, with its LUN's device: not ours to log out.
     // `name`: the device name the kernel gives it ("": the next one; a removed device's: a reused name).
@@ -396,13 +406,17 @@ public:
         return {};
     }
 
-    Result<void> multipathd_del_map(const host_path::MultipathMap &map, std::chrono::milliseconds) override {
+    Result<host_path::MapRemoval> multipathd_del_map(const host_path::MultipathMap &map, std::chrono::milliseconds) override {
         std::lock_guard g(m_);
         note_locked("del_map " + map.dm);
         if (auto e = failure_locked("del_map", "")) return std::move(*e);
         in_map_.clear();
+        if (map_held_open_) {
+            removal_deferred_ = true;  // the real one: an error table and dmsetup's deferred removal
+            return host_path::MapRemoval::deferred;
+        }
         map_present_ = false;
-        return {};
+        return host_path::MapRemoval::removed;
     }
 
     Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
@@ -512,6 +526,8 @@ private:
     bool by_path_links_ = true;
     bool keeps_removed_paths_ = false;
     bool map_present_ = false;
+    bool map_held_open_ = false;
+    bool removal_deferred_ = false;
     std::set<std::string> listed_;
 };
 

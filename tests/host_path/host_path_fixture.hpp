@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,7 @@ protected:
         facts.capabilities.multipath = true;
         facts.initiator = initiator;
         parts.facts = facts;
-        auto d = ivd::Driver::create(write(config).c_str(), {}, std::move(parts));
+        auto d = ivd::Driver::create(write(config).c_str(), ivd::Logger(&HostPathTest::capture_log, &logs_), std::move(parts));
         EXPECT_TRUE(d.ok()) << (d.ok() ? "" : d.error().message);
         driver_ = std::move(d).value();
         return *driver_;
@@ -112,6 +113,11 @@ protected:
     }
 
     std::string argv_log() const { return slurp(dir_ / "argv.log"); }
+    // The driver's log lines so far, one a line.
+    std::string log_text() const {
+        const std::lock_guard<std::mutex> lock(logs_.mutex);
+        return logs_.text;
+    }
     void set_fault(const std::string &name, const std::string &value = "") {
         std::ofstream(dir_ / "faults" / name) << value;
     }
@@ -124,9 +130,21 @@ protected:
         return {lab_.portals().begin(), lab_.portals().begin() + static_cast<long>(n)};
     }
 
+    // The driver may log from its path threads.
+    struct Logs {
+        mutable std::mutex mutex;
+        std::string text;
+    };
+    static void capture_log(void *user, std::int32_t, const char *component, const char *message) {
+        auto *logs = static_cast<Logs *>(user);
+        const std::lock_guard<std::mutex> lock(logs->mutex);
+        logs->text += std::string(component ? component : "-") + ": " + (message ? message : "") + "\n";
+    }
+
     TgtdLab lab_;
     fs::path dir_;
     std::map<std::string, std::string> sim_config_;
+    Logs logs_;  // before driver_: the driver logs until it is destroyed
     std::unique_ptr<ivd::Driver> driver_;
 };
 

@@ -137,4 +137,24 @@ TEST_F(HostPathPolicy, AMapThatCannotBeDeletedIsReportedAndIgnoredOnlyWithIgnore
     EXPECT_TRUE(disconnect(*info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
 }
 
+// A holder keeps the map open through the forced disconnect: the map's removal is deferred to its last close and
+// reported as such (not as a failed step); everything else of the volume goes, and the map goes with the holder.
+TEST_F(HostPathPolicy, AMapHeldOpenThroughAForcedDisconnectHasItsRemovalDeferredUntilClosed) {
+    auto info = connect();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    host().fail("flush");
+    host().set_map_held_open(true);
+    auto forced = disconnect(*info, VD_DISCONNECT_FORCE);
+    ASSERT_FALSE(forced.ok());  // the failed flush
+    EXPECT_NE(forced.error().message.find("1 step(s) undone"), std::string::npos) << forced.error().message;
+    EXPECT_NE(forced.error().message.find("removal deferred until closed"), std::string::npos) << forced.error().message;
+    EXPECT_EQ(forced.error().message.find("multipathd_del_map"), std::string::npos) << forced.error().message;
+    EXPECT_TRUE(host().removal_deferred());
+    EXPECT_TRUE(host().map_present());
+    EXPECT_EQ(host().devices(), 0U);
+    EXPECT_EQ(host().sessions(), 0U);
+    host().set_map_held_open(false);
+    EXPECT_FALSE(host().map_present());
+}
+
 }  // namespace

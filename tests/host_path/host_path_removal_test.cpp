@@ -99,22 +99,54 @@ TEST_F(HostPathRemovalTest, AHeldOpenMapFailsAPlainDisconnectIntactAndForceIgnor
     EXPECT_EQ(count("multipathd del map " + info["multipath_id"].asString()), 2u) << argv_log();
 }
 
-// A holder that never lets go: no one can remove an open map. The rest of the volume goes; the map is reported
-// (multipathd_del_map) with --force, and only logged with --ignore-errors.
-TEST_F(HostPathRemovalTest, AMapHeldOpenThroughoutIsReportedWithEverythingElseGone) {
+// A holder that never lets go during the disconnect: the kernel refuses to remove an open map, so the forced
+// disconnect gives it an error table and deferred removal (dmsetup), reports "removal deferred until closed", and
+// the map goes when the holder closes it. Everything else of the volume goes at once.
+TEST_F(HostPathRemovalTest, AMapHeldOpenThroughoutHasItsRemovalDeferredUntilTheHolderCloses) {
+    const Json::Value info = attach();
+    const std::string name = info["multipath_id"].asString();
+    const fs::path dm = dir_ / "sys/block" / fs::path(info["path"].asString()).filename();
+    set_fault("map_held_open");
+    auto plain = disconnect(ci_, info);
+    ASSERT_FALSE(plain.ok());
+    EXPECT_EQ(count("dmsetup "), 0u) << "a plain disconnect changes nothing: " << argv_log();
+    EXPECT_EQ(lab_.session_count(tid_), 2);
+
+    auto forced = disconnect(ci_, info, VD_DISCONNECT_FORCE);
+    ASSERT_FALSE(forced.ok());  // the failed flush is reported (data in flight may be lost)
+    EXPECT_NE(forced.error().message.find("flush_multipath"), std::string::npos) << forced.error().message;
+    EXPECT_NE(forced.error().message.find("removal deferred until closed"), std::string::npos) << forced.error().message;
+    EXPECT_NE(forced.error().message.find(name), std::string::npos) << forced.error().message;
+    EXPECT_EQ(forced.error().message.find("multipathd_del_map"), std::string::npos) << forced.error().message;
+    EXPECT_EQ(count("dmsetup remove --deferred " + name + "\n"), 1u) << argv_log();
+    EXPECT_EQ(count("dmsetup wipe_table " + name + "\n"), 1u) << argv_log();
+    EXPECT_LT(argv_log().find("dmsetup remove --deferred"), argv_log().find("dmsetup wipe_table")) << argv_log();
+    EXPECT_NE(log_text().find("multipath map " + name), std::string::npos) << log_text();
+    EXPECT_NE(log_text().find("removal deferred until closed"), std::string::npos) << log_text();
+    EXPECT_TRUE(map_there(info));
+    EXPECT_EQ(slurp(dir_ / "dev" / dm.filename()), "") << "the error table: nothing reads through the map";
+    EXPECT_EQ(lab_.session_count(tid_), 0);
+    EXPECT_EQ(sessions(), 0u);
+    for (const auto &d : devices(info)) EXPECT_FALSE(fs::exists(dir_ / "sys/block" / d)) << d;
+
+    ivd::simhost::release_simulated_map_holder(dir_.string());  // the last close
+    EXPECT_FALSE(map_there(info));
+    EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);
+    EXPECT_EQ(listed(), "");
+}
+
+// --force --ignore-errors (os-brick's forced detach) with the holder still open: success, the deferral logged.
+TEST_F(HostPathRemovalTest, ForceIgnoreErrorsOnAMapHeldOpenSucceedsAndTheMapGoesAtTheLastClose) {
     const Json::Value info = attach();
     set_fault("map_held_open");
-    auto forced = disconnect(ci_, info, VD_DISCONNECT_FORCE);
-    ASSERT_FALSE(forced.ok());
-    EXPECT_NE(forced.error().message.find("multipathd_del_map"), std::string::npos) << forced.error().message;
-    EXPECT_NE(forced.error().message.find("flush_multipath"), std::string::npos) << forced.error().message;
+    ASSERT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_NE(log_text().find("removal deferred until closed"), std::string::npos) << log_text();
     EXPECT_TRUE(map_there(info));
-    EXPECT_EQ(lab_.session_count(tid_), 0);
-    for (const auto &d : devices(info)) EXPECT_FALSE(fs::exists(dir_ / "sys/block" / d)) << d;
-    EXPECT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
-    fs::remove(dir_ / "faults/map_held_open");  // the holder lets go: a later disconnect flushes the map
-    EXPECT_TRUE(disconnect(ci_, info, VD_DISCONNECT_FORCE | VD_DISCONNECT_IGNORE_ERRORS).ok());
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_EQ(node_records(), 0u);
+    ivd::simhost::release_simulated_map_holder(dir_.string());
     EXPECT_FALSE(map_there(info));
+    EXPECT_EQ(count_entries(dir_ / "sys/block"), 0u);
 }
 
 }  // namespace

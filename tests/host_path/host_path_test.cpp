@@ -17,6 +17,7 @@
 #include <json/json.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -595,6 +596,49 @@ TEST_F(HostPathTest, FailureRowsNameTheDeviceStage) {
     ASSERT_EQ(rows.size(), 2u) << info.error().message;
     for (const auto &row : rows) EXPECT_EQ(row["stage"].asString(), "device") << info.error().message;
     EXPECT_EQ(sessions(), 0u);
+}
+
+// multipathd refuses a path udev has not processed yet (no ID_SERIAL): the connect offers a path only once udev's
+// database has its entry (udev_data_dir/bMAJ:MIN), not in a retry loop of refused offers before that. Here a
+// "udev" thread writes the entries 400 ms after the devices appear and notes whether any offer came earlier.
+TEST_F(HostPathTest, MultipathdIsOfferedAPathOnlyOnceUdevHasProcessedIt) {
+    const std::string iqn = lab_.make_iqn("udev-gate");
+    lab_.add_lun(lab_.create_target(iqn), 1);
+    const auto ps = portals(2);
+    const fs::path udev = dir_ / "udev-data";
+    fs::create_directories(udev);
+    driver({{"udev_data_dir", udev.string()}});
+    std::atomic<bool> stop{false};
+    std::atomic<int> early_offers{-1};
+    std::thread udevd([&] {
+        std::vector<std::string> devnums;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (devnums.size() < 2 && !stop && std::chrono::steady_clock::now() < until) {
+            devnums.clear();
+            std::error_code ec;
+            for (const auto &e : fs::directory_iterator(dir_ / "sys/block", ec)) {
+                if (fs::exists(e.path() / "dev")) devnums.push_back(slurp(e.path() / "dev"));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        const std::string log = argv_log();
+        int n = 0;
+        for (std::size_t at = log.find("multipathd add path"); at != std::string::npos; at = log.find("multipathd add path", at + 1)) ++n;
+        early_offers = n;
+        for (auto d : devnums) {
+            while (!d.empty() && d.back() == '\n') d.pop_back();
+            std::ofstream(udev / ("b" + d)) << "E:ID_SERIAL=x\n";
+        }
+    });
+    auto info = connect(lists(ps, {iqn, iqn}, {1, 1}));
+    stop = true;
+    udevd.join();
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(early_offers.load(), 0) << "multipathd was offered a path udev had not processed:\n" << argv_log();
+    EXPECT_TRUE((*info)["multipath"].asBool()) << (*info).toStyledString();
+    for (const auto &e : fs::directory_iterator(udev)) fs::remove(e.path());  // udev's remove events
+    ASSERT_TRUE(disconnect(lists(ps, {iqn, iqn}, {1, 1}), *info).ok());
 }
 
 TEST_F(HostPathTest, FailureRowsNameTheMultipathAddStage) {

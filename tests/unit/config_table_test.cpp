@@ -77,7 +77,7 @@ TEST(ConfigTable, EachRoomGetsItsPart) {
     auto c = parse(R"({"path":"host","enforce_multipath":"true","probe_portals":"false","probe_timeout_ms":"250",
         "disk_cache":"writeback","disk_io":"threads","initiator_name_file":"/x/name","libvirt_uri":"test:///default",
         "libvirt_keepalive_interval_s":"0","iscsiadm_path":"/t/iscsiadm","multipath_path":"/t/multipath",
-        "multipathd_path":"/t/multipathd","state_dir":"/s","cleanup_volume_prefix":"p","lock_dir":"/l",
+        "multipathd_path":"/t/multipathd","dmsetup_path":"/t/dmsetup","state_dir":"/s","cleanup_volume_prefix":"p","lock_dir":"/l",
         "login_timeout_ms":"99","qemu_iscsi":"false","iscsid_socket":"@i"})");
     ASSERT_TRUE(c.ok()) << c.error().message;
 
@@ -112,6 +112,7 @@ TEST(ConfigTable, EachRoomGetsItsPart) {
     EXPECT_EQ(host.disk_cache, "writeback");
     EXPECT_EQ(host.initiator_name_file, "/x/name");
     EXPECT_EQ(host.iscsiadm_path, "/t/iscsiadm");
+    EXPECT_EQ(host.dmsetup_path, "/t/dmsetup");
     EXPECT_EQ(host.lock_dir, "/l");
     EXPECT_EQ(host.login_timeout.count(), 99);
 }

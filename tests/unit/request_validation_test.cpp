@@ -19,10 +19,30 @@ struct Case {
 
 std::string ci(const std::string &data) { return R"({"driver_volume_type":"iscsi","data":)" + data + "}"; }
 
-ivd::Result<VolumeRequest> parse(const std::string &text) {
+ivd::Result<VolumeRequest> parse_tree(const std::string &text) {
     auto doc = parse_object(text.c_str(), "connection_info");
     if (!doc) return std::move(doc).error();
     return parse_connection_info(*doc);
+}
+
+// Every case runs through both readers: the text one the driver calls, and parse_object + the tree one. They
+// must agree on the outcome and on every error's message and field.
+ivd::Result<VolumeRequest> parse(const std::string &text) {
+    auto from_text = parse_connection_info_text(text.c_str());
+    auto from_tree = parse_tree(text);
+    EXPECT_EQ(from_text.ok(), from_tree.ok()) << text;
+    if (!from_text.ok() && !from_tree.ok()) {
+        EXPECT_EQ(from_text.error().message, from_tree.error().message) << text;
+        EXPECT_EQ(from_text.error().field, from_tree.error().field) << text;
+        EXPECT_EQ(from_text.error().argument, from_tree.error().argument) << text;
+    }
+    if (from_text.ok() && from_tree.ok()) {
+        EXPECT_EQ(from_text->targets, from_tree->targets) << text;
+        EXPECT_EQ(from_text->volume_id, from_tree->volume_id) << text;
+        EXPECT_EQ(from_text->qos, from_tree->qos) << text;
+        EXPECT_EQ(from_text->chap.has_value(), from_tree->chap.has_value()) << text;
+    }
+    return from_text;
 }
 
 const std::string P = R"("target_portal":"127.0.0.1:3260")";

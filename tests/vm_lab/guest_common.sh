@@ -150,6 +150,30 @@ path_failed() {  # portal -> 0 when multipathd shows its path failed or faulty
 }
 all_paths_active() { [[ $(active_paths) -ge ${1:-2} ]] && ! mpd_paths | grep -qvE ' active$'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The driver's "steps:" log lines (one per connect/disconnect) in a file -> one line per operation with each step's
+# median in ms over the lines ("connect: total=2100 probe=120 10.0.2.2:3260.login=40 ..."); path groups are
+# "label{...}", their steps reported as label.step.
+step_medians() {  # file
+    local op key
+    awk '{
+        i = index($0, "steps: "); if (!i) next
+        n = split(substr($0, i + 7), w, " "); label = ""
+        for (k = 3; k <= n; k++) {
+            t = w[k]; shut = 0
+            if ((j = index(t, "{")) > 0) { label = substr(t, 1, j - 1) "."; t = substr(t, j + 1) }
+            if (t ~ /}$/) { t = substr(t, 1, length(t) - 1); shut = 1 }
+            if ((e = index(t, "=")) > 0) { v = substr(t, e + 1); sub(/ms$/, "", v); print w[1], label substr(t, 1, e - 1), v }
+            if (shut) label = ""
+        }
+    }' "$1" >/run/vmlab/steps.tsv
+    for op in $(awk '!s[$1]++ { print $1 }' /run/vmlab/steps.tsv); do
+        printf '%s:' "$op"
+        for key in $(awk -v o="$op" '$1 == o && !s[$2]++ { print $2 }' /run/vmlab/steps.tsv); do
+            printf ' %s=%s' "$key" "$(awk -v o="$op" -v k="$key" '$1 == o && $2 == k { print $3 }' /run/vmlab/steps.tsv | median)"
+        done
+        echo
+    done
+}
 # Elapsed seconds since an $EPOCHREALTIME value, 3 decimals.
 since() { local now=$EPOCHREALTIME; awk -v a="$1" -v b="$now" 'BEGIN { printf "%.3f\n", b - a }'; }
 # The map of a connect's device_info: "dm-N", or a reason on stdout and status 1 (e.g. the single-path fallback).

@@ -10,13 +10,15 @@
 //                    the same tid and LUN, so its VPD 0x83 identity (the WWID) stays the same
 //
 // Environment: IVD_VM_LAB_DEADLINE_S (guest run deadline, default 1800), IVD_VM_LAB_CHURN_CYCLES (50) for
-// quick local runs, IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
+// quick local runs, IVD_VM_LAB_SCENARIOS (comma-separated NN prefixes, e.g. "30,70": only those scenario files are
+// staged, run and expected; unset or empty: all), IVD_VM_LAB_KEEP_STAGE=1 (keeps the password: debugging only).
 #include "vm_lab_support.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -51,6 +53,26 @@ std::string grow_lu(ivd::testing::TgtdLab &lab, TgtdLun &lu, std::uint64_t new_s
     return fmt::format("LU {} is {} bytes", lun, new_size);
 }
 
+// Copies the scenario files IVD_VM_LAB_SCENARIOS selects (by their "NN-" prefix; all when unset) to `to`.
+void stage_scenarios(const fs::path &from, const fs::path &to) {
+    const char *env = std::getenv("IVD_VM_LAB_SCENARIOS");
+    std::vector<std::string> wanted;
+    for (std::string list = env != nullptr ? env : "", item; !list.empty();) {
+        const auto comma = list.find(',');
+        item = list.substr(0, comma);
+        list = comma == std::string::npos ? "" : list.substr(comma + 1);
+        if (!item.empty()) wanted.push_back(item + "-");
+    }
+    fs::create_directories(to);
+    for (const auto &e : fs::directory_iterator(from)) {
+        const std::string name = e.path().filename().string();
+        const bool selected = wanted.empty() || std::any_of(wanted.begin(), wanted.end(), [&](const std::string &w) {
+                                  return name.rfind(w, 0) == 0;
+                              });
+        if (selected) fs::copy_file(e.path(), to / name);
+    }
+}
+
 }  // namespace
 
 TEST(VmLab, HostPathLifecycle) {
@@ -73,8 +95,8 @@ TEST(VmLab, HostPathLifecycle) {
 
     Stage stage;
     stage_guest(stage.dir, "guest_lifecycle.sh");
-    const fs::path scenarios = fs::path(IVD_VM_LAB_DIR) / "lifecycle";
-    fs::copy(scenarios, stage.dir / "lifecycle");
+    const fs::path scenarios = stage.dir / "lifecycle";  // the ones selected (IVD_VM_LAB_SCENARIOS)
+    stage_scenarios(fs::path(IVD_VM_LAB_DIR) / "lifecycle", scenarios);
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\nINITIATOR=iqn.2003-01.org.ivd-lab:vmlab-guest\n"
                            "LUN_EXTEND={}\nLUN_EXTEND_NEW_BYTES={}\nLUN_CYCLE={}\nLUN_HOLD={}\nLUN_HIGH={}\n"

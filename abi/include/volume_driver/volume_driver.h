@@ -54,6 +54,8 @@ extern "C" {
  *   2  create_for_host (a host table per handle: each handle logs through its own callback; create() is refused);
  *      connect_volume without a guest (disk_info NULL or without "dev": device_info has no guest part);
  *      disk_config (the libvirt <disk> for a guest device, on demand, pure); extend_volume on the network path.
+ *   Within version 2 (no table change): cleanup scans each attach path on its own; a path that cannot scan is
+ *      reported, not fatal: the report gains "partial" (bool) and "not_scanned" ([{"path", "code", "reason"}]).
  */
 #define VD_ABI_VERSION_1 1u
 #define VD_ABI_VERSION_2 2u
@@ -195,12 +197,17 @@ typedef struct vd_driver_table {
      * seen: a transient domain saved to a file (virsh save) references nothing until it is restored, so its
      * objects are removed and the restore fails; restore such domains first (a persistent domain's managed
      * save keeps its persistent XML, which is read). flags: VD_CLEANUP_* bits (VD_CLEANUP_DRY_RUN:
-     * report only). Returns VD_OK when the scan completed, even if removing some object failed: the report
-     * says so per object ("action": "failed") and in "failed"; a failure to scan (e.g. libvirt unreachable, a
-     * domain XML unreadable) removes nothing and returns an error with last_error(). On VD_OK *report_json
-     * (caller-owned, free_string()) is a JSON object: {"dry_run": bool, "found": N, "removed": N, "kept": N,
-     * "failed": N, "items": [{"kind", "name", "action": "removed"|"would_remove"|"kept"|"failed"|"reported",
-     * "reason", ...}], ...}; on failure *report_json is NULL. Never contains a secret value.
+     * report only). A driver may keep several kinds of objects (the iSCSI driver: one per attach path) and
+     * scans each on its own: a part that cannot be scanned (e.g. libvirt unreachable for the objects it
+     * references) is reported as not scanned, with why, and nothing of it is touched, while the other parts are
+     * cleaned up. Returns VD_OK when at least one part was scanned, even if removing some object failed: the
+     * report says so per object ("action": "failed") and in "failed"; "partial": true and "not_scanned" (one
+     * {"path", "code", "reason"} per part not scanned) say that the report covers only the parts scanned.
+     * When no part could be scanned nothing is removed and an error is returned with last_error(). On VD_OK
+     * *report_json (caller-owned, free_string()) is a JSON object: {"dry_run": bool, "partial": bool,
+     * "not_scanned": [...], "found": N, "removed": N, "kept": N, "failed": N, "items": [{"kind", "name",
+     * "action": "removed"|"would_remove"|"kept"|"failed"|"reported", "reason", ...}], ...}; on failure
+     * *report_json is NULL. Never contains a secret value.
      */
     int32_t (*cleanup)(vd_driver *driver, uint32_t flags, char **report_json);
 

@@ -5,20 +5,24 @@
 # the first block, which must succeed and match the LU's bytes; after each disconnect returns, multipathd must list
 # none of the paths just removed. The per-cycle median goes to the benchmark table. Then a map held open: a plain
 # disconnect fails and leaves everything attached and readable; `disconnect --force --ignore-errors` exits 0 and
-# leaves no session or path device of the volume, and no map once its holder lets go.
+# leaves no session or path device of the volume, and no map once its holder lets go (the driver gives the open map
+# an error table and deferred removal: the kernel removes it at the last close).
 # vmlab-results: ready_for_io churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
 # vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map
 # shellcheck shell=bash
 ANCHOR_CI=/lab/ci-lun$LUN_HOLD.json ANCHOR_DI=/run/vmlab/churn-anchor-di.json
 CI=/lab/ci-lun$LUN_CYCLE.json DI=/run/vmlab/churn-di.json
 vh_connect "$ANCHOR_CI" "$ANCHOR_DI" churn-anchor || say "INFO churn: anchor connect exited $?: $(last_log churn-anchor)"
-ok=0 reads=0 bad="" badread="" times=()
+ok=0 reads=0 bad="" badread="" times=() vh_times=()
+: >$L/churn-steps.log
 for i in $(seq 1 "$CHURN_CYCLES"); do
     start=$EPOCHREALTIME
     if ! vh_connect "$CI" "$DI" churn-connect; then
         bad+=" #$i connect exited $?: $(last_log churn-connect);"
         continue
     fi
+    connect_s=$(since "$start")
+    grep -h 'steps: ' $L/churn-connect.log >>$L/churn-steps.log
     dev=$(json_str path "$DI")
     if read_now "$dev" /lab/lun$LUN_CYCLE.head; then
         reads=$((reads + 1))
@@ -27,11 +31,14 @@ for i in $(seq 1 "$CHURN_CYCLES"); do
     fi
     dm=$(attached_map "$DI") || bad+=" #$i $dm;"
     slaves=$(map_slaves "$dm")
+    disconnect_start=$EPOCHREALTIME
     if ! vh disconnect "$CI" "$DI" >/dev/null 2>$L/churn-disconnect.log; then
         bad+=" #$i disconnect exited $?: $(last_log churn-disconnect);"
         continue
     fi
     times+=("$(since "$start")")
+    vh_times+=("$connect_s $(since "$disconnect_start")")
+    grep -h 'steps: ' $L/churn-disconnect.log >>$L/churn-steps.log
     listed=$(mpd_paths | awk -v s=" $slaves " 'index(s, " " $1 " ") { printf "%s(%s) ", $1, $2 }')
     if [[ -n "$listed" || -z "$slaves" ]]; then
         bad+=" #$i multipathd still lists ${listed:-?} (removed: ${slaves:-none seen});"
@@ -41,6 +48,18 @@ for i in $(seq 1 "$CHURN_CYCLES"); do
 done
 med=$(printf '%s\n' "${times[@]}" | median)
 say "BENCH churn_cycle_median_s $med cycles=${#times[@]}"
+# Where a cycle goes: the two volume-host runs (process included), and the driver's own steps (median ms each).
+say "BENCH churn_volume_host_s connect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $1 }' | median)" \
+    "disconnect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $2 }' | median)"
+step_medians $L/churn-steps.log | while read -r line; do say "BENCH churn_steps $line"; done
+# What emulation costs outside our steps: starting volume-host (no driver call) and one multipathd client.
+spawn_vh=() spawn_mpd=()
+for _ in 1 2 3; do
+    t=$EPOCHREALTIME; vh --help >/dev/null 2>&1; spawn_vh+=("$(since "$t")")
+    t=$EPOCHREALTIME; multipathd show daemon >/dev/null 2>&1; spawn_mpd+=("$(since "$t")")
+done
+say "BENCH churn_spawn_s volume_host_help=$(printf '%s\n' "${spawn_vh[@]}" | median)" \
+    "multipathd_client=$(printf '%s\n' "${spawn_mpd[@]}" | median)"
 if [[ $reads == "$CHURN_CYCLES" ]]; then
     pass ready_for_io "$reads/$CHURN_CYCLES connects each read at once with O_DIRECT, bytes matched"
 else
@@ -103,10 +122,13 @@ else
     fail force_disconnect_no_paths "left:$left"
 fi
 held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
+# The driver's own word on it: the map held open gets an error table and deferred removal (dmsetup).
+deferred=$(grep -E 'removal deferred until closed' $L/force-disconnect.log | head -n1 | sed 's/^volume-host: //' | cut -c1-300)
+held_map+="${deferred:+; driver: $deferred}"
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
 if wait_for 15 map_gone; then
     pass force_disconnect_no_map "no map left once the holder closed $DEV (while held: $held_map)"
 else
-    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ')"
+    fail force_disconnect_no_map "$DM still there 15 s after the holder closed it (while held: $held_map): $(multipath -ll 2>/dev/null | head -n 3 | tr '\n' ' ') dmsetup: $(dmsetup info -c --noheadings -o name,attr,open "$(json_str multipath_id "$DI")" 2>&1 | head -n1) table: $(dmsetup table "$(json_str multipath_id "$DI")" 2>&1 | head -c 80) driver: $(grep -E 'del map|dmsetup|deferred|multipathd_del_map' $L/force-disconnect.log | tail -n 4 | cut -c1-200 | tr '\n' ' ')"
 fi
