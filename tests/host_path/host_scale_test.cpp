@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <json/json.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@ using ivd::testing::hostpath::HostPathTest;
 class HostScaleTest : public HostPathTest {};
 
 // One look at the sessions per path, and none of them lists the host's sessions once they have been listed: the
-// 24th attach lists what the 4th did (the old code listed every session twice per path before each login).
+// last attaches list what the first did (the old code listed every session twice per path before each login).
 TEST_F(HostScaleTest, DirectoryEntriesListedPerAttachDoNotGrowWithTheVolumesAttached) {
     const auto ps = portals(2);
     driver();
@@ -37,7 +38,14 @@ TEST_F(HostScaleTest, DirectoryEntriesListedPerAttachDoNotGrowWithTheVolumesAtta
     }
     std::string all;
     for (auto n : listed) all += std::to_string(n) + " ";
-    EXPECT_LE(listed[23], listed[3]) << "directory entries listed per attach: " << all;
+    // Medians, as the device waits' polls (how often a slow device is looked for) vary with the machine's load by
+    // tens of entries; the old code's extra listings at the end are ~180 (2 paths x 2 looks x 46 sessions).
+    const auto median = [&](std::size_t from) {
+        std::vector<std::uint64_t> w(listed.begin() + static_cast<long>(from), listed.begin() + static_cast<long>(from) + 6);
+        std::nth_element(w.begin(), w.begin() + 3, w.end());
+        return w[3];
+    };
+    EXPECT_LE(median(18), median(2) + 40) << "directory entries listed per attach: " << all;
     EXPECT_EQ(sessions(), 48u);
 }
 
