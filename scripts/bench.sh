@@ -55,7 +55,7 @@ if [ $mode = quick ]; then
   hs_volumes=40 hs_window=10
 else
   rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20 osb_rounds=5
-  hs_volumes=250 hs_window=50
+  hs_volumes=1000 hs_window=100
 fi
 
 stage() {  # stage NAME command... ; stdout -> raw/NAME.json, duration recorded

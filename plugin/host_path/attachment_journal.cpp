@@ -350,6 +350,16 @@ void JournalEntry::path_login(const request::Target &target, const std::string &
     if (!r) log_.warning("host_path", "journal {}: {}", record_.volume, r.error().message);
 }
 
+void JournalEntry::path_found_there(const request::Target &target, const std::string &iface, bool device_existed) {
+    auto r = update([&](JournalRecord &rec) {
+        JournalPath *p = rec.path(target, iface);
+        if (p == nullptr || p->step != "login") return;
+        p->owned = false;
+        p->device_existed = device_existed;
+    });
+    if (!r) log_.warning("host_path", "journal {}: {}", record_.volume, r.error().message);
+}
+
 void JournalEntry::update_step(const char *step, const std::string &map_name) {
     auto r = update([&](JournalRecord &rec) {
         rec.step = step;

@@ -103,6 +103,8 @@ public:
     // The login step: also whether the session and the LUN's device were there before (only for a path this
     // record has not attached before: an earlier connect's answer stays).
     void path_login(const request::Target &target, const std::string &iface, bool owned, bool device_existed);
+    // The login found the session there after all (not ours): what path_login recorded is corrected.
+    void path_found_there(const request::Target &target, const std::string &iface, bool device_existed);
     // The attachment's step (and its map once known); a warning on failure.
     void update_step(const char *step, const std::string &map_name = {});
     // The record as it is now.

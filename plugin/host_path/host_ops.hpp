@@ -70,11 +70,20 @@ public:
     // applied without the password ever reaching a command line. An existing session counts as success
     // (created = false). `tpgt` (>= 0) goes into a new record of a non-default iface: open-iscsi keeps a record
     // made without one in a static file per portal, one for every iface, so a second iface would find none.
+    // `looked_up`: what find_session_to_login found just before, under the target's lock (not looked up again).
     virtual Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
                                       const request::ChapCredentials *chap,
-                                      const std::string &iface = default_iface_name, int tpgt = -1) = 0;
+                                      const std::string &iface = default_iface_name, int tpgt = -1,
+                                      const std::optional<Session> *looked_up = nullptr) = 0;
     virtual std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
                                                 const std::string &iface = default_iface_name) = 0;
+    // The look before a login (or one a login follows when it misses): it may miss a session logged in elsewhere
+    // since the host's sessions were last listed rather than list them all; the login then finds it (iscsiadm says
+    // it is there) and answers created = false.
+    virtual std::optional<Session> find_session_to_login(const request::Portal &portal, const std::string &iqn,
+                                                         const std::string &iface = default_iface_name) {
+        return find_session(portal, iqn, iface);
+    }
     // Portals of every session to `iqn` (for a disconnect without device_info).
     virtual std::vector<request::Portal> session_portals(const std::string &iqn) = 0;
 
@@ -85,6 +94,10 @@ public:
                                                 const std::string &iface = default_iface_name) = 0;
     // The LUN's device (on the session through `iface`) if it is there now; empty otherwise.
     virtual std::string find_device(const request::Target &target, const std::string &iface = default_iface_name) = 0;
+    // As find_device, its session looked for as find_session_to_login does (for a connect's first look).
+    virtual std::string find_device_to_login(const request::Target &target, const std::string &iface = default_iface_name) {
+        return find_device(target, iface);
+    }
     // The udev by-path link of a LUN once it exists, waiting up to `timeout` (udev makes it a moment after the
     // device node); nothing when it did not appear.
     virtual std::optional<std::string> wait_for_by_path_link(const request::Target &target,

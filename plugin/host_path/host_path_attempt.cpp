@@ -96,14 +96,21 @@ Result<void> HostPath::attach_path(PathAttempt &a, const request::ChapCredential
     auto lock = ops_->lock_target(t.portal, t.iqn);
     if (!lock) return std::move(lock).error();
     a.times.lap("lock");
-    a.owned = !ops_->find_session(t.portal, t.iqn, a.iface).has_value();
+    // One look at the host's sessions per path (login does not look again).
+    const std::optional<Session> existing = ops_->find_session_to_login(t.portal, t.iqn, a.iface);
+    a.owned = !existing.has_value();
     a.device_existed = !a.owned && !ops_->find_device(t, a.iface).empty();
     if (a.journal) a.journal->path_login(t, a.iface, a.owned, a.device_existed);
     a.stage = "login";
-    auto login = ops_->login(t.portal, t.iqn, chap, a.iface, a.tpgt);
+    auto login = ops_->login(t.portal, t.iqn, chap, a.iface, a.tpgt, &existing);
     if (!login) return std::move(login).error();
     a.times.lap(login->created ? "login" : "session");  // "session": one was there, only its record was checked
     a.session_created = login->created;
+    if (a.owned && !login->created) {  // there after all (logged in elsewhere since the sessions were listed)
+        a.owned = false;
+        a.device_existed = !ops_->find_device(t, a.iface).empty();
+        if (a.journal) a.journal->path_found_there(t, a.iface, a.device_existed);
+    }
     a.stage = "scan";
     if (a.journal) a.journal->path_step(t, a.iface, "scan");
     if (auto s = ops_->scan_lun(login->session, t.scsi_lun()); !s) return s;  // as data.addressing_mode says

@@ -20,7 +20,8 @@ Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::V
     record.step = "begin";
     bool lu_present = false;
     for (const PathAttempt &a : path_attempts(usable)) {  // the (target, iface) pairs this connect will attempt
-        lu_present = lu_present || !ops_->find_device(a.target, a.iface).empty();
+        // Not a listing of every session per path: one logged in elsewhere since the last listing may be missed.
+        lu_present = lu_present || !ops_->find_device_to_login(a.target, a.iface).empty();
         if (record.path(a.target, a.iface) != nullptr) continue;
         JournalPath p;
         p.target = a.target;

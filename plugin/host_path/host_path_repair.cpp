@@ -47,7 +47,7 @@ std::vector<PathAttempt> HostPath::find_attached(const std::vector<request::Targ
         const std::string &iface = via.name;
         if (!multipath && !present.empty()) break;  // a single path serves alone
         // A first connect finds no session: it costs a sysfs look per path, no lock.
-        if (!ops_->find_session(t.portal, t.iqn, iface)) continue;
+        if (!ops_->find_session_to_login(t.portal, t.iqn, iface)) continue;  // a miss: attach_path's login decides
         auto lock = ops_->lock_target(t.portal, t.iqn);
         if (!lock || !ops_->find_session(t.portal, t.iqn, iface)) continue;
         PathAttempt a;

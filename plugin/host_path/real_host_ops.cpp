@@ -87,11 +87,10 @@ public:
 
     Result<void> ensure_iface(const request::IscsiIface &iface) override { return ensure_iscsi_iface(tools_, iface); }
 
-    Result<LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                              const request::ChapCredentials *chap, const std::string &iface, int tpgt) override {
-        if (auto existing = find_session(portal, iqn, iface)) {
-            // The session may be one whose login was interrupted before the password was removed again (a crash):
-            // the record is held to the policy on every connect, not only after a login of our own.
+    Result<LoginResult> login(const request::Portal &portal, const std::string &iqn, const request::ChapCredentials *chap,
+                              const std::string &iface, int tpgt, const std::optional<Session> *looked_up) override {
+        if (auto existing = looked_up ? *looked_up : find_session(portal, iqn, iface)) {
+            // Maybe a login interrupted before the password was removed (a crash): the policy holds on every connect.
             enforce_record_policy(portal, iqn, chap, iface);
             return LoginResult{*existing, false};
         }
@@ -99,16 +98,16 @@ public:
         if (!record) return std::move(record).error();
         const ProcessResult r = tools_.login(portal, iqn, iface);
         if (chap && c_.scrub_chap_from_node_record && *record) {
-            // Opt-in: the session holds the credentials now, so the file can do without them (but iscsid then
-            // cannot log in again by itself after its own restart).
+            // Opt-in: the session holds them now (but iscsid cannot log in again by itself after its restart).
             if (auto s = set_record_password(**record, nullptr); !s) {
                 log_.warning("host_path", "{} {}: could not remove the CHAP password from the node record: {}",
                              portal.to_string(), iqn, s.error().message);
             }
         }
         if (auto failure = tools_.login_failure(r, portal, iqn)) return std::move(*failure);
-        std::optional<Session> session;
-        poll_until(c_.command_timeout, [&] { return (session = find_session(portal, iqn, iface)).has_value(); });
+        std::optional<Session> session = find_session(portal, iqn, iface);
+        if (!session) sys_.forget_identities();  // iscsiadm says it is there: what was read may be stale (a reused name)
+        poll_until(c_.command_timeout, [&] { return session || (session = find_session(portal, iqn, iface)); });
         if (!session) {
             return make_error(Status::backend,
                               fmt::format("iscsiadm logged in to {} {} (iface {}) but no session appeared in "
@@ -117,9 +116,11 @@ public:
         return LoginResult{*session, r.exit_code == 0};
     }
 
-    std::optional<Session> find_session(const request::Portal &portal, const std::string &iqn,
-                                        const std::string &iface) override {
-        return sys_.find_session(portal, iqn, iface);
+    std::optional<Session> find_session(const request::Portal &p, const std::string &iqn, const std::string &iface) override {
+        return sys_.find_session(p, iqn, iface);
+    }
+    std::optional<Session> find_session_to_login(const request::Portal &p, const std::string &iqn, const std::string &iface) override {
+        return sys_.find_session(p, iqn, iface, /*list=*/false);
     }
     std::vector<request::Portal> session_portals(const std::string &iqn) override { return sys_.session_portals(iqn); }
 
@@ -130,8 +131,9 @@ public:
         return Sysfs::write(path, line);
     }
 
-    std::string find_device(const request::Target &target, const std::string &iface) override {
-        return sys_.find_device(target, iface);
+    std::string find_device(const request::Target &t, const std::string &iface) override { return sys_.find_device(t, iface); }
+    std::string find_device_to_login(const request::Target &t, const std::string &iface) override {
+        return sys_.find_device(t, iface, /*list=*/false);
     }
 
     Result<std::string> wait_for_device(const request::Target &target, std::chrono::milliseconds timeout,
@@ -275,12 +277,14 @@ public:
     Result<MapRemoval> multipathd_del_map(const MultipathMap &map, std::chrono::milliseconds timeout) override {
         return del_map_until_gone(tools_, sys_, map, timeout);
     }
-
     Result<void> logout(const request::Portal &portal, const std::string &iqn, const std::string &iface) override {
+        const std::optional<Session> before = find_session(portal, iqn, iface);
         auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", portal.to_string(), "--interface", iface, "--logout"},
                                  {iscsi_err_no_objs_found});
         if (!r) return r;
-        if (!poll_until(c_.command_timeout, [&] { return !find_session(portal, iqn, iface); })) {
+        // Done when the session logged out of is gone: its own entry is looked at (a miss lists every session).
+        auto gone = [&] { return before ? !sys_.session_exists(before->name) : !find_session(portal, iqn, iface); };
+        if (!poll_until(c_.command_timeout, gone)) {
             return make_error(Status::timeout, fmt::format("the session to {} {} (iface {}) is still there after logout",
                                                            portal.to_string(), iqn, iface));
         }

@@ -1,5 +1,6 @@
 #include "host_path/sysfs.hpp"
 #include "host_path/real_host_ops.hpp"
+#include "host_path/sysfs_text.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -8,10 +9,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string_view>
 #include <unordered_set>
@@ -20,51 +23,7 @@ namespace ivd::host_path {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string read_text(const fs::path &p) {
-    std::ifstream in(p);
-    if (!in) return {};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\0' || s.back() == '\r')) s.pop_back();
-    return s;
-}
-
-std::vector<std::string> list_dir(const fs::path &p) {
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
-        names.push_back(it->path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-bool starts_with(const std::string &s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
-
-// "targetH:C:T" / "H:C:T:L" split at ':'.
-std::vector<std::string> split_colon(const std::string &s) {
-    std::vector<std::string> parts;
-    std::string cur;
-    for (char c : s) {
-        if (c == ':') {
-            parts.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    parts.push_back(cur);
-    return parts;
-}
-
-bool same_address(const std::string &address, const request::Portal &portal) {
-    return address == portal.host || address == "[" + portal.host + "]";
-}
-
-}  // namespace
+using namespace sysfs_detail;
 
 std::string by_path_lun(std::int64_t lun) {
     if (lun < 256) return fmt::format("lun-{}", lun);
@@ -72,143 +31,6 @@ std::string by_path_lun(std::int64_t lun) {
 }
 
 fs::path Sysfs::session_dir(const Session &s) const { return fs::path(root_) / "class/iscsi_session" / s.name; }
-
-// "sessionN" names, newest (highest N) first: a session just logged in is found after a read or two, however
-// many sessions the host has; only the directory listing grows with them.
-// Plain readdir: this runs on lookups that miss, and a host may have thousands of sessions.
-std::vector<std::string> Sysfs::session_names() const {
-    std::vector<std::pair<long, std::string>> numbered;
-    const std::string dir = root_ + "/class/iscsi_session";
-    if (DIR *d = ::opendir(dir.c_str())) {
-        while (const dirent *e = ::readdir(d)) {
-            if (std::strncmp(e->d_name, "session", 7) != 0) continue;
-            numbered.emplace_back(std::strtol(e->d_name + 7, nullptr, 10), e->d_name);
-        }
-        ::closedir(d);
-    }
-    std::sort(numbered.begin(), numbered.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
-    std::vector<std::string> names;
-    for (auto &[n, name] : numbered) names.push_back(std::move(name));
-    forget_gone_sessions(names);
-    return names;
-}
-
-// A session's name is never reused while the host runs (the kernel numbers sessions from a counter), and its
-// target and portal never change: once read, they are known for as long as the name is listed.
-Sysfs::SessionIdentity Sysfs::identity(const std::string &name) const {
-    {
-        std::lock_guard lock(identities_mutex_);
-        if (auto it = identities_.find(name); it != identities_.end()) return it->second;
-    }
-    SessionIdentity id;
-    id.iqn = read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname");
-    // The iface the session was logged in through (open-iscsi sets it at login); "default" when the kernel
-    // has no such attribute.
-    id.iface = read_text(fs::path(root_) / "class/iscsi_session" / name / "ifacename");
-    if (id.iface.empty() || id.iface == "<NULL>") id.iface = default_iface_name;
-    if (const fs::path cd = connection_dir(name); !cd.empty()) {
-        id.address = read_text(cd / "persistent_address");
-        if (id.address.empty()) id.address = read_text(cd / "address");
-        std::string port = read_text(cd / "persistent_port");
-        if (port.empty()) port = read_text(cd / "port");
-        id.port = static_cast<std::uint16_t>(std::strtoul(port.c_str(), nullptr, 10));
-    }
-    if (!id.iqn.empty() && !id.address.empty()) {  // a session still being set up is read again next time
-        std::lock_guard lock(identities_mutex_);
-        identities_.emplace(name, id);
-        by_target_[target_key(id.iqn, id.address, id.port, id.iface)] = name;
-    }
-    return id;
-}
-
-std::string Sysfs::target_key(const std::string &iqn, const std::string &address, std::uint16_t port,
-                              const std::string &iface) {
-    std::string host = address;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    return iqn + '\n' + host + '\n' + std::to_string(port) + '\n' + iface;
-}
-
-void Sysfs::forget_gone_sessions(const std::vector<std::string> &listed) const {
-    std::lock_guard lock(identities_mutex_);
-    if (identities_.empty()) return;
-    const std::unordered_set<std::string_view> live(listed.begin(), listed.end());
-    std::erase_if(identities_, [&](const auto &entry) {
-        if (live.contains(entry.first)) return false;
-        const std::string key = target_key(entry.second.iqn, entry.second.address, entry.second.port, entry.second.iface);
-        if (auto it = by_target_.find(key); it != by_target_.end() && it->second == entry.first) by_target_.erase(it);
-        return true;
-    });
-}
-
-// The session already seen for this portal and IQN, if it is still there (its targetname read again): a lookup
-// that does not list the host's sessions.
-std::optional<std::string> Sysfs::known_session(const request::Portal &portal, const std::string &iqn,
-                                                const std::string &iface) const {
-    std::string name;
-    {
-        std::lock_guard lock(identities_mutex_);
-        auto it = by_target_.find(target_key(iqn, portal.host, portal.port, iface));
-        if (it == by_target_.end()) return std::nullopt;
-        name = it->second;
-    }
-    if (read_text(fs::path(root_) / "class/iscsi_session" / name / "targetname") != iqn) return std::nullopt;
-    return name;
-}
-
-// The session's connection: open-iscsi makes exactly one, "connectionN:0"; any other id is looked for by listing.
-fs::path Sysfs::connection_dir(const std::string &session_name) const {
-    const fs::path cls = fs::path(root_) / "class/iscsi_connection";
-    const std::string prefix = "connection" + session_name.substr(std::strlen("session")) + ":";
-    std::error_code ec;
-    if (fs::exists(cls / (prefix + "0"), ec)) return cls / (prefix + "0");
-    for (const auto &conn : list_dir(cls)) {
-        if (starts_with(conn, prefix)) return cls / conn;
-    }
-    return {};
-}
-
-// One session's row; nothing when `iqn` is given and the session is to another target (read first: cheap).
-std::optional<Sysfs::SessionRow> Sysfs::read_session(const std::string &name, const std::string *iqn) const {
-    const fs::path dir = fs::path(root_) / "class/iscsi_session" / name;
-    SessionIdentity id = identity(name);
-    if (iqn != nullptr && id.iqn != *iqn) return std::nullopt;
-    SessionRow row;
-    row.session.name = name;
-    row.iqn = std::move(id.iqn);
-    row.address = std::move(id.address);
-    row.port = id.port;
-    row.iface = std::move(id.iface);
-    // The SCSI host is in the session's device path: .../hostH/sessionN/...
-    std::error_code ec;
-    const std::string real = fs::canonical(dir, ec).string();
-    const auto at = real.rfind("/host");
-    if (at != std::string::npos) row.session.host = std::atoi(real.c_str() + at + 5);
-    row.session.channel = "-";
-    row.session.target_id = "-";
-    for (const auto &t : list_dir(dir / "device")) {
-        const auto parts = split_colon(t);
-        if (starts_with(t, "target") && parts.size() == 3) {
-            row.session.channel = parts[1];
-            row.session.target_id = parts[2];
-            break;
-        }
-    }
-    return row;
-}
-
-std::optional<Session> Sysfs::find_session(const request::Portal &portal, const std::string &iqn,
-                                           const std::string &iface) const {
-    if (auto known = known_session(portal, iqn, iface)) {
-        if (auto row = read_session(*known, &iqn)) return row->session;
-    }
-    for (const auto &name : session_names()) {
-        auto row = read_session(name, &iqn);
-        if (row && same_address(row->address, portal) && row->port == portal.port && row->iface == iface) {
-            return row->session;
-        }
-    }
-    return std::nullopt;
-}
 
 std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) const {
     std::vector<request::Portal> out;
@@ -225,8 +47,8 @@ std::vector<request::Portal> Sysfs::session_portals(const std::string &iqn) cons
     return out;
 }
 
-std::string Sysfs::find_device(const request::Target &target, const std::string &iface) const {
-    auto session = find_session(target.portal, target.iqn, iface);
+std::string Sysfs::find_device(const request::Target &target, const std::string &iface, bool list) const {
+    auto session = find_session(target.portal, target.iqn, iface, list);
     if (!session) return {};
     const fs::path dev = session_dir(*session) / "device";
     for (const auto &t : list_dir(dev)) {

@@ -1,5 +1,11 @@
 #include "bench_common.hpp"
 
+#include "driver/driver.hpp"
+#include "setup.hpp"
+
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -96,6 +102,46 @@ long Args::number(const std::string &key, long fallback) const {
 
 bool Args::flag(const std::string &key) const {
     return std::find(raw.begin(), raw.end(), "--" + key) != raw.end();
+}
+
+namespace {
+bool on_tmpfs(const std::string &path) {
+    struct statfs st {};
+    return ::statfs(path.c_str(), &st) == 0 && st.f_type == TMPFS_MAGIC;
+}
+}  // namespace
+
+SimulatedHost::SimulatedHost(const std::string &base_dir, const std::string &prefix, const std::string &initiator_name)
+    : initiator(initiator_name) {
+    namespace fs = std::filesystem;
+    base = !base_dir.empty() ? base_dir : on_tmpfs("/dev/shm") ? "/dev/shm" : fs::temp_directory_path().string();
+    tmpfs = on_tmpfs(base);
+    std::string templ = (fs::path(base) / (prefix + "-XXXXXX")).string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp " + templ + " failed");
+    dir = templ;
+    config = simhost::prepare_simulated_host(dir.string(), initiator);
+}
+
+SimulatedHost::~SimulatedHost() {
+    simhost::stop_simulated_sessions(dir.string());
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+std::unique_ptr<Driver> SimulatedHost::make_driver(long device_wait_ms, long multipath_wait_ms) const {
+    Json::Value c(Json::objectValue);
+    for (const auto &[k, v] : config) c[k] = v;
+    c["device_wait_timeout_ms"] = std::to_string(device_wait_ms);
+    c["multipath_wait_timeout_ms"] = std::to_string(multipath_wait_ms);
+    DriverParts parts;
+    HostFacts facts;
+    facts.capabilities.host_iscsi = true;
+    facts.capabilities.multipath = true;
+    facts.initiator = initiator;
+    parts.facts = facts;
+    auto created = Driver::create(to_json(c).c_str(), {}, std::move(parts));
+    if (!created) throw std::runtime_error("driver: " + created.error().message);
+    return std::move(created).value();
 }
 
 }  // namespace ivd::bench

@@ -5,8 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace ivd {
+class Driver;
+}
 
 namespace ivd::bench {
 
@@ -40,6 +47,25 @@ struct Args {
     std::string get(const std::string &key, const std::string &fallback) const;
     long number(const std::string &key, long fallback) const;
     bool flag(const std::string &key) const;
+};
+
+// A simulated host (tests/fixtures/simulated_host) in a fresh directory under `base` (default: /dev/shm when it
+// is a tmpfs, else the temp directory: the stand-ins' many file operations must not pay for a disk); on
+// destruction its sessions are logged out and the directory removed.
+struct SimulatedHost {
+    SimulatedHost(const std::string &base, const std::string &prefix, const std::string &initiator);
+    ~SimulatedHost();
+    SimulatedHost(const SimulatedHost &) = delete;
+    SimulatedHost &operator=(const SimulatedHost &) = delete;
+
+    // A driver on the host path with multipath, pointed at this host (host facts given, not detected).
+    std::unique_ptr<Driver> make_driver(long device_wait_ms, long multipath_wait_ms) const;
+
+    std::filesystem::path dir;
+    std::string base;      // where dir was made
+    bool tmpfs = false;    // whether base is a tmpfs
+    std::string initiator;
+    std::map<std::string, std::string> config;  // the driver keys prepare_simulated_host returned
 };
 
 }  // namespace ivd::bench

@@ -3,13 +3,16 @@
 // them in the same order. Compares the first and last 100 attaches (and detaches), and counts per call what a
 // host's load could make grow: processes started (every stand-in tool logs its argv) and read() calls
 // (/proc/self/io syscr: this process's sysfs reads and tool output, plus the reads of the tools it reaped, which
-// the kernel adds to the parent's count). Driver RSS with everything attached. The stand-ins do more work per
-// call as their tree grows (a real kernel's sysfs and tools differ), so the wall-time ratio is an upper bound.
+// the kernel adds to the parent's count), and the sysfs files and directory entries the driver itself read
+// (host_path::sysfs_reads()). Driver CPU time (getrusage, all its threads, not the tools) and RSS with everything
+// attached. The simulated kernel is one keeper process for all sessions, idle unless asked, so the wall time is
+// the driver's and the tools'; the stand-ins still do a little more per call as their tree grows (a real
+// kernel's sysfs and tools differ), so the wall-time ratio is an upper bound.
 #include "bench_common.hpp"
 #include "bench_main.hpp"
 
 #include "driver/driver.hpp"
-#include "setup.hpp"
+#include "host_path/sysfs.hpp"
 #include "tgtd_lab.hpp"
 
 #include <sys/resource.h>
@@ -45,6 +48,11 @@ double cpu_ms() {
     return ms(u.ru_utime) + ms(u.ru_stime);
 }
 
+host_path::SysfsReads sysfs_since(const host_path::SysfsReads &before) {
+    const host_path::SysfsReads now = host_path::sysfs_reads();
+    return {now.files - before.files, now.dir_entries - before.dir_entries};
+}
+
 std::size_t lines_in(const fs::path &file) {
     std::ifstream in(file);
     std::size_t n = 0;
@@ -52,14 +60,17 @@ std::size_t lines_in(const fs::path &file) {
     return n;
 }
 
-// One call's cost: wall time, processes started, read() calls.
+// One call's cost: wall time, the driver's CPU time, processes started, read() calls, sysfs files and
+// directory entries the driver read (host_path::sysfs_reads()).
 struct Cost {
-    std::vector<double> ms, cpu, tool_runs, reads;
-    void add(double m, double c, std::size_t tools, std::int64_t r) {
+    std::vector<double> ms, cpu, tool_runs, reads, sysfs_files, sysfs_entries;
+    void add(double m, double c, std::size_t tools, std::int64_t r, const host_path::SysfsReads &sysfs) {
         ms.push_back(m);
         cpu.push_back(c);
         tool_runs.push_back(static_cast<double>(tools));
         reads.push_back(static_cast<double>(r));
+        sysfs_files.push_back(static_cast<double>(sysfs.files));
+        sysfs_entries.push_back(static_cast<double>(sysfs.dir_entries));
     }
     Json::Value window(std::size_t from, std::size_t count) const {
         auto slice = [&](const std::vector<double> &v) {
@@ -71,34 +82,11 @@ struct Cost {
         out["driver_cpu_ms"] = summary(slice(cpu));
         out["tool_runs"] = summary(slice(tool_runs));
         out["read_calls_incl_tools"] = summary(slice(reads));
+        out["sysfs_files_read"] = summary(slice(sysfs_files));
+        out["sysfs_dir_entries_listed"] = summary(slice(sysfs_entries));
         return out;
     }
 };
-
-struct Sim {
-    fs::path dir;
-    ~Sim() {
-        simhost::stop_simulated_sessions(dir.string());
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-};
-
-std::unique_ptr<Driver> make_driver(const std::map<std::string, std::string> &sim) {
-    Json::Value config(Json::objectValue);
-    for (const auto &[k, v] : sim) config[k] = v;
-    config["device_wait_timeout_ms"] = "10000";
-    config["multipath_wait_timeout_ms"] = "10000";
-    DriverParts parts;
-    HostFacts facts;
-    facts.capabilities.host_iscsi = true;
-    facts.capabilities.multipath = true;
-    facts.initiator = initiator;
-    parts.facts = facts;
-    auto created = Driver::create(to_json(config).c_str(), {}, std::move(parts));
-    if (!created) throw std::runtime_error("driver: " + created.error().message);
-    return std::move(created).value();
-}
 
 std::string connection_info(testing::TgtdLab &lab, const std::string &iqn, std::size_t paths, std::size_t n) {
     Json::Value ci(Json::objectValue);
@@ -114,16 +102,13 @@ std::string connection_info(testing::TgtdLab &lab, const std::string &iqn, std::
 }
 }  // namespace
 
-// --volumes N (1000) --paths N (4) --window N (100) --sim-base DIR (default /dev/shm)
+// --volumes N (1000) --paths N (4) --window N (100) --sim-base DIR (default /dev/shm when a tmpfs)
 int run_host_scale(const Args &args) {
     const auto volumes = static_cast<std::size_t>(args.number("volumes", 1000));
     const auto paths = static_cast<std::size_t>(args.number("paths", 4));
     const auto window = std::min<std::size_t>(static_cast<std::size_t>(args.number("window", 100)), volumes);
     raise_fd_limit();
-    std::string templ = (fs::path(args.get("sim-base", "/dev/shm")) / "ivd-bench-hs-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    Sim sim{templ};
-    const auto sim_config = simhost::prepare_simulated_host(sim.dir.string(), initiator);
+    const SimulatedHost sim(args.get("sim-base", ""), "ivd-bench-hs", initiator);
 
     testing::TgtdLab lab;
     while (lab.portals().size() < paths) lab.add_portal();
@@ -132,7 +117,7 @@ int run_host_scale(const Args &args) {
         iqns.push_back(lab.make_iqn("hs" + std::to_string(n)));
         lab.add_lun(lab.create_target(iqns.back()), 1, 1ull << 20);
     }
-    auto driver = make_driver(sim_config);
+    auto driver = sim.make_driver(10000, 10000);
     const std::string connector = std::string(R"({"initiator":")") + initiator +
                                   R"(","host":"c1","ip":"127.0.0.1","multipath":true})";
     const fs::path argv_log = sim.dir / "argv.log";
@@ -144,6 +129,7 @@ int run_host_scale(const Args &args) {
         const std::string ci = connection_info(lab, iqns[n], paths, n);
         const std::size_t tools = lines_in(argv_log);
         const std::int64_t reads = read_syscalls();  // after reading argv.log: the bench's own reads do not count
+        const host_path::SysfsReads sysfs0 = host_path::sysfs_reads();
         const double cpu0 = cpu_ms();
         const auto t0 = Clock::now();
         auto r = driver->connect_volume(ci.c_str(), connector.c_str(), R"({"bus":"scsi","dev":"sdb"})", 0);
@@ -151,13 +137,14 @@ int run_host_scale(const Args &args) {
         const double cpu = cpu_ms() - cpu0;
         const std::int64_t read_calls = read_syscalls() - reads;
         if (!r) throw std::runtime_error("connect " + std::to_string(n) + ": " + r.error().message);
-        attach.add(ms, cpu, lines_in(argv_log) - tools, read_calls);
+        attach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0));
         attached.emplace_back(ci, std::move(r).value());
     }
     const std::int64_t rss_attached = rss_kib();
     for (const auto &[ci, device_info] : attached) {
         const std::size_t tools = lines_in(argv_log);
         const std::int64_t reads = read_syscalls();
+        const host_path::SysfsReads sysfs0 = host_path::sysfs_reads();
         const double cpu0 = cpu_ms();
         const auto t0 = Clock::now();
         auto r = driver->disconnect_volume(ci.c_str(), device_info.c_str(), 0);
@@ -165,7 +152,7 @@ int run_host_scale(const Args &args) {
         const double cpu = cpu_ms() - cpu0;
         const std::int64_t read_calls = read_syscalls() - reads;
         if (!r) throw std::runtime_error("disconnect: " + r.error().message);
-        detach.add(ms, cpu, lines_in(argv_log) - tools, read_calls);
+        detach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0));
     }
 
     Json::Value out(Json::objectValue);
@@ -179,11 +166,15 @@ int run_host_scale(const Args &args) {
     // Detach in attach order: the first window with everything attached, the last with (almost) nothing.
     out["detach_first"] = detach.window(0, window);
     out["detach_last"] = detach.window(volumes - window, window);
-    auto ratio = [&](const char *a, const char *b) {
-        return out[a]["ms"]["median"].asDouble() / out[b]["ms"]["median"].asDouble();
+    auto ratio = [&](const char *a, const char *b, const char *what = "ms", const char *stat = "median") {
+        return out[a][what][stat].asDouble() / out[b][what][stat].asDouble();
     };
     out["ratio_attach_last_to_first"] = ratio("attach_last", "attach_first");
+    out["ratio_attach_p99_last_to_first"] = ratio("attach_last", "attach_first", "ms", "p99");
+    out["ratio_attach_cpu_last_to_first"] = ratio("attach_last", "attach_first", "driver_cpu_ms");
     out["ratio_detach_loaded_to_unloaded"] = ratio("detach_first", "detach_last");
+    out["ratio_detach_p99_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "ms", "p99");
+    out["ratio_detach_cpu_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "driver_cpu_ms");
     out["rss_kib_before"] = static_cast<Json::Int64>(rss_before);
     out["rss_kib_all_attached"] = static_cast<Json::Int64>(rss_attached);
     out["rss_kib_after_detach"] = static_cast<Json::Int64>(rss_kib());

@@ -7,9 +7,6 @@
 #include "setup.hpp"
 #include "tgtd_lab.hpp"
 
-#include <linux/magic.h>
-#include <sys/statfs.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -21,11 +18,6 @@ namespace ivd::bench {
 
 namespace {
 constexpr const char *initiator = "iqn.2004-10.org.example:bench-multipath";
-
-bool on_tmpfs(const std::string &path) {
-    struct statfs st {};
-    return ::statfs(path.c_str(), &st) == 0 && st.f_type == TMPFS_MAGIC;
-}
 }  // namespace
 
 // --reps N (10) --latency-ms N (50) --sim-base DIR (a tmpfs: /dev/shm when it is one, else the temp directory)
@@ -36,19 +28,8 @@ int run_multipath(const Args &args) {
     // The simulated sysfs and /dev stand in for in-memory filesystems, so they live in memory too: on a disk
     // filesystem each of the stand-ins' many file operations costs about 0.5 ms here, under the simulated host's
     // one tree lock, which makes concurrent paths queue behind each other for a reason no real host has.
-    const std::string base = args.get("sim-base", on_tmpfs("/dev/shm") ? "/dev/shm" : fs::temp_directory_path().string());
-    std::string templ = (fs::path(base) / "ivd-bench-mp-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    const fs::path dir = templ;
-    struct Cleanup {
-        fs::path dir;
-        ~Cleanup() {
-            simhost::stop_simulated_sessions(dir.string());
-            std::error_code ec;
-            fs::remove_all(dir, ec);
-        }
-    } cleanup{dir};
-    const auto sim = simhost::prepare_simulated_host(dir.string(), initiator);
+    const SimulatedHost sim(args.get("sim-base", ""), "ivd-bench-mp", initiator);
+    const fs::path &dir = sim.dir;
     std::ofstream(dir / "faults" / "login_latency_ms") << latency;
 
     testing::TgtdLab lab;
@@ -57,19 +38,7 @@ int run_multipath(const Args &args) {
     const int tid = lab.create_target(iqn);
     lab.add_lun(tid, 1);
 
-    Json::Value config(Json::objectValue);
-    for (const auto &[k, v] : sim) config[k] = v;
-    config["device_wait_timeout_ms"] = "5000";
-    config["multipath_wait_timeout_ms"] = "3000";
-    DriverParts parts;
-    HostFacts facts;
-    facts.capabilities.host_iscsi = true;
-    facts.capabilities.multipath = true;
-    facts.initiator = initiator;
-    parts.facts = facts;
-    auto created = Driver::create(to_json(config).c_str(), {}, std::move(parts));
-    if (!created) throw std::runtime_error("driver: " + created.error().message);
-    auto driver = std::move(created).value();
+    auto driver = sim.make_driver(5000, 3000);
 
     auto ci_for = [&](std::size_t n) {
         Json::Value ci(Json::objectValue);
@@ -125,8 +94,8 @@ int run_multipath(const Args &args) {
     out["login_latency_ms"] = static_cast<Json::Int64>(latency);
     out["reps"] = reps;
     out["paths_in_map"] = static_cast<Json::UInt64>(four_paths);
-    out["sim_base"] = base;
-    out["sim_base_tmpfs"] = on_tmpfs(base);
+    out["sim_base"] = sim.base;
+    out["sim_base_tmpfs"] = sim.tmpfs;
     out["tool_runs_per_connect_1_portal"] = static_cast<Json::UInt64>(spawns_one);
     out["tool_runs_per_connect_4_portals"] = static_cast<Json::UInt64>(spawns_four);
     out["connect_1_portal_ms"] = summary(one_ms);

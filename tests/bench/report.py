@@ -115,13 +115,22 @@ def main():
     if hs:
         res['hostscale'] = hs
         w = hs['window']
-        def ms(k): return hs[k]['ms']['median']
+        def ms(k, stat='median'): return hs[k]['ms'][stat]
+        def per(k, what): return hs[k].get(what, {}).get('median', float('nan'))
         rows.append((f"5b host path, {hs['volumes']} volumes x {hs['paths']} paths kept attached (simulated host)",
-                     f'median of the last {w} attaches / the first {w}; detach with all attached / with few',
-                     f"attach {f(ms('attach_last'), 1)} / {f(ms('attach_first'), 1)} ms = {f(hs['ratio_attach_last_to_first'])}x; "
-                     f"detach {f(ms('detach_first'), 1)} / {f(ms('detach_last'), 1)} ms = {f(hs['ratio_detach_loaded_to_unloaded'])}x; "
-                     f"tool runs per attach {int(hs['attach_first']['tool_runs']['median'])} -> {int(hs['attach_last']['tool_runs']['median'])}; "
-                     f"RSS {hs['rss_kib_before'] // 1024} -> {hs['rss_kib_all_attached'] // 1024} MiB",
+                     f'p50 / p99 of the last {w} attaches against the first {w}; detach with all attached against with few; '
+                     'per attach (first -> last): tool runs, sysfs files read, sysfs directory entries listed, driver CPU; '
+                     'driver RSS before / all attached',
+                     f"attach p50 {f(ms('attach_first'), 1)} -> {f(ms('attach_last'), 1)} ms = {f(hs['ratio_attach_last_to_first'])}x, "
+                     f"p99 {f(ms('attach_first', 'p99'), 1)} -> {f(ms('attach_last', 'p99'), 1)} ms = {f(hs.get('ratio_attach_p99_last_to_first', float('nan')))}x; "
+                     f"detach p50 {f(ms('detach_last'), 1)} -> {f(ms('detach_first'), 1)} ms = {f(hs['ratio_detach_loaded_to_unloaded'])}x, "
+                     f"p99 {f(ms('detach_last', 'p99'), 1)} -> {f(ms('detach_first', 'p99'), 1)} ms; "
+                     f"tool runs {int(per('attach_first', 'tool_runs'))} -> {int(per('attach_last', 'tool_runs'))}; "
+                     f"sysfs files {f(per('attach_first', 'sysfs_files_read'), 0)} -> {f(per('attach_last', 'sysfs_files_read'), 0)}, "
+                     f"entries {f(per('attach_first', 'sysfs_dir_entries_listed'), 0)} -> {f(per('attach_last', 'sysfs_dir_entries_listed'), 0)}; "
+                     f"driver CPU {f(per('attach_first', 'driver_cpu_ms'), 1)} -> {f(per('attach_last', 'driver_cpu_ms'), 1)} ms = "
+                     f"{f(hs.get('ratio_attach_cpu_last_to_first', float('nan')))}x; "
+                     f"RSS {hs['rss_kib_before'] // 1024} / {hs['rss_kib_all_attached'] // 1024} MiB",
                      '<= 1.2x', verdict(hs['ratio_attach_last_to_first'], 1.2)))
 
     # 2. end to end

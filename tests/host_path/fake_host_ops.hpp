@@ -186,7 +186,8 @@ public:
     }
 
     Result<host_path::LoginResult> login(const request::Portal &portal, const std::string &iqn,
-                                         const request::ChapCredentials *, const std::string &iface, int tpgt) override {
+                                         const request::ChapCredentials *, const std::string &iface, int tpgt,
+                                         const std::optional<host_path::Session> * = nullptr) override {
         if (tpgt >= 0) note_tpgt(portal, iface, tpgt);
         std::lock_guard g(m_);
         note_locked("login " + portal.to_string() + via(iface));

@@ -17,6 +17,7 @@ using ivd::testing::TgtdPortal;
 using ivd::testing::hostpath::count_entries;
 using ivd::testing::hostpath::HostPathTest;
 using ivd::testing::hostpath::write;
+using ivd::testing::slurp;
 
 class HostPathRepairTest : public HostPathTest {
 protected:
@@ -33,6 +34,16 @@ protected:
         const std::string cmd = "'" + sim_config_.at("iscsiadm_path") + "' -m node -T " + iqn + " -p " + p.to_string() +
                                 " --logout >/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+    // An admin's login to another target (a node record of the default iface first), not the driver's.
+    void login_behind_the_drivers_back(const std::string &iqn, const TgtdPortal &p) {
+        const std::string tool = "'" + sim_config_.at("iscsiadm_path") + "' -m node -T " + iqn + " -p " + p.to_string();
+        for (const std::string &cmd : {tool + " -o new >/dev/null", tool + " --login >/dev/null"}) {
+            ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+        }
+    }
+    std::string session_target(const std::string &name) const {
+        return slurp(dir_ / "sys/class/iscsi_session" / name / "targetname");
     }
     static std::size_t count(const std::string &text, const std::string &what) {
         std::size_t n = 0;
@@ -202,3 +213,40 @@ TEST_F(HostPathRepairTest, ARepairThatFailsForOnePathLeavesTheOthersAndStaysDegr
 }
 
 }  // namespace
+
+// Linux names sessions from a counter, but the driver remembers what it read of a session under its name after
+// the session is gone, and a host whose ids are reused (an IDA; here the simulator's reuse_session_ids) gives the
+// name to the next login. A remembered name must never be taken for its old target's session, nor hide the new
+// target's.
+TEST_F(HostPathRepairTest, ASessionNameReusedForAnotherTargetIsNeverTakenForTheOldOne) {
+    set_fault("reuse_session_ids");
+    const std::string x = lab_.make_iqn("reuse-x"), y = lab_.make_iqn("reuse-y");
+    const int tx = lab_.create_target(x), ty = lab_.create_target(y);
+    lab_.add_lun(tx, 1);
+    lab_.add_lun(ty, 1);
+    const auto ps = portals(1);
+    const Json::Value a = lists(ps, {x}, {1});
+    Json::Value b = lists(ps, {y}, {1});
+    b["data"]["volume_id"] = "vol-2";
+    driver({{"command_timeout_ms", "5000"}});
+    auto info_a = connect(a);
+    ASSERT_TRUE(info_a.ok()) << info_a.error().message;
+    ASSERT_EQ(session_target("session1").find(x), 0u);
+
+    logout_behind_the_drivers_back(x, ps[0]);
+    login_behind_the_drivers_back(y, ps[0]);
+    ASSERT_EQ(session_target("session1").find(y), 0u) << "the simulator did not reuse the name";
+
+    auto info_b = connect(b);  // Y's session, under X's old name: found (the driver's login finds it there)
+    ASSERT_TRUE(info_b.ok()) << info_b.error().message;
+    expect_all_active(*info_b, 1);
+    auto again = connect(a);  // X has no session: logged in again, never given Y's session1
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    expect_all_active(*again, 1);
+    EXPECT_EQ((*again)["scsi_wwn"], (*info_a)["scsi_wwn"]);
+    EXPECT_NE((*again)["scsi_wwn"], (*info_b)["scsi_wwn"]);
+    EXPECT_EQ(session_target("session2").find(x), 0u);
+    EXPECT_EQ(lab_.session_count(tx), 1);
+    EXPECT_EQ(lab_.session_count(ty), 1);
+    EXPECT_EQ(sessions(), 2u);
+}

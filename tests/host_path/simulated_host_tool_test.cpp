@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <signal.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -50,6 +51,7 @@ TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     std::ofstream(dir / "ci.json") << Json::writeString(Json::StreamWriterBuilder(), ci);
     std::ofstream(dir / "connector.json") << R"({"initiator":"iqn.1993-08.org.debian:01:simcli","multipath":true})";
 
+    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
     const std::string base = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " " +
                              VOLUME_HOST_PATH + " --config " + (dir / "vh.conf").string() + " ";
     const std::string connect = base + "connect " + (dir / "ci.json").string() + " " + (dir / "connector.json").string() +
@@ -91,10 +93,57 @@ TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     fs::remove_all(dir);
 }
 
+// A test that dies halfway leaves no simulated session behind: the sessions end with the process the simulated
+// host belongs to (IVD_SIM_OWNER_PID here, a stand-in test process), and the target sees them go.
+TEST(SimulatedHostTool, SessionsEndWithTheProcessTheHostBelongsTo) {
+    ivd::testing::TgtdLab lab;
+    const std::string iqn = lab.make_iqn("owner");
+    const int tid = lab.create_target(iqn);
+    lab.add_lun(tid, 1);
+    const fs::path dir = fs::temp_directory_path() / ("ivd-simhost-owner-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "vh.conf") << "[DEFAULT]\nvolume_drivers = iscsi=" << IVD_MODULE_PATH << "\n[iscsi]\n";
+    Json::Value ci;
+    ci["driver_volume_type"] = "iscsi";
+    ci["data"]["target_portals"].append(lab.portal().to_string());
+    ci["data"]["target_iqns"].append(iqn);
+    ci["data"]["target_lun"] = 1;
+    ci["data"]["volume_id"] = "owner-1";
+    std::ofstream(dir / "ci.json") << Json::writeString(Json::StreamWriterBuilder(), ci);
+    std::ofstream(dir / "connector.json") << R"({"initiator":"iqn.1993-08.org.debian:01:simowner","multipath":true})";
+
+    const pid_t owner = ::fork();
+    ASSERT_GE(owner, 0);
+    if (owner == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    ::setenv("IVD_SIM_OWNER_PID", std::to_string(owner).c_str(), 1);
+    const std::string connect = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " " +
+                                VOLUME_HOST_PATH + " --config " + (dir / "vh.conf").string() + " connect " +
+                                (dir / "ci.json").string() + " " + (dir / "connector.json").string() + " >" +
+                                (dir / "device.json").string() + " 2>" + (dir / "connect.err").string();
+    const int status = std::system(connect.c_str());
+    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);
+    ::kill(owner, SIGKILL);
+    ::waitpid(owner, nullptr, 0);
+    ASSERT_EQ(WEXITSTATUS(status), 0) << slurp(dir / "connect.err");
+    EXPECT_EQ(slurp(dir / "sim/state/owner").rfind(std::to_string(owner) + " ", 0), 0u);
+
+    int sessions = lab.session_count(tid);
+    for (int i = 0; i < 100 && sessions != 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        sessions = lab.session_count(tid);
+    }
+    EXPECT_EQ(sessions, 0) << "the simulated session outlived the process its host belongs to";
+    fs::remove_all(dir);
+}
+
 // The tool itself: prepares DIR, hands COMMAND the extra config, and passes COMMAND's exit code on.
 TEST(SimulatedHostTool, PreparesDirAndRunsTheCommand) {
     const fs::path dir = fs::temp_directory_path() / ("ivd-simhost-tool-" + std::to_string(::getpid()));
     fs::create_directories(dir);
+    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
     const std::string tool = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " ";
     const std::string shown = (dir / "shown.conf").string();
     ASSERT_EQ(WEXITSTATUS(std::system((tool + "sh -c 'cat \"$VOLUME_HOST_EXTRA_CONFIG\"' >" + shown).c_str())), 0);

@@ -1,6 +1,6 @@
-// Sysfs against a hand-made tree: sessions are found by (portal, IQN) among many, a session's identity is read
-// once (names are never reused while the host runs) yet a gone session is never returned, a session still being
-// set up is read again, and a map is found by name through /dev/mapper.
+// Sysfs against a hand-made tree: sessions are found by (portal, IQN) among many, what was read of a session rules
+// it out cheaply yet a gone session, or a name given to another session, is never returned, a session still
+// being set up is read again, and a map is found by name through /dev/mapper.
 #include "host_path/sysfs.hpp"
 
 #include <gtest/gtest.h>
@@ -78,6 +78,24 @@ TEST_F(SysfsTree, AGoneSessionIsNeverReturnedFromWhatWasReadBefore) {
     EXPECT_EQ(again->name, "session3");
 }
 
+// Linux numbers sessions from a counter; a name reused (another initiator's kernel, an IDA) is read again before
+// it is returned.
+TEST_F(SysfsTree, ANameGivenToAnotherSessionIsNeverReturnedForTheOldOne) {
+    session(1, "iqn.2010-10.org.x:a");
+    const Sysfs s = sysfs();
+    ASSERT_TRUE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
+    remove_session(1);
+    session(1, "iqn.2010-10.org.x:b");
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
+    auto b = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:b");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->name, "session1");
+    remove_session(1);
+    session(1, "iqn.2010-10.org.x:a", "127.0.0.2");  // the old target again, through another portal
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:b"));
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
+}
+
 TEST_F(SysfsTree, ASessionStillBeingSetUpIsReadAgain) {
     session(7, "iqn.2010-10.org.x:c", "127.0.0.1", 3260, /*with_connection=*/false);
     const Sysfs s = sysfs();
@@ -86,6 +104,38 @@ TEST_F(SysfsTree, ASessionStillBeingSetUpIsReadAgain) {
     auto found = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:c");
     ASSERT_TRUE(found);
     EXPECT_EQ(found->name, "session7");
+}
+
+// A login's new session is numbered above the ones listed before it (the kernel's next number): it is found by
+// its name, without listing the host's other sessions again. A reused lower number is still found, by a listing.
+TEST_F(SysfsTree, ANewSessionAboveTheListedOnesIsFoundWithoutListingThemAll) {
+    for (int n = 1; n <= 300; ++n) session(n, "iqn.2010-10.org.x:t" + std::to_string(n));
+    const Sysfs s = sysfs();
+    EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:new"));  // before the login: a listing
+    session(303, "iqn.2010-10.org.x:new");  // 301 and 302 went to logins still in flight
+    const auto before = ivd::host_path::sysfs_reads();
+    auto found = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:new");
+    const auto after = ivd::host_path::sysfs_reads();
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->name, "session303");
+    EXPECT_LT(after.dir_entries - before.dir_entries, 10u) << "the 300 other sessions were listed again";
+    EXPECT_LT(after.files - before.files, 20u);
+
+    remove_session(12);
+    EXPECT_FALSE(s.session_exists("session12"));  // as a logout waits for it
+    session(12, "iqn.2010-10.org.x:reused");  // a kernel that reuses free numbers
+    auto reused = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:reused");
+    ASSERT_TRUE(reused);
+    EXPECT_EQ(reused->name, "session12");
+}
+
+// Waiting for a logout looks at the session's own entry.
+TEST_F(SysfsTree, ASessionIsThereUntilItsEntryGoes) {
+    session(4, "iqn.2010-10.org.x:d");
+    const Sysfs s = sysfs();
+    EXPECT_TRUE(s.session_exists("session4"));
+    remove_session(4);
+    EXPECT_FALSE(s.session_exists("session4"));
 }
 
 TEST_F(SysfsTree, AMapIsFoundByNameThroughDevMapper) {
