@@ -224,8 +224,8 @@ TEST_F(NetworkDiskEndToEnd, LunAbove255WithSam2ReadsThatLuThroughQemu) {
     EXPECT_NE(info["disk_xml"].asString().find("/16684"), std::string::npos) << info["disk_xml"].asString();
     const std::string dev = info["dev"].asString();
     ASSERT_FALSE(dev.empty());
-    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 16)), hex(head_of(high_lun, 16)));
-    EXPECT_NE(hex(head_of(high_lun, 16)), hex(head_of(open_lun, 16))) << "the two LUs must differ for this test";
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 64)), hex(head_of(high_lun, 64)));
+    EXPECT_NE(hex(head_of(high_lun, 64)), hex(head_of(open_lun, 64))) << "the two LUs must differ for this test";
     detach("lun300");
     EXPECT_EQ(sessions_after_settling(open_tid), 0);
 }
