@@ -215,13 +215,8 @@ Result<UsablePaths> HostPath::check_lu_identity(const std::vector<request::Targe
     options.chap = volume.chap ? &*volume.chap : nullptr;
     options.timeout = config_.probe_timeout;
     options.read_identity = true;
-    // libiscsi addresses a LUN as the kernel does (the first level's 16 bits): probe the LUN as scanned later.
-    std::vector<request::Target> addressed = targets;
-    for (request::Target &t : addressed) {
-        t.lun = t.scsi_lun();
-        t.addressing = request::LunAddressing::sam;
-    }
-    const std::vector<iscsi::ProbeResult> probes = queries_.probe(addressed, options);
+    // The probe addresses Target::scsi_lun(), the LUN as it is scanned later.
+    const std::vector<iscsi::ProbeResult> probes = queries_.probe(targets, options);
     UsablePaths usable;
     std::optional<std::size_t> reference;
     std::vector<Status> failure_statuses;

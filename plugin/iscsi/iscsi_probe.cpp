@@ -50,8 +50,8 @@ public:
         }
         if (options_.initiator.empty()) return finish(ProbeOutcome::error, "no initiator name to log in with");
         // The host path probes the LUN as addressed (flat space adds 16384): libiscsi's first level, like the kernel's.
-        if (target_.lun < 0 || target_.lun > request::max_scsi_lun) {
-            return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.lun, request::max_scsi_lun));
+        if (target_.scsi_lun() < 0 || target_.scsi_lun() > request::max_scsi_lun) {
+            return finish(ProbeOutcome::error, fmt::format("LUN {} is outside 0..{}", target_.scsi_lun(), request::max_scsi_lun));
         }
         auto ctx = Context::create(options_.initiator);
         if (!ctx) return finish(ProbeOutcome::error, ctx.error().message);
@@ -133,7 +133,8 @@ private:
         return "probing";
     }
 
-    int lun() const { return static_cast<int>(target_.lun); }
+    // libiscsi addresses a LUN as the kernel does (the first level's 16 bits), so as data.addressing_mode says.
+    int lun() const { return static_cast<int>(target_.scsi_lun()); }
 
     void finish(ProbeOutcome outcome, std::string detail) {
         if (have_result_) return;

@@ -104,6 +104,17 @@ Result<std::vector<Target>> read_targets(const Fields &f) {
     return out;
 }
 
+// "addressing_mode" (block since v3, network since v4): absent before, where the LUN number was used as it is (SAM).
+Result<LunAddressing> read_addressing(const Fields &f) {
+    const Field *v = f.get(addressing_mode);
+    if (v == nullptr) return LunAddressing::sam;
+    auto name = read_string(*v, root.key("addressing_mode"), {.max_bytes = 32});
+    if (!name) return std::move(name).error();
+    const auto mode = addressing_mode_from_name(*name);
+    if (!mode) return invalid(root.key("addressing_mode"), fmt::format("{} is not a SCSI addressing mode", quote_for_message(*name)));
+    return *mode;
+}
+
 Result<NetworkDevice> parse_network(const Fields &f) {
     NetworkDevice n;
     auto usage = opt_string(f, secret_usage, 512);
@@ -133,6 +144,9 @@ Result<NetworkDevice> parse_network(const Fields &f) {
         if (!lun) return std::move(lun).error();
         n.target.lun = *lun;
     }
+    auto addressing = read_addressing(f);
+    if (!addressing) return std::move(addressing).error();
+    n.target.addressing = *addressing;
     auto in_source = opt_bool(f, xml_auth_in_source);
     if (!in_source) return std::move(in_source).error();
     n.auth_in_source = *in_source;
@@ -143,16 +157,6 @@ Result<NetworkDevice> parse_network(const Fields &f) {
     return n;
 }
 
-// v3 "addressing_mode": absent in versions 1 and 2, which always scanned the LUN number as it is (SAM).
-Result<LunAddressing> read_addressing(const Fields &f) {
-    const Field *v = f.get(addressing_mode);
-    if (v == nullptr) return LunAddressing::sam;
-    auto name = read_string(*v, root.key("addressing_mode"), {.max_bytes = 32});
-    if (!name) return std::move(name).error();
-    const auto mode = addressing_mode_from_name(*name);
-    if (!mode) return invalid(root.key("addressing_mode"), fmt::format("{} is not a SCSI addressing mode", quote_for_message(*name)));
-    return *mode;
-}
 
 Result<BlockPath> read_path(const Fields &f, std::size_t i, const Where &where, LunAddressing addressing) {
     auto t = read_target(f, paths, i, where);
@@ -272,9 +276,8 @@ Result<DeviceInfo> parse_device_info(const Fields &f) {
     auto list = read_targets(f);
     if (!list) return std::move(list).error();
     info.targets = std::move(list).value();
-    if (!info.is_network()) {
-        for (Target &target : info.targets) target.addressing = info.block().addressing;
-    }
+    const LunAddressing addressing = info.is_network() ? info.network().target.addressing : info.block().addressing;
+    for (Target &target : info.targets) target.addressing = addressing;
     auto guest = parse_guest(f);
     if (!guest) return std::move(guest).error();
     info.guest = std::move(guest).value();

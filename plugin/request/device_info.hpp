@@ -6,6 +6,8 @@
 //      libvirt XML forms chosen (xml_auth_in_source, xml_initiator), so disk_config needs no connect-time facts.
 //   3  block: "addressing_mode" when connect's data.addressing_mode was not SAM (absent: SAM, what versions 1 and
 //      2 always used), so disconnect matches the kernel's LUNs as connect scanned them.
+//   4  network: "addressing_mode" too (absent: SAM): QEMU's libiscsi addresses the LUN as the kernel does, so the
+//      disk's LUN and extend's probe follow it.
 #pragma once
 
 #include "core/error.hpp"
@@ -21,7 +23,7 @@
 
 namespace ivd::request {
 
-inline constexpr std::int64_t device_info_version = 3;
+inline constexpr std::int64_t device_info_version = 4;
 
 // The guest-specific part: written when connect was given disk_info.dev (always by version 1).
 struct DeviceGuest {

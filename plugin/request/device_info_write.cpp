@@ -81,6 +81,7 @@ void write_network(Out &out, const DeviceInfo &info) {
     out.add("portal", n.target.portal.to_string());
     out.add("target_iqn", n.target.iqn);
     out.add("target_lun", static_cast<std::int64_t>(n.target.lun));
+    if (n.target.addressing != LunAddressing::sam) out.add("addressing_mode", addressing_mode_name(n.target.addressing));
     if (!n.initiator.empty()) out.add("initiator", n.initiator);
     if (n.auth_in_source) out.add("xml_auth_in_source", *n.auth_in_source);
     if (n.emit_initiator) out.add("xml_initiator", *n.emit_initiator);

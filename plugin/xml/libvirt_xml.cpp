@@ -192,7 +192,7 @@ std::string network_disk_xml(const NetworkDiskSpec &spec) {
     w.attr("protocol", "iscsi");
     std::string name = spec.target.iqn;
     name += '/';
-    name += fmt::format_int(spec.target.lun).c_str();
+    name += fmt::format_int(spec.target.scsi_lun()).c_str();  // QEMU's libiscsi sends it as the kernel would
     w.attr("name", name);
     w.open("host");
     w.attr("name", spec.target.portal.host);  // IPv6 without brackets, as libvirt wants

@@ -116,7 +116,7 @@ TEST_F(LunAddressingTest, Lun256IsScannedAndMatchedAsFlatSpaceInSam2AndSam3Flat)
         ASSERT_EQ((*info)["paths"].size(), 2u) << write(*info);
         EXPECT_TRUE((*info)["failed_portals"].empty()) << write(*info);
         EXPECT_EQ((*info)["addressing_mode"].asString(), mode);
-        EXPECT_EQ((*info)["device_info_version"].asInt(), 3);
+        EXPECT_EQ((*info)["device_info_version"].asInt(), 4);
         for (const auto &p : (*info)["paths"]) EXPECT_EQ(p["lun"].asInt(), 256) << write(*info);
         EXPECT_EQ(scsi_luns(), (std::multiset<std::int64_t>{16640, 16640}));
         EXPECT_TRUE((*info)["multipath"].asBool()) << write(*info);

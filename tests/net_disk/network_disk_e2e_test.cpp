@@ -68,6 +68,7 @@ protected:
         second_portal = tgtd->add_portal();
         open_tid = tgtd->create_target(tgtd->make_iqn("open"));
         open_lun = tgtd->add_lun(open_tid, 1);
+        high_lun = tgtd->add_lun(open_tid, 300);
         chap_tid = tgtd->create_target(tgtd->make_iqn("chap"));
         chap_lun = tgtd->add_lun(chap_tid, 1);
         tgtd->add_account(chap_user, chap_password);
@@ -175,6 +176,7 @@ protected:
     static inline int open_tid = 0;
     static inline int chap_tid = 0;
     static inline ivd::testing::TgtdLun open_lun;
+    static inline ivd::testing::TgtdLun high_lun;  // tgtd serves it in flat space only (0x412c)
     static inline ivd::testing::TgtdLun chap_lun;
     static inline fs::path dir;
     std::string all_output;
@@ -206,6 +208,26 @@ TEST_F(NetworkDiskEndToEnd, AttachWithoutChapReadsTheVolumeThroughQemu) {
     detach("open");
     EXPECT_EQ(sessions_after_settling(open_tid), 0);
     for (const auto &d : libvirt->list_disks()) EXPECT_NE(d.target_dev, dev);
+}
+
+// QEMU's libiscsi sends the URL's LUN as the first two bytes of the LUN field, as the kernel does: tgtd's LUN 300
+// (flat space, 0x412c) is reached only as 16684, which data.addressing_mode SAM2 gives; as 300 (peripheral,
+// bus 1) tgtd would answer with its controller LUN and the probe refuses it.
+TEST_F(NetworkDiskEndToEnd, LunAbove255WithSam2ReadsThatLuThroughQemu) {
+    Json::Value ci = connection_info({tgtd->portal().to_string()}, open_tid, "lun300");
+    ci["data"]["target_lun"] = 300;
+    ci["data"]["addressing_mode"] = "SAM2";
+    auto info = attach(ci, "lun300");
+    ASSERT_EQ(info["type"].asString(), "network");
+    EXPECT_EQ(info["target_lun"].asInt(), 300) << "device_info keeps the storage's LUN";
+    EXPECT_EQ(info["addressing_mode"].asString(), "SAM2");
+    EXPECT_NE(info["disk_xml"].asString().find("/16684"), std::string::npos) << info["disk_xml"].asString();
+    const std::string dev = info["dev"].asString();
+    ASSERT_FALSE(dev.empty());
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(dev, 0, 64)), hex(head_of(high_lun, 64)));
+    EXPECT_NE(hex(head_of(high_lun, 64)), hex(head_of(open_lun, 64))) << "the two LUs must differ for this test";
+    detach("lun300");
+    EXPECT_EQ(sessions_after_settling(open_tid), 0);
 }
 
 TEST_F(NetworkDiskEndToEnd, AttachWithChapUsesAPrivateSecretThatDisconnectRemoves) {

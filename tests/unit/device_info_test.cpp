@@ -92,7 +92,7 @@ TEST(DeviceInfo, BadValuesNameTheField) {
 // Version 3: a block device_info records a non-default addressing_mode, and reading it gives every target (paths
 // and targets) that mode, so disconnect matches the LUNs the kernel was asked for; versions 1 and 2 mean SAM.
 TEST(DeviceInfo, AddressingModeIsWrittenWhenNotSamAndReachesEveryTarget) {
-    EXPECT_EQ(request::device_info_version, 3);
+    EXPECT_GE(request::device_info_version, 3);
     for (const char *fixture : {"block_single", "block_mp"}) {
         auto v1 = request::parse_device_info(load(fixture));
         ASSERT_TRUE(v1.ok());
@@ -126,6 +126,42 @@ TEST(DeviceInfo, AddressingModeIsWrittenWhenNotSamAndReachesEveryTarget) {
     const json::Value again = info->to_json();
     EXPECT_EQ(again["addressing_mode"].as_string(), "SAM2");
     EXPECT_EQ(again["paths"][0]["lun"].as_int64(), 256) << "the storage's LUN, not the addressed one";
+}
+
+// Version 4: a network device_info records a non-default addressing_mode too (the disk's LUN and extend's probe
+// follow it); without it (versions 1-3) the LUN is used as it is.
+TEST(DeviceInfo, NetworkAddressingModeIsWrittenWhenNotSamAndRead) {
+    EXPECT_EQ(request::device_info_version, 4);
+    auto doc = request::parse_object(
+        R"({"type":"network","device_info_version":4,"protocol":"iscsi","portal":"127.0.0.1:3260",)"
+        R"("target_iqn":"iqn.2010-10.org.x:y","target_lun":300,"addressing_mode":"SAM3-flat",)"
+        R"("targets":[{"portal":"127.0.0.1:3260","iqn":"iqn.2010-10.org.x:y","lun":300}]})",
+        "device_info");
+    ASSERT_TRUE(doc.ok());
+    auto info = request::parse_device_info(*doc);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    EXPECT_EQ(info->network().target.scsi_lun(), 16684);
+    ASSERT_EQ(info->targets.size(), 1u);
+    EXPECT_EQ(info->targets[0].scsi_lun(), 16684);
+    const json::Value again = info->to_json();
+    EXPECT_EQ(again["addressing_mode"].as_string(), "SAM3-flat");
+    EXPECT_EQ(again["target_lun"].as_int64(), 300) << "the storage's LUN, not the addressed one";
+    auto v3 = request::parse_object(
+        R"({"type":"network","device_info_version":3,"protocol":"iscsi","portal":"127.0.0.1:3260",)"
+        R"("target_iqn":"iqn.2010-10.org.x:y","target_lun":300})",
+        "device_info");
+    ASSERT_TRUE(v3.ok());
+    auto old = request::parse_device_info(*v3);
+    ASSERT_TRUE(old.ok()) << old.error().message;
+    EXPECT_EQ(old->network().target.scsi_lun(), 300);
+    EXPECT_EQ(old->to_json().find("addressing_mode"), nullptr) << "SAM is not written";
+    auto bad = request::parse_object(
+        R"({"type":"network","portal":"127.0.0.1:3260","target_iqn":"iqn.2010-10.org.x:y","addressing_mode":"SAM4"})",
+        "device_info");
+    ASSERT_TRUE(bad.ok());
+    auto refused = request::parse_device_info(*bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().field, "addressing_mode");
 }
 
 TEST(DeviceInfo, UnknownKeysAndNewerVersionsAreRead) {

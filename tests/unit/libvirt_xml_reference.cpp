@@ -90,7 +90,7 @@ std::string network_disk_xml_pugi(const NetworkDiskSpec &spec) {
     if (spec.auth && !spec.auth_in_source) add_auth(disk);
     auto source = disk.append_child("source");
     source.append_attribute("protocol") = "iscsi";
-    source.append_attribute("name") = fmt::format("{}/{}", spec.target.iqn, spec.target.lun).c_str();
+    source.append_attribute("name") = fmt::format("{}/{}", spec.target.iqn, spec.target.scsi_lun()).c_str();
     auto host = source.append_child("host");
     host.append_attribute("name") = spec.target.portal.host.c_str();  // IPv6 without brackets, as libvirt wants
     host.append_attribute("port") = spec.target.portal.port;

@@ -136,6 +136,27 @@ TEST(NetworkDiskXml, Ipv6HostWithoutBrackets) {
     EXPECT_STREQ(doc.child("disk").child("source").child("host").attribute("name").value(), "::1");
 }
 
+// QEMU's libiscsi puts the URL's LUN in the first two bytes of the LUN field, as the kernel does with a scanned
+// LUN: a target that exports LUN 300 in flat space (tgtd) is reached only as 16684 (0x412c).
+TEST(NetworkDiskXml, LunFollowsTheAddressingMode) {
+    const std::pair<request::LunAddressing, const char *> cases[] = {
+        {request::LunAddressing::sam, "/300"},        {request::LunAddressing::transparent, "/300"},
+        {request::LunAddressing::sam2, "/16684"},     {request::LunAddressing::sam3_flat, "/16684"}};
+    for (const auto &[mode, suffix] : cases) {
+        auto s = sample();
+        s.target.lun = 300;
+        s.target.addressing = mode;
+        auto doc = parse(xml::network_disk_xml(s));
+        EXPECT_EQ(std::string(doc.child("disk").child("source").attribute("name").value()),
+                  "iqn.2010-10.org.openstack:volume-1" + std::string(suffix))
+            << request::addressing_mode_name(mode);
+    }
+    auto low = sample();
+    low.target.addressing = request::LunAddressing::sam2;  // SAM2 addresses LUNs below 256 as they are
+    EXPECT_STREQ(parse(xml::network_disk_xml(low)).child("disk").child("source").attribute("name").value(),
+                 "iqn.2010-10.org.openstack:volume-1/3");
+}
+
 TEST(BlockDiskXml, RoundTrip) {
     xml::BlockDiskSpec s;
     s.device_path = "/dev/dm-3";
