@@ -33,8 +33,8 @@ TEST_F(HostPathPolicy, EveryPathAttachedMakesOneMapAndDisconnectLeavesNothing) {
     EXPECT_LT(at("remove_device sdc"), at("logout 127.0.0.1:3260"));
 }
 
-// data.addressing_mode: the kernel is asked for (and matched on) the LUN as addressed, the probe addresses it the
-// same way, device_info records the mode, and disconnect finds the devices by it even when the request says SAM.
+// data.addressing_mode: the kernel is asked for (and matched on) the LUN as addressed, the probe is handed targets
+// that address it the same way, device_info records the mode, and disconnect finds the devices by it even when the request says SAM.
 TEST_F(HostPathPolicy, AddressingModeDecidesTheScannedLunAndDisconnectFollowsDeviceInfo) {
     struct Case {
         request::LunAddressing mode;
@@ -52,7 +52,7 @@ TEST_F(HostPathPolicy, AddressingModeDecidesTheScannedLunAndDisconnectFollowsDev
         std::vector<std::int64_t> probed;
         auto q = queries();
         q.probe = [&probed, inner = q.probe](const std::vector<request::Target> &targets, const ivd::iscsi::ProbeOptions &o) {
-            for (const auto &t : targets) probed.push_back(t.lun);
+            for (const auto &t : targets) probed.push_back(t.scsi_lun());  // what the prober addresses
             return inner(targets, o);
         };
         auto ops = std::make_unique<FakeHostOps>();
