@@ -32,11 +32,31 @@ udevadm trigger --action=add >/dev/null 2>&1
 udevadm settle --timeout=30
 
 # --- network: QEMU user networking; 10.0.2.2 is the host's loopback (after udev: it may rename the NIC) ----------
-NIC=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+# NICs by the MACs vm_lab_runner.cpp gives them. NIC2 (the lifecycle run only) is on a slirp of its own with the
+# same 10.0.2.0/24 and the same 10.0.2.2 (also the host's loopback). It gets 10.0.2.16 and its subnet route a
+# higher metric, so every socket not bound to a device keeps leaving through NIC as before (one path per portal
+# with iscsi_ifaces = default); a socket bound to NIC2 (SO_BINDTODEVICE: an open-iscsi iface with
+# iface.net_ifacename) takes NIC2's route and its source address. Each NIC answers ARP only for its own address
+# and speaks from it (arp_ignore/arp_announce), and replies arriving on NIC2 for 10.0.2.16 are not dropped
+# because the best route back to 10.0.2.2 is NIC's (rp_filter off).
+nic_by_mac() { local a; for a in /sys/class/net/*/address; do [[ $(<"$a") == "$1" ]] && { a=${a%/address}; echo "${a##*/}"; return; }; done; }
+NIC=$(nic_by_mac 52:54:00:12:34:56)
+[[ -n "$NIC" ]] || NIC=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+NIC2=$(nic_by_mac 52:54:00:12:34:57)
 ip link set lo up
 ip link set "$NIC" up
 ip addr add 10.0.2.15/24 dev "$NIC"
 ip route add default via 10.0.2.2
+if [[ -n "$NIC2" ]]; then
+    for k in all default "$NIC" "$NIC2"; do
+        echo 0 >/proc/sys/net/ipv4/conf/"$k"/rp_filter
+        echo 1 >/proc/sys/net/ipv4/conf/"$k"/arp_ignore
+        echo 2 >/proc/sys/net/ipv4/conf/"$k"/arp_announce
+    done
+    ip link set "$NIC2" up
+    ip addr add 10.0.2.16/24 dev "$NIC2" metric 100
+fi
+say "NET $NIC=10.0.2.15${NIC2:+ $NIC2=10.0.2.16 (metric 100)}"
 cat >/etc/multipath.conf <<'EOF'
 # The lab's multipath.conf: Debian's defaults, with path checks every 2 s so a lost or returning path shows
 # quickly. fast_io_fail_tmo (also the iSCSI session's recovery timeout, set by multipathd) bounds how long I/O

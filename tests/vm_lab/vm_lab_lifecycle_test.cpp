@@ -141,6 +141,7 @@ TEST(VmLab, HostPathLifecycle) {
     const GuestRun run = run_guest(GuestOptions{.image = image,
                                                 .stage = stage.dir,
                                                 .deadline_s = env_int("IVD_VM_LAB_DEADLINE_S", 1800),
+                                                .nics = 2,  // 80-two-nics.sh binds an iface to each
                                                 .secret = password,
                                                 .echo = &std::cout},
                                    std::ref(lines), on_request);

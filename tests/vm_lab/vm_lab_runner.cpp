@@ -119,10 +119,15 @@ GuestRun run_guest(const GuestOptions &options, const std::function<void(const s
         "-kernel", (options.image / "vmlinuz").string(), "-initrd", (options.image / "initrd.img").string(),
         "-append", append,
         "-drive", fmt::format("file={},if=virtio,format=raw,snapshot=on", (options.image / "rootfs.img").string()),
-        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56",
         "-virtfs", fmt::format("local,path={},mount_tag=lab,security_model=none,readonly=on", options.stage.string()),
         "-serial", "stdio",
         "-chardev", fmt::format("socket,id=ctl,path={},server=on,wait=off", ctl), "-device", "isa-serial,chardev=ctl"};
+    // A second NIC on a slirp of its own: the same 10.0.2.0/24, whose 10.0.2.2 is this host's loopback too
+    // (guest_stack.sh gives it 10.0.2.16 with a higher route metric, so only sockets bound to it use it).
+    if (options.nics > 1) {
+        argv.insert(argv.end(), {"-netdev", "user,id=n1", "-device", "virtio-net-pci,netdev=n1,mac=52:54:00:12:34:57"});
+    }
     if (options.accel == "kvm") argv.insert(argv.begin() + 3, {"-cpu", "host"});
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");

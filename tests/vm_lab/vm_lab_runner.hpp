@@ -59,6 +59,7 @@ struct GuestOptions {
     int deadline_s = 600;       // from boot; the guest is killed after it
     std::string accel = "tcg";  // tcg | kvm
     int memory_mb = 1024;
+    int nics = 1;               // 2: a second NIC (MAC ...:57) on its own slirp, for iface binding (iscsi_ifaces)
     std::string secret;         // redacted from every echoed line
     std::ostream *echo = nullptr;  // "[vm-lab t s] VMLAB ..." lines go here when set
 };
