@@ -239,6 +239,8 @@ TEST_F(NetworkDiskEndToEnd, AttachWithChapUsesAPrivateSecretThatDisconnectRemove
     ASSERT_FALSE(info["secret_uuid"].asString().empty());
     EXPECT_EQ(info["disk_xml"].asString().find(chap_password), std::string::npos);
     EXPECT_EQ(our_secrets().size(), 1u);
+    // Persistent (the default): libvirt keeps it in its secrets directory (where the ephemeral test looks).
+    EXPECT_TRUE(fs::exists(fs::path("/etc/libvirt/secrets") / (info["secret_uuid"].asString() + ".xml")));
     EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
     detach("chap");
     EXPECT_TRUE(our_secrets().empty());
