@@ -55,7 +55,7 @@ Result<std::string> LibvirtSecretStore::put_iscsi_secret(const std::string &usag
         SecretHandle secret = std::move(*found);
         bool fresh = false;
         if (!secret) {
-            const std::string xml = ivd::xml::iscsi_secret_xml(usage_name, description);
+            const std::string xml = ivd::xml::iscsi_secret_xml(usage_name, description, storage_);
             secret.reset(virSecretDefineXML(conn, xml.c_str(), 0));
             if (!secret) {
                 Error e = last_error(fmt::format("cannot define iscsi secret {}", usage_name));

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/secret.hpp"
 #include "libvirt/connection.hpp"
+#include "xml/libvirt_xml.hpp"
 
 #include <map>
 #include <memory>
@@ -46,7 +47,10 @@ public:
 
 class LibvirtSecretStore final : public SecretStore {
 public:
-    explicit LibvirtSecretStore(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    // `storage` applies to the secrets this store defines; one found already defined is kept as it is.
+    explicit LibvirtSecretStore(std::shared_ptr<Connection> connection,
+                                xml::SecretStorage storage = xml::SecretStorage::persistent)
+        : connection_(std::move(connection)), storage_(storage) {}
     Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
                                          const SecretString &value) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
@@ -58,6 +62,7 @@ public:
 
 private:
     std::shared_ptr<Connection> connection_;
+    xml::SecretStorage storage_;
 };
 
 // In-memory fake for unit tests and benchmarks; values are SecretStrings, so they are wiped when replaced.

@@ -261,7 +261,8 @@ std::unique_ptr<AttachPathImpl> make_network_path(const request::NetDiskConfig &
     const libvirt::ConnectionOptions bounds{config.libvirt_open_timeout, config.libvirt_keepalive_interval_s,
                                             static_cast<unsigned>(config.libvirt_keepalive_count)};
     auto connection = std::make_shared<libvirt::Connection>(config.libvirt_uri, log, bounds);
-    auto store = std::make_shared<libvirt::LibvirtSecretStore>(connection);
+    auto store = std::make_shared<libvirt::LibvirtSecretStore>(
+        connection, config.libvirt_ephemeral_secrets ? xml::SecretStorage::ephemeral : xml::SecretStorage::persistent);
     return std::make_unique<net_disk::NetworkDiskPath>(
         config, log, std::move(store), iscsi::probe_targets,
         [connection] { return libvirt::list_disk_secret_references(*connection); },

@@ -230,6 +230,7 @@ constexpr Row rows[] = {
     {"disk_io", into<choice<io_choices>, &C::disk_io>, native_io_needs_direct_cache},
     {"initiator_name", into<text<223, true>, &C::initiator_name>},
     {"cleanup_volume_prefix", into<text<255, true>, &C::cleanup_volume_prefix>},
+    {"libvirt_ephemeral_secrets", into<flag, &C::libvirt_ephemeral_secrets>},
     {"connector_ip", into<text<255, true>, &C::connector_ip>},
     {"connector_host", into<text<255, true>, &C::connector_host>},
     {"state_dir", into<absolute_path, &C::state_dir>},

@@ -119,6 +119,10 @@ struct NetDiskOptions {
     // cleanup considers only secrets whose usage continues with this after "iscsi-volume-driver:" (a volume id
     // prefix); empty: every secret of this driver. For hosts (and test suites) that share one libvirtd.
     std::string cleanup_volume_prefix;
+    // true: CHAP secrets are defined ephemeral='yes' (libvirtd's memory only, never a file; about 8x cheaper to
+    // define and undefine, so parallel attaches stop queueing on libvirtd's secret file syncs). They vanish when
+    // libvirtd restarts: see README, "Ephemeral secrets".
+    bool libvirt_ephemeral_secrets = false;
     // Root-only directory (ivd::PrivateDir) of the records of which connects still need a volume's CHAP secret,
     // and the flock files that serialise one volume's secret steps across processes. Persistent, as libvirt's
     // secrets are.

@@ -238,10 +238,11 @@ NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml) {
     return forms;
 }
 
-std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description) {
+std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description,
+                             SecretStorage storage) {
     XmlWriter w;
     w.open("secret");
-    w.attr("ephemeral", "no");
+    w.attr("ephemeral", storage == SecretStorage::ephemeral ? "yes" : "no");
     w.attr("private", "yes");  // libvirt never hands the value back out
     if (!description.empty()) add_text(w, "description", description);
     w.open("usage");

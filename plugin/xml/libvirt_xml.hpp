@@ -43,7 +43,12 @@ struct NetworkDiskXmlForms {
 };
 NetworkDiskXmlForms read_network_disk_forms(const std::string &disk_xml);
 
-// <secret ephemeral='no' private='yes'><usage type='iscsi'><target>USAGE</target></usage>...</secret>
-std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description);
+// Where libvirt keeps a secret: persistent (a file under /etc/libvirt/secrets, synced on every define, value set
+// and undefine) or ephemeral (libvirtd's memory only: far cheaper, gone when the daemon restarts).
+enum class SecretStorage { persistent, ephemeral };
+
+// <secret ephemeral='no|yes' private='yes'><usage type='iscsi'><target>USAGE</target></usage>...</secret>
+std::string iscsi_secret_xml(const std::string &usage_name, const std::string &description,
+                             SecretStorage storage = SecretStorage::persistent);
 
 }  // namespace ivd::xml

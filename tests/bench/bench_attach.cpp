@@ -203,13 +203,15 @@ private:
 // The driver module through its C ABI, as a compute host loads it.
 class Plugin {
 public:
-    Plugin() {
+    // ephemeral_secrets: the driver's libvirt_ephemeral_secrets (CHAP secrets in libvirtd's memory only).
+    explicit Plugin(bool ephemeral_secrets = false) {
         const char *path = std::getenv("IVD_BENCH_MODULE");
         host_ = vd_host_table{sizeof(vd_host_table), nullptr, nullptr};
         auto m = volume_host::LoadedModule::load(path != nullptr ? path : IVD_MODULE_PATH, host_);
         if (!m) throw std::runtime_error("load: " + m.error().message);
-        const std::string config =
-            fmt::format(R"({{"path":"network","initiator_name":"{}","disk_cache":"none","disk_io":"native"}})", bench_initiator);
+        const std::string config = fmt::format(
+            R"({{"path":"network","initiator_name":"{}","disk_cache":"none","disk_io":"native","libvirt_ephemeral_secrets":"{}"}})",
+            bench_initiator, ephemeral_secrets ? "true" : "false");
         auto d = volume_host::DriverInstance::create(*m, config);
         if (!d) throw std::runtime_error("create: " + d.error().message);
         driver_ = std::move(*d);
@@ -400,6 +402,7 @@ int run_e2e(const Args &args) {
 }
 
 // --domains D (50) --volumes V (20) --threads "1,2,4" --async (stretch: detach by alias, collect events)
+// --ephemeral-secrets: the plugin runs with libvirt_ephemeral_secrets = true
 int run_scale(const Args &args) {
     int n_domains = static_cast<int>(args.number("domains", 50));
     const int n_volumes = static_cast<int>(args.number("volumes", 20));
@@ -459,7 +462,9 @@ int run_scale(const Args &args) {
     out["volumes_per_domain"] = n_volumes;
     out["attachments"] = static_cast<Json::UInt64>(volumes.size());
     out["mem_available_kib_with_domains"] = static_cast<Json::Int64>(mem_available_kib());
-    Plugin plugin;
+    const bool ephemeral_secrets = args.flag("ephemeral-secrets");
+    out["plugin_secrets"] = ephemeral_secrets ? "ephemeral" : "persistent";
+    Plugin plugin(ephemeral_secrets);
     const std::string our_prefix = fmt::format("iscsi-volume-driver:bench-scale-{}-", ::getpid());
 
     auto leftovers = [&](Json::Value &r) {

@@ -104,6 +104,51 @@ TEST_F(SecretStoreTest, DefinesPrivateSecretWhoseValueCannotBeReadBack) {
     EXPECT_EQ(stored_value(*uuid), "s3cret-one");
 }
 
+// The XML libvirt reports for the secret with this UUID ("" when there is none).
+std::string secret_xml(const std::string &uri, const std::string &uuid) {
+    virConnectPtr conn = virConnectOpen(uri.c_str());
+    if (conn == nullptr) return "";
+    std::string out;
+    if (virSecretPtr secret = virSecretLookupByUUIDString(conn, uuid.c_str()); secret != nullptr) {
+        if (char *xml = virSecretGetXMLDesc(secret, 0); xml != nullptr) {
+            out = xml;
+            free(xml);
+        }
+        virSecretFree(secret);
+    }
+    virConnectClose(conn);
+    return out;
+}
+
+// SecretStorage::ephemeral: private, in libvirtd's memory only (no file), listed for cleanup, removed; a secret
+// already defined persistent is kept as it is (its value updated).
+TEST_F(SecretStoreTest, EphemeralSecretIsPrivateNeverOnDiskListedAndRemoved) {
+    LibvirtSecretStore ephemeral(connection_, ivd::xml::SecretStorage::ephemeral);
+    const std::string usage = prefix_ + "vol-e";
+    auto uuid = ephemeral.put_iscsi_secret(usage, "d", SecretString("in-memory-only"));
+    ASSERT_TRUE(uuid) << uuid.error().message;
+    const std::string xml = secret_xml(lab_->uri(), *uuid);
+    EXPECT_NE(xml.find("ephemeral='yes'"), std::string::npos) << xml;
+    EXPECT_NE(xml.find("private='yes'"), std::string::npos) << xml;
+    EXPECT_FALSE(std::filesystem::exists("/etc/libvirt/secrets/" + *uuid + ".xml"));
+    EXPECT_FALSE(std::filesystem::exists("/etc/libvirt/secrets/" + *uuid + ".base64"));
+    auto listed = store_->list_iscsi_secrets(prefix_);
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ((*listed)[0].uuid, *uuid);
+    ASSERT_TRUE(ephemeral.remove_iscsi_secret(usage));
+    EXPECT_EQ(secret_xml(lab_->uri(), *uuid), "");
+
+    const std::string kept = prefix_ + "vol-p";
+    auto persistent = store_->put_iscsi_secret(kept, "d", SecretString("v1"));
+    ASSERT_TRUE(persistent) << persistent.error().message;
+    auto again = ephemeral.put_iscsi_secret(kept, "d", SecretString("v2"));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(*again, *persistent);
+    EXPECT_NE(secret_xml(lab_->uri(), *again).find("ephemeral='no'"), std::string::npos);
+    EXPECT_EQ(stored_value(*again), "v2");
+}
+
 TEST_F(SecretStoreTest, UpdateKeepsTheSecretAndReplacesTheValue) {
     const std::string usage = prefix_ + "vol-1";
     auto first = store_->put_iscsi_secret(usage, "d", SecretString("old-value"));

@@ -80,6 +80,9 @@ protected:
                                                 << "\nrun_dir = " << (dir / "run").string()
                                                 << "\n\n[libvirt]\nconnection_uri = " << libvirt->uri()
                                                 << "\n\n[iscsi]\npath = network\nprobe_timeout_ms = 1000\n";
+        // The same with libvirt_ephemeral_secrets (a test switches `config` to it).
+        std::ofstream(dir / "volume-host-ephemeral.conf")
+            << slurp(dir / "volume-host.conf") << "libvirt_ephemeral_secrets = true\n";
         std::ofstream(dir / "connector.json") << R"({"initiator":")" << initiator << R"(","multipath":false})";
     }
     static void TearDownTestSuite() {
@@ -113,7 +116,7 @@ protected:
     CliRun volume_host(const std::string &args, const std::string &tag = "") {
         const fs::path out = dir / ("stdout" + tag);
         const fs::path err = dir / ("stderr" + tag);
-        const std::string cmd = std::string(VOLUME_HOST_PATH) + " --config " + (dir / "volume-host.conf").string() +
+        const std::string cmd = std::string(VOLUME_HOST_PATH) + " --config " + (dir / config).string() +
                                 " --log-level info " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
         const auto start = std::chrono::steady_clock::now();
         const int status = std::system(cmd.c_str());
@@ -181,6 +184,7 @@ protected:
     static inline fs::path dir;
     std::string all_output;
     std::mutex output_mutex;
+    std::string config = "volume-host.conf";  // in `dir`
 };
 
 // The last {"error": ...} object volume-host printed on stderr (after its log lines), or null.
@@ -235,9 +239,36 @@ TEST_F(NetworkDiskEndToEnd, AttachWithChapUsesAPrivateSecretThatDisconnectRemove
     ASSERT_FALSE(info["secret_uuid"].asString().empty());
     EXPECT_EQ(info["disk_xml"].asString().find(chap_password), std::string::npos);
     EXPECT_EQ(our_secrets().size(), 1u);
+    // Persistent (the default): libvirt keeps it in its secrets directory (where the ephemeral test looks).
+    EXPECT_TRUE(fs::exists(fs::path("/etc/libvirt/secrets") / (info["secret_uuid"].asString() + ".xml")));
     EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
     detach("chap");
     EXPECT_TRUE(our_secrets().empty());
+    EXPECT_EQ(sessions_after_settling(chap_tid), 0);
+}
+
+// libvirt_ephemeral_secrets: the secret lives in libvirtd's memory only (no file under /etc/libvirt/secrets),
+// is still private, QEMU still logs in with it, and disconnect removes it.
+TEST_F(NetworkDiskEndToEnd, EphemeralSecretIsPrivateServesQemuAndDisconnectRemovesIt) {
+    config = "volume-host-ephemeral.conf";
+    auto info = attach(connection_info({tgtd->portal().to_string()}, chap_tid, "ephemeral", &chap_password), "ephemeral");
+    const std::string uuid = info["secret_uuid"].asString();
+    ASSERT_FALSE(uuid.empty());
+    ASSERT_EQ(our_secrets().size(), 1u);
+    auto xml = ivd::testing::run_command({"virsh", "-c", libvirt->uri(), "secret-dumpxml", uuid});
+    ASSERT_EQ(xml.status, 0) << xml.err;
+    EXPECT_NE(xml.out.find("ephemeral='yes'"), std::string::npos) << xml.out;
+    EXPECT_NE(xml.out.find("private='yes'"), std::string::npos) << xml.out;
+    auto value = ivd::testing::run_command({"virsh", "-c", libvirt->uri(), "secret-get-value", uuid});
+    EXPECT_NE(value.status, 0) << "a private secret's value cannot be read back";
+    EXPECT_EQ(value.out.find(chap_password), std::string::npos);
+    EXPECT_FALSE(fs::exists(fs::path("/etc/libvirt/secrets") / (uuid + ".xml"))) << "ephemeral: never on disk";
+    EXPECT_FALSE(fs::exists(fs::path("/etc/libvirt/secrets") / (uuid + ".base64"))) << "ephemeral: never on disk";
+    EXPECT_EQ(hex(libvirt->read_disk_bytes(info["dev"].asString(), 0, 16)), hex(head_of(chap_lun, 16)));
+    detach("ephemeral");
+    EXPECT_TRUE(our_secrets().empty());
+    auto gone = ivd::testing::run_command({"virsh", "-c", libvirt->uri(), "secret-dumpxml", uuid});
+    EXPECT_NE(gone.status, 0) << gone.out;
     EXPECT_EQ(sessions_after_settling(chap_tid), 0);
 }
 

@@ -48,6 +48,22 @@ TEST(DriverConfig, LibvirtDeadlines) {
     EXPECT_TRUE(c->unknown_keys.empty());
 }
 
+// Persistent libvirt secrets unless asked otherwise; the network path's part carries the choice.
+TEST(DriverConfig, EphemeralSecretsDefaultOffAndReachTheNetworkPath) {
+    auto d = parse("{}");
+    ASSERT_TRUE(d.ok());
+    EXPECT_FALSE(d->libvirt_ephemeral_secrets);
+    EXPECT_FALSE(d->net_disk().libvirt_ephemeral_secrets);
+    for (const char *text : {R"({"libvirt_ephemeral_secrets":"true"})", R"({"libvirt_ephemeral_secrets":true})",
+                             R"({"libvirt_ephemeral_secrets":"yes"})"}) {
+        auto c = parse(text);
+        ASSERT_TRUE(c.ok()) << text << ": " << c.error().message;
+        EXPECT_TRUE(c->libvirt_ephemeral_secrets) << text;
+        EXPECT_TRUE(c->net_disk().libvirt_ephemeral_secrets) << text;
+        EXPECT_TRUE(c->unknown_keys.empty()) << text;
+    }
+}
+
 // The node record keeps the CHAP password unless scrubbing is asked for; the old key keeps its meaning.
 TEST(DriverConfig, ChapRecordPolicyDefaultsToKeepingAndTheOldKeyKeepsItsMeaning) {
     struct {
@@ -94,6 +110,8 @@ TEST(DriverConfig, ErrorsNameTheKeyWithConfigStatus) {
         {R"({"libvirt_keepalive_interval_s":-1})", "libvirt_keepalive_interval_s"},
         {R"({"libvirt_keepalive_count":"many"})", "libvirt_keepalive_count"},
         {R"({"scrub_chap_from_node_record":"sometimes"})", "scrub_chap_from_node_record"},
+        {R"({"libvirt_ephemeral_secrets":"memory"})", "libvirt_ephemeral_secrets"},
+        {R"({"libvirt_ephemeral_secrets":2})", "libvirt_ephemeral_secrets"},
         {R"({"keep_chap_in_node_record":"true","scrub_chap_from_node_record":"true"})", "keep_chap_in_node_record"},
         {R"({"keep_chap_in_node_record":"false","scrub_chap_from_node_record":"false"})", "keep_chap_in_node_record"},
     };

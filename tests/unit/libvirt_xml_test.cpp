@@ -180,6 +180,24 @@ TEST(SecretXml, PrivateUsageIscsi) {
     EXPECT_STREQ(secret.child("description").text().get(), "CHAP for <v1>");
 }
 
+// The ephemeral form differs in that attribute alone: still private, same usage.
+TEST(SecretXml, EphemeralIsStillPrivate) {
+    const std::string persistent = xml::iscsi_secret_xml("iscsi-volume-driver:v1", "d", xml::SecretStorage::persistent);
+    EXPECT_EQ(persistent, xml::iscsi_secret_xml("iscsi-volume-driver:v1", "d"));
+    const std::string ephemeral = xml::iscsi_secret_xml("iscsi-volume-driver:v1", "d", xml::SecretStorage::ephemeral);
+    auto doc = parse(ephemeral);
+    auto secret = doc.child("secret");
+    EXPECT_STREQ(secret.attribute("ephemeral").value(), "yes");
+    EXPECT_STREQ(secret.attribute("private").value(), "yes");
+    EXPECT_STREQ(secret.child("usage").attribute("type").value(), "iscsi");
+    EXPECT_STREQ(secret.child("usage").child("target").text().get(), "iscsi-volume-driver:v1");
+    std::string expected = persistent;
+    const auto at = expected.find("ephemeral='no'");
+    ASSERT_NE(at, std::string::npos) << persistent;
+    expected.replace(at, 14, "ephemeral='yes'");
+    EXPECT_EQ(ephemeral, expected);
+}
+
 // The direct writer gives the bytes pugixml's tree gave, for every shape and for every byte value in every
 // field that carries caller text (escapes, quotes, control characters, a NUL ending the value, UTF-8).
 std::vector<xml::NetworkDiskSpec> network_shapes() {
