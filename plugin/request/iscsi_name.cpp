@@ -51,20 +51,19 @@ std::string iqn_problem(std::string_view name) {
     std::string_view authority = rest.substr(8);
     authority = authority.substr(0, authority.find(':'));
     if (authority.empty()) return "an iqn. name needs a naming authority after the date";
-    std::size_t start = 0;
-    while (start <= authority.size()) {
-        const std::size_t dot = authority.find('.', start);
-        const std::string_view label =
-            authority.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-        if (label.empty()) return "the naming authority of an iqn. name has an empty label";
-        for (const char c : label) {
-            if (!ascii_alnum(c) && c != '-' && c != '_') {
-                return "the naming authority of an iqn. name may contain only letters, digits and '-'";
-            }
+    // One pass over the labels, in order: a label is found empty at its end, a bad byte where it is.
+    bool label_empty = true;
+    for (const char c : authority) {
+        if (c == '.') {
+            if (label_empty) return "the naming authority of an iqn. name has an empty label";
+            label_empty = true;
+        } else if (ascii_alnum(c) || c == '-' || c == '_') {
+            label_empty = false;
+        } else {
+            return "the naming authority of an iqn. name may contain only letters, digits and '-'";
         }
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
     }
+    if (label_empty) return "the naming authority of an iqn. name has an empty label";
     return {};
 }
 
