@@ -177,6 +177,19 @@ public:
     void start_array();
     void end_array();
     void key(std::string_view k);
+    // A key the caller knows needs no escape (a literal of plain ASCII letters, digits and '_'): copied as is.
+    void plain_key(std::string_view k) {
+        const bool comma = after_value_;
+        char *out = room(k.size() + 4);
+        if (comma) *out++ = ',';
+        *out++ = '"';
+        std::memcpy(out, k.data(), k.size());
+        out += k.size();
+        *out++ = '"';
+        *out++ = ':';
+        end_ = static_cast<std::size_t>(out - out_.data());
+        after_value_ = false;
+    }
     void string(std::string_view s);
     void integer(std::int64_t n);
     void unsigned_integer(std::uint64_t n);

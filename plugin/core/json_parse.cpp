@@ -112,14 +112,22 @@ inline void GenericReader<UTF8<>, UTF8<>, ivd::json::WipingAllocator>::ScanCopyU
 
 namespace ivd::json {
 
-ScratchText::~ScratchText() { wipe_memory(copy_.data(), copy_.size()); }
+ScratchText::~ScratchText() {
+    if (data_ != nullptr) wipe_memory(data_, used_);
+}
 
-char *ScratchText::assign(const char *text, std::size_t size) {
-    wipe_memory(copy_.data(), copy_.size());
-    copy_.reserve(size + scan_padding);
-    copy_.assign(text, size);
-    copy_.append(scan_padding, '\0');  // the reader stops at the first NUL: the text's end
-    return copy_.data();
+char *ScratchText::assign(const char *text, std::size_t size, std::size_t padding) {
+    if (data_ != nullptr) wipe_memory(data_, used_);
+    used_ = size + padding + 1;
+    if (used_ <= sizeof inline_) {
+        data_ = inline_;
+    } else {
+        copy_.assign(used_, '\0');
+        data_ = copy_.data();
+    }
+    std::memcpy(data_, text, size);
+    std::memset(data_ + size, 0, padding + 1);  // the reader stops at the first NUL: the text's end
+    return data_;
 }
 
 namespace {
@@ -377,7 +385,7 @@ bool parse_events(const char *text, std::size_t size, const ParseLimits &limits,
     }
     constexpr unsigned flags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
     Limiter limiter(limits, events);
-    rapidjson::InsituStringStream stream(scratch.assign(text, size));
+    rapidjson::InsituStringStream stream(scratch.assign(text, size, scan_padding));
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, WipingAllocator> reader;
     const rapidjson::ParseResult parsed = reader.Parse<flags>(stream, limiter);
     if (!parsed.IsError()) return true;
