@@ -332,15 +332,15 @@ std::string write(const Value &value) {
 }
 
 void TextWriter::separate() {
-    if (after_value_) out_ += ',';
+    if (after_value_) put(',');
 }
 void TextWriter::open(char bracket) {
     separate();
-    out_ += bracket;
+    put(bracket);
     after_value_ = false;
 }
 void TextWriter::close(char bracket) {
-    out_ += bracket;
+    put(bracket);
     after_value_ = true;
 }
 void TextWriter::start_object() { open('{'); }
@@ -349,40 +349,44 @@ void TextWriter::start_array() { open('['); }
 void TextWriter::end_array() { close(']'); }
 void TextWriter::key(std::string_view k) {
     string(k);
-    out_ += ':';
+    put(':');
     after_value_ = false;
 }
 void TextWriter::string(std::string_view s) {
     static constexpr char hex[] = "0123456789ABCDEF";
-    separate();
-    out_ += '"';
+    // Most strings need no escape: room for the quotes and the bytes at once.
+    const bool comma = after_value_;
+    char *out = room(s.size() + 3);
+    if (comma) *out++ = ',';
+    *out++ = '"';
+    end_ = static_cast<std::size_t>(out - out_.data());
     const char *p = s.data();
     const char *const end = p + s.size();
     for (;;) {
         const char *run = p;
         p = skip_unescaped(p, end);
-        out_.append(run, static_cast<std::size_t>(p - run));
+        put(run, static_cast<std::size_t>(p - run));
         if (p == end) break;
         const auto c = static_cast<unsigned char>(*p++);
         const char e = escape_table[c];
         const char escaped[] = {'\\', e, '0', '0', hex[c >> 4], hex[c & 0xF]};
-        out_.append(escaped, e == 'u' ? 6 : 2);
+        put(escaped, e == 'u' ? 6 : 2);
     }
-    out_ += '"';
+    put('"');
     after_value_ = true;
 }
 void TextWriter::integer(std::int64_t n) {
     char buffer[24];
     const auto r = std::to_chars(buffer, buffer + sizeof buffer, n);
     separate();
-    out_.append(buffer, r.ptr);
+    put(buffer, static_cast<std::size_t>(r.ptr - buffer));
     after_value_ = true;
 }
 void TextWriter::unsigned_integer(std::uint64_t n) {
     char buffer[24];
     const auto r = std::to_chars(buffer, buffer + sizeof buffer, n);
     separate();
-    out_.append(buffer, r.ptr);
+    put(buffer, static_cast<std::size_t>(r.ptr - buffer));
     after_value_ = true;
 }
 void TextWriter::real(double d) {
@@ -390,20 +394,28 @@ void TextWriter::real(double d) {
     char buffer[32];  // RapidJSON's own shortest form (Grisu2), as its Writer writes doubles
     char *end = rapidjson::internal::dtoa(d, buffer, max_decimal_places);
     separate();
-    out_.append(buffer, end);
+    put(buffer, static_cast<std::size_t>(end - buffer));
     after_value_ = true;
 }
 void TextWriter::boolean(bool b) {
     separate();
-    out_ += b ? "true" : "false";
+    if (b) {
+        put("true", 4);
+    } else {
+        put("false", 5);
+    }
     after_value_ = true;
 }
 void TextWriter::null() {
     separate();
-    out_ += "null";
+    put("null", 4);
     after_value_ = true;
 }
 void TextWriter::value(const Value &v) { emit(*this, v); }
-std::string TextWriter::take() { return std::move(out_); }
+std::string TextWriter::take() {
+    out_.resize(end_);
+    end_ = 0;
+    return std::move(out_);
+}
 
 }  // namespace ivd::json

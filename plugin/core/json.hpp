@@ -3,8 +3,10 @@
 // RapidJSON's SAX reader and writer, which carry the grammar, UTF-8 validation and escaping.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -168,13 +170,26 @@ std::string write(const Value &value);
 // Calls must nest as JSON does (a key before each member's value); take() once the outermost value is closed.
 class TextWriter {
 public:
-    TextWriter() { out_.reserve(2048); }  // a device_info fits: no regrowth on the common path
+    TextWriter() { out_.resize(2048); }  // a device_info fits: no regrowth on the common path
 
     void start_object();
     void end_object();
     void start_array();
     void end_array();
     void key(std::string_view k);
+    // A key the caller knows needs no escape (a literal of plain ASCII letters, digits and '_'): copied as is.
+    void plain_key(std::string_view k) {
+        const bool comma = after_value_;
+        char *out = room(k.size() + 4);
+        if (comma) *out++ = ',';
+        *out++ = '"';
+        std::memcpy(out, k.data(), k.size());
+        out += k.size();
+        *out++ = '"';
+        *out++ = ':';
+        end_ = static_cast<std::size_t>(out - out_.data());
+        after_value_ = false;
+    }
     void string(std::string_view s);
     void integer(std::int64_t n);
     void unsigned_integer(std::uint64_t n);
@@ -188,8 +203,20 @@ private:
     void separate();  // the comma before a member or item that follows another
     void open(char bracket);
     void close(char bracket);
+    // Room for n more bytes at end_; the bytes are then stored directly (std::string's append and push_back
+    // re-terminated the string and checked its capacity on every byte written, most of a device_info's cost).
+    char *room(std::size_t n) {
+        if (out_.size() - end_ < n) out_.resize(std::max(out_.size() * 2, end_ + n));
+        return out_.data() + end_;
+    }
+    void put(char c) { *room(1) = c, ++end_; }
+    void put(const char *p, std::size_t n) {
+        if (n != 0) std::memcpy(room(n), p, n);
+        end_ += n;
+    }
 
-    std::string out_;
+    std::string out_;       // written up to end_; its size is the room
+    std::size_t end_ = 0;
     bool after_value_ = false;  // a value (or a whole container) was just written
 };
 

@@ -74,10 +74,15 @@ public:
     ScratchText(const ScratchText &) = delete;
     ScratchText &operator=(const ScratchText &) = delete;
     ~ScratchText();
-    char *assign(const char *text, std::size_t size);  // NUL-terminated, as the reader needs
+    // NUL-terminated, as the reader needs, and padded with `padding` more NULs (its 16-byte loads).
+    char *assign(const char *text, std::size_t size, std::size_t padding);
 
 private:
+    // The driver's documents fit inline: no allocation per parse. Larger ones go to copy_.
+    char inline_[2048];
     std::string copy_;
+    char *data_ = nullptr;  // inline_ or copy_'s bytes
+    std::size_t used_ = 0;  // bytes written there (wiped before reuse and at the end)
 };
 
 // Parses `size` bytes at `text` (text[size] must be a NUL) into `events`, using `scratch`. False: `error` says

@@ -12,10 +12,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#if defined(RAPIDJSON_SSE2)
+#include <emmintrin.h>
+#endif
 #include <limits>
 
 namespace ivd::json {
@@ -59,14 +63,71 @@ private:
     static constexpr std::size_t header = alignof(std::max_align_t);
 };
 
+// Bytes of NUL after the text in the scratch copy: a 16-byte load at any byte of the text stays inside it.
+constexpr std::size_t scan_padding = 16;
+
 }  // namespace
 
-ScratchText::~ScratchText() { wipe_memory(copy_.data(), copy_.size()); }
+}  // namespace ivd::json
 
-char *ScratchText::assign(const char *text, std::size_t size) {
-    wipe_memory(copy_.data(), copy_.size());
-    copy_.assign(text, size);
-    return copy_.data();
+#if defined(RAPIDJSON_SSE2)
+namespace rapidjson {
+
+// RapidJSON's SSE2 scan of a string's plain run first walks a byte at a time up to 16-byte alignment (its
+// aligned loads must not cross into an unmapped page), which on the driver's short keys and values was most
+// of the scan and the largest single cost of a parse. The scratch copy the reader runs on is padded
+// (scan_padding), so this reader's scan loads unaligned from the first byte. It also stops at every byte
+// below 0x20: RapidJSON's SIMD loop misses 0x1A-0x1F (it compares against 0x19), so such a byte was refused
+// or taken depending on where the string sat relative to the alignment; now it is always refused, as the
+// byte-wise path (and the sanitizer builds) did.
+template <>
+inline void GenericReader<UTF8<>, UTF8<>, ivd::json::WipingAllocator>::ScanCopyUnescapedString(
+    InsituStringStream &is, InsituStringStream &) {
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control_max = _mm_set1_epi8(0x1F);
+    char *p = is.src_;
+    char *q = is.dst_;  // behind p once an escape was decoded in place
+    for (;; p += 16, q += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);  // bytes <= 0x1F
+        const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), control);
+        const int mask = _mm_movemask_epi8(hit);
+        if (mask != 0) {
+            const auto length = static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+            if (p != q) std::memmove(q, p, length);
+            p += length;
+            q += length;
+            break;
+        }
+        // q is at most p: these 16 bytes overwrite only bytes this step has read.
+        if (p != q) _mm_storeu_si128(reinterpret_cast<__m128i *>(q), v);
+    }
+    is.src_ = p;
+    is.dst_ = q;
+}
+
+}  // namespace rapidjson
+#endif
+
+namespace ivd::json {
+
+ScratchText::~ScratchText() {
+    if (data_ != nullptr) wipe_memory(data_, used_);
+}
+
+char *ScratchText::assign(const char *text, std::size_t size, std::size_t padding) {
+    if (data_ != nullptr) wipe_memory(data_, used_);
+    used_ = size + padding + 1;
+    if (used_ <= sizeof inline_) {
+        data_ = inline_;
+    } else {
+        copy_.assign(used_, '\0');
+        data_ = copy_.data();
+    }
+    std::memcpy(data_, text, size);
+    std::memset(data_ + size, 0, padding + 1);  // the reader stops at the first NUL: the text's end
+    return data_;
 }
 
 namespace {
@@ -131,9 +192,38 @@ private:
     }
 
     using Keys = std::vector<std::string_view>;
+
+    // A 64-bit signature of each key (its first and last 8 bytes and its length) in a small open-addressing
+    // set: keys with distinct signatures are distinct. An equal signature proves nothing; the exact comparison
+    // in check_unique_keys then decides (so the result never depends on the hash).
+    static bool distinct_signatures(Keys::iterator first, Keys::iterator last) {
+        std::array<std::uint64_t, 64> seen{};  // 0: empty; at most 32 keys come here
+        for (auto i = first; i != last; ++i) {
+            std::uint64_t head = 0;
+            std::uint64_t tail = 0;
+            if (i->size() >= sizeof head) {
+                std::memcpy(&head, i->data(), sizeof head);
+                std::memcpy(&tail, i->data() + i->size() - sizeof tail, sizeof tail);
+            } else {
+                for (std::size_t b = 0; b < i->size(); ++b) head |= std::uint64_t{static_cast<unsigned char>((*i)[b])} << (8 * b);
+            }
+            std::uint64_t h = (head * 0x9E3779B97F4A7C15ULL) ^ ((tail + i->size()) * 0xC2B2AE3D27D4EB4FULL);
+            h = (h ^ (h >> 29)) | 1;
+            for (std::size_t b = h >> 58;; b = (b + 1) & 63) {
+                if (seen[b] == h) return false;
+                if (seen[b] == 0) {
+                    seen[b] = h;
+                    break;
+                }
+            }
+        }
+        return true;
+    }
+
     bool check_unique_keys(Keys::iterator first, Keys::iterator last) {
         const std::size_t n = static_cast<std::size_t>(last - first);
         const std::string_view *duplicate = nullptr;
+        if (n <= 32 && distinct_signatures(first, last)) return true;  // the common case, without comparing pairs
         if (n <= 32) {  // the driver's documents: compare pairs, length and first byte before the bytes
             const auto same = [](std::string_view a, std::string_view b) {
                 return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
@@ -295,7 +385,7 @@ bool parse_events(const char *text, std::size_t size, const ParseLimits &limits,
     }
     constexpr unsigned flags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
     Limiter limiter(limits, events);
-    rapidjson::InsituStringStream stream(scratch.assign(text, size));
+    rapidjson::InsituStringStream stream(scratch.assign(text, size, scan_padding));
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, WipingAllocator> reader;
     const rapidjson::ParseResult parsed = reader.Parse<flags>(stream, limiter);
     if (!parsed.IsError()) return true;

@@ -240,8 +240,9 @@ Result<std::string> Driver::connect_volume(const char *connection_info, const ch
     }
     if (!decision) return std::move(decision).error();
 
-    const auto guard = locks_.lock(volume->volume_key());
-    log_.info("connect", "{}: {} path ({})", volume->volume_key(), attach_path_name(decision->path), decision->reason);
+    const std::string key = volume->volume_key();
+    const auto guard = locks_.lock(key);
+    log_.info("connect", "{}: {} path ({})", key, attach_path_name(decision->path), decision->reason);
     auto device_info = path_impl(decision->path).connect(ConnectContext{*volume, *connector, *disk, *decision, *known});
     if (!device_info) return std::move(device_info).error();
     device_info->driver = "iscsi";
@@ -277,13 +278,14 @@ Result<void> Driver::disconnect_volume(const char *connection_info, const char *
         path = AttachPath::host;
     }
 
-    const auto guard = locks_.lock(volume->volume_key());
+    const std::string key = volume->volume_key();
+    const auto guard = locks_.lock(key);
     if (path) {
-        log_.info("disconnect", "{}: {} path", volume->volume_key(), attach_path_name(*path));
+        log_.info("disconnect", "{}: {} path", key, attach_path_name(*path));
         return path_impl(*path).disconnect(*volume, device_info ? &*device_info : nullptr, options);
     }
     // Without device_info the path that served the volume is unknown: undo both; each is idempotent.
-    log_.info("disconnect", "{}: no device_info, cleaning up both paths", volume->volume_key());
+    log_.info("disconnect", "{}: no device_info, cleaning up both paths", key);
     auto network = network_->disconnect(*volume, nullptr, options);
     auto host = host_->disconnect(*volume, nullptr, options);
     if (!network && network.error().status != Status::not_implemented) return network;

@@ -13,7 +13,11 @@ namespace ivd::net_disk {
 using request::Target;
 
 std::string secret_usage_for(const request::VolumeRequest &volume) {
-    if (!volume.volume_id.empty()) return fmt::format("{}{}", secret_usage_prefix, volume.volume_id);
+    if (!volume.volume_id.empty()) {  // every connect and disconnect: joined without a format string
+        std::string usage;
+        usage.reserve(secret_usage_prefix.size() + volume.volume_id.size());
+        return usage.append(secret_usage_prefix).append(volume.volume_id);
+    }
     const Target &t = volume.targets.front();
     return fmt::format("{}{}/{}", secret_usage_prefix, t.iqn, t.lun);
 }
@@ -140,7 +144,7 @@ Result<request::DeviceInfo> NetworkDiskPath::connect(const ConnectContext &conte
         // Always (re)set the value: a reconnect after a password change must not keep the stale one.
         // The secret is shared by every attachment of the volume; this connect's record keeps it alive.
         auto hold = secrets_.acquire(
-            usage, fmt::format("CHAP password of iSCSI volume {}", volume.volume_id.empty() ? target.iqn : volume.volume_id),
+            usage, std::string("CHAP password of iSCSI volume ").append(volume.volume_id.empty() ? target.iqn : volume.volume_id),
             volume.chap->password);
         if (!hold) return std::move(hold).error();
         net.secret_uuid = hold->uuid;

@@ -58,6 +58,7 @@ constexpr auto schema = [] {
     return s;
 }();
 static_assert(schema.size() <= max_slots);
+constexpr SchemaIndex schema_index = make_schema_index(schema);
 
 std::string lowercase(std::string s) {
     for (auto &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -387,14 +388,14 @@ Result<VolumeRequest> parse_connection_info(const Fields &f) {
 }  // namespace
 
 Result<VolumeRequest> parse_connection_info(const json::Value &document) {
-    Fields f(schema);
+    Fields f(schema, schema_index);
     f.read(document);
     return parse_connection_info(f);
 }
 
 // The call path: no tree; the scratch copy holding the password is wiped when `f` goes.
 Result<VolumeRequest> parse_connection_info_text(const char *text) {
-    Fields f(schema);
+    Fields f(schema, schema_index);
     if (auto r = f.parse(text, ci); !r) return std::move(r).error();
     return parse_connection_info(f);
 }

@@ -19,10 +19,12 @@ namespace {
 enum ConnectorSlot : int { c_root, c_initiator, c_host, c_ip, c_enforce_multipath, c_multipath };
 constexpr std::array<Slot, 6> connector_schema = {{{-1, ""}, {c_root, "initiator"}, {c_root, "host"}, {c_root, "ip"},
                                                    {c_root, "enforce_multipath"}, {c_root, "multipath"}}};
+constexpr SchemaIndex connector_index = make_schema_index(connector_schema);
 
 enum DiskSlot : int { d_root, d_dev, d_bus, d_type, d_unit, d_boot_index };
 constexpr std::array<Slot, 6> disk_schema = {{{-1, ""}, {d_root, "dev"}, {d_root, "bus"}, {d_root, "type"},
                                               {d_root, "unit"}, {d_root, "boot_index"}}};
+constexpr SchemaIndex disk_index = make_schema_index(disk_schema);
 
 Result<Connector> parse_connector(const Fields &document) {
     Connector connector;
@@ -119,25 +121,25 @@ Result<DiskTarget> parse_disk_info(const Fields &document, bool dev_required) {
 }  // namespace
 
 Result<Connector> parse_connector(const json::Value &document) {
-    Fields f(connector_schema);
+    Fields f(connector_schema, connector_index);
     f.read(document);
     return parse_connector(f);
 }
 
 Result<Connector> parse_connector_text(const char *text) {
-    Fields f(connector_schema);
+    Fields f(connector_schema, connector_index);
     if (auto r = f.parse(text, "connector"); !r) return std::move(r).error();
     return parse_connector(f);
 }
 
 Result<DiskTarget> parse_disk_info(const json::Value &document, bool dev_required) {
-    Fields f(disk_schema);
+    Fields f(disk_schema, disk_index);
     f.read(document);
     return parse_disk_info(f, dev_required);
 }
 
 Result<DiskTarget> parse_disk_info_text(const char *text, bool null_ok, bool dev_required) {
-    Fields f(disk_schema);
+    Fields f(disk_schema, disk_index);
     if (auto r = f.parse(text, "disk_info", null_ok); !r) return std::move(r).error();
     return parse_disk_info(f, dev_required);
 }

@@ -54,6 +54,7 @@ constexpr auto schema = [] {
     return s;
 }();
 static_assert(schema.size() <= max_slots);
+constexpr SchemaIndex schema_index = make_schema_index(schema);
 
 // An optional string member: "" when absent.
 Result<std::string> opt_string(const Fields &f, S slot, std::size_t max_bytes = 255) {
@@ -293,13 +294,13 @@ Result<DeviceInfo> parse_device_info(const Fields &f) {
 }  // namespace
 
 Result<DeviceInfo> parse_device_info(const json::Value &document) {
-    Fields f(schema);
+    Fields f(schema, schema_index);
     f.read(document);
     return parse_device_info(f);
 }
 
 Result<std::optional<DeviceInfo>> parse_device_info_text(const char *text, bool null_ok) {
-    Fields f(schema);
+    Fields f(schema, schema_index);
     if (auto r = f.parse(text, "device_info", null_ok); !r) return std::move(r).error();
     if (null_ok && f.raw(s_root).size == 0) return std::optional<DeviceInfo>();  // NULL, null or {}
     auto info = parse_device_info(f);

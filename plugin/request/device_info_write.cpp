@@ -31,14 +31,14 @@ private:
 class TextOut {
 public:
     explicit TextOut(json::TextWriter &w) : w_(w) {}
-    void add(std::string_view key, std::string_view v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, const std::string &v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, const char *v) { w_.key(key), w_.string(v); }
-    void add(std::string_view key, std::int64_t v) { w_.key(key), w_.integer(v); }
-    void add(std::string_view key, bool v) { w_.key(key), w_.boolean(v); }
-    void add(std::string_view key, const json::Value &v) { w_.key(key), w_.value(v); }
+    void add(std::string_view key, std::string_view v) { w_.plain_key(key), w_.string(v); }
+    void add(std::string_view key, const std::string &v) { w_.plain_key(key), w_.string(v); }
+    void add(std::string_view key, const char *v) { w_.plain_key(key), w_.string(v); }
+    void add(std::string_view key, std::int64_t v) { w_.plain_key(key), w_.integer(v); }
+    void add(std::string_view key, bool v) { w_.plain_key(key), w_.boolean(v); }
+    void add(std::string_view key, const json::Value &v) { w_.plain_key(key), w_.value(v); }
     void open_array(std::string_view key, std::size_t) {
-        w_.key(key);
+        w_.plain_key(key);
         w_.start_array();
         arrays_.push_back(true);
     }

@@ -39,6 +39,16 @@ constexpr std::array<bool, 256> allowed_table = [] {
 
 bool allowed_char(char c) { return allowed_table[static_cast<unsigned char>(c)]; }
 
+// The naming authority's bytes: 1 a label's letter, digit, '-' or '_'; 2 the dot between labels; 0 neither.
+constexpr std::array<unsigned char, 256> authority_table = [] {
+    std::array<unsigned char, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        t[c] = ascii_alnum(ch) || ch == '-' || ch == '_' ? 1 : ch == '.' ? 2 : 0;
+    }
+    return t;
+}();
+
 std::string iqn_problem(std::string_view name) {
     // iqn.YYYY-MM.reversed.domain[:unique]
     const std::string_view rest = name.substr(4);
@@ -51,20 +61,20 @@ std::string iqn_problem(std::string_view name) {
     std::string_view authority = rest.substr(8);
     authority = authority.substr(0, authority.find(':'));
     if (authority.empty()) return "an iqn. name needs a naming authority after the date";
-    std::size_t start = 0;
-    while (start <= authority.size()) {
-        const std::size_t dot = authority.find('.', start);
-        const std::string_view label =
-            authority.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-        if (label.empty()) return "the naming authority of an iqn. name has an empty label";
-        for (const char c : label) {
-            if (!ascii_alnum(c) && c != '-' && c != '_') {
-                return "the naming authority of an iqn. name may contain only letters, digits and '-'";
-            }
+    // One pass over the labels, in order: a label is found empty at its end, a bad byte where it is.
+    bool label_empty = true;
+    for (const char c : authority) {
+        const unsigned char kind = authority_table[static_cast<unsigned char>(c)];
+        if (kind == 1) {
+            label_empty = false;
+        } else if (kind == 2) {
+            if (label_empty) return "the naming authority of an iqn. name has an empty label";
+            label_empty = true;
+        } else {
+            return "the naming authority of an iqn. name may contain only letters, digits and '-'";
         }
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
     }
+    if (label_empty) return "the naming authority of an iqn. name has an empty label";
     return {};
 }
 

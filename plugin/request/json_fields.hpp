@@ -63,15 +63,51 @@ struct Slot {
     int list = -1;
 };
 
-inline constexpr std::size_t max_slots = 48;
+inline constexpr std::size_t max_slots = 48;  // at most 64: captured_ is a bit mask
 inline constexpr std::size_t max_lists = 3;
 inline constexpr std::size_t max_list_items = 64;  // max_targets: longer lists are refused before items are read
 inline constexpr std::size_t max_row_stores = 2;
 inline constexpr std::size_t max_kept = 4;
 
+// What a schema's parse looks up, worked out at compile time with the schema: which slot a (parent, key) pair
+// names (open addressing on the key's length and three of its bytes; a linear match over 40 slots was ~4% of a
+// connect) and each row store's width.
+struct SchemaIndex {
+    static constexpr std::size_t buckets = 128;  // more than twice max_slots: short probe runs
+    std::array<std::uint8_t, buckets> slots{};   // 0: empty (slot 0 is the document, never a key)
+    std::array<std::size_t, max_row_stores> row_width{};
+};
+
+constexpr std::size_t key_bucket(int parent, std::string_view k) {
+    std::size_t h = static_cast<std::size_t>(parent) * 0x9E37u + k.size() * 0x85EBu;
+    if (!k.empty()) {
+        h += static_cast<unsigned char>(k.front()) * 0x1Fu + static_cast<unsigned char>(k[k.size() / 2]) * 0x3B9u +
+             static_cast<unsigned char>(k.back()) * 0x27D5u;
+    }
+    return (h ^ (h >> 7) ^ (h >> 13)) & (SchemaIndex::buckets - 1);
+}
+
+constexpr SchemaIndex make_schema_index(std::span<const Slot> schema) {
+    SchemaIndex index;
+    for (std::size_t i = 1; i < schema.size(); ++i) {
+        const Slot &slot = schema[i];
+        std::size_t b = key_bucket(slot.parent, slot.key);
+        while (index.slots[b] != 0) b = (b + 1) & (SchemaIndex::buckets - 1);
+        index.slots[b] = static_cast<std::uint8_t>(i);
+        const Slot &parent = schema[static_cast<std::size_t>(slot.parent)];
+        if (parent.kind == SlotKind::rows) {
+            const auto store = static_cast<std::size_t>(parent.list);
+            const auto width = static_cast<std::size_t>(slot.list) + 1;
+            if (index.row_width[store] < width) index.row_width[store] = width;
+        }
+    }
+    return index;
+}
+
 class Fields final : public json::Events {
 public:
-    explicit Fields(std::span<const Slot> schema);
+    // `index` is make_schema_index(schema) (a constexpr next to the schema).
+    Fields(std::span<const Slot> schema, const SchemaIndex &index);
     Fields(const Fields &) = delete;
     Fields &operator=(const Fields &) = delete;
 
@@ -81,7 +117,9 @@ public:
     // A document already parsed (its strings must outlive this).
     void read(const json::Value &document);
 
-    const Field &raw(int slot) const { return values_[static_cast<std::size_t>(slot)]; }
+    const Field &raw(int slot) const {
+        return (captured_ >> slot) & 1U ? values_[static_cast<std::size_t>(slot)] : absent_field;
+    }
     // nullptr when absent or JSON null (Cinder sends null for unset optional keys), as member() does.
     const Field *get(int slot) const {
         const Field &f = raw(slot);
@@ -128,10 +166,11 @@ private:
     bool keep(Emit emit, int nesting);
 
     std::span<const Slot> schema_;
+    const SchemaIndex &index_;
+    std::uint64_t captured_ = 1;    // bit i: values_[i] was written (the rest are absent, never initialised)
     std::array<Field, max_slots> values_;
     Field items_[max_lists][max_list_items];  // uninitialised: item() reads only what was stored
     std::array<std::vector<Field>, max_row_stores> rows_;
-    std::array<std::size_t, max_row_stores> row_width_{};
     std::array<json::Value, max_kept> kept_;
     std::optional<json::ValueBuilder> builder_;  // while a value slot's value is read
     int keeping_ = -1;                            // that slot

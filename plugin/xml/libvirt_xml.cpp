@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -34,21 +36,21 @@ constexpr SpecialTable special_table{};
 // below. A NUL ends a value, as it ended the C string pugixml was handed.
 class XmlWriter {
 public:
-    XmlWriter() { out_.reserve(640); }
+    XmlWriter() { out_.resize(640); }
 
     void open(std::string_view name) {
         end_start_tag();
-        out_ += '<';
-        out_ += name;
+        put('<');
+        put(name);
         names_[depth_++] = name;
         tag_open_ = true;
     }
     void attr(std::string_view name, std::string_view value) {
-        out_ += ' ';
-        out_ += name;
-        out_ += "='";
+        put(' ');
+        put(name);
+        put("='");
         escape(value, true);
-        out_ += '\'';
+        put('\'');
     }
     void attr(std::string_view name, long long value) { attr(name, std::string_view(fmt::format_int(value).c_str())); }
     void text(std::string_view value) {
@@ -58,20 +60,23 @@ public:
     void close() {
         const std::string_view name = names_[--depth_];
         if (tag_open_) {
-            out_ += "/>";
+            put("/>");
             tag_open_ = false;
             return;
         }
-        out_ += "</";
-        out_ += name;
-        out_ += '>';
+        put("</");
+        put(name);
+        put('>');
     }
-    std::string take() { return std::move(out_); }
+    std::string take() {
+        out_.resize(end_);
+        return std::move(out_);
+    }
 
 private:
     void end_start_tag() {
         if (!tag_open_) return;
-        out_ += '>';
+        put('>');
         tag_open_ = false;
     }
     // pugixml's escapes: & and < always; in attributes ' (the quote used) and every control character; in
@@ -86,23 +91,36 @@ private:
                 value = value.substr(0, i);
                 break;
             }
-            out_.append(value.data() + run, i - run);
+            put(value.data() + run, i - run);
             run = i + 1;
             switch (c) {
-            case '&': out_ += "&amp;"; break;
-            case '<': out_ += "&lt;"; break;
-            case '>': out_ += "&gt;"; break;
-            case '\'': out_ += "&apos;"; break;
+            case '&': put("&amp;"); break;
+            case '<': put("&lt;"); break;
+            case '>': put("&gt;"); break;
+            case '\'': put("&apos;"); break;
             default: {
                 const char numeric[] = {'&', '#', static_cast<char>('0' + c / 10), static_cast<char>('0' + c % 10), ';'};
-                out_.append(numeric, sizeof numeric);
+                put(numeric, sizeof numeric);
             }
             }
         }
-        out_.append(value.data() + run, value.size() - run);
+        put(value.data() + run, value.size() - run);
     }
 
-    std::string out_;
+    // The bytes go straight into the room (std::string's += re-terminated the string on every piece).
+    char *room(std::size_t n) {
+        if (out_.size() - end_ < n) out_.resize(std::max(out_.size() * 2, end_ + n));
+        return out_.data() + end_;
+    }
+    void put(const char *p, std::size_t n) {
+        if (n != 0) std::memcpy(room(n), p, n);
+        end_ += n;
+    }
+    void put(std::string_view s) { put(s.data(), s.size()); }
+    void put(char c) { *room(1) = c, ++end_; }
+
+    std::string out_;  // written up to end_; its size is the room
+    std::size_t end_ = 0;
     std::array<std::string_view, 8> names_{};  // open elements (the deepest disk element is 4 levels down)
     std::size_t depth_ = 0;
     bool tag_open_ = false;  // "<name attr..." written, its '>' or '/>' not yet

@@ -66,6 +66,45 @@ TEST(Json, DuplicateKeysAreFoundInLargeObjectsToo) {
     EXPECT_TRUE(parse_text(R"({"a":1,"a":2})", {.reject_duplicate_keys = false}).ok);
 }
 
+// Every raw control byte inside a string is refused wherever the string sits: RapidJSON's own SIMD scan let
+// 0x1A-0x1F through past the first 16-byte boundary (it compares against 0x19), so the answer depended on
+// the scratch copy's alignment. Checked to fail before the driver's own scan (0x1B at offsets past 16).
+TEST(Json, ControlBytesInStringsAreRefusedAtEveryOffset) {
+    for (int c = 0x01; c < 0x20; ++c) {
+        for (std::size_t at = 0; at < 40; ++at) {
+            std::string value(48, 'a');
+            value[at] = static_cast<char>(c);
+            const std::string text = "{\"k\":\"" + value + "\"}";
+            const auto r = parse_text(text);
+            ASSERT_FALSE(r.ok) << "byte " << c << " at " << at;
+            EXPECT_EQ(r.error.reason, "invalid escape character in string") << "byte " << c << " at " << at;
+            EXPECT_EQ(r.error.offset, 6 + at) << "byte " << c << " at " << at;
+        }
+    }
+}
+
+// Escapes decode in place, so the scan copies the rest of the string backwards over itself: long runs on
+// both sides of several escapes come out whole.
+TEST(Json, EscapesInLongStringsDecodeInPlace) {
+    const std::string run(37, 'x');
+    const auto r = parse_text("[\"" + run + "\\n" + run + "\\u00e9" + run + "\\\"\", \"" + run + "\"]");
+    ASSERT_TRUE(r.ok) << r.error.reason;
+    EXPECT_EQ(r.value[0].as_string(), run + "\n" + run + "\xc3\xa9" + run + "\"");
+    EXPECT_EQ(r.value[1].as_string(), run);
+}
+
+// Small objects first compare key signatures; a duplicate is still found and named whatever the keys share.
+TEST(Json, DuplicateKeysAreFoundInSmallObjects) {
+    for (const char *text : {R"({"target_lun":1,"access_mode":2,"target_lun":3})", R"({"a":1,"b":2,"a":3})",
+                             R"({"":1,"x":2,"":3})", R"({"discovery_auth_password":1,"discovery_auth_passwore":2,"discovery_auth_password":3})"}) {
+        const auto r = parse_text(text);
+        ASSERT_FALSE(r.ok) << text;
+        EXPECT_NE(r.error.reason.find("duplicate key"), std::string::npos) << r.error.reason;
+    }
+    EXPECT_EQ(parse_text(R"({"target_lun":1,"access_mode":2,"target_lun":3})").error.reason, "duplicate key \"target_lun\"");
+    EXPECT_TRUE(parse_text(R"({"host":1,"platform":2,"abcdefgh1":3,"abcdefgh2":4,"target_lun":5,"access_mode":6})").ok);
+}
+
 TEST(Json, EnforcesDepthSizeUtf8AndNul) {
     std::string deep(32, '[');
     deep += std::string(32, ']');
