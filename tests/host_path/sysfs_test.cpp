@@ -72,7 +72,8 @@ TEST_F(SysfsTree, AGoneSessionIsNeverReturnedFromWhatWasReadBefore) {
     EXPECT_FALSE(s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a"));
     auto b = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:b");
     ASSERT_TRUE(b);
-    EXPECT_EQ(b->name, "session2");    session(3, "iqn.2010-10.org.x:a");  // the same target logged in again: a new session name
+    EXPECT_EQ(b->name, "session2");
+    session(3, "iqn.2010-10.org.x:a");  // the same target logged in again: a new session name
     auto again = s.find_session(portal("127.0.0.1"), "iqn.2010-10.org.x:a");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->name, "session3");
