@@ -65,7 +65,7 @@ std::atomic<bool> abandoned_opener{false};
 
 Outcome<virConnectPtr> open_within_deadline(const LibvirtBounds &bounds) {
     auto attempt = std::make_shared<OpenAttempt>();
-    std::thread([attempt, uri = bounds.uri] {
+    std::thread opener([attempt, uri = bounds.uri] {
         virConnectPtr conn = virConnectOpen(uri.c_str());
         std::lock_guard lock(attempt->mutex);
         if (attempt->abandoned) {
@@ -81,16 +81,21 @@ Outcome<virConnectPtr> open_within_deadline(const LibvirtBounds &bounds) {
         attempt->conn = conn;
         attempt->done = true;
         attempt->done_cv.notify_all();
-    }).detach();
+    });
     std::unique_lock lock(attempt->mutex);
     if (!attempt->done_cv.wait_for(lock, bounds.connect_timeout, [&] { return attempt->done; })) {
         attempt->abandoned = true;
         abandoned_opener = true;
+        opener.detach();
         return ShimError{"timeout",
                          fmt::format("libvirt at {} did not answer within {} ms ([libvirt] connect_timeout_ms)",
                                      bounds.uri, bounds.connect_timeout.count()),
                          exit_libvirt};
     }
+    lock.unlock();
+    // Joined when it answered in time: a detached thread still exiting when the process ends races LeakSanitizer's
+    // stop-the-world (its tracer crashed on one in CI).
+    opener.join();
     if (attempt->conn == nullptr) return open_failed(bounds, *attempt);
     return attempt->conn;
 }
