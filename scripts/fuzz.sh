@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, AddressSanitizer + UndefinedBehaviorSanitizer, libFuzzer's leak
-# detection) in their own build folder and runs each for SECONDS (default 60). Fails on any crash, leak,
-# sanitizer report or timeout; the reproducer is left in <build>/fuzz-artifacts/.
+# detection) in their own build folder and runs each for SECONDS (default 60), IVD_JOBS targets at once. Fails
+# on any crash, leak, sanitizer report or timeout; the reproducer is left in <build>/fuzz-artifacts/.
 #
 #   scripts/fuzz.sh [SECONDS]     env: IVD_FUZZ_BUILD_DIR (default build-fuzz), IVD_JOBS (default 2),
 #                                      IVD_FUZZ_TARGETS (default: all four), CC/CXX (default clang-14)
@@ -40,29 +40,49 @@ export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 artifacts=$build/fuzz-artifacts
 mkdir -p "$artifacts"
+# One target's run; its verdict goes to $artifacts/$t.verdict ("passed: ..." or "FAILED ...").
+fuzz_one() {
+  local t=$1
+  # New inputs go to the first folder (a working corpus kept between runs); the seeds are only read.
+  local work=$build/fuzz-corpus/$t seeds=$root/tests/fuzz/corpus/$t regressions=$root/tests/fuzz/regressions/$t
+  mkdir -p "$work"
+  local dirs=("$work" "$seeds")
+  [[ -d $regressions ]] && dirs+=("$regressions")
+  local log=$artifacts/$t.log verdict=$artifacts/$t.verdict
+  rm -f "$artifacts/$t"-crash-* "$artifacts/$t"-leak-* "$artifacts/$t"-timeout-* "$artifacts/$t"-oom-* "$verdict"
+  "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+    -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${dirs[@]}" >"$log" 2>&1
+  local rc=$? found
+  found=$(find "$artifacts" -maxdepth 1 -name "$t-*" ! -name '*.log' ! -name '*.verdict' | head -1)
+  if (( rc == 0 )) && [[ -z $found ]] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log"; then
+    echo "   passed: $(grep -E '^Done [0-9]+ runs' "$log" | tail -1)" >"$verdict"
+  else
+    {
+      echo "   FAILED (exit $rc)${found:+, reproducer $found}; log $log"
+      grep -E 'INVARIANT|ERROR:|runtime error:|SUMMARY' "$log" | head -5 | sed 's/^/   /'
+    } >"$verdict"
+  fi
+}
+
+# Each target is single-threaded: run up to IVD_JOBS at once, so every target still gets a whole CPU for SECONDS.
+running=0
+for t in $targets; do
+  if (( running >= jobs )); then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
 passed=0
 failed=0
 for t in $targets; do
-  # New inputs go to the first folder (a working corpus kept between runs); the seeds are only read.
-  work=$build/fuzz-corpus/$t
-  mkdir -p "$work"
-  seeds=$root/tests/fuzz/corpus/$t
-  regressions=$root/tests/fuzz/regressions/$t
-  dirs=("$work" "$seeds")
-  [[ -d $regressions ]] && dirs+=("$regressions")
-  log=$artifacts/$t.log
-  rm -f "$artifacts/$t"-crash-* "$artifacts/$t"-leak-* "$artifacts/$t"-timeout-* "$artifacts/$t"-oom-*
   echo "== $t: ${seconds}s"
-  "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-    -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${dirs[@]}" >"$log" 2>&1
-  rc=$?
-  found=$(find "$artifacts" -maxdepth 1 -name "$t-*" ! -name '*.log' | head -1)
-  if (( rc == 0 )) && [[ -z $found ]] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log"; then
-    echo "   passed: $(grep -E '^Done [0-9]+ runs' "$log" | tail -1)"
+  cat "$artifacts/$t.verdict" 2>/dev/null || echo "   FAILED: no verdict (the run did not finish)"
+  if grep -q '^   passed' "$artifacts/$t.verdict" 2>/dev/null; then
     passed=$((passed + 1))
   else
-    echo "   FAILED (exit $rc)${found:+, reproducer $found}; log $log"
-    grep -E 'INVARIANT|ERROR:|runtime error:|SUMMARY' "$log" | head -5 | sed 's/^/   /'
     failed=$((failed + 1))
   fi
 done
