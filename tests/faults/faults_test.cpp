@@ -423,7 +423,7 @@ protected:
     }
 
     CliRun vh(const std::string &args) {
-        ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
+        ivd::simhost::own_sessions_of_simulated_host_tool();
         return run_volume_host(dir_, "--config " + (dir_ / "volume-host.conf").string() + " --log-level debug", args,
                                &transcript_, std::string(SIMULATED_HOST_PATH) + " " + sim_.string());
     }

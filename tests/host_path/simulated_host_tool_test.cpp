@@ -51,7 +51,7 @@ TEST(SimulatedHostTool, ConnectAndDisconnectThroughVolumeHost) {
     std::ofstream(dir / "ci.json") << Json::writeString(Json::StreamWriterBuilder(), ci);
     std::ofstream(dir / "connector.json") << R"({"initiator":"iqn.1993-08.org.debian:01:simcli","multipath":true})";
 
-    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
+    ivd::simhost::own_sessions_of_simulated_host_tool();
     const std::string base = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " " +
                              VOLUME_HOST_PATH + " --config " + (dir / "vh.conf").string() + " ";
     const std::string connect = base + "connect " + (dir / "ci.json").string() + " " + (dir / "connector.json").string() +
@@ -118,13 +118,13 @@ TEST(SimulatedHostTool, SessionsEndWithTheProcessTheHostBelongsTo) {
         ::pause();
         ::_exit(0);
     }
-    ::setenv("IVD_SIM_OWNER_PID", std::to_string(owner).c_str(), 1);
+    ivd::simhost::own_sessions_of_simulated_host_tool(owner);
     const std::string connect = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " " +
                                 VOLUME_HOST_PATH + " --config " + (dir / "vh.conf").string() + " connect " +
                                 (dir / "ci.json").string() + " " + (dir / "connector.json").string() + " >" +
                                 (dir / "device.json").string() + " 2>" + (dir / "connect.err").string();
     const int status = std::system(connect.c_str());
-    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);
+    ivd::simhost::own_sessions_of_simulated_host_tool();
     ::kill(owner, SIGKILL);
     ::waitpid(owner, nullptr, 0);
     ASSERT_EQ(WEXITSTATUS(status), 0) << slurp(dir / "connect.err");
@@ -143,7 +143,7 @@ TEST(SimulatedHostTool, SessionsEndWithTheProcessTheHostBelongsTo) {
 TEST(SimulatedHostTool, PreparesDirAndRunsTheCommand) {
     const fs::path dir = fs::temp_directory_path() / ("ivd-simhost-tool-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
+    ivd::simhost::own_sessions_of_simulated_host_tool();
     const std::string tool = std::string(SIMULATED_HOST_PATH) + " " + (dir / "sim").string() + " ";
     const std::string shown = (dir / "shown.conf").string();
     ASSERT_EQ(WEXITSTATUS(std::system((tool + "sh -c 'cat \"$VOLUME_HOST_EXTRA_CONFIG\"' >" + shown).c_str())), 0);

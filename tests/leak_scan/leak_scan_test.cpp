@@ -313,7 +313,7 @@ TEST_F(LeakScan, NoPasswordInAnyLogOutputArgvOrFile) {
     spit(host_conf, "[DEFAULT]\nvolume_drivers = iscsi=" IVD_MODULE_PATH
                     "\n\n[iscsi]\nprobe_timeout_ms = 2000\ndevice_wait_timeout_ms = 5000\nmultipath_wait_timeout_ms = 2000\n");
     const std::string host_global = "--config " + host_conf.string() + " --log-level debug";
-    ::setenv("IVD_SIM_OWNER_PID", std::to_string(::getpid()).c_str(), 1);  // the sessions end with this test
+    ivd::simhost::own_sessions_of_simulated_host_tool();
     const std::string on_sim = std::string(SIMULATED_HOST_PATH) + " " + sim.string();
     {
         // Success: one portal with discovery (CHAP on the discovery session too), then the lists form.
