@@ -73,36 +73,39 @@ Result<std::vector<SecretReference>> secret_references_in_domain_xml(const std::
 
 namespace {
 
+// Which domains a view covers, and how their XML is read.
+struct View {
+    unsigned int list_flags;
+    unsigned int xml_flags;
+    const char *name;
+};
+constexpr View views[] = {
+    {VIR_CONNECT_LIST_DOMAINS_ACTIVE, 0u, "live"},
+    {VIR_CONNECT_LIST_DOMAINS_PERSISTENT, static_cast<unsigned int>(VIR_DOMAIN_XML_INACTIVE), "config"},
+};
+
 // Calls `each(domain name, view, xml)` for the live XML of every running domain and the persistent config of every
-// defined one. A domain that vanishes meanwhile is skipped; any other failure ends it.
+// defined one. libvirt filters each list, so a domain costs one call per view it is in (asking each domain for its
+// state cost two more: a disconnect's reference check is this walk). A domain that vanishes meanwhile is skipped;
+// any other failure ends it.
 Result<void> for_each_domain_xml(Connection &connection,
                                  const std::function<Result<void>(const std::string &, const char *, const std::string &)> &each) {
     return connection.call([&](virConnectPtr conn) -> Result<void> {
-        DomainArray all;
-        all.count = virConnectListAllDomains(conn, &all.items, 0);  // 0: active and inactive, all kinds
-        if (all.count < 0) {
-            all.count = 0;
-            return last_error("cannot list libvirt domains");
-        }
-        for (int i = 0; i < all.count; ++i) {
-            virDomainPtr dom = all.items[i];
-            const char *raw_name = virDomainGetName(dom);
-            const std::string name = raw_name != nullptr ? raw_name : "?";
-            const int active = virDomainIsActive(dom);
-            const int persistent = virDomainIsPersistent(dom);
-            if (active < 0 || persistent < 0) {
-                if (domain_vanished()) continue;
-                return last_error(fmt::format("cannot read the state of domain {}", name));
+        for (const View &view : views) {
+            DomainArray listed;
+            listed.count = virConnectListAllDomains(conn, &listed.items, view.list_flags);
+            if (listed.count < 0) {
+                listed.count = 0;
+                return last_error(fmt::format("cannot list libvirt domains ({} view)", view.name));
             }
-            std::vector<std::pair<unsigned int, const char *>> views;
-            if (active == 1) views.emplace_back(0u, "live");
-            if (persistent == 1) views.emplace_back(static_cast<unsigned int>(VIR_DOMAIN_XML_INACTIVE), "config");
-            for (const auto &[flags, view] : views) {
+            for (int i = 0; i < listed.count; ++i) {
+                const char *raw_name = virDomainGetName(listed.items[i]);
+                const std::string name = raw_name != nullptr ? raw_name : "?";
                 bool vanished = false;
-                auto xml = xml_of(dom, flags, name, vanished);
+                auto xml = xml_of(listed.items[i], view.xml_flags, name, vanished);
                 if (!xml) return std::move(xml).error();
-                if (vanished) break;
-                if (auto r = each(name, view, *xml); !r) return r;
+                if (vanished) continue;
+                if (auto r = each(name, view.name, *xml); !r) return r;
             }
         }
         return {};

@@ -139,7 +139,7 @@ Result<std::vector<Leftover>> SecretLifetime::find_leftovers(const std::string &
             if (users.size() > 1) item.reason += fmt::format(" and {} more", users.size() - 1);
             item.detail["referenced_by"] = users;
         } else {
-            item.reason = fmt::format("no domain's disk references it (live, persistent or managed-save XML){}: left "
+            item.reason = fmt::format("no domain's disk references it (live or persistent XML){}: left "
                                       "by an interrupted connect or a host that never disconnected",
                                       ids->empty() ? "" : fmt::format("; {} attachment record(s) never disconnected",
                                                                       ids->size()));

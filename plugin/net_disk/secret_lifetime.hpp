@@ -1,7 +1,7 @@
 // How long a volume's CHAP secret lives. The libvirt secret is per volume (its usage name), so several
 // attachments share it: two domains (multiattach), a retried connect, a connect whose disk the host has not
 // attached yet. Every connect records an attachment id in the AttachmentLedger; a secret goes only when no
-// record remains and no domain disk references it (live, persistent or managed-save XML). Every step for one
+// record remains and no domain disk references it (live or persistent XML). Every step for one
 // volume runs under that volume's ledger lock, across processes.
 #pragma once
 
