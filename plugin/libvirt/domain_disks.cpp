@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <string_view>
 
 namespace ivd::libvirt {
@@ -47,16 +48,22 @@ Result<std::string> xml_of(virDomainPtr dom, unsigned int flags, const std::stri
     return xml;
 }
 
-}  // namespace
-
-Result<std::vector<SecretReference>> secret_references_in_domain_xml(const std::string &xml, const std::string &domain,
-                                                                     const std::string &view) {
-    pugi::xml_document doc;
+Result<void> parse_domain_xml(pugi::xml_document &doc, const std::string &xml, const std::string &domain,
+                              const std::string &view) {
     const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
     if (!parsed) {
         return make_error(Status::backend, fmt::format("the {} XML of domain {} does not parse: {}", view, domain,
                                                        parsed.description()));
     }
+    return {};
+}
+
+}  // namespace
+
+Result<std::vector<SecretReference>> secret_references_in_domain_xml(const std::string &xml, const std::string &domain,
+                                                                     const std::string &view) {
+    pugi::xml_document doc;
+    if (auto parsed = parse_domain_xml(doc, xml, domain, view); !parsed) return std::move(parsed).error();
     std::vector<SecretReference> refs;
     for (const pugi::xml_node disk : doc.child("domain").child("devices").children("disk")) {
         const std::string dev = disk.child("target").attribute("dev").as_string();
@@ -112,28 +119,30 @@ Result<void> for_each_domain_xml(Connection &connection,
     });
 }
 
-}  // namespace
-
-Result<std::vector<SecretReference>> list_disk_secret_references(Connection &connection) {
-    std::vector<SecretReference> refs;
+// Everything `parse(xml, domain, view)` finds in every domain's XML views, in one list.
+template <class T, class Parse>
+Result<std::vector<T>> collect_from_domains(Connection &connection, Parse parse) {
+    std::vector<T> all;
     auto r = for_each_domain_xml(connection, [&](const std::string &name, const char *view, const std::string &xml) -> Result<void> {
-        auto found = secret_references_in_domain_xml(xml, name, view);
+        auto found = parse(xml, name, view);
         if (!found) return std::move(found).error();
-        refs.insert(refs.end(), found->begin(), found->end());
+        all.insert(all.end(), std::make_move_iterator(found->begin()), std::make_move_iterator(found->end()));
         return {};
     });
     if (!r) return std::move(r).error();
-    return refs;
+    return all;
+}
+
+}  // namespace
+
+Result<std::vector<SecretReference>> list_disk_secret_references(Connection &connection) {
+    return collect_from_domains<SecretReference>(connection, secret_references_in_domain_xml);
 }
 
 Result<std::vector<std::string>> block_sources_in_domain_xml(const std::string &xml, const std::string &domain,
                                                              const std::string &view) {
     pugi::xml_document doc;
-    const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
-    if (!parsed) {
-        return make_error(Status::backend, fmt::format("the {} XML of domain {} does not parse: {}", view, domain,
-                                                       parsed.description()));
-    }
+    if (auto parsed = parse_domain_xml(doc, xml, domain, view); !parsed) return std::move(parsed).error();
     std::vector<std::string> devices;
     for (const pugi::xml_node disk : doc.child("domain").child("devices").children("disk")) {
         if (std::string_view(disk.attribute("type").as_string()) != "block") continue;
@@ -144,15 +153,7 @@ Result<std::vector<std::string>> block_sources_in_domain_xml(const std::string &
 }
 
 Result<std::vector<std::string>> list_disk_block_sources(Connection &connection) {
-    std::vector<std::string> devices;
-    auto r = for_each_domain_xml(connection, [&](const std::string &name, const char *view, const std::string &xml) -> Result<void> {
-        auto found = block_sources_in_domain_xml(xml, name, view);
-        if (!found) return std::move(found).error();
-        devices.insert(devices.end(), found->begin(), found->end());
-        return {};
-    });
-    if (!r) return std::move(r).error();
-    return devices;
+    return collect_from_domains<std::string>(connection, block_sources_in_domain_xml);
 }
 
 }  // namespace ivd::libvirt
