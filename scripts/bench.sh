@@ -2,13 +2,15 @@
 # Benchmarks of the driver (not tests): per-call work vs nova's Python objects, memory across 10,000 cycles,
 # multipath connect latency on the simulated host, portal probing at scale, end-to-end attach/detach against
 # plain libvirt calls, the 1,000-attachment scale run, and real-kernel multipath attach against os-brick in the
-# VM lab's guest (osbrick). Writes bench-results/results.json and results.md.
+# VM lab's guest (osbrick), and the host path's lifecycle on that real kernel (lifecycle: extend and the
+# connect/disconnect churn). Writes bench-results/results.json and results.md.
 # On a fresh Debian 12, as root:
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale osbrick" (re-runs only these stages;
-#        the other stages' last outputs stay in the report, each with its date)
+#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale osbrick lifecycle" (re-runs only
+#        these stages; the other stages' last outputs stay in the report, each with its date),
+#        IVD_BENCH_CHURN_CYCLES (lifecycle's connect/disconnect cycles: 50, --quick 10; e.g. 3 to check a change)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
 # libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
 set -euo pipefail
@@ -22,7 +24,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale osbrick} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale osbrick lifecycle} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -33,9 +35,10 @@ if [ "${IVD_BENCH_SKIP_DEPS:-0}" != 1 ]; then
   # Only the benchmarks need these: nova's objects for the per-call comparison, profilers for the analysis.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-nova linux-perf valgrind >/dev/null
 fi
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIVD_TEST_GROUPS=bench \
+# vm_lab: the lifecycle stage runs its test binary (the guest and its scenarios live there, not here).
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIVD_TEST_GROUPS="bench;vm_lab" \
   -DIVD_FIXTURE_GROUPS="tgtd;libvirt;simulated_host" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench vm_lab_tests >/dev/null
 bench=$build/tests/bench/ivd_bench
 raw=$out/raw
 if [ -n "${IVD_BENCH_ONLY:-}" ]; then
@@ -52,11 +55,12 @@ ulimit -n "$(ulimit -Hn)" || true
 
 if [ $mode = quick ]; then
   rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5 osb_rounds=3
-  hs_volumes=40 hs_window=10
+  hs_volumes=40 hs_window=10 churn=10
 else
   rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20 osb_rounds=5
-  hs_volumes=1000 hs_window=100
+  hs_volumes=1000 hs_window=100 churn=50
 fi
+churn=${IVD_BENCH_CHURN_CYCLES:-$churn}
 
 stage() {  # stage NAME command... ; stdout -> raw/NAME.json, duration recorded
   local name=$1
@@ -87,6 +91,10 @@ fi
 [[ $only == *" scale "* ]] && stage scale "$bench" scale --domains "$domains" --volumes "$volumes" --threads 1,2,4 --async
 # One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
 [[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"
+# The lab's lifecycle guest (VmLab.HostPathLifecycle), scenarios 10 (extend) and 30 (churn, held-open map) only,
+# with $churn cycles; its "VMLAB BENCH" key=value lines become raw/lifecycle.json.
+[[ $only == *" lifecycle "* ]] && stage lifecycle /usr/bin/python3 "$root/tests/bench/vm_lifecycle.py" \
+  --tests "$build/tests/vm_lab/vm_lab_tests" --cycles "$churn" --scenarios 10,30 --console "$raw/lifecycle_console.log"
 
 echo "total $((SECONDS - start_all))" >>"$raw/durations.txt"
 /usr/bin/python3 "$root/tests/bench/report.py" --raw "$raw" --mode "$mode" --out "$out"

@@ -55,6 +55,61 @@ def verdict(value, target, lower_is_better=True):
     return 'met' if ok else 'MISSED'
 
 
+def load_text(lc):
+    ld = lc.get('loadavg_1m')
+    return f"load avg (1 min) during the run {f(ld['min'], 1)}-{f(ld['max'], 1)}, median {f(ld['median'], 1)}" if ld else 'load not sampled'
+
+
+def lifecycle_rows(lc, res, rows):
+    """Rows 8: extend and the churn from raw/lifecycle.json (tests/bench/vm_lifecycle.py). No target: recorded."""
+    if not lc or not lc.get('complete'):
+        rows.append(('8 host-path lifecycle on a real kernel (extend, connect/disconnect churn)', '-',
+                     'not run (stage lifecycle: tests/vm_lab guest)' if not lc else 'incomplete (see raw/lifecycle.log)',
+                     '-', 'not run'))
+        return
+    lc = dict(lc)
+    # Keep results.json small: each result's status, the details of the ones these rows stand on.
+    keep = ('extend_size', 'extend_dm_size', 'churn_no_stale_paths', 'churn_nothing_left', 'ready_for_io',
+            'force_disconnect_error_table', 'force_disconnect_no_map')
+    lc['results'] = {k: (v if k in keep or v['status'] != 'PASS' else {'status': v['status']})
+                     for k, v in lc.get('results', {}).items()}
+    res['lifecycle'] = lc
+    status = {k: v['status'] for k, v in lc['results'].items()}
+    failed = ', '.join(lc.get('failed_results') or []) or 'none'
+    guest = f"TCG guest, 2 portals, CHAP; {load_text(lc)}; failed results: {failed}"
+    e = lc['extend']
+    rows.append(('8 extend on a real kernel: LU grown 2x on the target, then `volume-host extend` '
+                 f"({guest})",
+                 'the extend call (path rescans, `multipathd resize map`); size answered; dm size after',
+                 f"{f(e['s'])} s; {f(e['size_before'], 0)} -> {f(e['size_answered'], 0)} bytes answered, dm "
+                 f"{f(e['dm_size_after'], 0)}: {'grew' if e['grew'] else 'DID NOT GROW'} "
+                 f"(extend_size {status.get('extend_size', '?')}, extend_dm_size {status.get('extend_dm_size', '?')})",
+                 '-', 'recorded'))
+    c, n = lc['churn'], lc.get('nothing_left') or {}
+    cy, vc, vd = c['cycle_s'] or {}, c['volume_host_connect_s'] or {}, c['volume_host_disconnect_s'] or {}
+    st = c.get('driver_steps_median_ms') or {}
+    def total(op): return (st.get(op) or {}).get('total')
+    rows.append((f"8 churn: {c['cycles_requested']} connect/disconnect cycles of one LUN, another attached; each "
+                 f"connect read at once (O_DIRECT) ({guest})",
+                 'per-cycle median / p90 / max; volume-host connect / disconnect medians; the driver\'s own connect / '
+                 'disconnect medians; nothing left after the cycles (sessions, sdX, maps, node records, multipathd paths)',
+                 f"{f(cy.get('median'))} / {f(cy.get('p90'))} / {f(cy.get('max'))} s over {c['completed']} cycles "
+                 f"({c['reads_ok']} reads ok, {c['clean']} with no removed path listed); volume-host "
+                 f"{f(vc.get('median'))} / {f(vd.get('median'))} s; driver {f(total('connect'), 0)} / "
+                 f"{f(total('disconnect'), 0)} ms; nothing left: {n.get('ok', '?')} (sessions {n.get('sessions', '?')}, "
+                 f"sdX {n.get('disks', '?')}, maps {n.get('maps', '?')}, node records {n.get('node_records', '?')}, "
+                 f"multipathd paths {n.get('multipathd_paths', '?')})",
+                 '-', 'recorded'))
+    fd = lc.get('force_disconnect')
+    if fd:
+        rows.append(('8 forced disconnect of a map held open (`--force --ignore-errors`)',
+                     'the open map while held; `dmsetup wipe_table` runs logged; the map after the holder closed',
+                     f"map {fd.get('map_while_held')}, table target `{fd.get('table_while_held')}`, wipe_table runs "
+                     f"{fd.get('wipe_table_runs')} (failed {fd.get('wipe_table_failed')}); after close: "
+                     f"{'gone' if status.get('force_disconnect_no_map') == 'PASS' else 'STILL THERE'}",
+                     '-', 'recorded'))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--raw', required=True)
@@ -274,6 +329,9 @@ def main():
         rows.append((f"7 RSS over {mem['cycles']} connect/disconnect cycles", 'max - min after warm-up',
                      f"{spread} KiB (RSS {mem['rss_after_warmup_kib'] // 1024} MiB; secrets left {mem['secrets_left']})",
                      '<= 1024 KiB', verdict(spread, 1024)))
+
+    # 8. the host path's lifecycle on a real kernel (tests/vm_lab lifecycle guest: extend, connect/disconnect churn)
+    lifecycle_rows(load(os.path.join(raw, 'lifecycle.json')), res, rows)
 
     res['table'] = [dict(zip(('benchmark', 'measure', 'result', 'target', 'verdict'), r)) for r in rows]
     os.makedirs(a.out, exist_ok=True)

@@ -26,13 +26,12 @@ else
     fail extend_same_wwid "device_info multipath_id=$WWID, paths: $ids"
 fi
 
-start=$EPOCHREALTIME
+start=$EPOCHREALTIME took=n/a GOT=n/a
 if vh extend "$CI" "$DI" >/run/vmlab/extend.out 2>$L/extend.log; then
     took=$(since "$start")
     GOT=$(json_num size_bytes /run/vmlab/extend.out)
     if [[ "$GOT" == "$LUN_EXTEND_NEW_BYTES" ]]; then
         pass extend_size "volume-host extend answered size_bytes=$GOT (was $OLD) in ${took}s"
-        say "BENCH extend_s $took"
     else
         fail extend_size "volume-host extend answered '$(head -c 200 /run/vmlab/extend.out)', want size_bytes=$LUN_EXTEND_NEW_BYTES"
     fi
@@ -46,6 +45,8 @@ if [[ "$NOW" == "$LUN_EXTEND_NEW_BYTES" ]] && check_bytes "$DEV" /lab/lun$LUN_EX
 else
     fail extend_dm_size "$DEV reports $NOW bytes (want $LUN_EXTEND_NEW_BYTES, was $OLD); paths $sizes"
 fi
+# For the benchmark table (scripts/bench.sh's lifecycle stage): the extend call and the sizes, key=value.
+say "BENCH extend s=$took size_before=$OLD size_answered=$GOT dm_size_after=$NOW want=$LUN_EXTEND_NEW_BYTES"
 
 # A path down: extend must refuse, naming it, and change nothing.
 if why=$(request drop_portal2); then

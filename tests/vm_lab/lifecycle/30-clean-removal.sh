@@ -3,12 +3,13 @@
 # fresh sdX paths and a fresh map: the cheap connect, where returning on dm-N alone races most, and the part of a
 # disconnect that leaves stale paths). Each connect is followed at once (no settle, no retry) by an O_DIRECT read of
 # the first block, which must succeed and match the LU's bytes; after each disconnect returns, multipathd must list
-# none of the paths just removed. The per-cycle median goes to the benchmark table. Then a map held open: a plain
-# disconnect fails and leaves everything attached and readable; `disconnect --force --ignore-errors` exits 0 and
-# leaves no session or path device of the volume, and no map once its holder lets go (the driver gives the open map
-# an error table and deferred removal: the kernel removes it at the last close).
+# none of the paths just removed. The per-cycle times go to the benchmark table ("VMLAB BENCH" key=value lines,
+# scripts/bench.sh's lifecycle stage). Then a map held open: a plain disconnect fails and leaves everything attached
+# and readable; `disconnect --force --ignore-errors` exits 0 and leaves no session or path device of the volume, and
+# no map once its holder lets go (the driver gives the open map deferred removal and an error table, `dmsetup
+# wipe_table`, checked while the holder still has it: the kernel removes it at the last close).
 # vmlab-results: ready_for_io churn_no_stale_paths churn_nothing_left held_open_refused held_open_intact
-# vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map
+# vmlab-results: force_disconnect_exit0 force_disconnect_no_paths force_disconnect_error_table force_disconnect_no_map
 # shellcheck shell=bash
 ANCHOR_CI=/lab/ci-lun$LUN_HOLD.json ANCHOR_DI=/run/vmlab/churn-anchor-di.json
 CI=/lab/ci-lun$LUN_CYCLE.json DI=/run/vmlab/churn-di.json
@@ -48,6 +49,11 @@ for i in $(seq 1 "$CHURN_CYCLES"); do
 done
 med=$(printf '%s\n' "${times[@]}" | median)
 say "BENCH churn_cycle_median_s $med cycles=${#times[@]}"
+# Every completed cycle's seconds, comma-separated (scripts/bench.sh's lifecycle stage takes p90 and max from them).
+say "BENCH churn_cycles of=$CHURN_CYCLES completed=${#times[@]} clean=$ok reads_ok=$reads" \
+    "cycle_s=$(IFS=,; echo "${times[*]}")" \
+    "connect_s=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $1 }' | paste -sd,)" \
+    "disconnect_s=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $2 }' | paste -sd,)"
 # Where a cycle goes: the two volume-host runs (process included), and the driver's own steps (median ms each).
 say "BENCH churn_volume_host_s connect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $1 }' | median)" \
     "disconnect=$(printf '%s\n' "${vh_times[@]}" | awk '{ print $2 }' | median)"
@@ -75,6 +81,9 @@ vh disconnect "$ANCHOR_CI" "$ANCHOR_DI" >/dev/null 2>$L/churn-anchor-disconnect.
 udevadm settle --timeout=10
 left=$(host_leftovers)
 mpd=$(mpd_paths | tr '\n' ',')
+say "BENCH churn_nothing_left ok=$([[ -z "$left" && -z "$mpd" ]] && echo yes || echo no)" \
+    "sessions=$(session_count) disks=$(compgen -G '/sys/block/sd*' | wc -l) maps=$(compgen -G '/sys/block/dm-*' | wc -l)" \
+    "node_records=$(ls -A /etc/iscsi/nodes 2>/dev/null | wc -l) multipathd_paths=$(mpd_paths | wc -l)"
 if [[ -z "$left" && -z "$mpd" ]]; then
     pass churn_nothing_left "after $CHURN_CYCLES cycles and the anchor's disconnect: no session, sdX, map, node record; multipathd lists no path"
 else
@@ -83,7 +92,8 @@ fi
 
 # --- a map held open ------------------------------------------------------------------------------------------
 CI=/lab/ci-lun$LUN_HOLD.json DI=/run/vmlab/held-di.json
-HELD="held_open_refused held_open_intact force_disconnect_exit0 force_disconnect_no_paths force_disconnect_no_map"
+HELD="held_open_refused held_open_intact force_disconnect_exit0 force_disconnect_no_paths force_disconnect_error_table"
+HELD+=" force_disconnect_no_map"
 vh_connect "$CI" "$DI" held-connect || { not_run "connect exited $?: $(last_log held-connect)" $HELD; return; }
 DEV=$(json_str path "$DI")
 DM=$(attached_map "$DI") || { not_run "$DM" $HELD; vh disconnect "$CI" "$DI" >/dev/null 2>&1; return; }
@@ -125,6 +135,21 @@ held_map=$([[ -e /sys/block/$DM ]] && echo present || echo gone)
 # The driver's own word on it: the map held open gets an error table and deferred removal (dmsetup).
 deferred=$(grep -E 'removal deferred until closed' $L/force-disconnect.log | head -n1 | sed 's/^volume-host: //' | cut -c1-300)
 held_map+="${deferred:+; driver: $deferred}"
+# The error table (`dmsetup wipe_table`) is only seen while the holder keeps the map: its target type now.
+HELD_WWID=$(json_str multipath_id "$DI")
+held_table=$(dmsetup table "$HELD_WWID" 2>/dev/null | awk 'NR == 1 { print $3 }')
+wipe_runs=$(grep -c 'dmsetup wipe_table' $L/force-disconnect.log)
+wipe_failed=$(grep -c 'was not replaced with an error target' $L/force-disconnect.log)
+say "BENCH force_disconnect map_while_held=${held_map%%;*} table_while_held=${held_table:-none}" \
+    "wipe_table_runs=$wipe_runs wipe_table_failed=$wipe_failed deferred_logged=$([[ -n "$deferred" ]] && echo yes || echo no)"
+if [[ "${held_map%%;*}" != present ]]; then
+    fail force_disconnect_error_table "not reached: the map was already gone while held (no deferred removal needed)"
+elif [[ "$held_table" == error && $wipe_runs -ge 1 && $wipe_failed == 0 ]]; then
+    pass force_disconnect_error_table "the open $DM's table is an error target after \`dmsetup wipe_table\` ($wipe_runs run(s) logged)"
+else
+    fail force_disconnect_error_table "open $DM: table target '${held_table:-none}', wipe_table runs logged $wipe_runs, failures $wipe_failed:" \
+        "$(grep -E 'dmsetup|deferred|error target' $L/force-disconnect.log | tail -n 3 | cut -c1-200 | tr '\n' ' ')"
+fi
 exec 7<&-
 map_gone() { [[ ! -e /sys/block/$DM ]] && ! multipathd show maps format '%w' 2>/dev/null | grep -q "$(json_str multipath_id "$DI")"; }
 if wait_for 15 map_gone; then
