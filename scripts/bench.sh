@@ -8,8 +8,8 @@
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale osbrick lifecycle" (re-runs only
-#        these stages; the other stages' last outputs stay in the report, each with its date),
+#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale scale_ephemeral osbrick lifecycle"
+#        (re-runs only these stages; the other stages' last outputs stay in the report, each with its date),
 #        IVD_BENCH_CHURN_CYCLES (lifecycle's connect/disconnect cycles: 50, --quick 10; e.g. 3 to check a change)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
 # libvirtd is left running afterwards (IVD_LAB_KEEP_LIBVIRTD=1) so that each stage does not pay a cold start.
@@ -24,7 +24,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale osbrick lifecycle} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale scale_ephemeral osbrick lifecycle} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -89,6 +89,9 @@ fi
 [[ $only == *" nova "* ]] && stage nova /usr/bin/python3 "$root/tests/bench/nova_attach.py" \
   --module "$build/plugin/iscsi_volume_driver.so" --iterations "$e2e_iter"
 [[ $only == *" scale "* ]] && stage scale "$bench" scale --domains "$domains" --volumes "$volumes" --threads 1,2,4 --async
+# The same with libvirt_ephemeral_secrets = true (CHAP secrets in libvirtd's memory only), against its own floor.
+[[ $only == *" scale_ephemeral "* ]] && stage scale_ephemeral "$bench" scale --domains "$domains" --volumes "$volumes" \
+  --threads 1,2,4 --ephemeral-secrets
 # One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
 [[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"
 # The lab's lifecycle guest (VmLab.HostPathLifecycle), scenarios 10 (extend) and 30 (churn, held-open map) only,

@@ -224,12 +224,14 @@ def main():
                          f"{f(st['direct_stall_s'], 3)} s", '-', 'measured'))
 
     # 3. scale
-    sc = load(os.path.join(raw, 'scale.json'))
-    if sc:
-        res['scale'] = sc
+    for stage, label in (('scale', ''), ('scale_ephemeral', ', ephemeral secrets')):
+        sc = load(os.path.join(raw, f'{stage}.json'))
+        if not sc:
+            continue
+        res[stage] = sc
         for t, per in sc['threads'].items():
             pl, fl = per['plugin'], per['floor']
-            rows.append((f"3 scale {sc['domains']}x{sc['volumes_per_domain']}={sc['attachments']}, {t} thread(s)",
+            rows.append((f"3 scale {sc['domains']}x{sc['volumes_per_domain']}={sc['attachments']}, {t} thread(s){label}",
                          'cycle plugin / floor; attach p50/p99, detach p50/p99 (plugin); att/s; peak RSS; left',
                          f"{f(pl['cycle_wall_s'], 1)} / {f(fl['cycle_wall_s'], 1)} s = {f(per['ratio_cycle_plugin_to_floor'])}x; "
                          f"att {f(pl['attach_ms']['median'], 1)}/{f(pl['attach_ms']['p99'], 1)} ms "
