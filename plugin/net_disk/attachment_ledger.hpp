@@ -19,6 +19,9 @@ namespace ivd::net_disk {
 Result<std::string> new_attachment_id();
 // True when `id` has the form new_attachment_id() produces.
 bool valid_attachment_id(std::string_view id);
+// A reserved record, not an attachment: the secret was there before any record of it (a driver before records
+// defined it, or the records were lost), so some of its users may have none.
+inline constexpr std::string_view unrecorded_users_id = "00000000000000000000000000000000";
 
 // Held while one volume's secret steps run; released on destruction.
 class LedgerLock {

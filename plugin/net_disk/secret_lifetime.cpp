@@ -16,6 +16,10 @@ std::string describe(const libvirt::SecretReference &ref) {
     return fmt::format("domain {} ({} XML, disk {})", ref.domain, ref.view, ref.target_dev);
 }
 
+std::size_t recorded_users(const std::set<std::string> &ids) {
+    return ids.size() - ids.count(std::string(unrecorded_users_id));
+}
+
 json::Value ids_json(const std::set<std::string> &ids) {
     json::Value out = json::Value::array(ids.size());
     for (const std::string &id : ids) out.append(id);
@@ -38,8 +42,12 @@ Result<std::string> SecretLifetime::other_users(const std::string &usage, const 
     auto ids = ledger_->attachments(usage);
     if (!ids) return std::move(ids).error().context("reading the attachment records");
     ids->erase(except);
+    const bool unrecorded = ids->erase(std::string(unrecorded_users_id)) > 0;
     if (!ids->empty()) return fmt::format("{} other attachment(s) of the volume not disconnected yet", ids->size());
-    if (!list_references_) return std::string();
+    // Records decide alone when every user of the secret has one: the domains are read only for a device_info
+    // without an attachment id or a secret that was there before its records.
+    const bool recorded = !except.empty() && except != unrecorded_users_id;
+    if ((recorded && !unrecorded) || !list_references_) return std::string();
     auto uuid = store_->find_iscsi_secret(usage);
     if (!uuid) return std::move(uuid).error().context("looking the CHAP secret up in libvirt");
     if (!*uuid) return std::string();  // already gone
@@ -51,6 +59,24 @@ Result<std::string> SecretLifetime::other_users(const std::string &usage, const 
     return std::string();
 }
 
+Result<void> SecretLifetime::remove_secret(const std::string &usage) {
+    if (auto r = store_->remove_iscsi_secret(usage); !r) return r;
+    // Nobody else holds it: drop the unrecorded-users mark with it.
+    return ledger_->remove(usage, std::string(unrecorded_users_id));
+}
+
+Result<void> SecretLifetime::mark_unrecorded_users(const std::string &usage) {
+    auto ids = ledger_->attachments(usage);
+    if (!ids) return std::move(ids).error().context("reading the attachment records");
+    if (!ids->empty()) return {};  // recorded users, or already marked
+    // A secret with no record: a driver before attachment records defined it, or the records were lost. Its
+    // users are unknown, so its disconnects read the domains until one finds none.
+    if (auto r = ledger_->add(usage, std::string(unrecorded_users_id)); !r) {
+        return std::move(r).error().context("recording that the secret has unrecorded users");
+    }
+    return {};
+}
+
 Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, const std::string &description,
                                                      const SecretString &password) {
     auto id = new_attachment_id();
@@ -59,6 +85,9 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
     if (!held) return std::move(held).error();
     auto existing = store_->find_iscsi_secret(usage);
     if (!existing) return std::move(existing).error().context("looking the CHAP secret up in libvirt");
+    if (*existing) {
+        if (auto r = mark_unrecorded_users(usage); !r) return std::move(r).error();
+    }
     auto uuid = store_->put_iscsi_secret(usage, description, password);
     if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
     Hold hold{usage, std::move(uuid).value(), std::move(id).value(), !existing->has_value()};
@@ -66,7 +95,7 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
         if (hold.created) {
             auto users = other_users(usage, hold.attachment_id);
             if (users && users->empty()) {
-                if (auto r = store_->remove_iscsi_secret(usage); !r) {
+                if (auto r = remove_secret(usage); !r) {
                     log_.error("net_disk", "could not remove secret {} after a failed connect: {}", usage,
                                r.error().message);
                 }
@@ -88,10 +117,12 @@ Result<void> SecretLifetime::undo(const Hold &hold) {
         log_.info("net_disk", "secret {} kept after a failed connect: {}", hold.usage, *users);
         return {};
     }
-    return store_->remove_iscsi_secret(hold.usage);
+    return remove_secret(hold.usage);
 }
 
-Result<void> SecretLifetime::release(const std::string &usage, const std::string &attachment_id) {
+Result<void> SecretLifetime::release(const std::string &usage, const std::string &given_id) {
+    // The reserved id is nobody's attachment: a device_info carrying it is treated as one without an id.
+    const std::string attachment_id = given_id == unrecorded_users_id ? std::string() : given_id;
     auto held = lock(usage);
     if (!held) return std::move(held).error();
     // Decide before changing anything: a failed check leaves the record, so the disconnect can be retried.
@@ -99,7 +130,7 @@ Result<void> SecretLifetime::release(const std::string &usage, const std::string
     if (!users) return std::move(users).error();
     if (!users->empty()) {
         log_.info("net_disk", "secret {} kept: {}", usage, *users);
-    } else if (auto r = store_->remove_iscsi_secret(usage); !r) {
+    } else if (auto r = remove_secret(usage); !r) {
         return std::move(r).error().context("removing the CHAP secret from libvirt");
     }
     if (attachment_id.empty()) return {};
@@ -141,8 +172,8 @@ Result<std::vector<Leftover>> SecretLifetime::find_leftovers(const std::string &
         } else {
             item.reason = fmt::format("no domain's disk references it (live or persistent XML){}: left "
                                       "by an interrupted connect or a host that never disconnected",
-                                      ids->empty() ? "" : fmt::format("; {} attachment record(s) never disconnected",
-                                                                      ids->size()));
+                                      recorded_users(*ids) == 0 ? "" : fmt::format("; {} attachment record(s) never "
+                                                                      "disconnected", recorded_users(*ids)));
         }
         return {};
     };

@@ -1,8 +1,10 @@
 // How long a volume's CHAP secret lives. The libvirt secret is per volume (its usage name), so several
 // attachments share it: two domains (multiattach), a retried connect, a connect whose disk the host has not
-// attached yet. Every connect records an attachment id in the AttachmentLedger; a secret goes only when no
-// record remains and no domain disk references it (live or persistent XML). Every step for one
-// volume runs under that volume's ledger lock, across processes.
+// attached yet. Every connect records an attachment id in the AttachmentLedger; a secret goes when no other
+// record remains. The domains' disks (live or persistent XML) are read as well only where records cannot tell:
+// a device_info without an attachment id, or a secret found with no record (unrecorded_users_id), until such
+// a read finds no disk using it. Every step for one volume runs under that volume's ledger lock, across
+// processes.
 #pragma once
 
 #include "core/log.hpp"
@@ -40,8 +42,8 @@ public:
     // For a connect that failed after acquire: drops its record, and the secret only when this connect created
     // it and nothing else uses it.
     Result<void> undo(const Hold &hold);
-    // Disconnect: the secret goes when no other record remains and no domain disk references it; then the
-    // record `attachment_id` goes ("" for a device_info without one: only the reference check applies).
+    // Disconnect: the secret goes when no other record remains (and, where records cannot tell, no domain disk
+    // references it); then the record `attachment_id` goes ("" for a device_info without one: the domains decide).
     Result<void> release(const std::string &usage, const std::string &attachment_id);
 
     // Secrets starting with `prefix` that no domain disk references (whatever their records say: cleanup runs
@@ -52,6 +54,8 @@ public:
 private:
     // Who else needs the secret (records other than `except`, domain disks): a reason, or "" when nobody.
     Result<std::string> other_users(const std::string &usage, const std::string &except);
+    Result<void> mark_unrecorded_users(const std::string &usage);
+    Result<void> remove_secret(const std::string &usage);
     Result<std::unique_ptr<LedgerLock>> lock(const std::string &usage);
 
     std::shared_ptr<libvirt::SecretStore> store_;

@@ -54,6 +54,7 @@ struct Host {
     std::shared_ptr<libvirt::MemorySecretStore> secrets = std::make_shared<libvirt::MemorySecretStore>();
     std::vector<libvirt::SecretReference> refs;
     std::mutex refs_mutex;
+    std::atomic<int> domain_reads{0};  // calls of the reference lister: each reads every domain's XML
     StateDir state;
 
     // One NetworkDiskPath per "process": each has its own FileLedger on the same state_dir, as separate
@@ -67,6 +68,7 @@ struct Host {
         };
         auto lister = [this]() -> Result<std::vector<libvirt::SecretReference>> {
             const std::lock_guard<std::mutex> g(refs_mutex);
+            ++domain_reads;
             return refs;
         };
         return std::make_unique<net_disk::NetworkDiskPath>(
@@ -122,19 +124,74 @@ TEST(SecretLifetime, MultiattachDetachFromOneKeepsTheOthersSecret) {
     EXPECT_FALSE(host.has_secret());
 }
 
-TEST(SecretLifetime, ADiskThatStillReferencesTheSecretKeepsIt) {
+TEST(SecretLifetime, RecordsAloneDecideForASecretThisDriverDefined) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    auto first = connect(*path, v);
+    auto second = connect(*path, v, "sdb");
+    ASSERT_TRUE(first.ok() && second.ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*second, 0).ok());
+    EXPECT_TRUE(host.has_secret());
+    ASSERT_TRUE(disconnect_json(*path, v, &*first, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+    // Neither connects nor disconnects read the domains: their cost does not grow with the host's guests.
+    EXPECT_EQ(host.domain_reads.load(), 0);
+}
+
+TEST(SecretLifetime, ASecretWithoutRecordsIsKeptWhileADomainDiskReferencesIt) {
+    Host host;
+    auto path = host.path();
+    const auto v = chap_volume();
+    // An attachment of a driver before records: its secret is defined, a stopped persistent domain's disk
+    // names it by UUID, and no record exists.
+    auto uuid = host.secrets->put_iscsi_secret(usage, "old driver", SecretString(password));
+    ASSERT_TRUE(uuid.ok());
+    host.refs = {{"old-dom", "config", "sdc", "", *uuid}};
+    auto info = connect(*path, v);
+    ASSERT_TRUE(info.ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*info, 0).ok());
+    EXPECT_TRUE(host.has_secret()) << "the old attachment's domain lost its secret";
+    EXPECT_EQ(host.domain_reads.load(), 1);
+    // A device_info carrying the reserved id is one without an id: it cannot drop the mark.
+    json::Value forged = *info;
+    forged["attachment_id"] = std::string(net_disk::unrecorded_users_id);
+    ASSERT_TRUE(disconnect_json(*path, v, &forged, 0).ok());
+    EXPECT_TRUE(host.has_secret());
+    // The domain lets go; the next attachment's disconnect finds no disk and removes the secret and the mark.
+    host.refs.clear();
+    auto again = connect(*path, v);
+    ASSERT_TRUE(again.ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*again, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+    EXPECT_TRUE(fs::is_empty(fs::path(host.state.dir()) / "attachments")) << "the unrecorded-users mark was left";
+    // From then on records decide alone.
+    const int reads = host.domain_reads.load();
+    auto fresh = connect(*path, v);
+    ASSERT_TRUE(fresh.ok());
+    ASSERT_TRUE(disconnect_json(*path, v, &*fresh, 0).ok());
+    EXPECT_EQ(host.domain_reads.load(), reads);
+}
+
+TEST(SecretLifetime, ADeviceInfoWithoutAnAttachmentIdIsDecidedByTheDomains) {
     Host host;
     auto path = host.path();
     const auto v = chap_volume();
     auto info = connect(*path, v);
     ASSERT_TRUE(info.ok());
-    // A v1 attachment (no record) in a stopped persistent domain, found by UUID.
-    host.refs = {{"old-dom", "config", "sdc", "", (*info)["secret_uuid"].as_string()}};
-    ASSERT_TRUE(disconnect_json(*path, v, &*info, 0).ok());
-    EXPECT_TRUE(host.has_secret());
-    host.refs.clear();
     json::Value v1 = *info;
     v1.remove("attachment_id");  // a device_info of an older driver still disconnects
+    net_disk::FileLedger ledger(host.state.dir(), 30s);
+    {
+        auto held = ledger.lock(usage);
+        ASSERT_TRUE(held.ok());
+        ASSERT_TRUE(ledger.clear(usage).ok());  // as for an attachment of a driver before records
+    }
+    host.refs = {{"old-dom", "live", "sdc", usage, ""}};
+    ASSERT_TRUE(disconnect_json(*path, v, &v1, 0).ok());
+    EXPECT_TRUE(host.has_secret());
+    EXPECT_EQ(host.domain_reads.load(), 1);
+    host.refs.clear();
     ASSERT_TRUE(disconnect_json(*path, v, &v1, 0).ok());
     EXPECT_FALSE(host.has_secret());
 }
