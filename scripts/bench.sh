@@ -8,7 +8,7 @@
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale scale_ephemeral osbrick lifecycle"
+#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick lifecycle"
 #        (re-runs only these stages; the other stages' last outputs stay in the report, each with its date),
 #        IVD_BENCH_CHURN_CYCLES (lifecycle's connect/disconnect cycles: 50, --quick 10; e.g. 3 to check a change)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
@@ -24,7 +24,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale scale_ephemeral osbrick lifecycle} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick lifecycle} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -43,9 +43,10 @@ bench=$build/tests/bench/ivd_bench
 raw=$out/raw
 if [ -n "${IVD_BENCH_ONLY:-}" ]; then
   # A subset re-runs those stages only: the other stages' outputs stay, and the report names each stage's date.
-  for s in $only; do rm -f "$raw/$s".* "$raw/${s}_"*; done
+  # Only percall has numbered outputs (percall_ours_N, ...): "scale" must not take scale_ephemeral's with it.
+  for s in $only; do rm -f "$raw/$s".* "$raw/${s}_"[a-z]*_[0-9]* "$raw/${s}_input".*; done
   sed -i '/^total /d' "$raw/durations.txt" 2>/dev/null || true
-  for s in $only; do sed -i "/^${s}[_ ]/d" "$raw/durations.txt" 2>/dev/null || true; done
+  for s in $only; do sed -i -E "/^${s}( |_[a-z]+_[0-9]+ )/d" "$raw/durations.txt" 2>/dev/null || true; done
 else
   rm -rf "$raw"
 fi
@@ -92,6 +93,10 @@ fi
 # The same with libvirt_ephemeral_secrets = true (CHAP secrets in libvirtd's memory only), against its own floor.
 [[ $only == *" scale_ephemeral "* ]] && stage scale_ephemeral "$bench" scale --domains "$domains" --volumes "$volumes" \
   --threads 1,2,4 --ephemeral-secrets
+# Ephemeral secrets and probe_portals = false: what is left of the driver's own cost once libvirt's secret files
+# and the login probe (a real iSCSI login to the one tgtd that serves all 1,000 sessions) are off.
+[[ $only == *" scale_noprobe "* ]] && stage scale_noprobe "$bench" scale --domains "$domains" --volumes "$volumes" \
+  --threads 1,2,4 --ephemeral-secrets --no-probe
 # One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
 [[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"
 # The lab's lifecycle guest (VmLab.HostPathLifecycle), scenarios 10 (extend) and 30 (churn, held-open map) only,

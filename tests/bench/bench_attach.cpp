@@ -204,14 +204,16 @@ private:
 class Plugin {
 public:
     // ephemeral_secrets: the driver's libvirt_ephemeral_secrets (CHAP secrets in libvirtd's memory only).
-    explicit Plugin(bool ephemeral_secrets = false) {
+    // probe_portals: the driver's probe_portals (false: the portal is not logged in to before the disk is made).
+    explicit Plugin(bool ephemeral_secrets = false, bool probe_portals = true) {
         const char *path = std::getenv("IVD_BENCH_MODULE");
         host_ = vd_host_table{sizeof(vd_host_table), nullptr, nullptr};
         auto m = volume_host::LoadedModule::load(path != nullptr ? path : IVD_MODULE_PATH, host_);
         if (!m) throw std::runtime_error("load: " + m.error().message);
         const std::string config = fmt::format(
-            R"({{"path":"network","initiator_name":"{}","disk_cache":"none","disk_io":"native","libvirt_ephemeral_secrets":"{}"}})",
-            bench_initiator, ephemeral_secrets ? "true" : "false");
+            R"({{"path":"network","initiator_name":"{}","disk_cache":"none","disk_io":"native","libvirt_ephemeral_secrets":"{}",)"
+            R"("probe_portals":"{}"}})",
+            bench_initiator, ephemeral_secrets ? "true" : "false", probe_portals ? "true" : "false");
         auto d = volume_host::DriverInstance::create(*m, config);
         if (!d) throw std::runtime_error("create: " + d.error().message);
         driver_ = std::move(*d);
@@ -402,7 +404,7 @@ int run_e2e(const Args &args) {
 }
 
 // --domains D (50) --volumes V (20) --threads "1,2,4" --async (stretch: detach by alias, collect events)
-// --ephemeral-secrets: the plugin runs with libvirt_ephemeral_secrets = true
+// --ephemeral-secrets: the plugin runs with libvirt_ephemeral_secrets = true; --no-probe: probe_portals = false
 int run_scale(const Args &args) {
     int n_domains = static_cast<int>(args.number("domains", 50));
     const int n_volumes = static_cast<int>(args.number("volumes", 20));
@@ -464,7 +466,9 @@ int run_scale(const Args &args) {
     out["mem_available_kib_with_domains"] = static_cast<Json::Int64>(mem_available_kib());
     const bool ephemeral_secrets = args.flag("ephemeral-secrets");
     out["plugin_secrets"] = ephemeral_secrets ? "ephemeral" : "persistent";
-    Plugin plugin(ephemeral_secrets);
+    const bool probe_portals = !args.flag("no-probe");
+    out["plugin_probe_portals"] = probe_portals;
+    Plugin plugin(ephemeral_secrets, probe_portals);
     const std::string our_prefix = fmt::format("iscsi-volume-driver:bench-scale-{}-", ::getpid());
 
     auto leftovers = [&](Json::Value &r) {

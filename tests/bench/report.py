@@ -224,7 +224,8 @@ def main():
                          f"{f(st['direct_stall_s'], 3)} s", '-', 'measured'))
 
     # 3. scale
-    for stage, label in (('scale', ''), ('scale_ephemeral', ', ephemeral secrets')):
+    for stage, label in (('scale', ''), ('scale_ephemeral', ', ephemeral secrets'),
+                         ('scale_noprobe', ', ephemeral secrets, no portal probe')):
         sc = load(os.path.join(raw, f'{stage}.json'))
         if not sc:
             continue
