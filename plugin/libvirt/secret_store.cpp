@@ -48,7 +48,9 @@ Result<SecretHandle> lookup(virConnectPtr conn, const std::string &usage_name) {
 }  // namespace
 
 Result<std::string> LibvirtSecretStore::put_iscsi_secret(const std::string &usage_name,
-                                                         const std::string &description, const SecretString &value) {
+                                                         const std::string &description, const SecretString &value,
+                                                         bool *created) {
+    if (created != nullptr) *created = false;
     return connection_->call([&](virConnectPtr conn) -> Result<std::string> {
         auto found = lookup(conn, usage_name);
         if (!found) return std::move(found).error();
@@ -75,6 +77,7 @@ Result<std::string> LibvirtSecretStore::put_iscsi_secret(const std::string &usag
             if (fresh) virSecretUndefine(secret.get());
             return e;
         }
+        if (created != nullptr) *created = fresh;
         return uuid_of(secret.get());
     });
 }
@@ -150,10 +153,13 @@ std::optional<Error> MemorySecretStore::take_failure() {
 }
 
 Result<std::string> MemorySecretStore::put_iscsi_secret(const std::string &usage_name,
-                                                        const std::string &description, const SecretString &value) {
+                                                        const std::string &description, const SecretString &value,
+                                                        bool *created) {
     const std::lock_guard<std::mutex> lock(mutex_);
+    if (created != nullptr) *created = false;
     if (auto f = take_failure()) return std::move(*f);
     auto it = entries_.find(usage_name);
+    if (created != nullptr) *created = it == entries_.end();
     if (it == entries_.end()) {
         const std::uint64_t n = next_id_++;
         Entry e{fmt::format("00000000-0000-4000-8000-{:012x}", n), description, value};

@@ -24,10 +24,11 @@ struct SecretEntry {
 class SecretStore {
 public:
     virtual ~SecretStore() = default;
-    // Defines the secret when absent (else keeps it), sets its value, returns its UUID. A secret defined by
-    // this call is undefined again when setting the value fails.
+    // Defines the secret when absent (else keeps it), sets its value, returns its UUID; `*created` (when given)
+    // says whether this call defined it. A secret defined by this call is undefined again when setting the value
+    // fails.
     virtual Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
-                                                 const SecretString &value) = 0;
+                                                 const SecretString &value, bool *created = nullptr) = 0;
     // Succeeds when the secret is already gone.
     virtual Result<void> remove_iscsi_secret(const std::string &usage_name) = 0;
     // The UUID of the secret with this usage, or nullopt when there is none.
@@ -52,7 +53,7 @@ public:
                                 xml::SecretStorage storage = xml::SecretStorage::persistent)
         : connection_(std::move(connection)), storage_(storage) {}
     Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
-                                         const SecretString &value) override;
+                                         const SecretString &value, bool *created = nullptr) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
     Result<std::optional<std::string>> find_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;
@@ -69,7 +70,7 @@ private:
 class MemorySecretStore final : public SecretStore {
 public:
     Result<std::string> put_iscsi_secret(const std::string &usage_name, const std::string &description,
-                                         const SecretString &value) override;
+                                         const SecretString &value, bool *created = nullptr) override;
     Result<void> remove_iscsi_secret(const std::string &usage_name) override;
     Result<std::optional<std::string>> find_iscsi_secret(const std::string &usage_name) override;
     Result<std::vector<std::string>> list_iscsi_secret_usages(std::string_view prefix) override;

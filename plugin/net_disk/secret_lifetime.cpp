@@ -83,14 +83,13 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
     if (!id) return std::move(id).error();
     auto held = lock(usage);
     if (!held) return std::move(held).error();
-    auto existing = store_->find_iscsi_secret(usage);
-    if (!existing) return std::move(existing).error().context("looking the CHAP secret up in libvirt");
-    if (*existing) {
+    bool created = false;
+    auto uuid = store_->put_iscsi_secret(usage, description, password, &created);
+    if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
+    if (!created) {
         if (auto r = mark_unrecorded_users(usage); !r) return std::move(r).error();
     }
-    auto uuid = store_->put_iscsi_secret(usage, description, password);
-    if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
-    Hold hold{usage, std::move(uuid).value(), std::move(id).value(), !existing->has_value()};
+    Hold hold{usage, std::move(uuid).value(), std::move(id).value(), created};
     if (auto added = ledger_->add(usage, hold.attachment_id); !added) {
         if (hold.created) {
             auto users = other_users(usage, hold.attachment_id);

@@ -8,10 +8,13 @@ using ivd::libvirt::MemorySecretStore;
 
 TEST(MemorySecretStore, PutKeepsUuidAndReplacesValue) {
     MemorySecretStore store;
-    auto first = store.put_iscsi_secret("vol-1", "volume 1", SecretString("one"));
+    bool created = false;
+    auto first = store.put_iscsi_secret("vol-1", "volume 1", SecretString("one"), &created);
     ASSERT_TRUE(first) << first.error().message;
-    auto second = store.put_iscsi_secret("vol-1", "volume 1", SecretString("two"));
+    EXPECT_TRUE(created);
+    auto second = store.put_iscsi_secret("vol-1", "volume 1", SecretString("two"), &created);
     ASSERT_TRUE(second);
+    EXPECT_FALSE(created);
     EXPECT_EQ(*first, *second);
     ASSERT_TRUE(store.value_of("vol-1"));
     EXPECT_EQ(store.value_of("vol-1")->reveal(), "two");

@@ -151,10 +151,13 @@ TEST_F(SecretStoreTest, EphemeralSecretIsPrivateNeverOnDiskListedAndRemoved) {
 
 TEST_F(SecretStoreTest, UpdateKeepsTheSecretAndReplacesTheValue) {
     const std::string usage = prefix_ + "vol-1";
-    auto first = store_->put_iscsi_secret(usage, "d", SecretString("old-value"));
+    bool created = false;
+    auto first = store_->put_iscsi_secret(usage, "d", SecretString("old-value"), &created);
     ASSERT_TRUE(first) << first.error().message;
-    auto second = store_->put_iscsi_secret(usage, "d", SecretString("new-value"));
+    EXPECT_TRUE(created) << "the first put defines the secret";
+    auto second = store_->put_iscsi_secret(usage, "d", SecretString("new-value"), &created);
     ASSERT_TRUE(second) << second.error().message;
+    EXPECT_FALSE(created) << "the second put only sets the value";
     EXPECT_EQ(*first, *second);
     EXPECT_EQ(stored_value(*second), "new-value");
     auto listed = store_->list_iscsi_secret_usages(prefix_);
