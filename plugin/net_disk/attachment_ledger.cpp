@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -102,23 +101,6 @@ Result<void> write_record(const PrivateDir &dir, const Record &r) {
 }
 
 }  // namespace
-
-Result<std::string> new_attachment_id() {
-    std::array<unsigned char, 16> bytes{};
-    for (std::size_t got = 0; got < bytes.size();) {
-        const ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return make_error(Status::internal, fmt::format("getrandom: {}", std::strerror(errno)));
-        got += static_cast<std::size_t>(n);
-    }
-    constexpr std::string_view digits = "0123456789abcdef";
-    std::string id(bytes.size() * 2, '0');
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        id[2 * i] = digits[bytes[i] >> 4];
-        id[2 * i + 1] = digits[bytes[i] & 0xF];
-    }
-    return id;
-}
 
 bool valid_attachment_id(std::string_view id) {
     return id.size() == 32 &&

@@ -15,7 +15,8 @@
 
 namespace ivd::net_disk {
 
-// A fresh attachment id: 128 random bits as 32 lowercase hex digits.
+// A fresh attachment id, unique on this host: 32 lowercase hex digits, a random per-thread prefix and a count
+// (attachment_id.cpp).
 Result<std::string> new_attachment_id();
 // True when `id` has the form new_attachment_id() produces.
 bool valid_attachment_id(std::string_view id);
