@@ -147,7 +147,9 @@ std::string printable(std::string_view s) {
 // from reals by how they were written, and passes each event on.
 class Limiter {
 public:
-    Limiter(const ParseLimits &limits, Events &events) : limits_(limits), events_(events) { keys_.reserve(32); }
+    Limiter(const ParseLimits &limits, Events &events) : limits_(limits), events_(events), keys_(open_keys()) {
+        keys_.clear();
+    }
 
     bool Null() { return events_.null(), true; }
     bool Bool(bool b) { return events_.boolean(b), true; }
@@ -192,6 +194,16 @@ private:
     }
 
     using Keys = std::vector<std::string_view>;
+
+    // One list per thread, reused: an allocation per parse was measurable per call. Parses do not nest.
+    static Keys &open_keys() {
+        thread_local Keys keys = [] {
+            Keys k;
+            k.reserve(64);
+            return k;
+        }();
+        return keys;
+    }
 
     // A 64-bit signature of each key (its first and last 8 bytes and its length) in a small open-addressing
     // set: keys with distinct signatures are distinct. An equal signature proves nothing; the exact comparison
@@ -283,7 +295,7 @@ private:
 
     const ParseLimits &limits_;
     Events &events_;
-    Keys keys_;  // keys of the open objects, innermost last
+    Keys &keys_;  // keys of the open objects, innermost last (views into this parse's text)
     int depth_ = 0;
     std::string failure_;
 };

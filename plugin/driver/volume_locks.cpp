@@ -2,27 +2,29 @@
 
 namespace ivd {
 
-VolumeLocks::Guard::Guard(VolumeLocks &owner, std::string key, Entry *entry)
-    : owner_(owner), key_(std::move(key)), entry_(entry) {
+VolumeLocks::Guard::Guard(VolumeLocks &owner, const std::string &key, Entry *entry)
+    : owner_(owner), key_(key), entry_(entry) {
     entry_->mutex.lock();
 }
 
 VolumeLocks::Guard::~Guard() {
     entry_->mutex.unlock();
     const std::lock_guard<std::mutex> lock(owner_.mutex_);
-    if (--entry_->users == 0) owner_.entries_.erase(key_);  // keep the map as small as the work in flight
+    // Found first: erase(key_) would be handed a reference into the node it frees.
+    if (--entry_->users == 0) owner_.entries_.erase(owner_.entries_.find(key_));  // as small as the work in flight
 }
 
 VolumeLocks::Guard VolumeLocks::lock(const std::string &key) {
+    const std::string *stored = nullptr;
     Entry *entry = nullptr;
     {
         const std::lock_guard<std::mutex> lock(mutex_);
-        auto &slot = entries_[key];
-        if (!slot) slot = std::make_unique<Entry>();
-        ++slot->users;
-        entry = slot.get();
+        auto &[name, slot] = *entries_.try_emplace(key).first;
+        ++slot.users;
+        stored = &name;
+        entry = &slot;
     }
-    return Guard(*this, key, entry);
+    return Guard(*this, *stored, entry);
 }
 
 std::size_t VolumeLocks::size() const {

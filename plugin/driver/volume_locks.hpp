@@ -1,7 +1,6 @@
 // Serialises calls for the same volume while letting different volumes proceed in parallel.
 #pragma once
 
-#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -17,14 +16,14 @@ class VolumeLocks {
 public:
     class Guard {
     public:
-        Guard(VolumeLocks &owner, std::string key, Entry *entry);
+        Guard(VolumeLocks &owner, const std::string &key, Entry *entry);
         Guard(const Guard &) = delete;
         Guard &operator=(const Guard &) = delete;
         ~Guard();
 
     private:
         VolumeLocks &owner_;
-        std::string key_;
+        const std::string &key_;  // the map's own key: elements stay put while users > 0
         Entry *entry_;
     };
 
@@ -33,7 +32,7 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+    std::unordered_map<std::string, Entry> entries_;  // node-based: an Entry never moves
 };
 
 }  // namespace ivd

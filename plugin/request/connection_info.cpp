@@ -206,17 +206,42 @@ struct TargetLists {
     const Field *luns = nullptr;
 };
 
+// Cinder repeats target_portal / target_iqn as the lists' first entries, and multipath backends often list one
+// IQN for every portal: a text already accepted is taken as it was (its checks depend on the text alone).
+template <class Value, class FromTarget>
+const Value *accepted_before(const Field &entry, const Fields &f, int single_slot, const std::optional<Value> &single,
+                             int list_slot, const std::vector<Target> &earlier, FromTarget from_target) {
+    if (!entry.is_string()) return nullptr;
+    if (const Field *s = f.get(single_slot); single && s != nullptr && s->text() == entry.text()) return &*single;
+    for (std::size_t j = 0; j < earlier.size(); ++j) {
+        if (f.item(list_slot, j).text() == entry.text()) return &from_target(earlier[j]);
+    }
+    return nullptr;
+}
+
 // Entry i of the lists (target_iqn / target_lun standing in for a missing list, as os-brick does).
 Result<Target> list_entry(const Fields &f, const TargetLists &lists, const SingleTarget &single, std::size_t i,
-                          const Where &dw) {
+                          const std::vector<Target> &earlier, const Where &dw) {
     Target t;
-    auto p = read_portal(f.item(target_portals, i), dw.key("target_portals").index(i));
-    if (!p) return std::move(p).error();
-    t.portal = std::move(p).value();
+    const Field &portal = f.item(target_portals, i);
+    if (const Portal *same = accepted_before(portal, f, target_portal, single.portal, target_portals, earlier,
+                                             [](const Target &e) -> const Portal & { return e.portal; })) {
+        t.portal = *same;
+    } else {
+        auto p = read_portal(portal, dw.key("target_portals").index(i));
+        if (!p) return std::move(p).error();
+        t.portal = std::move(p).value();
+    }
     if (lists.iqns != nullptr) {
-        auto q = read_iscsi_name(f.item(target_iqns, i), dw.key("target_iqns").index(i));
-        if (!q) return std::move(q).error();
-        t.iqn = std::move(q).value();
+        const Field &iqn = f.item(target_iqns, i);
+        if (const std::string *same = accepted_before(iqn, f, target_iqn, single.iqn, target_iqns, earlier,
+                                                      [](const Target &e) -> const std::string & { return e.iqn; })) {
+            t.iqn = *same;
+        } else {
+            auto q = read_iscsi_name(iqn, dw.key("target_iqns").index(i));
+            if (!q) return std::move(q).error();
+            t.iqn = std::move(q).value();
+        }
     } else {
         t.iqn = *single.iqn;
     }
@@ -246,7 +271,7 @@ Result<std::vector<Target>> read_target_lists(const Fields &f, const TargetLists
     std::vector<Target> targets;
     targets.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-        auto t = list_entry(f, lists, single, i, dw);
+        auto t = list_entry(f, lists, single, i, targets, dw);
         if (!t) return std::move(t).error();
         for (std::size_t j = 0; j < targets.size(); ++j) {
             if (targets[j] == *t) {
