@@ -39,6 +39,7 @@ public:
     virtual Result<void> add(const std::string &usage, const std::string &id) = 0;
     // A missing record is not an error (disconnect is idempotent).
     virtual Result<void> remove(const std::string &usage, const std::string &id) = 0;
+    // Every record of `usage` at once, the mark included (the file goes unread).
     virtual Result<void> clear(const std::string &usage) = 0;
     // Every usage with at least one record (for cleanup).
     virtual Result<std::vector<std::string>> usages() = 0;

@@ -60,9 +60,13 @@ Result<std::string> SecretLifetime::other_users(const std::string &usage, const 
 }
 
 Result<void> SecretLifetime::remove_secret(const std::string &usage) {
-    if (auto r = store_->remove_iscsi_secret(usage); !r) return r;
-    // Nobody else holds it: drop the unrecorded-users mark with it.
-    return ledger_->remove(usage, std::string(unrecorded_users_id));
+    if (auto r = store_->remove_iscsi_secret(usage); !r) {
+        return std::move(r).error().context("removing the CHAP secret from libvirt");
+    }
+    // Nobody else holds it (other_users read the records under this lock): what is left in its record file is at
+    // most the caller's own record and the unrecorded-users mark, so the file goes whole, unread.
+    if (auto r = ledger_->clear(usage); !r) return std::move(r).error().context("removing the attachment records");
+    return {};
 }
 
 Result<void> SecretLifetime::mark_unrecorded_users(const std::string &usage) {
@@ -127,11 +131,8 @@ Result<void> SecretLifetime::release(const std::string &usage, const std::string
     // Decide before changing anything: a failed check leaves the record, so the disconnect can be retried.
     auto users = other_users(usage, attachment_id);
     if (!users) return std::move(users).error();
-    if (!users->empty()) {
-        log_.info("net_disk", "secret {} kept: {}", usage, *users);
-    } else if (auto r = remove_secret(usage); !r) {
-        return std::move(r).error().context("removing the CHAP secret from libvirt");
-    }
+    if (users->empty()) return remove_secret(usage);  // its own record goes with the secret's
+    log_.info("net_disk", "secret {} kept: {}", usage, *users);
     if (attachment_id.empty()) return {};
     if (auto r = ledger_->remove(usage, attachment_id); !r) return std::move(r).error().context("removing the attachment record");
     return {};

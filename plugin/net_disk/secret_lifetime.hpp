@@ -43,7 +43,8 @@ public:
     // it and nothing else uses it.
     Result<void> undo(const Hold &hold);
     // Disconnect: the secret goes when no other record remains (and, where records cannot tell, no domain disk
-    // references it); then the record `attachment_id` goes ("" for a device_info without one: the domains decide).
+    // references it), and the volume's record file with it; otherwise only the record `attachment_id` goes ("" for
+    // a device_info without one: the domains decide). One read of the records either way.
     Result<void> release(const std::string &usage, const std::string &attachment_id);
 
     // Secrets starting with `prefix` that no domain disk references (whatever their records say: cleanup runs
@@ -55,6 +56,7 @@ private:
     // Who else needs the secret (records other than `except`, domain disks): a reason, or "" when nobody.
     Result<std::string> other_users(const std::string &usage, const std::string &except);
     Result<void> mark_unrecorded_users(const std::string &usage);
+    // The secret and its whole record file (call only when other_users found nobody).
     Result<void> remove_secret(const std::string &usage);
     Result<std::unique_ptr<LedgerLock>> lock(const std::string &usage);
 

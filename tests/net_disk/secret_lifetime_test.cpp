@@ -50,15 +50,51 @@ struct StateDir {
     std::string dir() const { return (root / "state").string(); }
 };
 
+// The real FileLedger, with its calls counted: attachments, add and remove each read the record file once;
+// clear deletes it unread.
+class CountingLedger final : public net_disk::AttachmentLedger {
+public:
+    struct Calls {
+        std::atomic<int> attachments{0}, add{0}, remove{0}, clear{0};
+        int record_reads() const { return attachments + add + remove; }
+        void reset() { attachments = add = remove = clear = 0; }
+    };
+    CountingLedger(std::string state_dir, std::chrono::milliseconds lock_timeout, Calls &calls)
+        : file_(std::move(state_dir), lock_timeout), calls_(calls) {}
+    Result<std::unique_ptr<net_disk::LedgerLock>> lock(const std::string &usage) override { return file_.lock(usage); }
+    Result<std::set<std::string>> attachments(const std::string &usage) override {
+        ++calls_.attachments;
+        return file_.attachments(usage);
+    }
+    Result<void> add(const std::string &usage, const std::string &id) override {
+        ++calls_.add;
+        return file_.add(usage, id);
+    }
+    Result<void> remove(const std::string &usage, const std::string &id) override {
+        ++calls_.remove;
+        return file_.remove(usage, id);
+    }
+    Result<void> clear(const std::string &usage) override {
+        ++calls_.clear;
+        return file_.clear(usage);
+    }
+    Result<std::vector<std::string>> usages() override { return file_.usages(); }
+
+private:
+    net_disk::FileLedger file_;
+    Calls &calls_;
+};
+
 struct Host {
     std::shared_ptr<libvirt::MemorySecretStore> secrets = std::make_shared<libvirt::MemorySecretStore>();
     std::vector<libvirt::SecretReference> refs;
     std::mutex refs_mutex;
     std::atomic<int> domain_reads{0};  // calls of the reference lister: each reads every domain's XML
+    CountingLedger::Calls ledger_calls;  // of every path's ledger
     StateDir state;
 
-    // One NetworkDiskPath per "process": each has its own FileLedger on the same state_dir, as separate
-    // volume-host processes would.
+    // One NetworkDiskPath per "process": each has its own (counted) FileLedger on the same state_dir, as
+    // separate volume-host processes would.
     std::unique_ptr<net_disk::NetworkDiskPath> path(std::chrono::milliseconds lock_timeout = 30s) {
         request::NetDiskConfig config;
         auto prober = [](const std::vector<request::Target> &t, const iscsi::ProbeOptions &) {
@@ -72,7 +108,8 @@ struct Host {
             return refs;
         };
         return std::make_unique<net_disk::NetworkDiskPath>(
-            config, Logger{}, secrets, prober, lister, std::make_shared<net_disk::FileLedger>(state.dir(), lock_timeout));
+            config, Logger{}, secrets, prober, lister,
+            std::make_shared<CountingLedger>(state.dir(), lock_timeout, ledger_calls));
     }
     bool has_secret() { return secrets->value_of(usage).has_value(); }
 };
@@ -146,6 +183,19 @@ TEST_F(SecretLifetime, RecordsAloneDecideForASecretThisDriverDefined) {
     EXPECT_EQ(host.domain_reads.load(), 0);
 }
 
+// The disconnect that removes the secret decides on one read of the record file and then deletes it: no
+// further read to drop the attachment's own record or the unrecorded-users mark.
+TEST_F(SecretLifetime, ADisconnectThatRemovesTheSecretReadsTheRecordsOnce) {
+    json::Value info;
+    ASSERT_TRUE(connect_once(info));
+    host.ledger_calls.reset();
+    ASSERT_TRUE(disconnect_json(*path, v, &info, 0).ok());
+    EXPECT_FALSE(host.has_secret());
+    EXPECT_EQ(host.ledger_calls.record_reads(), 1);
+    EXPECT_EQ(host.ledger_calls.clear.load(), 1);
+    EXPECT_TRUE(fs::is_empty(fs::path(host.state.dir()) / "attachments"));
+}
+
 TEST_F(SecretLifetime, ASecretWithoutRecordsIsKeptWhileADomainDiskReferencesIt) {
     // An attachment of a driver before records: its secret is defined, a stopped persistent domain's disk
     // names it by UUID, and no record exists.
@@ -166,8 +216,10 @@ TEST_F(SecretLifetime, ASecretWithoutRecordsIsKeptWhileADomainDiskReferencesIt) 
     host.refs.clear();
     json::Value again;
     ASSERT_TRUE(connect_once(again));
+    host.ledger_calls.reset();
     ASSERT_TRUE(disconnect_json(*path, v, &again, 0).ok());
     EXPECT_FALSE(host.has_secret());
+    EXPECT_EQ(host.ledger_calls.record_reads(), 1) << "the record and the mark go in one deletion, unread";
     EXPECT_TRUE(fs::is_empty(fs::path(host.state.dir()) / "attachments")) << "the unrecorded-users mark was left";
     // From then on records decide alone.
     const int reads = host.domain_reads.load();
