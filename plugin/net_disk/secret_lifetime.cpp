@@ -69,18 +69,6 @@ Result<void> SecretLifetime::remove_secret(const std::string &usage) {
     return {};
 }
 
-Result<void> SecretLifetime::mark_unrecorded_users(const std::string &usage) {
-    auto ids = ledger_->attachments(usage);
-    if (!ids) return std::move(ids).error().context("reading the attachment records");
-    if (!ids->empty()) return {};  // recorded users, or already marked
-    // A secret with no record: a driver before attachment records defined it, or the records were lost. Its
-    // users are unknown, so its disconnects read the domains until one finds none.
-    if (auto r = ledger_->add(usage, std::string(unrecorded_users_id)); !r) {
-        return std::move(r).error().context("recording that the secret has unrecorded users");
-    }
-    return {};
-}
-
 Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, const std::string &description,
                                                      const SecretString &password) {
     auto id = new_attachment_id();
@@ -90,11 +78,13 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
     bool created = false;
     auto uuid = store_->put_iscsi_secret(usage, description, password, &created);
     if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
-    if (!created) {
-        if (auto r = mark_unrecorded_users(usage); !r) return std::move(r).error();
-    }
     Hold hold{usage, std::move(uuid).value(), std::move(id).value(), created};
-    if (auto added = ledger_->add(usage, hold.attachment_id); !added) {
+    // A secret found defined with no record (a driver before attachment records defined it, or the records were
+    // lost) has users nobody recorded: the ledger marks it with this record, so its disconnects read the domains
+    // until one finds none.
+    auto added = created ? ledger_->add(usage, hold.attachment_id)
+                         : ledger_->add_to_found_secret(usage, hold.attachment_id);
+    if (!added) {
         if (hold.created) {
             auto users = other_users(usage, hold.attachment_id);
             if (users && users->empty()) {

@@ -50,13 +50,13 @@ struct StateDir {
     std::string dir() const { return (root / "state").string(); }
 };
 
-// The real FileLedger, with its calls counted: attachments, add and remove each read the record file once;
-// clear deletes it unread.
+// The real FileLedger, with its calls counted: attachments, add, add_to_found_secret and remove each read the
+// record file once; clear deletes it unread.
 class CountingLedger final : public net_disk::AttachmentLedger {
 public:
     struct Calls {
         std::atomic<int> attachments{0}, add{0}, remove{0}, clear{0};
-        int record_reads() const { return attachments + add + remove; }
+        int record_reads() const { return attachments + add + remove; }  // add counts add_to_found_secret too
         void reset() { attachments = add = remove = clear = 0; }
     };
     CountingLedger(std::string state_dir, std::chrono::milliseconds lock_timeout, Calls &calls)
@@ -69,6 +69,10 @@ public:
     Result<void> add(const std::string &usage, const std::string &id) override {
         ++calls_.add;
         return file_.add(usage, id);
+    }
+    Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override {
+        ++calls_.add;
+        return file_.add_to_found_secret(usage, id);
     }
     Result<void> remove(const std::string &usage, const std::string &id) override {
         ++calls_.remove;
@@ -194,6 +198,48 @@ TEST_F(SecretLifetime, ADisconnectThatRemovesTheSecretReadsTheRecordsOnce) {
     EXPECT_EQ(host.ledger_calls.record_reads(), 1);
     EXPECT_EQ(host.ledger_calls.clear.load(), 1);
     EXPECT_TRUE(fs::is_empty(fs::path(host.state.dir()) / "attachments"));
+}
+
+// A connect reads the records once: when it defines the secret, when it finds it recorded, and when it finds it
+// with no record (the unrecorded-users mark goes in the same write as its own record).
+TEST_F(SecretLifetime, AConnectReadsTheRecordsOnce) {
+    json::Value first, second, third;
+    ASSERT_TRUE(connect_once(first));
+    EXPECT_EQ(host.ledger_calls.record_reads(), 1);
+    host.ledger_calls.reset();
+    ASSERT_TRUE(connect_once(second, "sdb"));
+    EXPECT_EQ(host.ledger_calls.record_reads(), 1);
+    net_disk::FileLedger ledger(host.state.dir(), 30s);
+    {
+        auto held = ledger.lock(usage);
+        ASSERT_TRUE(held.ok());
+        ASSERT_TRUE(ledger.clear(usage).ok());  // the records were lost
+    }
+    host.ledger_calls.reset();
+    ASSERT_TRUE(connect_once(third, "sdc"));
+    EXPECT_EQ(host.ledger_calls.record_reads(), 1);
+    auto ids = ledger.attachments(usage);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(*ids, (std::set<std::string>{std::string(net_disk::unrecorded_users_id),
+                                           third["attachment_id"].as_string()}));
+}
+
+// Both ledgers: a found secret is marked only when it has no record yet.
+TEST_F(SecretLifetime, LedgersMarkAFoundSecretOnlyWithoutRecords) {
+    const std::string mark(net_disk::unrecorded_users_id), a(32, 'a'), b(32, 'b'), c(32, 'c');
+    net_disk::MemoryLedger memory;
+    net_disk::FileLedger file(host.state.dir(), 30s);
+    for (net_disk::AttachmentLedger *ledger : std::initializer_list<net_disk::AttachmentLedger *>{&memory, &file}) {
+        auto held = ledger->lock(usage);
+        ASSERT_TRUE(held.ok());
+        ASSERT_TRUE(ledger->add_to_found_secret(usage, a).ok());
+        ASSERT_TRUE(ledger->add_to_found_secret(usage, b).ok());
+        EXPECT_EQ(*ledger->attachments(usage), (std::set<std::string>{mark, a, b}));
+        ASSERT_TRUE(ledger->clear(usage).ok());
+        ASSERT_TRUE(ledger->add(usage, a).ok());
+        ASSERT_TRUE(ledger->add_to_found_secret(usage, c).ok());
+        EXPECT_EQ(*ledger->attachments(usage), (std::set<std::string>{a, c}));
+    }
 }
 
 TEST_F(SecretLifetime, ASecretWithoutRecordsIsKeptWhileADomainDiskReferencesIt) {
