@@ -100,6 +100,25 @@ Result<void> write_record(const PrivateDir &dir, const Record &r) {
     return dir.write_file(name, json::write(doc) + "\n");
 }
 
+void append_attachment(Record &r, std::string_view id) {
+    json::Value a = json::Value::object();
+    a.add("id", std::string(id));
+    a.add("created", static_cast<std::int64_t>(std::time(nullptr)));
+    r.attachments.append(std::move(a));
+}
+
+// One read and one write: `id`, and first the unrecorded-users mark when `mark_if_first` and there is no record.
+Result<void> add_to_record(const std::string &state_dir, const std::string &usage, const std::string &id,
+                           bool mark_if_first) {
+    auto dir = records_dir(state_dir);
+    if (!dir) return std::move(dir).error();
+    auto r = read_record(*dir, usage);
+    if (!r) return std::move(r).error();
+    if (mark_if_first && r->attachments.empty()) append_attachment(*r, unrecorded_users_id);
+    append_attachment(*r, id);
+    return write_record(*dir, *r);
+}
+
 }  // namespace
 
 bool valid_attachment_id(std::string_view id) {
@@ -161,15 +180,11 @@ Result<std::set<std::string>> FileLedger::attachments(const std::string &usage) 
 }
 
 Result<void> FileLedger::add(const std::string &usage, const std::string &id) {
-    auto dir = records_dir(state_dir_);
-    if (!dir) return std::move(dir).error();
-    auto r = read_record(*dir, usage);
-    if (!r) return std::move(r).error();
-    json::Value a = json::Value::object();
-    a.add("id", id);
-    a.add("created", static_cast<std::int64_t>(std::time(nullptr)));
-    r->attachments.append(std::move(a));
-    return write_record(*dir, *r);
+    return add_to_record(state_dir_, usage, id, false);
+}
+
+Result<void> FileLedger::add_to_found_secret(const std::string &usage, const std::string &id) {
+    return add_to_record(state_dir_, usage, id, true);
 }
 
 Result<void> FileLedger::remove(const std::string &usage, const std::string &id) {
@@ -230,6 +245,14 @@ Result<std::set<std::string>> MemoryLedger::attachments(const std::string &usage
 Result<void> MemoryLedger::add(const std::string &usage, const std::string &id) {
     const std::lock_guard<std::mutex> g(mutex_);
     records_[usage].insert(id);
+    return {};
+}
+
+Result<void> MemoryLedger::add_to_found_secret(const std::string &usage, const std::string &id) {
+    const std::lock_guard<std::mutex> g(mutex_);
+    std::set<std::string> &ids = records_[usage];
+    if (ids.empty()) ids.insert(std::string(unrecorded_users_id));
+    ids.insert(id);
     return {};
 }
 

@@ -38,8 +38,12 @@ public:
     // The rest expect the lock of `usage` to be held by the caller (usages() excepted).
     virtual Result<std::set<std::string>> attachments(const std::string &usage) = 0;
     virtual Result<void> add(const std::string &usage, const std::string &id) = 0;
+    // add() for a secret the connect found already defined: when `usage` has no record yet, some of the secret's
+    // users have none, so unrecorded_users_id is recorded with `id`, in the same read and write.
+    virtual Result<void> add_to_found_secret(const std::string &usage, const std::string &id) = 0;
     // A missing record is not an error (disconnect is idempotent).
     virtual Result<void> remove(const std::string &usage, const std::string &id) = 0;
+    // Every record of `usage` at once, the mark included (the file goes unread).
     virtual Result<void> clear(const std::string &usage) = 0;
     // Every usage with at least one record (for cleanup).
     virtual Result<std::vector<std::string>> usages() = 0;
@@ -56,6 +60,7 @@ public:
     Result<std::unique_ptr<LedgerLock>> lock(const std::string &usage) override;
     Result<std::set<std::string>> attachments(const std::string &usage) override;
     Result<void> add(const std::string &usage, const std::string &id) override;
+    Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override;
     Result<void> remove(const std::string &usage, const std::string &id) override;
     Result<void> clear(const std::string &usage) override;
     Result<std::vector<std::string>> usages() override;
@@ -74,6 +79,7 @@ public:
     Result<std::unique_ptr<LedgerLock>> lock(const std::string &usage) override;
     Result<std::set<std::string>> attachments(const std::string &usage) override;
     Result<void> add(const std::string &usage, const std::string &id) override;
+    Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override;
     Result<void> remove(const std::string &usage, const std::string &id) override;
     Result<void> clear(const std::string &usage) override;
     Result<std::vector<std::string>> usages() override;

@@ -60,20 +60,12 @@ Result<std::string> SecretLifetime::other_users(const std::string &usage, const 
 }
 
 Result<void> SecretLifetime::remove_secret(const std::string &usage) {
-    if (auto r = store_->remove_iscsi_secret(usage); !r) return r;
-    // Nobody else holds it: drop the unrecorded-users mark with it.
-    return ledger_->remove(usage, std::string(unrecorded_users_id));
-}
-
-Result<void> SecretLifetime::mark_unrecorded_users(const std::string &usage) {
-    auto ids = ledger_->attachments(usage);
-    if (!ids) return std::move(ids).error().context("reading the attachment records");
-    if (!ids->empty()) return {};  // recorded users, or already marked
-    // A secret with no record: a driver before attachment records defined it, or the records were lost. Its
-    // users are unknown, so its disconnects read the domains until one finds none.
-    if (auto r = ledger_->add(usage, std::string(unrecorded_users_id)); !r) {
-        return std::move(r).error().context("recording that the secret has unrecorded users");
+    if (auto r = store_->remove_iscsi_secret(usage); !r) {
+        return std::move(r).error().context("removing the CHAP secret from libvirt");
     }
+    // Nobody else holds it (other_users read the records under this lock): what is left in its record file is at
+    // most the caller's own record and the unrecorded-users mark, so the file goes whole, unread.
+    if (auto r = ledger_->clear(usage); !r) return std::move(r).error().context("removing the attachment records");
     return {};
 }
 
@@ -86,11 +78,13 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
     bool created = false;
     auto uuid = store_->put_iscsi_secret(usage, description, password, &created);
     if (!uuid) return std::move(uuid).error().context("defining the CHAP secret in libvirt");
-    if (!created) {
-        if (auto r = mark_unrecorded_users(usage); !r) return std::move(r).error();
-    }
     Hold hold{usage, std::move(uuid).value(), std::move(id).value(), created};
-    if (auto added = ledger_->add(usage, hold.attachment_id); !added) {
+    // A secret found defined with no record (a driver before attachment records defined it, or the records were
+    // lost) has users nobody recorded: the ledger marks it with this record, so its disconnects read the domains
+    // until one finds none.
+    auto added = created ? ledger_->add(usage, hold.attachment_id)
+                         : ledger_->add_to_found_secret(usage, hold.attachment_id);
+    if (!added) {
         if (hold.created) {
             auto users = other_users(usage, hold.attachment_id);
             if (users && users->empty()) {
@@ -127,11 +121,8 @@ Result<void> SecretLifetime::release(const std::string &usage, const std::string
     // Decide before changing anything: a failed check leaves the record, so the disconnect can be retried.
     auto users = other_users(usage, attachment_id);
     if (!users) return std::move(users).error();
-    if (!users->empty()) {
-        log_.info("net_disk", "secret {} kept: {}", usage, *users);
-    } else if (auto r = remove_secret(usage); !r) {
-        return std::move(r).error().context("removing the CHAP secret from libvirt");
-    }
+    if (users->empty()) return remove_secret(usage);  // its own record goes with the secret's
+    log_.info("net_disk", "secret {} kept: {}", usage, *users);
     if (attachment_id.empty()) return {};
     if (auto r = ledger_->remove(usage, attachment_id); !r) return std::move(r).error().context("removing the attachment record");
     return {};

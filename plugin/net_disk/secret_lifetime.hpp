@@ -37,13 +37,14 @@ public:
         bool created = false;  // this connect defined the secret
     };
     // Defines the secret when absent, (re)sets its value (a rotated password takes effect), records a new
-    // attachment.
+    // attachment (with the unrecorded-users mark for a secret found without records) in one read and write.
     Result<Hold> acquire(const std::string &usage, const std::string &description, const SecretString &password);
     // For a connect that failed after acquire: drops its record, and the secret only when this connect created
     // it and nothing else uses it.
     Result<void> undo(const Hold &hold);
     // Disconnect: the secret goes when no other record remains (and, where records cannot tell, no domain disk
-    // references it); then the record `attachment_id` goes ("" for a device_info without one: the domains decide).
+    // references it), and the volume's record file with it; otherwise only the record `attachment_id` goes ("" for
+    // a device_info without one: the domains decide). One read of the records either way.
     Result<void> release(const std::string &usage, const std::string &attachment_id);
 
     // Secrets starting with `prefix` that no domain disk references (whatever their records say: cleanup runs
@@ -54,7 +55,7 @@ public:
 private:
     // Who else needs the secret (records other than `except`, domain disks): a reason, or "" when nobody.
     Result<std::string> other_users(const std::string &usage, const std::string &except);
-    Result<void> mark_unrecorded_users(const std::string &usage);
+    // The secret and its whole record file (call only when other_users found nobody).
     Result<void> remove_secret(const std::string &usage);
     Result<std::unique_ptr<LedgerLock>> lock(const std::string &usage);
 
