@@ -4,6 +4,7 @@ import faulthandler
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -48,7 +49,7 @@ def _dump_green_threads(fd):
 @pytest.fixture(autouse=True)
 def hang_watchdog(request):
     """Green stacks 5 s before the deadline (from a real OS thread: threading may be eventlet's), then
-    faulthandler prints every OS thread's stack and exits the process."""
+    faulthandler prints every OS thread's stack and exits the process. A hang at exit: pytest_unconfigure."""
     fd = _real_stderr(request.config)
     native = sys.modules["eventlet.patcher"].original("threading") if "eventlet.patcher" in sys.modules \
         else threading
@@ -64,9 +65,18 @@ def hang_watchdog(request):
     watcher.start()
     faulthandler.dump_traceback_later(HANG_DEADLINE_S, exit=True, file=fd)
     yield
-    faulthandler.cancel_dump_traceback_later()
     done.set()
     watcher.join()
+    # Armed again until the next test's setup: the teardown and setup of module and session fixtures.
+    faulthandler.dump_traceback_later(HANG_DEADLINE_S, exit=True, file=fd)
+
+
+def pytest_unconfigure(config):
+    """A hang at interpreter exit (C++ static destructors, libvirt loop threads) is past faulthandler, which
+    Python's finalisation stops: SIGALRM's default action ends the process instead (killed by signal 14)."""
+    faulthandler.cancel_dump_traceback_later()  # it writes to the fd pytest's capture closes next
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(int(HANG_DEADLINE_S))
 
 
 @pytest.fixture(scope="session")
