@@ -5,6 +5,9 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -14,8 +17,32 @@ namespace {
 
 void never_fires(int, void *) noexcept {}
 
-// Our loop thread. Destroyed at process exit (or at unload, if pinning failed): stops and joins the thread,
-// so no code of this module runs after it.
+// How long process exit waits for our loop thread. libvirt's default loop is one GLib context shared with the
+// host's loop threads; a host thread that dies while it owns the context (Python ends daemon threads at exit
+// with pthread_exit, possibly in the middle of dispatching an event) leaves it owned forever, and our thread
+// waits for it forever: an unbounded join would hang the host's exit.
+constexpr auto stop_wait = std::chrono::seconds(2);
+
+// What the loop thread and its owner share; the thread keeps it alive when it is abandoned (see ~DefaultLoop).
+struct LoopState {
+    std::atomic<bool> stop{false};
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool exited = false;
+};
+
+void run_loop(LoopState &state) {
+    while (!state.stop.load()) {
+        if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const std::lock_guard<std::mutex> lock(state.mutex);
+    state.exited = true;
+    state.cv.notify_all();
+}
+
+// Our loop thread. Destroyed at process exit (or at unload, if pinning failed): stops and joins the thread, so
+// no code of this module runs after it; a thread that cannot stop in time (the loop is wedged, see stop_wait)
+// is left behind instead: the module is pinned, and the process is ending.
 class DefaultLoop {
 public:
     bool start() noexcept {
@@ -23,11 +50,8 @@ public:
         // A disabled timer whose only job is to wake the loop when it must stop.
         wake_timer_ = virEventAddTimeout(-1, never_fires, nullptr, nullptr);
         try {
-            thread_ = std::thread([this] {
-                while (!stop_.load()) {
-                    if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                }
-            });
+            state_ = std::make_shared<LoopState>();
+            thread_ = std::thread([state = state_] { run_loop(*state); });
         } catch (...) {
             return false;
         }
@@ -36,14 +60,21 @@ public:
 
     ~DefaultLoop() {
         if (!thread_.joinable()) return;
-        stop_.store(true);
+        state_->stop.store(true);
         if (wake_timer_ >= 0) virEventUpdateTimeout(wake_timer_, 0);  // interrupts the poll at once
+        std::unique_lock<std::mutex> lock(state_->mutex);
+        if (!state_->cv.wait_for(lock, stop_wait, [this] { return state_->exited; })) {
+            lock.unlock();
+            thread_.detach();
+            return;
+        }
+        lock.unlock();
         thread_.join();
         if (wake_timer_ >= 0) virEventRemoveTimeout(wake_timer_);
     }
 
 private:
-    std::atomic<bool> stop_{false};
+    std::shared_ptr<LoopState> state_;
     int wake_timer_ = -1;
     std::thread thread_;
 };

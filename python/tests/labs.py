@@ -18,6 +18,13 @@ import time
 import xml.etree.ElementTree as ET
 
 _serial = 0
+# Every tool the labs run answers in well under a second; a hung one fails the test with a TimeoutExpired
+# that names it, instead of hanging it.
+TOOL_TIMEOUT_S = 60
+
+
+def _run(argv, **kwargs):
+    return subprocess.run(argv, timeout=TOOL_TIMEOUT_S, **kwargs)
 
 
 def _die_with_parent():
@@ -55,8 +62,8 @@ class TgtdLab:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError("tgtd exited at start: " + open(self.dir + "/tgtd.log").read())
-            r = subprocess.run(self._tgtadm_argv(["--lld", "iscsi", "--op", "show", "--mode", "portal"]),
-                               env=self.env, capture_output=True, text=True)
+            r = _run(self._tgtadm_argv(["--lld", "iscsi", "--op", "show", "--mode", "portal"]),
+                     env=self.env, capture_output=True, text=True)
             if r.returncode == 0 and self.portal in r.stdout:
                 break
             if time.monotonic() > deadline:
@@ -67,7 +74,7 @@ class TgtdLab:
         return ["tgtadm", "-C", str(self.control_port)] + args
 
     def tgtadm(self, *args):
-        r = subprocess.run(self._tgtadm_argv(list(args)), env=self.env, capture_output=True, text=True)
+        r = _run(self._tgtadm_argv(list(args)), env=self.env, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("tgtadm %s failed: %s%s" % (" ".join(args), r.stdout, r.stderr))
         return r.stdout
@@ -130,10 +137,10 @@ class TgtdLab:
     def stop(self):
         if self.proc.poll() is None:
             for tid in self.tids:
-                subprocess.run(self._tgtadm_argv(["--lld", "iscsi", "--op", "delete", "--force", "--mode", "target",
-                                                  "--tid", str(tid)]), env=self.env, capture_output=True)
-            subprocess.run(self._tgtadm_argv(["--op", "delete", "--mode", "system"]), env=self.env,
-                           capture_output=True)
+                _run(self._tgtadm_argv(["--lld", "iscsi", "--op", "delete", "--force", "--mode", "target",
+                                        "--tid", str(tid)]), env=self.env, capture_output=True)
+            _run(self._tgtadm_argv(["--op", "delete", "--mode", "system"]), env=self.env,
+                 capture_output=True)
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
@@ -155,7 +162,7 @@ def _lock(name, op):
 
 
 def _virsh_ok():
-    return subprocess.run(["virsh", "-c", URI, "version"], capture_output=True).returncode == 0
+    return _run(["virsh", "-c", URI, "version"], capture_output=True).returncode == 0
 
 
 def _ensure_libvirtd():
@@ -163,16 +170,16 @@ def _ensure_libvirtd():
     fd = _lock("start.lock", fcntl.LOCK_EX)
     try:
         if not _virsh_ok():
-            subprocess.run(["groupadd", "-r", "libvirt-qemu"], capture_output=True)
-            subprocess.run(["useradd", "-r", "-g", "libvirt-qemu", "-d", "/var/lib/libvirt", "-M", "-s",
-                            "/usr/sbin/nologin", "libvirt-qemu"], capture_output=True)
+            _run(["groupadd", "-r", "libvirt-qemu"], capture_output=True)
+            _run(["useradd", "-r", "-g", "libvirt-qemu", "-d", "/var/lib/libvirt", "-M", "-s",
+                  "/usr/sbin/nologin", "libvirt-qemu"], capture_output=True)
             conf = "/etc/libvirt/qemu.conf"
             text = open(conf).read() if os.path.exists(conf) else ""
             keep = [l for l in text.splitlines() if not l.split("=")[0].strip() in ("user", "group", "stdio_handler")]
             with open(conf + ".ivd-py.tmp", "w") as f:
                 f.write("\n".join(keep + ['user = "root"', 'group = "root"', 'stdio_handler = "file"']) + "\n")
             os.rename(conf + ".ivd-py.tmp", conf)
-            subprocess.run(["/usr/sbin/libvirtd", "--daemon"], check=True)
+            _run(["/usr/sbin/libvirtd", "--daemon"], check=True)
             deadline = time.monotonic() + 60
             while not _virsh_ok():
                 if time.monotonic() > deadline:
@@ -246,8 +253,8 @@ class LibvirtLab:
             self.qmp({"execute": "block-export-add", "arguments": {"type": "nbd", "id": name, "node-name": node,
                                                                    "name": name, "writable": False}})
             try:
-                r = subprocess.run(["qemu-io", "-r", "-f", "raw", "nbd+unix:///%s?socket=%s" % (name, sock), "-c",
-                                    "read -v %d %d" % (offset, length)], capture_output=True, text=True)
+                r = _run(["qemu-io", "-r", "-f", "raw", "nbd+unix:///%s?socket=%s" % (name, sock), "-c",
+                          "read -v %d %d" % (offset, length)], capture_output=True, text=True)
             finally:
                 self.qmp({"execute": "block-export-del", "arguments": {"id": name}})
         finally:

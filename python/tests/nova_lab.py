@@ -25,6 +25,10 @@ connection_uri = qemu:///system
 volume_drivers = iscsi={module_name}
 volume_driver_dir = {module_dir}
 volume_module_privsep = {privsep}
+# Bounded for the lab (Nova: 8 x 20 s per detach): the device-removed event comes in milliseconds here; a lost
+# one costs 10 s, a device that never goes fails with DeviceDetachFailed in 30 s, well inside a test's deadline.
+device_detach_attempts = 3
+device_detach_timeout = 10
 
 [volume_module_iscsi]
 path = network
