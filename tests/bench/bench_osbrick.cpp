@@ -3,18 +3,22 @@
 // portals, CHAP on, one LUN. In the guest, tests/vm_lab/guest_bench.py alternates connect + disconnect through
 // volume-host and the module with os-brick's ISCSIConnector(use_multipath=True), checks that both end with the same
 // dm device (WWID) over the same paths and that nothing is left after each disconnect, and prints one console
-// line per cycle; this side collects them into one JSON document on stdout (progress and console on stderr).
+// line per cycle (with each variant's time per step, steps_ms); this side collects them into one JSON document on
+// stdout (progress and console on stderr), with per-step medians of both side by side.
 #include "bench_common.hpp"
 #include "bench_main.hpp"
 #include "vm_lab_runner.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace ivd::bench {
 
@@ -40,6 +44,47 @@ Json::Value persistent_leftovers(const Json::Value &cycles, const std::string &v
         const Json::Value &left = c["left_after_10s"];
         for (const auto &k : left.getMemberNames()) out[k] = out.get(k, 0).asInt() + 1;
         if (c["failed"].asBool()) out["failed_cycles"] = out.get("failed_cycles", 0).asInt() + 1;
+    }
+    return out;
+}
+
+// Per step, both variants' medians over the counted cycles (guest_bench.py's steps_ms: the same step names for ours
+// and os-brick, documented there), connect then disconnect: [{phase, step, ours_ms, osbrick_ms, ratio}, ...].
+Json::Value step_medians(const Json::Value &cycles) {
+    static const std::map<std::string, std::vector<std::string>> order{
+        {"connect", {"prepare", "login", "scan", "device", "wwid", "mp_add", "paths", "map", "ready", "total", "call",
+                     "sleep", "sleep_all"}},
+        {"disconnect", {"find", "flush", "remove", "remove_wait", "logout", "rest", "total", "call", "sleep",
+                        "sleep_all"}}};
+    Json::Value out(Json::arrayValue);
+    for (const char *phase : {"connect", "disconnect"}) {
+        std::vector<std::string> names = order.at(phase);
+        for (const auto &c : cycles) {  // a step the list does not know yet goes last, not lost
+            for (const auto &n : c["steps_ms"][phase].getMemberNames()) {
+                if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+            }
+        }
+        for (const auto &name : names) {
+            Json::Value row(Json::objectValue);
+            row["phase"] = phase;
+            row["step"] = name;
+            for (const char *variant : {"ours", "osbrick"}) {
+                std::vector<double> v;
+                for (const auto &c : cycles) {
+                    const Json::Value &ms = c["steps_ms"][phase][name];
+                    if (c["variant"].asString() == variant && !c["warmup"].asBool() && !c["failed"].asBool() &&
+                        ms.isNumeric()) {
+                        v.push_back(ms.asDouble());
+                    }
+                }
+                row[std::string(variant) + "_n"] = static_cast<Json::UInt64>(v.size());
+                row[std::string(variant) + "_ms"] = v.empty() ? Json::Value() : Json::Value(median(v));
+            }
+            if (row["ours_ms"].isNumeric() && row["osbrick_ms"].isNumeric() && row["ours_ms"].asDouble() > 0) {
+                row["ratio"] = row["osbrick_ms"].asDouble() / row["ours_ms"].asDouble();
+            }
+            if (row["ours_n"].asUInt64() + row["osbrick_n"].asUInt64() > 0) out.append(row);
+        }
     }
     return out;
 }
@@ -162,6 +207,8 @@ int run_osbrick(const Args &args) {
             per_round.append(ratios.back());
         }
     }
+    // Where each variant's connect and disconnect spend their time, step by step, in the same cycles.
+    out["steps_ms"] = step_medians(cycles);
     out["ratio_osbrick_to_ours_per_round"] = per_round;
     out["ratio_osbrick_to_ours"] = summary(ratios);
     out["target_ratio"] = 3.0;

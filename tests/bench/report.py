@@ -60,6 +60,46 @@ def load_text(lc):
     return f"load avg (1 min) during the run {f(ld['min'], 1)}-{f(ld['max'], 1)}, median {f(ld['median'], 1)}" if ld else 'load not sampled'
 
 
+STEP_WHAT = {
+    'prepare': 'before the paths (ours: resolve, identity probe, TPGT, journal)',
+    'login': 'slowest path: node record, CHAP, iscsiadm --login',
+    'scan': 'slowest path: LUN scan',
+    'device': 'slowest path: waiting for sdX',
+    'wwid': 'WWID read (ours: slowest path; os-brick: calling thread)',
+    'mp_add': 'multipath -a + multipathd add path',
+    'paths': 'per-path phase, wall',
+    'map': 'after the paths until the dm is there',
+    'ready': 'dm there -> returned (ours: a block read through the dm)',
+    'total': 'inside the call',
+    'call': 'as timed (ours: + volume-host process)',
+    'sleep': 'time.sleep, calling thread',
+    'sleep_all': 'time.sleep, every thread',
+    'find': 'what to take down',
+    'flush': 'multipath -f',
+    'remove': 'sdX delete + wait until gone',
+    'remove_wait': 'of which: waiting for sdX to go',
+    'logout': 'iscsiadm --logout, node delete',
+    'rest': 'remainder of total',
+}
+
+
+def osbrick_step_lines(ob):
+    """Table 6a: where the real-kernel connect and disconnect spend their time, per step, ours beside os-brick."""
+    steps = ob.get('steps_ms') or []
+    if not steps:
+        return []
+    lines = ['', f"### 6a real-kernel connect and disconnect per step, ours vs os-brick "
+             f"{(ob.get('setup') or {}).get('os_brick', '?')} (medians over the same {ob['rounds']} rounds, "
+             f"{ob['accel']} guest)", '',
+             'Step names and what each covers for both: tests/vm_lab/guest_bench.py. Per-path steps are the slowest '
+             "path's; steps overlap (os-brick's main loop runs beside its path threads), so they do not add up.", '',
+             '| phase | step | what | ours ms | os-brick ms | os-brick / ours |', '|---|---|---|---|---|---|']
+    for r in steps:
+        lines.append(f"| {r['phase']} | {r['step']} | {STEP_WHAT.get(r['step'], '')} | {f(r.get('ours_ms'), 0)} | "
+                     f"{f(r.get('osbrick_ms'), 0)} | {f(r.get('ratio'))} |")
+    return lines
+
+
 def lifecycle_rows(lc, res, rows):
     """Rows 8: extend and the churn from raw/lifecycle.json (tests/bench/vm_lifecycle.py). No target: recorded."""
     if not lc or not lc.get('complete'):
@@ -352,6 +392,8 @@ def main():
              '| benchmark | measure | result | target | verdict |', '|---|---|---|---|---|']
     for r in rows:
         lines.append('| ' + ' | '.join(str(x).replace('|', '/') for x in r) + ' |')
+    if 'osbrick' in res:
+        lines += osbrick_step_lines(res['osbrick'])
     dates = {}
     for path in sorted(glob.glob(os.path.join(raw, '*.json'))):
         stage = os.path.basename(path)[:-5].split('_')[0]

@@ -7,7 +7,8 @@ PORTAL2, IQN, ROUNDS, WARMUP) and /lab/ci-lun1.json (connection_info: it holds t
 reaches the console: every line printed is redacted). Prints on the console:
   VMLAB BENCH setup {json}      versions, os-brick import + setup time (not part of any cycle)
   VMLAB BENCH cycle {json}      one per variant per round: connect_s, disconnect_s, cycle_s, dm, wwid, paths,
-                                leftovers after disconnect; os-brick's time in time.sleep by call site
+                                leftovers after disconnect; os-brick's time in time.sleep by call site; steps_ms:
+                                each variant's time per step (STEPS below), same names for both
   VMLAB BENCH summary {json}    medians per variant, paired ratio (os-brick / ours) per round and its median
   VMLAB ERROR ...               anything that went wrong (redacted)
 
@@ -16,7 +17,41 @@ WWID, leftovers) are outside, and each timed call starts after `udevadm settle` 
 for udev still digesting the other's events on the guest's one vCPU. Ours is a fresh volume-host process per call (process start, dlopen, create are in
 the time); os-brick runs in this long-lived process with oslo.privsep's client mode off (privileged calls run
 in-process, as os-brick's own unit tests do), so it pays neither interpreter start-up nor a privsep daemon.
+
+Steps (steps_ms, milliseconds per cycle). Ours: from the driver's own "steps:" info line (volume-host's stderr, the
+log level is info; the line holds step names, a volume key, portals and times, never a secret). os-brick: its
+ISCSIConnector's and LinuxSCSI's methods on this one connector are wrapped (StepMeter: each call, arguments and result
+unchanged, only timed; patched in this process only). Per-path steps are the slowest path's (both variants attach
+the paths in parallel threads); steps overlap, so they do not add up to the total:
+  connect     prepare  before the paths: ours resolve, probe (a login that reads the LU's identity), TPGT, journal;
+                       os-brick lock and ips/iqns/luns
+              login    slowest path: node record, CHAP settings, iscsiadm --login (ours: + the target lock;
+                       os-brick: _connect_to_iscsi_portal, lock included)
+              scan     slowest path: the LUN scan (os-brick: get_hctl + scan_iscsi)
+              device   slowest path: waiting for sdX (os-brick: the rest of _connect_vol, device_name_by_hctl polls
+                       and their time.sleep(1))
+              wwid     ours: slowest path's WWID read; os-brick: get_sysfs_wwn on the calling thread
+              mp_add   ours: slowest path's multipath -a wait + multipathd add path (retried until taken);
+                       os-brick: multipath -a + multipathd add path on the calling thread
+              paths    the per-path phase, first path start to last path done (wall)
+              map      ours: wait for the dm after the paths; os-brick: last path done -> find_sysfs_multipath_dm
+                       first answered the dm (0 when the dm came first)
+              ready    ours: the dm reads a block + the result; os-brick: the dm found (or last path) -> return (its
+                       loop's last time.sleep(1), thread joins)
+              total    inside the call (ours: the driver's total; os-brick: connect_volume)
+              call     as timed by this bench (ours: + volume-host's process start, dlopen, exit)
+              sleep    os-brick only: time.sleep on the calling thread (sleep_all: every thread)
+  disconnect  find     what to take down (ours: find; os-brick: _get_connection_devices)
+              flush    multipath -f (os-brick: flush_multipath_device, flush_device_io)
+              remove   ours: sdX delete + waits until multipathd lists them no more (remove, unlisted, mp_del);
+                       os-brick: remove_connection minus its flush (multipathd del path, delete,
+                       wait_for_volumes_removal: its 0.5 s polls, also apart as remove_wait)
+              logout   iscsiadm --logout and node delete (ours: sessions, logout, node;
+                       os-brick: _disconnect_connection)
+              rest     the remainder of total (ours: journal; os-brick: locks, decorators)
+              total, call, sleep as for connect
 """
+import functools
 import glob
 import json
 import logging
@@ -204,6 +239,151 @@ class SleepMeter:
         time.sleep = counting_sleep
 
 
+# --- os-brick's steps: its methods on this connector wrapped, each call timed (behaviour unchanged) -------------------
+
+class StepMeter:
+    """Seconds per step and per thread, and the calling thread's milestones, for one connect or disconnect."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.t0 = time.monotonic()
+        self.threads = {}    # thread ident -> {step: seconds, '_start': first path start, '_end': last path end}
+        self.dm_at = None    # when find_sysfs_multipath_dm first answered a dm on the calling thread
+
+    def add(self, step, start, dt):
+        with self.lock:
+            th = self.threads.setdefault(threading.get_ident(), {})
+            th[step] = th.get(step, 0.0) + dt
+            if step == 'path':
+                th['_start'] = min(th.get('_start', start), start)
+                th['_end'] = max(th.get('_end', 0.0), start + dt)
+
+    def wrap(self, obj, name, step, on_result=None):
+        real = getattr(obj, name)  # the bound method (decorators included): the instance attribute shadows it
+        meter = self
+
+        @functools.wraps(real)
+        def timed(*args, **kwargs):
+            t = time.monotonic()
+            try:
+                result = real(*args, **kwargs)
+            finally:
+                meter.add(step, t, time.monotonic() - t)
+            if on_result:
+                on_result(result)
+            return result
+
+        setattr(obj, name, timed)
+
+    def install(self, connector):
+        def dm_found(result):
+            if result and self.dm_at is None and threading.current_thread() is threading.main_thread():
+                self.dm_at = time.monotonic()
+
+        c, ls = connector, connector._linuxscsi
+        for obj, name, step in ((c, '_connect_vol', 'path'), (c, '_connect_to_iscsi_portal', 'login'),
+                                (ls, 'get_hctl', 'scan'), (ls, 'scan_iscsi', 'scan'),
+                                (ls, 'device_name_by_hctl', 'device_poll'), (ls, 'get_sysfs_wwn', 'wwid'),
+                                (ls, 'multipath_add_wwid', 'mp_add'), (ls, 'multipath_add_path', 'mp_add'),
+                                (c, '_get_connection_devices', 'find'), (ls, 'remove_connection', 'remove_connection'),
+                                (ls, 'flush_multipath_device', 'flush'), (ls, 'flush_device_io', 'flush'),
+                                (ls, 'multipath_del_path', 'mp_del'), (ls, 'remove_scsi_device', 'remove_device'),
+                                (ls, 'wait_for_volumes_removal', 'removal_wait'),
+                                (c, '_disconnect_connection', 'logout')):
+            self.wrap(obj, name, step)
+        self.wrap(ls, 'find_sysfs_multipath_dm', 'map_check', dm_found)
+
+    def main(self):
+        return self.threads.get(threading.main_thread().ident, {})
+
+    def connect_steps(self, end, sleeps):
+        paths = [th for th in self.threads.values() if 'path' in th]
+        main = self.main()
+        out = {'total': end - self.t0}
+        if paths:
+            start, paths_end = min(th['_start'] for th in paths), max(th['_end'] for th in paths)
+            out['prepare'] = start - self.t0
+            out['login'] = max(th.get('login', 0.0) for th in paths)
+            out['scan'] = max(th.get('scan', 0.0) for th in paths)
+            out['device'] = max(th['path'] - th.get('login', 0.0) - th.get('scan', 0.0) for th in paths)
+            out['paths'] = paths_end - start
+            out['map'] = max(0.0, self.dm_at - paths_end) if self.dm_at else end - paths_end
+            out['ready'] = end - max(self.dm_at or end, paths_end)
+        out['wwid'] = main.get('wwid', 0.0)
+        out['mp_add'] = main.get('mp_add', 0.0)
+        return self.with_sleeps(out, sleeps)
+
+    def disconnect_steps(self, end, sleeps):
+        main = self.main()
+        total = end - self.t0
+        out = {'total': total, 'find': main.get('find', 0.0), 'flush': main.get('flush', 0.0),
+               'remove': main.get('remove_connection', 0.0) - main.get('flush', 0.0), 'logout': main.get('logout', 0.0)}
+        out['rest'] = total - main.get('find', 0.0) - main.get('remove_connection', 0.0) - main.get('logout', 0.0)
+        out['remove_wait'] = main.get('removal_wait', 0.0)  # part of remove: os-brick's 0.5 s polls for sdX to go
+        return self.with_sleeps(out, sleeps)
+
+    @staticmethod
+    def with_sleeps(out, sleeps):
+        sites, main_s = sleeps
+        out['sleep'] = main_s
+        out['sleep_all'] = sum(v[1] for v in sites.values())
+        return {k: round(v * 1000, 1) for k, v in out.items()}
+
+
+# --- ours' steps: the driver's "steps:" info line ("steps: connect VOL total=NNms a=NNms PORTAL{b=NNms ...} ...") ----
+
+STEPS_LINE = re.compile(r'\bsteps: (connect|disconnect) \S+ (?:failed )?(total=\d+ms.*)$')
+STEP_GROUP = re.compile(r'(\S+)\{([^}]*)\}')
+STEP_KV = re.compile(r'(\w+)=(\d+)ms')
+
+
+def step_sums(text):
+    out = {}
+    for k, v in STEP_KV.findall(text):
+        out[k] = out.get(k, 0) + int(v)  # a step logged more than once (logout per session) is summed
+    return out
+
+
+def parse_steps(stderr, phase):
+    """The last "steps:" line of this phase: (top-level steps, {portal: its steps}), or None."""
+    found = None
+    for line in stderr.splitlines():
+        m = STEPS_LINE.search(line)
+        if m and m.group(1) == phase:
+            found = m.group(2)
+    if found is None:
+        return None
+    groups = {label: step_sums(inner) for label, inner in STEP_GROUP.findall(found)}
+    return step_sums(STEP_GROUP.sub(' ', found)), groups
+
+
+def ours_steps(stderr, phase, call_s):
+    parsed = parse_steps(stderr, phase)
+    if parsed is None:
+        return None
+    top, paths = parsed
+
+    def slowest(*names):
+        return max((sum(p.get(n, 0) for n in names) for p in paths.values()), default=0)
+
+    def of(*names):
+        return sum(top.get(n, 0) for n in names)
+
+    out = {'total': top.get('total', 0), 'call': round(call_s * 1000, 1)}
+    if phase == 'connect':
+        out.update(prepare=of('prepare', 'discovery', 'find_attached', 'reconnect', 'probe', 'tpgt', 'journal'),
+                   login=slowest('lock', 'login', 'session'), scan=slowest('scan'), device=slowest('device'),
+                   wwid=slowest('wwid'), mp_add=slowest('whitelist', 'mp_add'), paths=of('paths'), map=of('map'),
+                   ready=of('ready', 'result'))
+    else:
+        out.update(find=of('find'), flush=of('flush'), remove=of('remove', 'unlisted', 'mp_del'),
+                   logout=of('sessions', 'logout', 'node'), rest=of('journal', 'journal_end', 'mp_del_map'))
+    return out
+
+
 def setup_osbrick():
     t = time.monotonic()
     logging.basicConfig(filename=LOGS + '/osbrick.log', level=logging.INFO)  # nova's default level, never the console
@@ -228,51 +408,60 @@ def setup_osbrick():
 class Ours:
     name = 'ours'
 
-    def connect(self):
+    def run(self, phase, argv, stdout):
+        """volume-host PHASE: (exit status, stdout, seconds); its stderr (the driver's log, info level) appended to
+        logs/ours-PHASE.log and its "steps:" line kept as self.steps[PHASE]."""
         t = time.monotonic()
-        with open(LOGS + '/ours-connect.log', 'ab') as log:
-            r = subprocess.run(VH + ['connect', CI_FILE, RUN + '/connector.json', '--disk-info', '{"dev":"vdb"}'],
-                               stdout=subprocess.PIPE, stderr=log)
+        r = subprocess.run(VH + argv, stdout=stdout, stderr=subprocess.PIPE)
         dt = time.monotonic() - t
+        with open(f'{LOGS}/ours-{phase}.log', 'ab') as log:
+            log.write(r.stderr)
+        self.steps[phase] = ours_steps(r.stderr.decode(errors='replace'), phase, dt)
         if r.returncode != 0:
-            raise RuntimeError(f'volume-host connect exited {r.returncode} (see {LOGS}/ours-connect.log)')
+            raise RuntimeError(f'volume-host {phase} exited {r.returncode} (see {LOGS}/ours-{phase}.log)')
+        return r.stdout, dt
+
+    def connect(self):
+        self.steps = {}
+        out, dt = self.run('connect', ['connect', CI_FILE, RUN + '/connector.json', '--disk-info', '{"dev":"vdb"}'],
+                           subprocess.PIPE)
         with open(RUN + '/device_info.json', 'wb') as f:
-            f.write(r.stdout)
-        info = json.loads(r.stdout)
+            f.write(out)
+        info = json.loads(out)
         return dt, info.get('path', ''), info
 
     def disconnect(self, _info):
-        t = time.monotonic()
-        with open(LOGS + '/ours-disconnect.log', 'ab') as log:
-            r = subprocess.run(VH + ['disconnect', CI_FILE, RUN + '/device_info.json'],
-                               stdout=subprocess.DEVNULL, stderr=log)
-        dt = time.monotonic() - t
-        if r.returncode != 0:
-            raise RuntimeError(f'volume-host disconnect exited {r.returncode} (see {LOGS}/ours-disconnect.log)')
-        return dt
+        return self.run('disconnect', ['disconnect', CI_FILE, RUN + '/device_info.json'], subprocess.DEVNULL)[1]
 
 
 class OsBrick:
     name = 'osbrick'
 
-    def __init__(self, connector, props, meter):
-        self.c, self.props, self.meter = connector, props, meter
+    def __init__(self, connector, props, meter, steps):
+        self.c, self.props, self.meter, self.step_meter = connector, props, meter, steps
 
     def connect(self):
+        self.steps = {}
         self.meter.reset()
-        t = time.monotonic()
+        self.step_meter.reset()
+        t = self.step_meter.t0
         info = self.c.connect_volume(dict(self.props))
-        dt = time.monotonic() - t
+        end = time.monotonic()
         self.connect_sleeps = self.meter.snapshot()
-        return dt, (info or {}).get('path', ''), info
+        self.steps['connect'] = dict(self.step_meter.connect_steps(end, self.connect_sleeps),
+                                     call=round((end - t) * 1000, 1))
+        return end - t, (info or {}).get('path', ''), info
 
     def disconnect(self, info):
         self.meter.reset()
-        t = time.monotonic()
+        self.step_meter.reset()
+        t = self.step_meter.t0
         self.c.disconnect_volume(dict(self.props), info)
-        dt = time.monotonic() - t
+        end = time.monotonic()
         self.disconnect_sleeps = self.meter.snapshot()
-        return dt
+        self.steps['disconnect'] = dict(self.step_meter.disconnect_steps(end, self.disconnect_sleeps),
+                                        call=round((end - t) * 1000, 1))
+        return end - t
 
 
 def sleeps_json(sleeps):
@@ -320,6 +509,7 @@ def one_cycle(variant, rnd, expected_paths, warmup):
         rec['left_after_10s'] = left
         if left:
             force_clean()
+    rec['steps_ms'] = getattr(variant, 'steps', {})
     if isinstance(variant, OsBrick):
         rec['osbrick_sleep_connect'] = sleeps_json(variant.connect_sleeps)
         rec['osbrick_sleep_disconnect'] = sleeps_json(variant.disconnect_sleeps)
@@ -369,6 +559,8 @@ def main():
     meter = SleepMeter()
     connector, import_s = setup_osbrick()
     meter.install()
+    step_meter = StepMeter()
+    step_meter.install(connector)
     import importlib.metadata as md
     pkgs = {}
     rc, out = run(['dpkg-query', '-W', '-f', '${Package} ${Version}\n', 'open-iscsi', 'multipath-tools', 'udev',
@@ -380,7 +572,7 @@ def main():
                   'packages': pkgs, 'osbrick_import_setup_s': round(import_s, 3), 'rounds': rounds, 'warmup': warmup,
                   'privsep': 'in-process (client mode off)', 'left_before': leftovers_full()})
 
-    variants = [Ours(), OsBrick(connector, props, meter)]
+    variants = [Ours(), OsBrick(connector, props, meter, step_meter)]
     records = []
     # Warm-up (not counted): page cache, udev rules, both variants' first multipath -a of the WWID.
     for i in range(rounds + warmup):
