@@ -110,6 +110,12 @@ public:
 
     // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
     virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
+    // Whether multipath's wwids file lists the WWID now (multipath_wwids_file; false when it cannot tell): a
+    // connect's record then says the entry is not its own, and a cleanup leaves it.
+    virtual bool multipath_wwid_listed(const std::string &wwid) {
+        static_cast<void>(wwid);
+        return false;
+    }
     // Removes the WWID from multipath's wwids file again (multipath -w): cleanup, for an entry the journal says
     // its attachment added.
     virtual Result<void> multipath_forget_wwid(const std::string &wwid) = 0;

@@ -30,9 +30,10 @@ Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::V
         record.paths.push_back(std::move(p));
     }
     if (!*before) {
-        // The wwids entry multipath -a adds is ours to remove only when this LU had no device on the host before.
+        // The wwids entry multipath -a adds is ours to remove only when this LU had no device on the host before
+        // and the file did not list it already (an earlier attach's entry, which a disconnect leaves).
         record.wwid = usable.expected_wwid;
-        record.wwid_added = !lu_present;
+        record.wwid_added = !lu_present && !ops_->multipath_wwid_listed(usable.expected_wwid);
     }
     auto entry = std::make_unique<JournalEntry>(*journal_, log_, std::move(lock).value(), std::move(record),
                                                 std::move(before).value());

@@ -247,6 +247,7 @@ constexpr Row rows[] = {
     {"dev_root", into<absolute_path, &C::dev_root>},
     {"udev_data_dir", into<absolute_path, &C::udev_data_dir>},
     {"iscsi_node_dir", into<absolute_path, &C::iscsi_node_dir>},
+    {"multipath_wwids_file", into<absolute_path, &C::multipath_wwids_file>},
     {"lock_dir", into<absolute_path, &C::lock_dir>},
     {"device_wait_timeout_ms", into<any_ms, &C::device_wait_timeout>},
     {"login_timeout_ms", into<any_ms, &C::login_timeout>},

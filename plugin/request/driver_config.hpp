@@ -95,6 +95,8 @@ struct HostPathOptions {
     // device only after that. No such directory (no udev): nothing is waited for.
     std::string udev_data_dir = "/run/udev/data";
     std::string iscsi_node_dir = "/etc/iscsi/nodes";  // open-iscsi's node records (CHAP goes in here)
+    // multipath-tools' wwids file, read only: a WWID it lists already needs no `multipath -a` on connect.
+    std::string multipath_wwids_file = "/etc/multipath/wwids";
     // flock files per (portal, IQN). Root's alone (0700, checked: see core/private_dir.hpp), never /run/lock,
     // where any user can create the directory first, plant symlinks or hold the locks.
     std::string lock_dir = "/run/iscsi-volume-driver/locks";

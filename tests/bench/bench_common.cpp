@@ -128,7 +128,9 @@ SimulatedHost::~SimulatedHost() {
     std::filesystem::remove_all(dir, ec);
 }
 
-std::unique_ptr<Driver> SimulatedHost::make_driver(long device_wait_ms, long multipath_wait_ms) const {
+std::unique_ptr<Driver> SimulatedHost::make_driver(long device_wait_ms, long multipath_wait_ms,
+                                                   void (*log)(void *, std::int32_t, const char *, const char *),
+                                                   void *log_data) const {
     Json::Value c(Json::objectValue);
     for (const auto &[k, v] : config) c[k] = v;
     c["device_wait_timeout_ms"] = std::to_string(device_wait_ms);
@@ -139,7 +141,7 @@ std::unique_ptr<Driver> SimulatedHost::make_driver(long device_wait_ms, long mul
     facts.capabilities.multipath = true;
     facts.initiator = initiator;
     parts.facts = facts;
-    auto created = Driver::create(to_json(c).c_str(), {}, std::move(parts));
+    auto created = Driver::create(to_json(c).c_str(), Logger(log, log_data), std::move(parts));
     if (!created) throw std::runtime_error("driver: " + created.error().message);
     return std::move(created).value();
 }

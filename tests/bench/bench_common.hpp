@@ -59,7 +59,10 @@ struct SimulatedHost {
     SimulatedHost &operator=(const SimulatedHost &) = delete;
 
     // A driver on the host path with multipath, pointed at this host (host facts given, not detected).
-    std::unique_ptr<Driver> make_driver(long device_wait_ms, long multipath_wait_ms) const;
+    // `log`/`log_data`: the driver's log callback (none by default).
+    std::unique_ptr<Driver> make_driver(long device_wait_ms, long multipath_wait_ms,
+                                        void (*log)(void *, std::int32_t, const char *, const char *) = nullptr,
+                                        void *log_data = nullptr) const;
 
     std::filesystem::path dir;
     std::string base;      // where dir was made

@@ -8,6 +8,11 @@
 // attached. The simulated kernel is one keeper process for all sessions, idle unless asked, so the wall time is
 // the driver's and the tools'; the stand-ins still do a little more per call as their tree grows (a real
 // kernel's sysfs and tools differ), so the wall-time ratio is an upper bound.
+// Split per tool: each stand-in run logs its own wall time (its main() to exit) and read() calls to
+// DIR/tool_costs.log, summed per call by kind (`iscsiadm -m node --login`, `multipath -a`, `multipathd add path`,
+// ...); what the keeper does for iscsiadm (the logins themselves) is in iscsiadm's wall time, not its reads. The
+// driver's own step times (its "steps:" log line: probe, each path's login/scan/device/mp_add, map wait, ready)
+// are per call too; a path step is the slowest path's.
 #include "bench_common.hpp"
 #include "bench_main.hpp"
 
@@ -17,10 +22,17 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -60,17 +72,115 @@ std::size_t lines_in(const fs::path &file) {
     return n;
 }
 
+// What the stand-in runs of one kind cost within one call: runs, their wall ms and read() calls, summed.
+struct ToolCost {
+    double runs = 0, ms = 0, reads = 0;
+};
+using ToolCosts = std::map<std::string, ToolCost>;
+using Steps = std::map<std::string, double>;  // step name -> ms
+
+// A run's kind from its argv line: "iscsiadm -m node --op new", "iscsiadm -m node --login", "multipath -a",
+// "multipathd add path", "dmsetup remove" (never a WWID, device or IQN: those differ per call).
+std::string tool_kind(const std::string &argv_line) {
+    std::istringstream in(argv_line);
+    std::vector<std::string> w;
+    for (std::string t; in >> t;) w.push_back(t);
+    if (w.empty()) return "?";
+    auto has = [&](const char *x) { return std::find(w.begin(), w.end(), x) != w.end(); };
+    auto after = [&](const char *x) -> std::string {
+        auto it = std::find(w.begin(), w.end(), x);
+        return it != w.end() && it + 1 != w.end() ? *(it + 1) : std::string();
+    };
+    if (w[0] == "iscsiadm") {
+        const std::string mode = "iscsiadm -m " + after("-m");
+        if (has("--login")) return mode + " --login";
+        if (has("--logout")) return mode + " --logout";
+        const std::string op = !after("--op").empty() ? after("--op") : after("-o");
+        return op.empty() ? mode : mode + " --op " + op;
+    }
+    if (w[0] == "multipathd" && w.size() >= 3) return w[0] + " " + w[1] + " " + w[2];
+    return w.size() >= 2 ? w[0] + " " + w[1] : w[0];
+}
+
+// DIR/tool_costs.log (sim_common.hpp: open_sim): made empty here, so the stand-ins log their costs to it.
+class ToolCostLog {
+public:
+    explicit ToolCostLog(fs::path file) : file_(std::move(file)) { std::ofstream(file_, std::ios::trunc); }
+    // The runs logged since the last take (every run of a call has exited when the call returns).
+    ToolCosts take() {
+        std::ifstream in(file_);
+        in.seekg(static_cast<std::streamoff>(offset_));
+        ToolCosts out;
+        for (std::string line; std::getline(in, line);) {
+            offset_ += line.size() + 1;
+            const std::size_t a = line.find('\t'), b = line.find('\t', a + 1);
+            if (a == std::string::npos || b == std::string::npos) continue;
+            ToolCost &c = out[tool_kind(line.substr(b + 1))];
+            c.runs += 1;
+            c.ms += std::strtod(line.c_str(), nullptr);
+            c.reads += std::strtod(line.c_str() + a + 1, nullptr);
+        }
+        return out;
+    }
+
+private:
+    fs::path file_;
+    std::size_t offset_ = 0;
+};
+
+// The driver's "steps: connect|disconnect VOL total=NNms name=NNms ... PORTAL{name=NNms ...} ..." log lines
+// (host_path/step_times.hpp), kept from its log callback (path threads log too: hence the lock).
+struct StepLog {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    static void capture(void *user, std::int32_t, const char *, const char *message) {
+        if (message == nullptr || std::strncmp(message, "steps: ", 7) != 0) return;
+        auto *self = static_cast<StepLog *>(user);
+        const std::lock_guard<std::mutex> lock(self->mutex);
+        self->lines.emplace_back(message);
+    }
+    // The steps of the lines logged since the last take; a path's step ("path.login") is the slowest path's.
+    Steps take() {
+        std::vector<std::string> taken;
+        {
+            const std::lock_guard<std::mutex> lock(mutex);
+            taken.swap(lines);
+        }
+        static const std::regex group(R"((\S+)\{([^}]*)\})"), step(R"((\w+)=(\d+)ms)");
+        Steps out;
+        for (const std::string &line : taken) {
+            for (std::sregex_iterator g(line.begin(), line.end(), group), end; g != end; ++g) {
+                const std::string inner = (*g)[2];
+                for (std::sregex_iterator m(inner.begin(), inner.end(), step); m != end; ++m) {
+                    double &v = out["path." + (*m)[1].str()];
+                    v = std::max(v, std::stod((*m)[2]));
+                }
+            }
+            const std::string top = std::regex_replace(line, group, "");
+            for (std::sregex_iterator m(top.begin(), top.end(), step), end; m != end; ++m) {
+                out[(*m)[1].str()] += std::stod((*m)[2]);
+            }
+        }
+        return out;
+    }
+};
+
 // One call's cost: wall time, the driver's CPU time, processes started, read() calls, sysfs files and
-// directory entries the driver read (host_path::sysfs_reads()).
+// directory entries the driver read (host_path::sysfs_reads()), the tool runs by kind, the driver's steps.
 struct Cost {
     std::vector<double> ms, cpu, tool_runs, reads, sysfs_files, sysfs_entries;
-    void add(double m, double c, std::size_t tools, std::int64_t r, const host_path::SysfsReads &sysfs) {
+    std::vector<ToolCosts> tools;
+    std::vector<Steps> steps;
+    void add(double m, double c, std::size_t runs, std::int64_t r, const host_path::SysfsReads &sysfs,
+             ToolCosts by_tool, Steps step_ms) {
         ms.push_back(m);
         cpu.push_back(c);
-        tool_runs.push_back(static_cast<double>(tools));
+        tool_runs.push_back(static_cast<double>(runs));
         reads.push_back(static_cast<double>(r));
         sysfs_files.push_back(static_cast<double>(sysfs.files));
         sysfs_entries.push_back(static_cast<double>(sysfs.dir_entries));
+        tools.push_back(std::move(by_tool));
+        steps.push_back(std::move(step_ms));
     }
     Json::Value window(std::size_t from, std::size_t count) const {
         auto slice = [&](const std::vector<double> &v) {
@@ -84,7 +194,48 @@ struct Cost {
         out["read_calls_incl_tools"] = summary(slice(reads));
         out["sysfs_files_read"] = summary(slice(sysfs_files));
         out["sysfs_dir_entries_listed"] = summary(slice(sysfs_entries));
+        tool_window(from, count, out);
         return out;
+    }
+
+private:
+    // "tools": {KIND: {runs, ms, reads}} per call (0 for a call that ran none); "read_calls_outside_tools": the
+    // total minus the tools' (the driver's own, its sysfs reads and the tools' output); "steps_ms": {STEP: ...}.
+    void tool_window(std::size_t from, std::size_t count, Json::Value &out) const {
+        std::set<std::string> kinds, names;
+        for (std::size_t i = from; i < from + count; ++i) {
+            for (const auto &[k, c] : tools[i]) kinds.insert(k);
+            for (const auto &[n, v] : steps[i]) names.insert(n);
+        }
+        std::vector<double> outside;
+        for (std::size_t i = from; i < from + count; ++i) {
+            double in_tools = 0;
+            for (const auto &[k, c] : tools[i]) in_tools += c.reads;
+            outside.push_back(reads[i] - in_tools);
+        }
+        out["read_calls_outside_tools"] = summary(outside);
+        Json::Value &by_kind = out["tools"] = Json::Value(Json::objectValue);
+        for (const std::string &k : kinds) {
+            std::vector<double> runs, ms_, reads_;
+            for (std::size_t i = from; i < from + count; ++i) {
+                auto it = tools[i].find(k);
+                const ToolCost c = it == tools[i].end() ? ToolCost{} : it->second;
+                runs.push_back(c.runs);
+                ms_.push_back(c.ms);
+                reads_.push_back(c.reads);
+            }
+            by_kind[k]["runs"] = summary(runs);
+            by_kind[k]["ms"] = summary(ms_);
+            by_kind[k]["reads"] = summary(reads_);
+        }
+        Json::Value &by_step = out["steps_ms"] = Json::Value(Json::objectValue);
+        for (const std::string &n : names) {
+            std::vector<double> v;
+            for (std::size_t i = from; i < from + count; ++i) {
+                if (auto it = steps[i].find(n); it != steps[i].end()) v.push_back(it->second);
+            }
+            by_step[n] = summary(v);
+        }
     }
 };
 
@@ -117,7 +268,9 @@ int run_host_scale(const Args &args) {
         iqns.push_back(lab.make_iqn("hs" + std::to_string(n)));
         lab.add_lun(lab.create_target(iqns.back()), 1, 1ull << 20);
     }
-    auto driver = sim.make_driver(10000, 10000);
+    StepLog step_log;
+    auto driver = sim.make_driver(10000, 10000, &StepLog::capture, &step_log);
+    ToolCostLog tool_costs(sim.dir / "tool_costs.log");
     const std::string connector = std::string(R"({"initiator":")") + initiator +
                                   R"(","host":"c1","ip":"127.0.0.1","multipath":true})";
     const fs::path argv_log = sim.dir / "argv.log";
@@ -137,7 +290,8 @@ int run_host_scale(const Args &args) {
         const double cpu = cpu_ms() - cpu0;
         const std::int64_t read_calls = read_syscalls() - reads;
         if (!r) throw std::runtime_error("connect " + std::to_string(n) + ": " + r.error().message);
-        attach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0));
+        attach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0), tool_costs.take(),
+                   step_log.take());
         attached.emplace_back(ci, std::move(r).value());
     }
     const std::int64_t rss_attached = rss_kib();
@@ -152,7 +306,8 @@ int run_host_scale(const Args &args) {
         const double cpu = cpu_ms() - cpu0;
         const std::int64_t read_calls = read_syscalls() - reads;
         if (!r) throw std::runtime_error("disconnect: " + r.error().message);
-        detach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0));
+        detach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0), tool_costs.take(),
+                   step_log.take());
     }
 
     Json::Value out(Json::objectValue);

@@ -48,6 +48,32 @@ def f(x, digits=2):
     return '-' if x is None else f'{x:.{digits}f}'
 
 
+def hostscale_split(hs):
+    """Per attach, first -> last window medians: each stand-in tool's runs, read() calls and wall ms (its main to
+    exit), the reads outside the tools, and the driver's slowest steps (map wait, a path's login and mp_add)."""
+    first, last = hs['attach_first'], hs['attach_last']
+    if 'tools' not in first or 'tools' not in last:
+        return ''
+    def med(w, *keys):
+        v = w
+        for k in keys:
+            v = v.get(k, {})
+        return v.get('median', 0.0) if isinstance(v, dict) else 0.0
+    kinds = sorted(set(first['tools']) | set(last['tools']),
+                   key=lambda k: -(med(last, 'tools', k, 'reads') - med(first, 'tools', k, 'reads')))
+    parts = [f"{k} x{f(med(last, 'tools', k, 'runs'), 0)}: reads {f(med(first, 'tools', k, 'reads'), 0)} -> "
+             f"{f(med(last, 'tools', k, 'reads'), 0)}, {f(med(first, 'tools', k, 'ms'), 1)} -> "
+             f"{f(med(last, 'tools', k, 'ms'), 1)} ms" for k in kinds]
+    parts.append(f"reads outside the tools {f(med(first, 'read_calls_outside_tools'), 0)} -> "
+                 f"{f(med(last, 'read_calls_outside_tools'), 0)}")
+    steps = [f"{name} {f(med(first, 'steps_ms', step), 0)} -> {f(med(last, 'steps_ms', step), 0)} ms"
+             for name, step in (('login (slowest path)', 'path.login'), ('multipathd add (slowest path)', 'path.mp_add'),
+                                ('map wait', 'map'), ('map ready', 'ready'))
+             if step in first.get('steps_ms', {})]
+    return ('; per tool per attach (median, first -> last; ms = the runs\' own wall time): ' + ', '.join(parts)
+            + ('; driver steps: ' + ', '.join(steps) if steps else ''))
+
+
 def verdict(value, target, lower_is_better=True):
     if value is None:
         return 'not run'
@@ -225,7 +251,8 @@ def main():
                      f"entries {f(per('attach_first', 'sysfs_dir_entries_listed'), 0)} -> {f(per('attach_last', 'sysfs_dir_entries_listed'), 0)}; "
                      f"driver CPU {f(per('attach_first', 'driver_cpu_ms'), 1)} -> {f(per('attach_last', 'driver_cpu_ms'), 1)} ms = "
                      f"{f(hs.get('ratio_attach_cpu_last_to_first', float('nan')))}x; "
-                     f"RSS {hs['rss_kib_before'] // 1024} / {hs['rss_kib_all_attached'] // 1024} MiB",
+                     f"RSS {hs['rss_kib_before'] // 1024} / {hs['rss_kib_all_attached'] // 1024} MiB"
+                     + hostscale_split(hs),
                      '<= 1.2x', verdict(hs['ratio_attach_last_to_first'], 1.2)))
 
     # 2. end to end

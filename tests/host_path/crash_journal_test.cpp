@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <json/json.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -298,12 +299,14 @@ TEST_F(CrashJournalTest, ACrashAtEveryConnectStepIsUndoneByCleanup) {
 }
 
 TEST_F(CrashJournalTest, ACrashAtEveryDisconnectStepIsUndoneByCleanup) {
-    const Snapshot before = snapshot();
     ASSERT_EQ(connect_in_child(0), 0);
     ASSERT_EQ(disconnect_in_child(0), 0) << "a whole disconnect, counting its journal writes";
     const int steps = writes();
     EXPECT_GE(steps, 4) << "begin, flush, remove devices, logout";
     EXPECT_TRUE(journal_files().empty()) << "disconnect removes the record";
+    // After it: the wwids entry the first connect added stays (as os-brick's disconnect leaves it), so each
+    // connect below finds it listed, and its cleanup keeps it.
+    const Snapshot before = snapshot();
     for (int n = 1; n <= steps; ++n) {
         ASSERT_EQ(connect_in_child(0), 0);
         ASSERT_EQ(disconnect_in_child(n), crashed) << "crash at disconnect journal write " << n;
@@ -415,6 +418,18 @@ TEST_F(CrashJournalTest, WithoutLibvirtAHalfDoneConnectIsUndoneAndTheNetworkPath
     }
     EXPECT_EQ(left, "") << write(*finished);
     EXPECT_TRUE(journal_files().empty());
+}
+
+// The wwids entry an earlier attach left (a disconnect leaves it, as os-brick does) was there before the connect:
+// a crashed connect's cleanup keeps it. Failed before the record read the wwids file: cleanup removed it.
+TEST_F(CrashJournalTest, AWwidsEntryThereBeforeTheConnectStaysAfterCleanup) {
+    ASSERT_EQ(connect_in_child(0), 0);
+    ASSERT_EQ(disconnect_in_child(0), 0);
+    const Snapshot before = snapshot();
+    const auto entries = std::count_if(before.begin(), before.end(), [](const auto &kv) { return kv.first.rfind("wwids /", 0) == 0; });
+    ASSERT_EQ(entries, 1) << "the first connect's multipath -a entry";
+    ASSERT_EQ(connect_in_child(1), crashed) << "dead right after the record's first write";
+    expect_cleaned(before, "connect crashed with the WWID listed before");
 }
 
 TEST_F(CrashJournalTest, RecordsAreVersionedJsonOfRootsOwn) {
