@@ -177,9 +177,7 @@ public:
 
     Result<void> multipath_whitelist(const std::string &wwid) override { return tools_.multipath_whitelist(wwid); }
     Result<void> multipath_forget_wwid(const std::string &wwid) override { return tools_.multipath_forget_wwid(wwid); }
-    bool multipath_wwid_listed(const std::string &wwid) override {
-        return wwids_file_lists(c_.multipath_wwids_file, wwid);
-    }
+    bool multipath_wwid_listed(const std::string &wwid) override { return wwids_file_lists(c_.multipath_wwids_file, wwid); }
 
     Result<void> multipath_add_path(const std::string &device, std::chrono::steady_clock::time_point deadline) override {
         return udev_.hand_to_multipathd(
