@@ -163,7 +163,9 @@ protected:
                 const bool copy = cmdline == self && std::stol(pid) != ::getpid();
                 if (std::string_view(cmdline.c_str()).rfind(bin, 0) != 0 && !copy) continue;
                 const std::string stat = slurp(it->path() / "stat");
-                std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+                const std::size_t close = stat.rfind(')');
+                if (close == std::string::npos || close + 2 > stat.size()) continue;  // it exited since: not running
+                std::istringstream fields(stat.substr(close + 2));
                 std::string state;
                 long ppid = 0, pgrp = 0, sid = 0;
                 fields >> state >> ppid >> pgrp >> sid;
