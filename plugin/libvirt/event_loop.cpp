@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <atomic>
 #include <chrono>
@@ -41,12 +42,13 @@ void run_loop(LoopState &state) {
 }
 
 // Our loop thread. Destroyed at process exit (or at unload, if pinning failed): stops and joins the thread, so
-// no code of this module runs after it; a thread that cannot stop in time (the loop is wedged, see stop_wait)
-// is left behind instead: the module is pinned, and the process is ending.
+// no code of this module runs after it; when the module is pinned, a thread that cannot stop in time (the loop
+// is wedged, see stop_wait) is left behind instead: its code stays mapped, and the process is ending.
 class DefaultLoop {
 public:
-    bool start() noexcept {
+    bool start(bool module_pinned) noexcept {
         if (virEventRegisterDefaultImpl() != 0) return false;
+        pinned_ = module_pinned;
         // A disabled timer whose only job is to wake the loop when it must stop.
         wake_timer_ = virEventAddTimeout(-1, never_fires, nullptr, nullptr);
         try {
@@ -63,7 +65,10 @@ public:
         state_->stop.store(true);
         if (wake_timer_ >= 0) virEventUpdateTimeout(wake_timer_, 0);  // interrupts the poll at once
         std::unique_lock<std::mutex> lock(state_->mutex);
-        if (!state_->cv.wait_for(lock, stop_wait, [this] { return state_->exited; })) {
+        // Unpinned, this code is unmapped after us: the thread must be gone, however long that takes.
+        if (!pinned_) {
+            state_->cv.wait(lock, [this] { return state_->exited; });
+        } else if (!state_->cv.wait_for(lock, stop_wait, [this] { return state_->exited; })) {
             lock.unlock();
             thread_.detach();
             return;
@@ -75,6 +80,7 @@ public:
 
 private:
     std::shared_ptr<LoopState> state_;
+    bool pinned_ = false;
     int wake_timer_ = -1;
     std::thread thread_;
 };
@@ -91,15 +97,26 @@ bool someone_registered() noexcept {
 
 }  // namespace
 
-void pin_this_module() noexcept {
+bool pin_this_module() noexcept {
     static std::once_flag once;
+    static bool pinned = false;
     std::call_once(once, [] {
         Dl_info info{};
-        if (::dladdr(reinterpret_cast<void *>(&pin_this_module), &info) == 0 || info.dli_fname == nullptr) return;
+        link_map *object = nullptr;
+        if (::dladdr1(reinterpret_cast<void *>(&pin_this_module), &info, reinterpret_cast<void **>(&object),
+                      RTLD_DL_LINKMAP) == 0 ||
+            object == nullptr)
+            return;
+        // The executable's own link map has an empty name: it is never unmapped.
+        if (object->l_name == nullptr || object->l_name[0] == '\0') {
+            pinned = true;
+            return;
+        }
         // NOLOAD: only takes another reference to this already loaded object; NODELETE: never unmapped. The
         // handle is deliberately never closed.
-        (void)::dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        pinned = ::dlopen(object->l_name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
     });
+    return pinned;
 }
 
 bool ensure_event_loop() noexcept {
@@ -110,8 +127,7 @@ bool ensure_event_loop() noexcept {
             available = true;  // the host runs its own loop (Nova does): use it, never register a second one
             return;
         }
-        pin_this_module();
-        available = loop.start();
+        available = loop.start(pin_this_module());
     });
     return available;
 }

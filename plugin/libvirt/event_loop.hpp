@@ -12,7 +12,8 @@ namespace ivd::libvirt {
 bool ensure_event_loop() noexcept;
 
 // Keeps this module mapped until the process exits (dlclose becomes a no-op), for threads of ours that may
-// still be running when the host unloads the driver.
-void pin_this_module() noexcept;
+// still be running when the host unloads the driver. True when it is pinned: code linked into the executable
+// always is; false when the loader refused, and then a thread of ours must not outlive an unload.
+bool pin_this_module() noexcept;
 
 }  // namespace ivd::libvirt
