@@ -1,6 +1,7 @@
 #include "host_path/wwids_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -13,8 +14,14 @@ namespace {
 // The file's text, or nothing (empty, with `ok` false) when it cannot be read whole within the bound.
 std::string read_bounded(const std::string &path, bool &ok) {
     ok = false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // NONBLOCK: a FIFO put at the path must not hold the connect; only a regular file is read.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return {};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return {};
+    }
     std::string text;
     std::array<char, 16384> buf{};
     for (;;) {
@@ -41,8 +48,9 @@ bool wwids_text_lists(std::string_view text, std::string_view wwid) {
         const std::size_t end = text.find('\n');
         std::string_view line = text.substr(0, end);
         text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-        if (line.empty() || line.front() != '/') continue;  // a blank line, a `#` comment or not an entry
+        // multipath-tools reads an entry only from a '/' in the first column (lookup_wwid); an indented one is
+        // not an entry to it, so it is none to us either.
+        if (line.empty() || line.front() != '/') continue;
         line.remove_prefix(1);
         const std::size_t close = line.find('/');
         if (close != std::string_view::npos && line.substr(0, close) == wwid) return true;

@@ -12,11 +12,12 @@ namespace ivd::host_path {
 // Larger files are not read (the caller runs `multipath -a`): ~36 bytes a WWID, so ~29,000 entries.
 inline constexpr std::size_t max_wwids_file_bytes = 1 << 20;
 
-// Whether the file's text lists `wwid` (a line `/WWID/`, leading blanks allowed; `#` lines are comments).
+// Whether the file's text lists `wwid`: a line `/WWID/` with the '/' in the first column, as multipath-tools
+// reads it; anything else (`#` comments, indented lines) is not an entry.
 bool wwids_text_lists(std::string_view text, std::string_view wwid);
 
-// Whether the file at `path` lists `wwid`. false when it is missing, unreadable, larger than
-// max_wwids_file_bytes, or `wwid` is empty: then `multipath -a` runs, as it always did.
+// Whether the regular file at `path` lists `wwid`. false when it is missing, unreadable, not a regular file,
+// larger than max_wwids_file_bytes, or `wwid` is empty: then `multipath -a` runs, as it always did.
 bool wwids_file_lists(const std::string &path, std::string_view wwid);
 
 }  // namespace ivd::host_path

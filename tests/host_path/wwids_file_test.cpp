@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +28,9 @@ constexpr const char *real_file = "# Multipath wwids, Version : 1.0\n"
 
 TEST(WwidsFile, ListsTheEntriesOfTheRealFormat) {
     EXPECT_TRUE(wwids_text_lists(real_file, "360000000000000000e00000000010001"));
-    EXPECT_TRUE(wwids_text_lists(real_file, "360000000000000000e00000000020001"));  // leading blanks
+    // multipath-tools' lookup_wwid takes an entry only from a '/' in the first column: an indented line is none.
+    EXPECT_FALSE(wwids_text_lists(real_file, "360000000000000000e00000000020001"));
+    EXPECT_FALSE(wwids_text_lists("\t/3600a/\n", "3600a"));
     EXPECT_FALSE(wwids_text_lists(real_file, "360000000000000000e00000000030001"));
 }
 
@@ -75,6 +79,13 @@ TEST_F(WwidsFileOnDisk, AFileOverTheBoundIsNotRead) {
     }
     ASSERT_GT(fs::file_size(file), max_wwids_file_bytes);
     EXPECT_FALSE(wwids_file_lists(file.string(), "3600a"));
+}
+
+TEST_F(WwidsFileOnDisk, AFifoIsNotReadAndDoesNotBlock) {
+    const fs::path fifo = dir_ / "wwids";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    // With no writer, a blocking open of a FIFO never returns: reaching the assertion is the test.
+    EXPECT_FALSE(wwids_file_lists(fifo.string(), "3600a"));
 }
 
 }  // namespace
