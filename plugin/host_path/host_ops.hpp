@@ -109,6 +109,7 @@ public:
     virtual std::vector<std::int64_t> session_luns(const Session &session) = 0;
 
     // Adds the WWID to multipath's wwids file (multipath -a), as os-brick does, so find_multipaths takes its paths.
+    // Connect asks multipath_wwid_listed first and skips it for a listed WWID.
     virtual Result<void> multipath_whitelist(const std::string &wwid) = 0;
     // Whether multipath's wwids file lists the WWID now (multipath_wwids_file; false when it cannot tell): a
     // connect's record then says the entry is not its own, and a cleanup leaves it.

@@ -19,11 +19,12 @@ namespace ivd::host_path {
 
 namespace {
 
-// `multipath -a WWID` once per WWID, shared by the path threads; started as soon as the WWID is known (the probe
-// reads it before any login), so it runs while the logins do and is done before the first path is offered.
+// `multipath -a WWID` once per WWID the wwids file does not list, shared by the path threads; started as soon as
+// the WWID is known (the probe reads it before any login), so it runs while the logins do and is done before the
+// first path is offered. For the probed WWID the file was read once already (UsablePaths::expected_wwid_listed).
 class Whitelist {
 public:
-    Whitelist(HostOps &ops, const Logger &log) : ops_(ops), log_(log) {}
+    Whitelist(HostOps &ops, const Logger &log, const UsablePaths &usable) : ops_(ops), log_(log), usable_(usable) {}
     ~Whitelist() {
         for (auto &[wwid, run] : runs_) run.wait();
     }
@@ -47,6 +48,13 @@ public:
 private:
     std::shared_future<void> start_locked(const std::string &wwid) {
         if (auto it = runs_.find(wwid); it != runs_.end()) return it->second;
+        const bool read_before = wwid == usable_.expected_wwid && usable_.expected_wwid_listed.has_value();
+        if (read_before ? *usable_.expected_wwid_listed : ops_.multipath_wwid_listed(wwid)) {
+            log_.debug("host_path", "multipath -a {}: the wwids file lists it already, not run", wwid);
+            std::promise<void> done;
+            done.set_value();
+            return runs_.emplace(wwid, done.get_future().share()).first->second;
+        }
         auto run = std::async(std::launch::async, [this, wwid] {
                        if (auto r = ops_.multipath_whitelist(wwid); !r) {
                            log_.warning("host_path", "multipath -a {}: {}", wwid, r.error().message);
@@ -58,6 +66,7 @@ private:
 
     HostOps &ops_;
     const Logger &log_;
+    const UsablePaths &usable_;
     std::mutex mutex_;
     std::map<std::string, std::shared_future<void>> runs_;
 };
@@ -125,6 +134,9 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     steps.lap("probe");
     if (!usable) return std::move(usable).error();
     learn_tpgts(*usable, volume, initiator);
+    if (multipath && !usable->expected_wwid.empty()) {
+        usable->expected_wwid_listed = ops_->multipath_wwid_listed(usable->expected_wwid);
+    }
     steps.lap("tpgt");
 
     // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
@@ -275,7 +287,7 @@ std::vector<PathAttempt> HostPath::attach_all(const UsablePaths &usable, const r
     // holds the (portal, IQN) lock while it changes the host's iSCSI state (login .. WWID check), not while
     // multipathd takes the path.
     std::vector<PathAttempt> attempts = path_attempts(usable);
-    Whitelist whitelist(*ops_, log_);  // waits for its runs when this function returns
+    Whitelist whitelist(*ops_, log_, usable);  // waits for its runs when this function returns
     if (!usable.expected_wwid.empty()) whitelist.start(usable.expected_wwid);
     {
         std::vector<std::jthread> threads;  // joined however this block is left

@@ -43,6 +43,9 @@ struct ResolvedTargets {
 struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
+    // Whether multipath's wwids file listed expected_wwid, read once per multipath connect so that the journal
+    // (whose entry is it?) and `multipath -a` (run it?) act on the same answer; unset: not read.
+    std::optional<bool> expected_wwid_listed;
     std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
     // Repair: only these (target, iface) paths are attempted (the others are attached already); empty: all.
     std::vector<std::pair<request::Target, std::string>> only;

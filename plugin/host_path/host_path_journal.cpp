@@ -31,9 +31,10 @@ Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::V
     }
     if (!*before) {
         // The wwids entry multipath -a adds is ours to remove only when this LU had no device on the host before
-        // and the file did not list it already (an earlier attach's entry, which a disconnect leaves).
+        // and the file did not list it already (an earlier attach's entry, which a disconnect leaves). The answer
+        // is the one `multipath -a` is run on (read once); unread (no multipath, no probed WWID): not ours.
         record.wwid = usable.expected_wwid;
-        record.wwid_added = !lu_present && !ops_->multipath_wwid_listed(usable.expected_wwid);
+        record.wwid_added = !lu_present && usable.expected_wwid_listed == false;
     }
     auto entry = std::make_unique<JournalEntry>(*journal_, log_, std::move(lock).value(), std::move(record),
                                                 std::move(before).value());

@@ -1,5 +1,4 @@
 #include "host_path/host_tools.hpp"
-#include "host_path/wwids_file.hpp"
 
 #include <fmt/format.h>
 
@@ -27,14 +26,6 @@ Result<void> HostTools::tool(const std::vector<std::string> &argv, std::initiali
     }
     return make_error(r.timed_out ? Status::timeout : Status::backend,
                       fmt::format("{}: {}", describe_argv(argv), tool_message(r)));
-}
-
-Result<void> HostTools::multipath_whitelist(const std::string &wwid) const {
-    if (wwids_file_lists(c_.multipath_wwids_file, wwid)) {
-        log_.debug("host_path", "multipath -a {}: listed in {} already, not run", wwid, c_.multipath_wwids_file);
-        return {};
-    }
-    return tool({c_.multipath_path, "-a", wwid});
 }
 
 Result<void> HostTools::iscsiadm(std::vector<std::string> args, std::initializer_list<int> also_ok) const {

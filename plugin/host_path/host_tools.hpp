@@ -39,9 +39,9 @@ public:
     // The error for a login that did not succeed (nothing when it did, or the session existed already).
     std::optional<Error> login_failure(const ProcessResult &r, const request::Portal &portal, const std::string &iqn) const;
 
-    // `multipath -a WWID`, unless the wwids file (multipath_wwids_file) lists the WWID already: the real tool
-    // then rewrites the file for nothing, and costs a guest seconds per connect.
-    Result<void> multipath_whitelist(const std::string &wwid) const;
+    // `multipath -a WWID`. The caller skips it for a WWID the wwids file lists already: the real tool then
+    // rewrites the file for nothing, and costs a guest seconds per connect.
+    Result<void> multipath_whitelist(const std::string &wwid) const { return tool({c_.multipath_path, "-a", wwid}); }
     Result<void> multipath_forget_wwid(const std::string &wwid) const { return tool({c_.multipath_path, "-w", wwid}); }
     Result<void> multipathd_add_path(const std::string &device_path) const {
         return tool({c_.multipathd_path, "add", "path", device_path});

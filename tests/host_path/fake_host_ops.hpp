@@ -271,6 +271,24 @@ public:
         return luns;
     }
 
+    // The wwids file's answers to multipath_wwid_listed, in turn (the last one repeats; none: never listed), as
+    // when another process edits the file between two reads.
+    void set_wwid_listed_answers(std::vector<bool> answers) {
+        std::lock_guard g(m_);
+        listed_answers_ = std::move(answers);
+    }
+    std::size_t wwid_listed_reads() const {
+        std::lock_guard g(m_);
+        return listed_reads_;
+    }
+    bool multipath_wwid_listed(const std::string &) override {
+        std::lock_guard g(m_);
+        ++listed_reads_;
+        if (listed_answers_.empty()) return false;
+        const bool listed = listed_answers_.front();
+        if (listed_answers_.size() > 1) listed_answers_.erase(listed_answers_.begin());
+        return listed;
+    }
     Result<void> multipath_whitelist(const std::string &wwid) override {
         std::lock_guard g(m_);
         note_locked("whitelist " + wwid);
@@ -510,6 +528,8 @@ private:
     std::map<std::string, Device> devices_;
     std::set<std::string> in_map_;
     std::vector<std::string> journal_;
+    std::vector<bool> listed_answers_;
+    std::size_t listed_reads_ = 0;
     int session_count_ = 0;
     int device_count_ = 0;
     std::map<std::string, std::string> states_;
