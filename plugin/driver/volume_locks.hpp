@@ -16,12 +16,14 @@ class VolumeLocks {
 public:
     class Guard {
     public:
-        Guard(VolumeLocks &owner, const std::string &key, Entry *entry);
         Guard(const Guard &) = delete;
         Guard &operator=(const Guard &) = delete;
         ~Guard();
 
     private:
+        friend class VolumeLocks;  // only lock() makes one: key_ must be the map's own key
+        Guard(VolumeLocks &owner, const std::string &key, Entry *entry);
+
         VolumeLocks &owner_;
         const std::string &key_;  // the map's own key: elements stay put while users > 0
         Entry *entry_;

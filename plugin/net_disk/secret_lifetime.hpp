@@ -44,7 +44,8 @@ public:
     Result<void> undo(const Hold &hold);
     // Disconnect: the secret goes when no other record remains (and, where records cannot tell, no domain disk
     // references it), and the volume's record file with it; otherwise only the record `attachment_id` goes ("" for
-    // a device_info without one: the domains decide). One read of the records either way.
+    // a device_info without one: the domains decide). The records are read once when the secret goes (its file
+    // is then cleared unread), twice when it stays (the check, then the removal of that one record).
     Result<void> release(const std::string &usage, const std::string &attachment_id);
 
     // Secrets starting with `prefix` that no domain disk references (whatever their records say: cleanup runs
