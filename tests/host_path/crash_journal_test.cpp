@@ -2,6 +2,7 @@
 // after any journal write (the step about to run: a child process _exits there, so no destructor, undo or journal
 // end runs, as with kill -9) leaves what `cleanup` undoes until the simulated host's trees (sysfs, dev, node
 // records, multipath wwids) are exactly as before the connect. Attachments a domain uses are kept and reported.
+#include "proc_stat.hpp"
 #include "test_support.hpp"
 #include "driver/driver.hpp"
 #include "host_path/host_path.hpp"
@@ -162,14 +163,10 @@ protected:
                 const std::string cmdline = slurp(it->path() / "cmdline");
                 const bool copy = cmdline == self && std::stol(pid) != ::getpid();
                 if (std::string_view(cmdline.c_str()).rfind(bin, 0) != 0 && !copy) continue;
-                const std::string stat = slurp(it->path() / "stat");
-                const std::size_t close = stat.rfind(')');
-                if (close == std::string::npos || close + 2 > stat.size()) continue;  // it exited since: not running
-                std::istringstream fields(stat.substr(close + 2));
-                std::string state;
-                long ppid = 0, pgrp = 0, sid = 0;
-                fields >> state >> ppid >> pgrp >> sid;
-                if (sid == ::getsid(0) && state != "Z") running = true;
+                // state, ppid, pgrp, session; none when it exited since (not running)
+                const auto fields = ivd::testing::proc_stat_fields(slurp(it->path() / "stat"));
+                if (fields.size() < 4) continue;
+                if (std::stol(fields[3]) == ::getsid(0) && fields[0] != "Z") running = true;
             }
             quiet = running ? 0 : quiet + 1;  // quiet for a few polls in a row: nothing is between spawn and exec
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
