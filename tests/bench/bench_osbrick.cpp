@@ -137,6 +137,7 @@ int run_osbrick(const Args &args) {
     fs::copy_file(IVD_VM_LAB_DIR "/guest_bench.sh", stage.dir / "guest_lab.sh");  // the name the init stub runs
     fs::copy_file(IVD_VM_LAB_DIR "/guest_stack.sh", stage.dir / "guest_stack.sh");
     fs::copy_file(IVD_VM_LAB_DIR "/guest_bench.py", stage.dir / "guest_bench.py");
+    fs::copy_file(IVD_VM_LAB_DIR "/guest_steps.py", stage.dir / "guest_steps.py");  // imported by guest_bench.py
     fs::permissions(stage.dir / "guest_lab.sh", fs::perms::owner_all);
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\n"
