@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,6 +33,11 @@ struct LoopState {
     bool exited = false;
 };
 
+// Set in a forked child: our loop thread exists only in the parent.
+std::atomic<bool> in_forked_child{false};
+
+void note_fork_in_child() noexcept { in_forked_child.store(true); }
+
 void run_loop(LoopState &state) {
     while (!state.stop.load()) {
         if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -54,6 +60,7 @@ public:
         try {
             state_ = std::make_shared<LoopState>();
             thread_ = std::thread([state = state_] { run_loop(*state); });
+            ::pthread_atfork(nullptr, nullptr, note_fork_in_child);
         } catch (...) {
             return false;
         }
@@ -62,6 +69,13 @@ public:
 
     ~DefaultLoop() {
         if (!thread_.joinable()) return;
+        if (in_forked_child.load()) {
+            // No such thread here, and its state may have been copied mid-change: nothing to stop or wait for.
+            // The handle is kept (reachable, never joined): destroying a joinable std::thread terminates.
+            static const std::thread *parents = new std::thread(std::move(thread_));
+            static_cast<void>(parents);
+            return;
+        }
         state_->stop.store(true);
         if (wake_timer_ >= 0) virEventUpdateTimeout(wake_timer_, 0);  // interrupts the poll at once
         std::unique_lock<std::mutex> lock(state_->mutex);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -52,6 +53,26 @@ TEST(EventLoopDeathTest, ProcessExitsWhenAHostLoopThreadDiedOwningTheLoop) {
     EXPECT_EXIT(exit_after_the_host_loop_thread_died_mid_dispatch(), ::testing::ExitedWithCode(0), "");
     // Exit gives our thread 2 s to stop, then leaves it: the process is ending.
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+}
+
+// A child forked after our loop started has no loop thread: its exit must not wait for one (it waited the whole
+// 2 s exit bound, before).
+[[noreturn]] void fork_a_child_that_exits() {
+    if (!ivd::libvirt::ensure_event_loop()) std::_Exit(3);
+    const pid_t child = fork();
+    if (child < 0) std::_Exit(4);
+    if (child == 0) {
+        alarm(1);  // a child still waiting for the parent's thread dies by SIGALRM
+        std::exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) std::_Exit(5);
+    std::_Exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 6);
+}
+
+TEST(EventLoopDeathTest, AForkedChildExitsWithoutWaitingForTheParentsLoopThread) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(fork_a_child_that_exits(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
