@@ -18,6 +18,7 @@
 
 #include "driver/driver.hpp"
 #include "host_path/sysfs.hpp"
+#include "iscsi/iscsi_probe.hpp"
 #include "tgtd_lab.hpp"
 
 #include <sys/resource.h>
@@ -41,6 +42,9 @@ namespace ivd::bench {
 namespace {
 namespace fs = std::filesystem;
 constexpr const char *initiator = "iqn.2004-10.org.example:bench-host-scale";
+// The target's own floor: a bare probe (login, TEST UNIT READY, READ CAPACITY, VPD 0x83, logout) from this
+// process under another initiator name, the same work as the driver's probe step, outside the driver.
+constexpr const char *floor_initiator = "iqn.2004-10.org.example:bench-host-scale-floor";
 
 std::int64_t read_syscalls() {
     std::ifstream in("/proc/self/io");
@@ -251,6 +255,70 @@ std::string connection_info(testing::TgtdLab &lab, const std::string &iqn, std::
     d["volume_id"] = "bench-host-scale-" + std::to_string(n);
     return to_json(ci);
 }
+
+// Where a measured call's tool runs and steps are logged.
+struct Meter {
+    const fs::path &argv_log;
+    ToolCostLog &tool_costs;
+    StepLog &step_log;
+
+    // Runs `call` (a driver call) and adds its cost to `cost`; its Result, or throws when it failed.
+    template <class Call>
+    auto measure(Cost &cost, const std::string &what, Call call) {
+        const std::size_t tools = lines_in(argv_log);
+        const std::int64_t reads = read_syscalls();  // after reading argv.log: the bench's own reads do not count
+        const host_path::SysfsReads sysfs0 = host_path::sysfs_reads();
+        const double cpu0 = cpu_ms();
+        const auto t0 = Clock::now();
+        auto r = call();
+        const double ms = micros_since(t0) / 1000.0;
+        const double cpu = cpu_ms() - cpu0;
+        const std::int64_t read_calls = read_syscalls() - reads;
+        if (!r) throw std::runtime_error(what + ": " + r.error().message);
+        cost.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0), tool_costs.take(), step_log.take());
+        return r;
+    }
+};
+
+// Milliseconds of one bare probe of `target` (see floor_initiator); throws when it is not healthy.
+double target_probe_ms(const request::Target &target) {
+    iscsi::ProbeOptions options;
+    options.initiator = floor_initiator;
+    options.read_identity = true;
+    const auto t0 = Clock::now();
+    const std::vector<iscsi::ProbeResult> r = iscsi::probe_targets({target}, options);
+    const double ms = micros_since(t0) / 1000.0;
+    if (r.size() != 1 || r.front().outcome != iscsi::ProbeOutcome::healthy) {
+        throw std::runtime_error("floor probe of " + target.iqn + ": " + (r.empty() ? "no result" : r.front().detail));
+    }
+    return ms;
+}
+
+// The first and last windows of attach and detach, their ratios and the RSS.
+Json::Value report(const Cost &attach, const Cost &detach, std::size_t volumes, std::size_t paths, std::size_t window) {
+    Json::Value out(Json::objectValue);
+    out["bench"] = "host_scale";
+    out["volumes"] = static_cast<Json::UInt64>(volumes);
+    out["paths"] = static_cast<Json::UInt64>(paths);
+    out["window"] = static_cast<Json::UInt64>(window);
+    // Attach: the first window with (almost) nothing attached, the last with volumes - window already there.
+    out["attach_first"] = attach.window(0, window);
+    out["attach_last"] = attach.window(volumes - window, window);
+    // Detach in attach order: the first window with everything attached, the last with (almost) nothing.
+    out["detach_first"] = detach.window(0, window);
+    out["detach_last"] = detach.window(volumes - window, window);
+    auto ratio = [&](const char *a, const char *b, const char *what = "ms", const char *stat = "median") {
+        return out[a][what][stat].asDouble() / out[b][what][stat].asDouble();
+    };
+    out["ratio_attach_last_to_first"] = ratio("attach_last", "attach_first");
+    out["ratio_attach_p99_last_to_first"] = ratio("attach_last", "attach_first", "ms", "p99");
+    out["ratio_attach_cpu_last_to_first"] = ratio("attach_last", "attach_first", "driver_cpu_ms");
+    out["ratio_detach_loaded_to_unloaded"] = ratio("detach_first", "detach_last");
+    out["ratio_detach_p99_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "ms", "p99");
+    out["ratio_detach_cpu_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "driver_cpu_ms");
+    return out;
+}
+
 }  // namespace
 
 // --volumes N (1000) --paths N (4) --window N (100) --sim-base DIR (default /dev/shm when a tmpfs)
@@ -274,62 +342,35 @@ int run_host_scale(const Args &args) {
     const std::string connector = std::string(R"({"initiator":")") + initiator +
                                   R"(","host":"c1","ip":"127.0.0.1","multipath":true})";
     const fs::path argv_log = sim.dir / "argv.log";
+    Meter meter{argv_log, tool_costs, step_log};
     const std::int64_t rss_before = rss_kib();
 
     Cost attach, detach;
+    std::vector<double> floor_first, floor_last;  // target_probe_ms before each attach of the two windows
     std::vector<std::pair<std::string, std::string>> attached;  // connection_info, device_info
     for (std::size_t n = 0; n < volumes; ++n) {
-        const std::string ci = connection_info(lab, iqns[n], paths, n);
-        const std::size_t tools = lines_in(argv_log);
-        const std::int64_t reads = read_syscalls();  // after reading argv.log: the bench's own reads do not count
-        const host_path::SysfsReads sysfs0 = host_path::sysfs_reads();
-        const double cpu0 = cpu_ms();
-        const auto t0 = Clock::now();
-        auto r = driver->connect_volume(ci.c_str(), connector.c_str(), R"({"bus":"scsi","dev":"sdb"})", 0);
-        const double ms = micros_since(t0) / 1000.0;
-        const double cpu = cpu_ms() - cpu0;
-        const std::int64_t read_calls = read_syscalls() - reads;
-        if (!r) throw std::runtime_error("connect " + std::to_string(n) + ": " + r.error().message);
-        attach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0), tool_costs.take(),
-                   step_log.take());
-        attached.emplace_back(ci, std::move(r).value());
+        std::string ci = connection_info(lab, iqns[n], paths, n);
+        if (n < window || n >= volumes - window) {
+            auto portal = request::parse_portal(lab.portals()[0].to_string());
+            if (!portal) throw std::runtime_error("portal: " + portal.error().message);
+            (n < window ? floor_first : floor_last).push_back(target_probe_ms({*portal, iqns[n], 1}));
+        }
+        auto info = meter.measure(attach, "connect " + std::to_string(n), [&] {
+            return driver->connect_volume(ci.c_str(), connector.c_str(), R"({"bus":"scsi","dev":"sdb"})", 0);
+        });
+        attached.emplace_back(std::move(ci), std::move(info).value());
     }
     const std::int64_t rss_attached = rss_kib();
     for (const auto &[ci, device_info] : attached) {
-        const std::size_t tools = lines_in(argv_log);
-        const std::int64_t reads = read_syscalls();
-        const host_path::SysfsReads sysfs0 = host_path::sysfs_reads();
-        const double cpu0 = cpu_ms();
-        const auto t0 = Clock::now();
-        auto r = driver->disconnect_volume(ci.c_str(), device_info.c_str(), 0);
-        const double ms = micros_since(t0) / 1000.0;
-        const double cpu = cpu_ms() - cpu0;
-        const std::int64_t read_calls = read_syscalls() - reads;
-        if (!r) throw std::runtime_error("disconnect: " + r.error().message);
-        detach.add(ms, cpu, lines_in(argv_log) - tools, read_calls, sysfs_since(sysfs0), tool_costs.take(),
-                   step_log.take());
+        static_cast<void>(meter.measure(detach, "disconnect",
+                                        [&] { return driver->disconnect_volume(ci.c_str(), device_info.c_str(), 0); }));
     }
 
-    Json::Value out(Json::objectValue);
-    out["bench"] = "host_scale";
-    out["volumes"] = static_cast<Json::UInt64>(volumes);
-    out["paths"] = static_cast<Json::UInt64>(paths);
-    out["window"] = static_cast<Json::UInt64>(window);
-    // Attach: the first window with (almost) nothing attached, the last with volumes - window already there.
-    out["attach_first"] = attach.window(0, window);
-    out["attach_last"] = attach.window(volumes - window, window);
-    // Detach in attach order: the first window with everything attached, the last with (almost) nothing.
-    out["detach_first"] = detach.window(0, window);
-    out["detach_last"] = detach.window(volumes - window, window);
-    auto ratio = [&](const char *a, const char *b, const char *what = "ms", const char *stat = "median") {
-        return out[a][what][stat].asDouble() / out[b][what][stat].asDouble();
-    };
-    out["ratio_attach_last_to_first"] = ratio("attach_last", "attach_first");
-    out["ratio_attach_p99_last_to_first"] = ratio("attach_last", "attach_first", "ms", "p99");
-    out["ratio_attach_cpu_last_to_first"] = ratio("attach_last", "attach_first", "driver_cpu_ms");
-    out["ratio_detach_loaded_to_unloaded"] = ratio("detach_first", "detach_last");
-    out["ratio_detach_p99_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "ms", "p99");
-    out["ratio_detach_cpu_loaded_to_unloaded"] = ratio("detach_first", "detach_last", "driver_cpu_ms");
+    Json::Value out = report(attach, detach, volumes, paths, window);
+    out["target_probe_first"] = summary(floor_first);
+    out["target_probe_last"] = summary(floor_last);
+    out["ratio_target_probe_last_to_first"] =
+        out["target_probe_last"]["median"].asDouble() / out["target_probe_first"]["median"].asDouble();
     out["rss_kib_before"] = static_cast<Json::Int64>(rss_before);
     out["rss_kib_all_attached"] = static_cast<Json::Int64>(rss_attached);
     out["rss_kib_after_detach"] = static_cast<Json::Int64>(rss_kib());

@@ -252,6 +252,10 @@ def main():
                      f"driver CPU {f(per('attach_first', 'driver_cpu_ms'), 1)} -> {f(per('attach_last', 'driver_cpu_ms'), 1)} ms = "
                      f"{f(hs.get('ratio_attach_cpu_last_to_first', float('nan')))}x; "
                      f"RSS {hs['rss_kib_before'] // 1024} / {hs['rss_kib_all_attached'] // 1024} MiB"
+                     + (f"; the target's own cost, a bare probe (login, inquiries, logout) of the next volume's target "
+                        f"from outside the driver before each attach of the window: {f(hs['target_probe_first']['median'], 1)} -> "
+                        f"{f(hs['target_probe_last']['median'], 1)} ms = {f(hs['ratio_target_probe_last_to_first'])}x"
+                        if 'target_probe_first' in hs else '')
                      + hostscale_split(hs),
                      '<= 1.2x', verdict(hs['ratio_attach_last_to_first'], 1.2)))
 
