@@ -134,14 +134,11 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     steps.lap("probe");
     if (!usable) return std::move(usable).error();
     learn_tpgts(*usable, volume, initiator);
-    if (multipath && !usable->expected_wwid.empty()) {
-        usable->expected_wwid_listed = ops_->multipath_wwid_listed(usable->expected_wwid);
-    }
     steps.lap("tpgt");
 
     // The crash journal's record, before anything on the host changes; a failed connect (everything undone) ends
     // it as it was before.
-    auto journal = journal_connect(volume, *usable);
+    auto journal = journal_connect(volume, *usable, multipath);
     if (!journal) return std::move(journal).error();
     usable->journal = journal->get();
     JournalEnd journal_end{journal->get()};

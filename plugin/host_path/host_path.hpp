@@ -43,8 +43,8 @@ struct ResolvedTargets {
 struct UsablePaths {
     std::vector<request::Target> targets;
     std::string expected_wwid;  // empty: the probe read no WWID (each path's own is used)
-    // Whether multipath's wwids file listed expected_wwid, read once per multipath connect so that the journal
-    // (whose entry is it?) and `multipath -a` (run it?) act on the same answer; unset: not read.
+    // Whether multipath's wwids file listed expected_wwid, read once per multipath connect (journal_connect) so
+    // that the journal (whose entry is it?) and `multipath -a` (run it?) act on the same answer; unset: not read.
     std::optional<bool> expected_wwid_listed;
     std::map<std::string, int> tpgts;  // portal -> TPGT, learned for non-default ifaces (learn_tpgts)
     // Repair: only these (target, iface) paths are attempted (the others are attached already); empty: all.
@@ -96,7 +96,10 @@ public:
 private:
     // The journal's part of connect and disconnect (host_path_journal.cpp): the record written before the host
     // changes (an error then stops the connect; nothing is done yet), and how it ends.
-    Result<std::unique_ptr<JournalEntry>> journal_connect(const request::VolumeRequest &volume, const UsablePaths &usable);
+    // `whitelists`: the paths will run `multipath -a` (attach_all); then the wwids file is read here, once, into
+    // usable.expected_wwid_listed.
+    Result<std::unique_ptr<JournalEntry>> journal_connect(const request::VolumeRequest &volume, UsablePaths &usable,
+                                                          bool whitelists);
     void journal_connected(JournalEntry &entry, const std::vector<const PathAttempt *> &good, const MapOutcome &map);
     std::unique_ptr<JournalEntry> journal_disconnect(const request::VolumeRequest &volume,
                                                      const std::vector<request::Target> &targets,

@@ -8,7 +8,7 @@
 namespace ivd::host_path {
 
 Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::VolumeRequest &volume,
-                                                                 const UsablePaths &usable) {
+                                                                 UsablePaths &usable, bool whitelists) {
     const std::string key = volume.volume_key();
     auto lock = journal_->lock(key);
     if (!lock) return std::move(lock).error().context("the host attachment journal (state_dir); nothing was done");
@@ -28,6 +28,9 @@ Result<std::unique_ptr<JournalEntry>> HostPath::journal_connect(const request::V
         p.iface = a.iface;
         p.step = "planned";
         record.paths.push_back(std::move(p));
+    }
+    if (whitelists && !usable.expected_wwid.empty()) {
+        usable.expected_wwid_listed = ops_->multipath_wwid_listed(usable.expected_wwid);
     }
     if (!*before) {
         // The wwids entry multipath -a adds is ours to remove only when this LU had no device on the host before

@@ -181,7 +181,7 @@ std::vector<PathAttempt> HostPath::repair_paths(const ConnectContext &ctx, const
     usable->expected_wwid = wwid;
     usable->only = paths;  // through the ifaces whose path is missing only
     learn_tpgts(*usable, ctx.volume, ctx.initiator());
-    auto entry = journal_connect(ctx.volume, *usable);
+    auto entry = journal_connect(ctx.volume, *usable, true);  // attach_all runs multipath -a
     if (!entry) {
         for (const request::Target &t : usable->targets) {
             failed.append(repair_row(t, "journal", entry.error().status, entry.error().message));
