@@ -147,9 +147,15 @@ std::string printable(std::string_view s) {
 // from reals by how they were written, and passes each event on.
 class Limiter {
 public:
-    Limiter(const ParseLimits &limits, Events &events) : limits_(limits), events_(events), keys_(open_keys()) {
+    Limiter(const ParseLimits &limits, Events &events)
+        : limits_(limits), events_(events), shared_(claim_shared_keys()), keys_(shared_ ? shared_->keys : own_keys_) {
         keys_.clear();
     }
+    ~Limiter() {
+        if (shared_) shared_->in_use = false;
+    }
+    Limiter(const Limiter &) = delete;
+    Limiter &operator=(const Limiter &) = delete;
 
     bool Null() { return events_.null(), true; }
     bool Bool(bool b) { return events_.boolean(b), true; }
@@ -195,14 +201,21 @@ private:
 
     using Keys = std::vector<std::string_view>;
 
-    // One list per thread, reused: an allocation per parse was measurable per call. Parses do not nest.
-    static Keys &open_keys() {
-        thread_local Keys keys = [] {
-            Keys k;
-            k.reserve(64);
-            return k;
+    // One list per thread, reused: an allocation per parse was measurable per call. A parse started inside
+    // another's event handler finds it in use and keeps a list of its own.
+    struct SharedKeys {
+        Keys keys;
+        bool in_use = false;
+    };
+    static SharedKeys *claim_shared_keys() {
+        thread_local SharedKeys shared = [] {
+            SharedKeys s;
+            s.keys.reserve(64);
+            return s;
         }();
-        return keys;
+        if (shared.in_use) return nullptr;
+        shared.in_use = true;
+        return &shared;
     }
 
     // A 64-bit signature of each key (its first and last 8 bytes and its length) in a small open-addressing
@@ -295,6 +308,8 @@ private:
 
     const ParseLimits &limits_;
     Events &events_;
+    SharedKeys *shared_;  // this thread's list, or null when an outer parse holds it
+    Keys own_keys_;
     Keys &keys_;  // keys of the open objects, innermost last (views into this parse's text)
     int depth_ = 0;
     std::string failure_;

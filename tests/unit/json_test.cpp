@@ -1,5 +1,6 @@
 // The plugin's JSON value type: strict parsing (RFC 8259 plus our limits), exact numbers, writing, wiping.
 #include "core/json.hpp"
+#include "core/json_events.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidjson/stringbuffer.h>
@@ -260,3 +261,38 @@ TEST(JsonWrite, SameBytesAsRapidJsonWriter) {
 }
 
 }  // namespace
+
+// A parse started from inside another parse's event (an event handler that reads a JSON text it was given)
+// keeps the outer parse's open keys intact: the per-thread key list was shared, and the inner parse cleared it.
+class ParsesAgainOnKey final : public ivd::json::Events {
+public:
+    void null() override {}
+    void boolean(bool) override {}
+    void integer(std::int64_t) override {}
+    void unsigned_integer(std::uint64_t) override {}
+    void real(double, bool) override {}
+    void string(std::string_view) override {}
+    void key(std::string_view k) override {
+        if (k == "inner") inner_ok = ivd::json::parse(R"({"x":1,"y":{"z":2}})").ok;
+    }
+    void start_object() override {}
+    void end_object(std::size_t) override {}
+    void start_array() override {}
+    void end_array(std::size_t) override {}
+    bool inner_ok = false;
+};
+
+TEST(Json, AParseInsideAnotherParsesEventKeepsTheOuterKeys) {
+    auto outer = [](const std::string &text, ivd::json::ParseError &error) {
+        ParsesAgainOnKey events;
+        ivd::json::ScratchText scratch;
+        const bool ok = ivd::json::parse_events(text.c_str(), text.size(), {}, events, scratch, error);
+        EXPECT_TRUE(events.inner_ok);
+        return ok;
+    };
+    ivd::json::ParseError error;
+    EXPECT_TRUE(outer(R"({"a":1,"inner":{"b":1},"c":2})", error)) << error.reason;
+    // The outer duplicate is still seen after the inner parse came and went.
+    EXPECT_FALSE(outer(R"({"a":1,"inner":2,"a":3})", error));
+    EXPECT_NE(error.reason.find("duplicate key \"a\""), std::string::npos) << error.reason;
+}
