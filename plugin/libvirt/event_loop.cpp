@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 
 namespace ivd::libvirt {
@@ -71,9 +72,9 @@ public:
         if (!thread_.joinable()) return;
         if (in_forked_child.load()) {
             // No such thread here, and its state may have been copied mid-change: nothing to stop or wait for.
-            // The handle is kept (reachable, never joined): destroying a joinable std::thread terminates.
-            static const std::thread *parents = new std::thread(std::move(thread_));
-            static_cast<void>(parents);
+            // Destroying a joinable std::thread terminates, so the handle moves into storage never destroyed.
+            alignas(std::thread) static unsigned char parked[sizeof(std::thread)];
+            new (parked) std::thread(std::move(thread_));
             return;
         }
         state_->stop.store(true);
