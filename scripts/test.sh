@@ -17,6 +17,11 @@ fi
 
 failed_stages=()
 passed_stages=0
+# Each stage's output is kept, and its ctest results as JUnit, so the run can end with what failed and why.
+logs=$build-logs
+rm -rf "$logs" && mkdir -p "$logs"
+junit=$logs/junit
+mkdir -p "$junit"
 stage() {
   local name=$1
   shift
@@ -26,7 +31,8 @@ stage() {
   fi
   echo "== $name"
   local start=$SECONDS
-  if "$@"; then
+  # Not a pipe: a daemon a stage leaves running (tgtd, libvirtd) would hold it open and the run would wait for it.
+  if "$@" > >(tee "$logs/$name.log") 2>&1; then
     passed_stages=$((passed_stages + 1))
     echo "== $name: passed in $((SECONDS - start)) s"
   else
@@ -47,16 +53,25 @@ build_and_test() {
     cmake --build "$build" -j"$(nproc)"
   local built=$?
   wait "$image" || echo "VM lab image: building it beside the compile failed (see $build/vm_lab_image.log)"
-  [ $built -eq 0 ] && (cd "$build" && ctest --output-on-failure --timeout 600 -j"$(nproc)")
+  [ $built -eq 0 ] && (cd "$build" && ctest --output-on-failure --timeout 600 -j"$(nproc)" --output-junit "$junit/tests.xml")
 }
 
 "$root/scripts/install-deps.sh" || { echo "installing dependencies failed" >&2; exit 1; }
 stage tests build_and_test
 stage packages env JOBS="$(nproc)" "$root/packaging/test-packages.sh" "$build"
-stage sanitize env IVD_JOBS="$(nproc)" IVD_SANITIZE_BUILD_DIR="$build-asan" "$root/scripts/sanitize.sh"
-stage tsan env IVD_JOBS="$(nproc)" IVD_TSAN_BUILD_DIR="$build-tsan" "$root/scripts/tsan.sh"
+stage sanitize env IVD_JOBS="$(nproc)" IVD_SANITIZE_BUILD_DIR="$build-asan" "$root/scripts/sanitize.sh" \
+  --output-junit "$junit/sanitize.xml"
+stage tsan env IVD_JOBS="$(nproc)" IVD_TSAN_BUILD_DIR="$build-tsan" "$root/scripts/tsan.sh" --output-junit "$junit/tsan.xml"
 stage fuzz env IVD_JOBS="$(nproc)" IVD_FUZZ_BUILD_DIR="$build-fuzz" "$root/scripts/fuzz.sh" "${IVD_FUZZ_SECONDS:-60}"
 
+# Last, where a log cut to its tail still shows it: the failed tests and the end of their output.
+for name in "${failed_stages[@]}"; do
+  echo
+  if ! python3 "$root/scripts/failed_tests.py" "$name" "$junit/$name.xml"; then
+    echo "== $name: last lines of its output ($logs/$name.log)"
+    tail -n 30 "$logs/$name.log"
+  fi
+done
 echo
 echo "stages: $passed_stages passed, ${#failed_stages[@]} failed${failed_stages:+ (${failed_stages[*]})}"
 [ ${#failed_stages[@]} -eq 0 ]
