@@ -1,14 +1,15 @@
 #!/bin/bash
 # Benchmarks of the driver (not tests): per-call work vs nova's Python objects, memory across 10,000 cycles,
 # multipath connect latency on the simulated host, portal probing at scale, end-to-end attach/detach against
-# plain libvirt calls, the 1,000-attachment scale run, and real-kernel multipath attach against os-brick in the
-# VM lab's guest (osbrick), and the host path's lifecycle on that real kernel (lifecycle: extend and the
-# connect/disconnect churn). Writes bench-results/results.json and results.md.
+# plain libvirt calls, the 1,000-attachment scale run, real-kernel multipath attach against os-brick in the VM
+# lab's guest (osbrick) and the next volume's attach there with N attached (guestscale), and the host path's
+# lifecycle on that real kernel (lifecycle: extend and the connect/disconnect churn).
+# Writes bench-results/results.json and results.md.
 # On a fresh Debian 12, as root:
 #   sudo ./scripts/bench.sh            # full set (about 15-25 min on 2 cores)
 #   sudo ./scripts/bench.sh --quick    # smaller scale (a few minutes)
 #   env: IVD_BENCH_BUILD (default build-bench), IVD_BENCH_SKIP_DEPS=1 (packages already there),
-#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick lifecycle"
+#        IVD_BENCH_ONLY="percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick guestscale lifecycle"
 #        (re-runs only these stages; the other stages' last outputs stay in the report, each with its date),
 #        IVD_BENCH_CHURN_CYCLES (lifecycle's connect/disconnect cycles: 50, --quick 10; e.g. 3 to check a change)
 # Compared variants always run interleaved in the same run; results are medians and same-run ratios.
@@ -24,7 +25,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
   esac
 done
-only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick lifecycle} "
+only=" ${IVD_BENCH_ONLY:-percall memory multipath hostscale probe e2e nova scale scale_ephemeral scale_noprobe osbrick guestscale lifecycle} "
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/bench.sh must run as root (it installs packages and starts tgtd, libvirtd and QEMU)" >&2
   exit 1
@@ -56,10 +57,10 @@ ulimit -n "$(ulimit -Hn)" || true
 
 if [ $mode = quick ]; then
   rounds=3 seconds=1 mp_reps=4 probe_targets=25 probe_rounds=2 e2e_iter=6 domains=4 volumes=5 osb_rounds=3
-  hs_volumes=40 hs_window=10 churn=10
+  gs_levels=0,5 hs_volumes=40 hs_window=10 churn=10
 else
   rounds=5 seconds=2 mp_reps=10 probe_targets=250 probe_rounds=3 e2e_iter=20 domains=50 volumes=20 osb_rounds=5
-  hs_volumes=1000 hs_window=100 churn=50
+  gs_levels=0,10,30 hs_volumes=1000 hs_window=100 churn=50
 fi
 churn=${IVD_BENCH_CHURN_CYCLES:-$churn}
 
@@ -99,6 +100,9 @@ fi
   --threads 1,2,4 --ephemeral-secrets --no-probe
 # One guest (tests/vm_lab's bench image, built once: debootstrap + python3-os-brick); ours and os-brick alternate.
 [[ $only == *" osbrick "* ]] && stage osbrick "$bench" osbrick --rounds "$osb_rounds" --console "$raw/osbrick_console.log"
+# The same guest with volumes kept attached level by level (ours); at each level both variants attach the next.
+[[ $only == *" guestscale "* ]] && stage guestscale "$bench" guest-scale --levels "$gs_levels" --rounds 3 \
+  --console "$raw/guestscale_console.log"
 # The lab's lifecycle guest (VmLab.HostPathLifecycle), scenarios 10 (extend) and 30 (churn, held-open map) only,
 # with $churn cycles; its "VMLAB BENCH" key=value lines become raw/lifecycle.json.
 [[ $only == *" lifecycle "* ]] && stage lifecycle /usr/bin/python3 "$root/tests/bench/vm_lifecycle.py" \

@@ -9,6 +9,7 @@
 
 namespace ivd::bench {
 int run_osbrick(const Args &args);  // bench_osbrick.cpp: real-kernel multipath, ours vs os-brick (tests/vm_lab)
+int run_guest_scale(const Args &args);  // bench_guest_scale.cpp: the same, the next volume with N attached
 }
 
 int main(int argc, char **argv) {
@@ -17,9 +18,10 @@ int main(int argc, char **argv) {
         {"percall", run_percall}, {"percall-input", run_percall_input}, {"memory", run_memory},
         {"probe", run_probe},     {"multipath", run_multipath},         {"e2e", run_e2e},
         {"scale", run_scale},     {"osbrick", run_osbrick},             {"host-scale", run_host_scale},
+        {"guest-scale", run_guest_scale},
     };
     if (argc < 2 || !commands.contains(argv[1])) {
-        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|host-scale|e2e|scale|osbrick [--opt value]...\n");
+        std::fprintf(stderr, "usage: ivd_bench percall|percall-input|memory|probe|multipath|host-scale|e2e|scale|osbrick|guest-scale [--opt value]...\n");
         return 2;
     }
     Args args;

@@ -6,6 +6,7 @@
 // line per cycle (with each variant's time per step, steps_ms); this side collects them into one JSON document on
 // stdout (progress and console on stderr), with per-step medians of both side by side.
 #include "bench_common.hpp"
+#include "bench_guest.hpp"
 #include "bench_main.hpp"
 #include "vm_lab_runner.hpp"
 
@@ -109,14 +110,7 @@ int run_osbrick(const Args &args) {
     const std::string accel = args.get("accel", "tcg");
     // Boot plus, per cycle under TCG, up to a minute (os-brick alone waits up to 10 s for a dm).
     const int deadline_s = static_cast<int>(args.number("deadline-s", 240 + (rounds + warmup) * 2 * 90));
-    const auto t0 = Clock::now();
-
-    const fs::path image = build_image(IVD_VM_LAB_DIR "/build_bench_image.sh");
-    if (image.empty()) throw std::runtime_error("build_bench_image.sh failed (see its stderr above)");
-    const double image_s = seconds_since(t0);
-    std::string key;
-    std::getline(std::ifstream(image / "KEY"), key);
-    std::cerr << fmt::format("[osbrick] bench image {} ready after {:.1f} s\n", image.string(), image_s);
+    const BenchImage image = bench_image("osbrick");
 
     // tgtd on 127.0.0.1 (the guest's 10.0.2.2): two portals, one CHAP target, LUN 1.
     testing::TgtdLab lab(testing::TgtdLabOptions{.address = "127.0.0.1"});
@@ -131,61 +125,38 @@ int run_osbrick(const Args &args) {
     lab.bind_account(tid, user);
 
     Stage stage;
-    fs::create_directories(stage.dir / "bin");
-    fs::copy_file(IVD_VOLUME_HOST_PATH, stage.dir / "bin/volume-host");
-    fs::copy_file(IVD_MODULE_PATH, stage.dir / "bin/iscsi_volume_driver.so");
-    fs::copy_file(IVD_VM_LAB_DIR "/guest_bench.sh", stage.dir / "guest_lab.sh");  // the name the init stub runs
-    fs::copy_file(IVD_VM_LAB_DIR "/guest_stack.sh", stage.dir / "guest_stack.sh");
-    fs::copy_file(IVD_VM_LAB_DIR "/guest_bench.py", stage.dir / "guest_bench.py");
-    fs::copy_file(IVD_VM_LAB_DIR "/guest_steps.py", stage.dir / "guest_steps.py");  // imported by guest_bench.py
-    fs::permissions(stage.dir / "guest_lab.sh", fs::perms::owner_all);
+    stage_guest_bench(stage.dir);
     write_file(stage.dir / "lab.env",
                fmt::format("PORTAL1=10.0.2.2:{}\nPORTAL2=10.0.2.2:{}\nIQN={}\n"
                            "INITIATOR=iqn.2003-01.org.ivd-lab:osbrick-guest\nROUNDS={}\nWARMUP={}\n",
                            p1.port, p2.port, iqn, rounds, warmup));
     write_file(stage.dir / "ci-lun1.json", connection_info(p1, p2, iqn, 1, user, password));
 
-    Json::Value cycles(Json::arrayValue), setup, guest_summary, diag, errors(Json::arrayValue);
-    const auto on_line = [&](const std::string &line) {
-        static constexpr std::string_view bench = "VMLAB BENCH ";
-        if (line.rfind("VMLAB ERROR ", 0) == 0) errors.append(redact(line.substr(12), password));
-        if (line.rfind(bench, 0) != 0) return;
-        const std::string rest = line.substr(bench.size());
-        const std::string kind = rest.substr(0, rest.find(' '));
-        Json::Value v;
-        try {
-            v = parse_json(rest.substr(kind.size() + 1));
-        } catch (const std::exception &e) {
-            errors.append(fmt::format("unparsable {} line: {}", kind, e.what()));
-            return;
-        }
-        if (kind == "cycle") cycles.append(v);
-        if (kind == "setup") setup = v;
-        if (kind == "summary") guest_summary = v;
-        if (kind == "diag") diag = v;
-    };
+    BenchLines lines(password);
+    const auto on_line = [&](const std::string &line) { lines(line); };
     const auto on_request = [](const std::string &action) { return fmt::format("ACK {} fail unknown action", action); };
-    const GuestOptions options{.image = image, .stage = stage.dir, .deadline_s = deadline_s, .accel = accel,
+    const GuestOptions options{.image = image.dir, .stage = stage.dir, .deadline_s = deadline_s, .accel = accel,
                          .secret = password, .echo = &std::cerr};
     const GuestRun run = run_guest(options, on_line, on_request);
     if (const std::string console = args.get("console", ""); !console.empty()) {
         std::ofstream(console) << redact(run.console, password);
     }
 
+    const Json::Value cycles = lines.all("cycle"), guest_summary = lines.last("summary");
     Json::Value out(Json::objectValue);
     out["accel"] = accel;
-    out["image_key"] = key;
-    out["image_s"] = image_s;
+    out["image_key"] = image.key;
+    out["image_s"] = image.build_s;
     out["guest_run_s"] = run.run_s;
     out["guest_done"] = run.done;
     out["guest_timed_out"] = run.timed_out;
     out["rounds"] = rounds;
     out["warmup"] = warmup;
-    out["setup"] = setup;
+    out["setup"] = lines.last("setup");
     out["cycles"] = cycles;
     out["guest_summary"] = guest_summary;
-    out["ours_debug_log"] = diag;  // one extra untimed cycle of ours at debug level, lines stamped in seconds
-    out["errors"] = errors;
+    out["ours_debug_log"] = lines.last("diag");  // one extra untimed cycle of ours at debug level, lines stamped in seconds
+    out["errors"] = lines.errors();
     out["password_on_console"] = run.console.find(password) != std::string::npos;
     for (const char *variant : {"ours", "osbrick"}) {
         Json::Value &v = out[variant];

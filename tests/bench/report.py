@@ -9,13 +9,8 @@ import platform
 import statistics
 import subprocess
 
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+from report_common import f, load, verdict
+from report_guest import guest_rows, osbrick_step_lines
 
 
 def machine():
@@ -44,10 +39,6 @@ def machine():
     }
 
 
-def f(x, digits=2):
-    return '-' if x is None else f'{x:.{digits}f}'
-
-
 def hostscale_split(hs):
     """Per attach, first -> last window medians: each stand-in tool's runs, read() calls and wall ms (its main to
     exit), the reads outside the tools, and the driver's slowest steps (map wait, a path's login and mp_add)."""
@@ -74,56 +65,9 @@ def hostscale_split(hs):
             + ('; driver steps: ' + ', '.join(steps) if steps else ''))
 
 
-def verdict(value, target, lower_is_better=True):
-    if value is None:
-        return 'not run'
-    ok = value <= target if lower_is_better else value >= target
-    return 'met' if ok else 'MISSED'
-
-
 def load_text(lc):
     ld = lc.get('loadavg_1m')
     return f"load avg (1 min) during the run {f(ld['min'], 1)}-{f(ld['max'], 1)}, median {f(ld['median'], 1)}" if ld else 'load not sampled'
-
-
-STEP_WHAT = {
-    'prepare': 'before the paths (ours: resolve, identity probe, TPGT, journal)',
-    'login': 'slowest path: node record, CHAP, iscsiadm --login',
-    'scan': 'slowest path: LUN scan',
-    'device': 'slowest path: waiting for sdX',
-    'wwid': 'WWID read (ours: slowest path; os-brick: calling thread)',
-    'mp_add': 'multipath -a + multipathd add path',
-    'paths': 'per-path phase, wall',
-    'map': 'after the paths until the dm is there',
-    'ready': 'dm there -> returned (ours: a block read through the dm)',
-    'total': 'inside the call',
-    'call': 'as timed (ours: + volume-host process)',
-    'sleep': 'time.sleep, calling thread',
-    'sleep_all': 'time.sleep, every thread',
-    'find': 'what to take down',
-    'flush': 'multipath -f',
-    'remove': 'sdX delete + wait until gone',
-    'remove_wait': 'of which: waiting for sdX to go',
-    'logout': 'iscsiadm --logout, node delete',
-    'rest': 'remainder of total',
-}
-
-
-def osbrick_step_lines(ob):
-    """Table 6a: where the real-kernel connect and disconnect spend their time, per step, ours beside os-brick."""
-    steps = ob.get('steps_ms') or []
-    if not steps:
-        return []
-    lines = ['', f"### 6a real-kernel connect and disconnect per step, ours vs os-brick "
-             f"{(ob.get('setup') or {}).get('os_brick', '?')} (medians over the same {ob['rounds']} rounds, "
-             f"{ob['accel']} guest)", '',
-             'Step names and what each covers for both: tests/vm_lab/guest_bench.py. Per-path steps are the slowest '
-             "path's; steps overlap (os-brick's main loop runs beside its path threads), so they do not add up.", '',
-             '| phase | step | what | ours ms | os-brick ms | os-brick / ours |', '|---|---|---|---|---|---|']
-    for r in steps:
-        lines.append(f"| {r['phase']} | {r['step']} | {STEP_WHAT.get(r['step'], '')} | {f(r.get('ours_ms'), 0)} | "
-                     f"{f(r.get('osbrick_ms'), 0)} | {f(r.get('ratio'))} |")
-    return lines
 
 
 def lifecycle_rows(lc, res, rows):
@@ -362,36 +306,8 @@ def main():
                      + ('; simulated sysfs on tmpfs' if mp.get('sim_base_tmpfs') else '') + ')',
                      '<= 1.3x', verdict(r, 1.3)))
 
-    # 6. real-kernel multipath vs os-brick (tests/vm_lab guest)
-    ob = load(os.path.join(raw, 'osbrick.json'))
-    if ob and ob.get('complete'):
-        ob = dict(ob)
-        # Keep results.json small: per-cycle sleep sites and multipathd listings stay in raw/osbrick.json.
-        ob['cycles'] = [{k: v for k, v in c.items() if not k.startswith('osbrick_sleep') and k != 'multipathd_paths'}
-                        for c in ob.get('cycles', [])]
-        res['osbrick'] = ob
-        o, b = ob['ours'], ob['osbrick']
-        r = ob['ratio_osbrick_to_ours']['median']
-        def left(v):
-            return ', '.join(f'{k} x{n}' for k, n in sorted(v['left_after_10s'].items())) or 'nothing'
-        sleep = (ob.get('guest_summary') or {}).get('osbrick_sleep_calling_thread_s_median')
-        ok = ob['same_device_and_paths'] and ob['clean']
-        counted = [c for c in ob['cycles'] if c.get('variant') == 'osbrick' and not c.get('warmup') and not c.get('failed')]
-        early = sum(1 for c in counted if c.get('paths_at_return', 0) < len(c.get('paths') or []))
-        rows.append((f"6 real-kernel multipath attach, 2 portals, CHAP: ours vs os-brick {(ob.get('setup') or {}).get('os_brick', '?')} "
-                     f"({ob['rounds']} alternating rounds, {ob['accel']} guest)",
-                     'connect + disconnect cycle, median ours / os-brick; paired os-brick / ours',
-                     f"{f(o['cycle_ms']['median'] / 1000)} / {f(b['cycle_ms']['median'] / 1000)} s = {f(r)}x "
-                     f"(connect {f(o['connect_ms']['median'] / 1000)} / {f(b['connect_ms']['median'] / 1000)} s, "
-                     f"disconnect {f(o['disconnect_ms']['median'] / 1000)} / {f(b['disconnect_ms']['median'] / 1000)} s; "
-                     f"os-brick in time.sleep {f(sleep)} s/cycle); same dm + paths: "
-                     f"{'yes' if ob['same_device_and_paths'] else 'NO'} (os-brick returned before its last path in "
-                     f"{early}/{len(counted)} cycles); left: ours {left(o)}, os-brick {left(b)}",
-                     '>= 3x, same dm, nothing left', verdict(r, 3, False) if ok else 'MISSED'))
-    else:
-        rows.append(('6 real-kernel multipath vs os-brick', '-',
-                     'not run (stage osbrick: tests/vm_lab guest)' if not ob else 'incomplete (see raw/osbrick.log)',
-                     '>= 3x', 'not run'))
+    # 6. the real-kernel guest: ours vs os-brick (osbrick), the next volume with N attached (guestscale)
+    guest_rows(raw, res, rows)
 
     # 7. memory
     mem = load(os.path.join(raw, 'memory.json'))

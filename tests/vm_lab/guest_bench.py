@@ -222,6 +222,9 @@ def setup_osbrick():
 class Ours:
     name = 'ours'
 
+    def __init__(self, ci_file=CI_FILE, info_file=RUN + '/device_info.json'):
+        self.ci_file, self.info_file = ci_file, info_file
+
     def run(self, phase, argv, stdout):
         """volume-host PHASE: (exit status, stdout, seconds); its stderr (the driver's log, info level) appended to
         logs/ours-PHASE.log and its "steps:" line kept as self.steps[PHASE]."""
@@ -237,15 +240,15 @@ class Ours:
 
     def connect(self):
         self.steps = {}
-        out, dt = self.run('connect', ['connect', CI_FILE, RUN + '/connector.json', '--disk-info', '{"dev":"vdb"}'],
-                           subprocess.PIPE)
-        with open(RUN + '/device_info.json', 'wb') as f:
+        out, dt = self.run('connect', ['connect', self.ci_file, RUN + '/connector.json', '--disk-info',
+                                       '{"dev":"vdb"}'], subprocess.PIPE)
+        with open(self.info_file, 'wb') as f:
             f.write(out)
         info = json.loads(out)
         return dt, info.get('path', ''), info
 
     def disconnect(self, _info):
-        return self.run('disconnect', ['disconnect', CI_FILE, RUN + '/device_info.json'], subprocess.DEVNULL)[1]
+        return self.run('disconnect', ['disconnect', self.ci_file, self.info_file], subprocess.DEVNULL)[1]
 
 
 class OsBrick:

@@ -12,7 +12,10 @@ source /lab/guest_stack.sh
 # os-brick is run with multipath enforced: so is the driver, for the same dm device over every path.
 write_host_config true
 
-/usr/bin/python3 -u /lab/guest_bench.py 2>>"$L/guest_bench.err"
+# Benchmark 6b stages guest_scale.py (the next volume's attach with N attached) beside guest_bench.py.
+script=/lab/guest_bench.py
+[ -f /lab/guest_scale.py ] && script=/lab/guest_scale.py
+/usr/bin/python3 -u "$script" 2>>"$L/guest_bench.err"
 rc=$?
 say "DONE rc=$rc after ${SECONDS}s"
 poweroff_now

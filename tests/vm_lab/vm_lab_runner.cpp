@@ -74,12 +74,13 @@ fs::path build_image(const std::string &script) {
 
 std::string connection_info(const ivd::testing::TgtdPortal &p1, const ivd::testing::TgtdPortal &p2,
                             const std::string &iqn, int lun, const std::string &user, const std::string &password,
-                            const std::string &extra_data) {
+                            const std::string &extra_data, const std::string &volume_id) {
     const auto g1 = fmt::format("10.0.2.2:{}", p1.port), g2 = fmt::format("10.0.2.2:{}", p2.port);
-    return fmt::format(R"({{"driver_volume_type":"iscsi","data":{{"volume_id":"vmlab-lun{}",)"
+    const std::string id = volume_id.empty() ? fmt::format("vmlab-lun{}", lun) : volume_id;
+    return fmt::format(R"({{"driver_volume_type":"iscsi","data":{{"volume_id":"{}",)"
                        R"("target_portals":["{}","{}"],"target_iqns":["{}","{}"],"target_luns":[{},{}],)"
                        R"("auth_method":"CHAP","auth_username":"{}","auth_password":"{}"{}{}}}}})",
-                       lun, g1, g2, iqn, iqn, lun, lun, user, password, extra_data.empty() ? "" : ",", extra_data);
+                       id, g1, g2, iqn, iqn, lun, lun, user, password, extra_data.empty() ? "" : ",", extra_data);
 }
 
 std::string redact(std::string text, const std::string &secret) {

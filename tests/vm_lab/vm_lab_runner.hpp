@@ -36,10 +36,10 @@ int run_capture(const std::vector<std::string> &argv, std::string *out);
 // an empty path when it failed or the image is incomplete.
 fs::path build_image(const std::string &script);
 // Cinder's connection_info for `lun` behind both portals, as the guest reaches them (10.0.2.2), CHAP on.
-// `extra_data`: more members of "data", e.g. R"("addressing_mode":"SAM2")".
+// `extra_data`: more members of "data", e.g. R"("addressing_mode":"SAM2")"; `volume_id` empty: "vmlab-lun<lun>".
 std::string connection_info(const ivd::testing::TgtdPortal &p1, const ivd::testing::TgtdPortal &p2,
                             const std::string &iqn, int lun, const std::string &user, const std::string &password,
-                            const std::string &extra_data = "");
+                            const std::string &extra_data = "", const std::string &volume_id = "");
 std::string redact(std::string text, const std::string &secret);
 std::string tail_lines(const std::string &text, int n);
 
