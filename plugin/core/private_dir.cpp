@@ -127,28 +127,39 @@ Result<UniqueFd> PrivateDir::open_file(std::string_view name, int flags) const {
 }
 
 Result<void> PrivateDir::write_file(std::string_view name, std::string_view content) const {
-    const std::string tmp = fmt::format(".{}.tmp", name);
-    auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    if (!fd) return std::move(fd).error();
-    // A temporary file left from before (a crash) keeps its old mode through O_TRUNC: 0600 before any byte goes in.
-    if (::fchmod(fd->get(), 0600) != 0) {
-        const int e = errno;
-        ::unlinkat(fd_.get(), tmp.c_str(), 0);
-        return make_error(Status::backend, fmt::format("{}/{}: chmod: {}", path_, tmp, std::strerror(e)));
+    return replace_via(*this, fmt::format(".{}.tmp", name), O_TRUNC, name, content);
+}
+
+Result<void> PrivateDir::write_file_staged(const PrivateDir &staging, std::string_view temp_name,
+                                           std::string_view name, std::string_view content) const {
+    if (!one_component(temp_name) || temp_name.front() != '.') {
+        return make_error(Status::internal, fmt::format("bad temporary file name '{}'", temp_name));
     }
+    return replace_via(staging, std::string(temp_name), O_TRUNC, name, content);
+}
+
+Result<void> PrivateDir::replace_via(const PrivateDir &where, const std::string &tmp, int create_flag,
+                                     std::string_view name, std::string_view content) const {
+    auto fd = where.open_file(tmp, O_WRONLY | O_CREAT | create_flag);
+    if (!fd) return std::move(fd).error();
+    const auto fail = [&](const char *what, int e) {
+        ::unlinkat(where.fd(), tmp.c_str(), 0);
+        return make_error(Status::backend, fmt::format("{}/{}: {}: {}", where.path(), tmp, what, std::strerror(e)));
+    };
+    // A temporary file left from before (a crash) keeps its old mode through O_TRUNC: 0600 before any byte goes in.
+    if (::fchmod(fd->get(), 0600) != 0) return fail("chmod", errno);
     for (std::size_t done = 0; done < content.size();) {
         const ssize_t n = ::write(fd->get(), content.data() + done, content.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int e = errno;
-            ::unlinkat(fd_.get(), tmp.c_str(), 0);
-            return make_error(Status::backend, fmt::format("{}/{}: write: {}", path_, tmp, std::strerror(e)));
-        }
+        if (n <= 0) return fail("write", errno);
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd->get()) != 0 || ::renameat(fd_.get(), tmp.c_str(), fd_.get(), std::string(name).c_str()) != 0) {
+    if (::fsync(fd->get()) != 0) return fail("fsync", errno);
+    if (::renameat(where.fd(), tmp.c_str(), fd_.get(), std::string(name).c_str()) != 0) {
         const int e = errno;
-        ::unlinkat(fd_.get(), tmp.c_str(), 0);
+        ::unlinkat(where.fd(), tmp.c_str(), 0);
+        // Staged on another filesystem: written beside the file after all.
+        if (e == EXDEV && &where != this) return write_file(name, content);
         return make_error(Status::backend, fmt::format("{}/{}: {}", path_, name, std::strerror(e)));
     }
     return {};

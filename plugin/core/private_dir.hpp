@@ -53,6 +53,12 @@ public:
 
     // Replaces `name` atomically (temporary file, fsync, rename), 0600.
     Result<void> write_file(std::string_view name, std::string_view content) const;
+    // write_file() with the temporary file `temp_name` (a dot name, one per file written: concurrent writers of
+    // one file are the caller's to exclude) in `staging` (same filesystem; else beside `name` after all): for a
+    // directory another program lists while we write, e.g. iscsiadm reading every node record as one (a
+    // temporary file it listed and that was renamed away fails its command).
+    Result<void> write_file_staged(const PrivateDir &staging, std::string_view temp_name, std::string_view name,
+                                   std::string_view content) const;
 
     // Reads `name` whole; Status::not_found when it does not exist.
     Result<std::string> read_file(std::string_view name) const;
@@ -65,6 +71,9 @@ public:
 
 private:
     PrivateDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+    // Writes `content` into `tmp` of `where` (opened with O_CREAT | create_flag), synced, renamed to `name` here.
+    Result<void> replace_via(const PrivateDir &where, const std::string &tmp, int create_flag, std::string_view name,
+                             std::string_view content) const;
 
     std::string path_;
     UniqueFd fd_;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace ivd::host_path {
@@ -93,7 +94,14 @@ Result<NodeRecord> checked_record(const DirPtr &dir, const std::string &name) {
     if (*type != S_IFREG) return unsafe(dir->path() + "/" + name, "is a symlink or not a regular file");
     auto fd = dir->open_file(name, O_RDONLY);
     if (!fd) return std::move(fd).error().context(std::string(field));
-    return NodeRecord{dir, name};
+    return NodeRecord{dir, name, {}};
+}
+
+std::string staging_path_for(const std::string &node_dir) {
+    std::string_view dir = node_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+    const std::size_t slash = dir.rfind('/');
+    return slash == std::string_view::npos || slash == 0 ? std::string() : std::string(dir.substr(0, slash));
 }
 
 // "HOST,PORT" or "HOST,PORT,TPGT" (HOST may be a bracketed IPv6 address).
@@ -209,6 +217,7 @@ Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, 
             auto ours = static_record_of(*record, iface);
             if (!ours) return std::move(ours).error();
             if (!*ours) continue;
+            record->staging = staging_path_for(node_dir);
             return Found(std::move(*record));
         }
         auto sub = existing_subdir(**iqn_dir, name);  // discovered: HOST,PORT,TPGT/IFACE
@@ -219,6 +228,7 @@ Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, 
         if (*iface_type == 0) continue;
         auto record = checked_record(*sub, iface);
         if (!record) return std::move(record).error();
+        record->staging = staging_path_for(node_dir);
         return Found(std::move(*record));
     }
     return Found{};
@@ -264,8 +274,30 @@ Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, 
     if (*type == 0) return Found{};
     auto record = checked_record(*dir, parts.back());
     if (!record) return std::move(record).error();
+    record->staging = staging_path_for(node_dir);
     return Found(std::move(*record));
 }
+
+namespace {
+
+// The record rewritten atomically; the temporary file outside the tree when its staging directory opens. Its
+// name is the record's (a crash's leftover is taken over by the next write; the target lock keeps one writer).
+Result<void> replace_record(const NodeRecord &record, std::string_view text) {
+    if (!record.staging.empty()) {
+        if (auto staging = PrivateDir::open(record.staging, field)) {
+            std::uint64_t hash = 1469598103934665603ull;  // FNV-1a of the record's path
+            for (const unsigned char c : record.path()) hash = (hash ^ c) * 1099511628211ull;
+            auto written = record.dir->write_file_staged(*staging, fmt::format(".ivd-node-{:016x}.tmp", hash),
+                                                         record.name, text);
+            if (!written) return written;
+            // What an earlier version's crash left beside the record would be read by iscsiadm as a record.
+            return record.dir->remove_file(fmt::format(".{}.tmp", record.name));
+        }
+    }
+    return record.dir->write_file(record.name, text);
+}
+
+}  // namespace
 
 Result<void> set_record_password(const NodeRecord &record, const SecretString *password) {
     WipedText text;
@@ -294,7 +326,7 @@ Result<void> set_record_password(const NodeRecord &record, const SecretString *p
     }
     add_password();
     if (out.text == text.text) return {};  // unchanged: no rewrite, no fsync
-    if (auto r = record.dir->write_file(record.name, out.text); !r) {
+    if (auto r = replace_record(record, out.text); !r) {
         return make_error(Status::backend, fmt::format("{}: cannot replace node record {}: {}", field, record.path(), r.error().message));
     }
     return {};

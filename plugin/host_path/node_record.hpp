@@ -20,6 +20,9 @@ namespace ivd::host_path {
 struct NodeRecord {
     std::shared_ptr<const PrivateDir> dir;  // the IQN's directory, or its HOST,PORT,TPGT directory
     std::string name;                       // the record's file name in it
+    // Where a rewrite of the record is written before it is renamed in: iscsi_node_dir's parent, outside the
+    // tree iscsiadm reads whole on every node command ("" when there is none: beside the record).
+    std::string staging;
     std::string path() const { return dir->path() + "/" + name; }
 };
 

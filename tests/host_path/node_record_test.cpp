@@ -3,12 +3,17 @@
 #include "test_support.hpp"
 #include "host_path/node_record.hpp"
 
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -58,6 +63,41 @@ TEST_F(NodeRecordTest, DiscoveredRecordIsFoundAndWrittenAtomicallyWith0600) {
     ASSERT_TRUE(set_record_password(**found, nullptr).ok());
     EXPECT_EQ(slurp(file), text);
     EXPECT_FALSE(record_has_password(**found).value());
+}
+
+// iscsiadm reads every record of every target on each node command; a temporary file it lists and that is renamed
+// away before it opens it fails the command ("encountered iSCSI database failure", seen when two paths of one
+// volume log in at once). So a rewrite's temporary file is written outside the tree: only the rename shows there.
+TEST_F(NodeRecordTest, ARewriteCreatesNoFileInsideTheNodeTree) {
+    const int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    ASSERT_GE(watch, 0);
+    for (const fs::path &dir : {nodes_, nodes_ / iqn, nodes_ / iqn / "127.0.0.1,3260,1"}) {
+        ASSERT_GE(::inotify_add_watch(watch, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE), 0);
+    }
+    const ivd::SecretString password("Nr-Secret-2");
+    for (const auto &[host, ipv6] : {std::pair{"127.0.0.1", false}, std::pair{"fd00::1", true}}) {
+        auto found = find_node_record(nodes_.string(), portal(host, ipv6), iqn);
+        ASSERT_TRUE(found.ok() && found->has_value()) << host;
+        ASSERT_TRUE(set_record_password(**found, &password).ok());
+        ASSERT_TRUE(set_record_password(**found, nullptr).ok());
+    }
+    std::vector<std::string> seen;
+    alignas(inotify_event) char buffer[8192];
+    for (ssize_t n; (n = ::read(watch, buffer, sizeof buffer)) > 0;) {
+        for (char *at = buffer; at < buffer + n;) {
+            const auto *event = reinterpret_cast<const inotify_event *>(at);
+            seen.push_back(std::string(event->mask & IN_MOVED_TO ? "moved in " : "other ") + event->name);
+            at += sizeof(inotify_event) + event->len;
+        }
+    }
+    ::close(watch);
+    // (inotify merges an event with an unread identical one: each record shows once or twice.)
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    const std::vector<std::string> expected{"moved in default", "moved in [fd00::1],3260"};
+    EXPECT_EQ(seen, expected);
+    for (const auto &entry : fs::directory_iterator(base_)) {
+        EXPECT_EQ(entry.path().filename(), "nodes") << "a temporary file was left in the staging directory";
+    }
 }
 
 TEST_F(NodeRecordTest, MissingRecordsAndDirectoriesAreNoneAndNothingIsCreated) {
