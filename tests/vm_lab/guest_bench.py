@@ -233,6 +233,7 @@ class Ours:
         dt = time.monotonic() - t
         with open(f'{LOGS}/ours-{phase}.log', 'ab') as log:
             log.write(r.stderr)
+        self.stderr = r.stderr.decode(errors='replace')
         self.steps[phase] = ours_steps(r.stderr.decode(errors='replace'), phase, dt)
         if r.returncode != 0:
             raise RuntimeError(f'volume-host {phase} exited {r.returncode} (see {LOGS}/ours-{phase}.log)')

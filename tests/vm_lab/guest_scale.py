@@ -110,8 +110,13 @@ def attach_up_to(level, attached):
     while len(attached) < level:
         index = len(attached) + 1
         volume = gb.Ours(ci_file(index), f'{RUN}/device_info-vol{index}.json')
-        volume.connect()
+        _, path, _ = volume.connect()
         attached.append(volume)
+        paths = gb.dm_state(path).get('paths', [])
+        if len(paths) != 2:  # the driver's warnings say why (its log never holds a secret)
+            warnings = [line for line in volume.stderr.splitlines() if ' warning ' in line.lower() or 'error' in line]
+            gb.error(f'vol{index}: {len(paths)} path(s) in its map at return: {json.dumps(paths)}; '
+                     f'driver said: {json.dumps(warnings[-5:])}')
     return time.monotonic() - t
 
 
