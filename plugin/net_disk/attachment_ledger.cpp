@@ -108,21 +108,15 @@ void append_attachment(Record &r, std::string_view id) {
 }
 
 // One read and one write: `id`, and first the unrecorded-users mark when `mark_if_first` and there is no record.
-enum class WhenRecorded { add, add_with_mark_if_first, add_only_if_first };
-
-// Whether `id` was added (false only for add_only_if_first on a usage with records).
-Result<bool> add_to_record(const std::string &state_dir, const std::string &usage, const std::string &id,
-                           WhenRecorded when) {
+Result<void> add_to_record(const std::string &state_dir, const std::string &usage, const std::string &id,
+                           bool mark_if_first) {
     auto dir = records_dir(state_dir);
     if (!dir) return std::move(dir).error();
     auto r = read_record(*dir, usage);
     if (!r) return std::move(r).error();
-    const bool first = r->attachments.empty();
-    if (when == WhenRecorded::add_only_if_first && !first) return false;
-    if (when == WhenRecorded::add_with_mark_if_first && first) append_attachment(*r, unrecorded_users_id);
+    if (mark_if_first && r->attachments.empty()) append_attachment(*r, unrecorded_users_id);
     append_attachment(*r, id);
-    if (auto written = write_record(*dir, *r); !written) return std::move(written).error();
-    return true;
+    return write_record(*dir, *r);
 }
 
 }  // namespace
@@ -186,19 +180,11 @@ Result<std::set<std::string>> FileLedger::attachments(const std::string &usage) 
 }
 
 Result<void> FileLedger::add(const std::string &usage, const std::string &id) {
-    auto added = add_to_record(state_dir_, usage, id, WhenRecorded::add);
-    if (!added) return std::move(added).error();
-    return {};
+    return add_to_record(state_dir_, usage, id, false);
 }
 
 Result<void> FileLedger::add_to_found_secret(const std::string &usage, const std::string &id) {
-    auto added = add_to_record(state_dir_, usage, id, WhenRecorded::add_with_mark_if_first);
-    if (!added) return std::move(added).error();
-    return {};
-}
-
-Result<bool> FileLedger::add_if_first(const std::string &usage, const std::string &id) {
-    return add_to_record(state_dir_, usage, id, WhenRecorded::add_only_if_first);
+    return add_to_record(state_dir_, usage, id, true);
 }
 
 Result<void> FileLedger::remove(const std::string &usage, const std::string &id) {
@@ -268,14 +254,6 @@ Result<void> MemoryLedger::add_to_found_secret(const std::string &usage, const s
     if (ids.empty()) ids.insert(std::string(unrecorded_users_id));
     ids.insert(id);
     return {};
-}
-
-Result<bool> MemoryLedger::add_if_first(const std::string &usage, const std::string &id) {
-    const std::lock_guard<std::mutex> g(mutex_);
-    std::set<std::string> &ids = records_[usage];
-    if (!ids.empty()) return false;
-    ids.insert(id);
-    return true;
 }
 
 Result<void> MemoryLedger::remove(const std::string &usage, const std::string &id) {

@@ -41,8 +41,6 @@ public:
     // add() for a secret the connect found already defined: when `usage` has no record yet, some of the secret's
     // users have none, so unrecorded_users_id is recorded with `id`, in the same read and write.
     virtual Result<void> add_to_found_secret(const std::string &usage, const std::string &id) = 0;
-    // add() when `usage` has no record yet; false, with nothing written, when it has (one read, as add()).
-    virtual Result<bool> add_if_first(const std::string &usage, const std::string &id) = 0;
     // A missing record is not an error (disconnect is idempotent).
     virtual Result<void> remove(const std::string &usage, const std::string &id) = 0;
     // Every record of `usage` at once, the mark included (the file goes unread).
@@ -63,7 +61,6 @@ public:
     Result<std::set<std::string>> attachments(const std::string &usage) override;
     Result<void> add(const std::string &usage, const std::string &id) override;
     Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override;
-    Result<bool> add_if_first(const std::string &usage, const std::string &id) override;
     Result<void> remove(const std::string &usage, const std::string &id) override;
     Result<void> clear(const std::string &usage) override;
     Result<std::vector<std::string>> usages() override;
@@ -83,7 +80,6 @@ public:
     Result<std::set<std::string>> attachments(const std::string &usage) override;
     Result<void> add(const std::string &usage, const std::string &id) override;
     Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override;
-    Result<bool> add_if_first(const std::string &usage, const std::string &id) override;
     Result<void> remove(const std::string &usage, const std::string &id) override;
     Result<void> clear(const std::string &usage) override;
     Result<std::vector<std::string>> usages() override;

@@ -7,9 +7,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <optional>
-#include <system_error>
-#include <thread>
 
 namespace ivd::net_disk {
 
@@ -61,52 +58,6 @@ private:
     SecretLifetime::Hold hold_;
     const Logger &log_;
     bool committed_ = false;
-};
-
-std::string secret_description(const request::VolumeRequest &volume) {
-    return std::string("CHAP password of iSCSI volume ")
-        .append(volume.volume_id.empty() ? volume.targets.front().iqn : volume.volume_id);
-}
-
-// A new volume's secret, defined while its portals are probed: both wait on other daemons (libvirtd writes the
-// secret, the target answers the login), so neither waits for the other. An existing secret is not touched here:
-// its value is what the other attachments' reconnects read until the probe has accepted the new password.
-class NewSecretDuringProbe {
-public:
-    NewSecretDuringProbe(SecretLifetime &secrets, const request::VolumeRequest &volume) : secrets_(secrets) {
-        try {
-            thread_ = std::jthread([&secrets, &volume, this] {
-                try {
-                    result_ = secrets.acquire_if_new(secret_usage_for(volume), secret_description(volume),
-                                                     volume.chap->password);
-                } catch (...) {  // out of memory: no exception may end this thread (it would end the process)
-                    result_ = make_error(Status::internal, "defining the CHAP secret failed: out of memory");
-                }
-            });
-        } catch (const std::system_error &) {
-            result_ = std::optional<SecretLifetime::Hold>();  // no thread: the secret step runs after the probe
-        }
-    }
-    NewSecretDuringProbe(const NewSecretDuringProbe &) = delete;
-    NewSecretDuringProbe &operator=(const NewSecretDuringProbe &) = delete;
-    // Never finished (the probe threw): what it defined goes again.
-    ~NewSecretDuringProbe() {
-        if (finished_) return;
-        if (thread_.joinable()) thread_.join();
-        if (result_ && *result_) (void)secrets_.undo(**result_);
-    }
-    // The secret this connect defined, or nullopt (it existed, or nothing ran): then acquire() after the probe.
-    Result<std::optional<SecretLifetime::Hold>> finish() {
-        if (thread_.joinable()) thread_.join();
-        finished_ = true;
-        return std::move(result_);
-    }
-
-private:
-    SecretLifetime &secrets_;
-    bool finished_ = false;
-    Result<std::optional<SecretLifetime::Hold>> result_ = std::optional<SecretLifetime::Hold>();
-    std::jthread thread_;  // last: joined before the result it writes is destroyed
 };
 
 }  // namespace
@@ -172,18 +123,7 @@ Result<request::DeviceInfo> NetworkDiskPath::connect(const ConnectContext &conte
     const request::VolumeRequest &volume = context.volume;
     const std::string &initiator = context.initiator();
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
-    std::optional<SecretRollback> rollback;  // undoes the secret step unless the connect goes through
-    std::optional<NewSecretDuringProbe> new_secret;
-    if (volume.chap && config_.probe_portals) new_secret.emplace(secrets_, volume);
     auto choice = choose_portal(volume, initiator);
-    std::optional<SecretLifetime::Hold> hold;
-    if (new_secret) {
-        auto defined = new_secret->finish();
-        if (defined && *defined) rollback.emplace(secrets_, **defined, log_);
-        if (!choice) return std::move(choice).error();
-        if (!defined) return std::move(defined).error();
-        hold = std::move(defined).value();
-    }
     if (!choice) return std::move(choice).error();
     const Target &target = volume.targets[choice->index];
 
@@ -198,19 +138,20 @@ Result<request::DeviceInfo> NetworkDiskPath::connect(const ConnectContext &conte
     // Only the XML forms this libvirt accepts (older daemons want <auth> elsewhere and know no <initiator>).
     net.auth_in_source = context.facts.xml.auth_in_source;
     net.emit_initiator = context.facts.xml.initiator;
+    std::optional<SecretRollback> rollback;
     if (volume.chap) {
-        if (!hold) {
-            // (Re)set the value of a secret that existed: a reconnect after a password change must not keep the
-            // stale one. The secret is shared by every attachment of the volume; this connect's record keeps it.
-            auto acquired = secrets_.acquire(secret_usage_for(volume), secret_description(volume), volume.chap->password);
-            if (!acquired) return std::move(acquired).error();
-            hold = std::move(acquired).value();
-            rollback.emplace(secrets_, *hold, log_);
-        }
+        const std::string usage = secret_usage_for(volume);
+        // Always (re)set the value: a reconnect after a password change must not keep the stale one.
+        // The secret is shared by every attachment of the volume; this connect's record keeps it alive.
+        auto hold = secrets_.acquire(
+            usage, std::string("CHAP password of iSCSI volume ").append(volume.volume_id.empty() ? target.iqn : volume.volume_id),
+            volume.chap->password);
+        if (!hold) return std::move(hold).error();
         net.secret_uuid = hold->uuid;
-        net.secret_usage = hold->usage;
+        net.secret_usage = usage;
         net.attachment_id = hold->attachment_id;
         net.auth_username = volume.chap->username;
+        rollback.emplace(secrets_, std::move(hold).value(), log_);
     }
     device_info.targets = volume.targets;
     if (!context.disk.dev.empty()) {  // ABI v2 connects without a guest device: no guest part

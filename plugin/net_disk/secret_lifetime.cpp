@@ -99,37 +99,6 @@ Result<SecretLifetime::Hold> SecretLifetime::acquire(const std::string &usage, c
     return hold;
 }
 
-Result<std::optional<SecretLifetime::Hold>> SecretLifetime::acquire_if_new(const std::string &usage,
-                                                                           const std::string &description,
-                                                                           const SecretString &password) {
-    auto id = new_attachment_id();
-    if (!id) return std::move(id).error();
-    auto held = lock(usage);
-    if (!held) return std::move(held).error();
-    auto existing = store_->find_iscsi_secret(usage);
-    if (!existing) return std::move(existing).error().context("looking the CHAP secret up in libvirt");
-    if (*existing) return std::optional<Hold>();
-    // Records without a secret (libvirtd lost an ephemeral one) are other attachments': not a new volume.
-    auto first = ledger_->add_if_first(usage, *id);
-    if (!first) return std::move(first).error().context("recording the attachment");
-    if (!*first) return std::optional<Hold>();
-    bool created = false;
-    auto uuid = store_->put_iscsi_secret(usage, description, password, &created);
-    if (!uuid) {
-        if (auto r = ledger_->clear(usage); !r) {  // this connect's record, the only one
-            log_.error("net_disk", "could not remove the attachment record of {} after a failed connect: {}", usage,
-                       r.error().message);
-        }
-        return std::move(uuid).error().context("defining the CHAP secret in libvirt");
-    }
-    if (!created) {  // defined by another client since the lookup: its users have no records
-        if (auto r = ledger_->add(usage, std::string(unrecorded_users_id)); !r) {
-            return std::move(r).error().context("recording the attachment");
-        }
-    }
-    return std::optional<Hold>(Hold{usage, std::move(uuid).value(), std::move(id).value(), created});
-}
-
 Result<void> SecretLifetime::undo(const Hold &hold) {
     auto held = lock(hold.usage);
     if (!held) return std::move(held).error();

@@ -16,7 +16,6 @@
 
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,10 +39,6 @@ public:
     // Defines the secret when absent, (re)sets its value (a rotated password takes effect), records a new
     // attachment (with the unrecorded-users mark for a secret found without records) in one read and write.
     Result<Hold> acquire(const std::string &usage, const std::string &description, const SecretString &password);
-    // acquire() for a new volume: no secret, no records; nullopt, with nothing changed, otherwise (an existing
-    // secret's value is the other attachments' until a probe has accepted the new password: then acquire()).
-    Result<std::optional<Hold>> acquire_if_new(const std::string &usage, const std::string &description,
-                                               const SecretString &password);
     // For a connect that failed after acquire: drops its record, and the secret only when this connect created
     // it and nothing else uses it.
     Result<void> undo(const Hold &hold);

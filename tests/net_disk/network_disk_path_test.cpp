@@ -117,6 +117,27 @@ TEST(NetworkDiskPath, ReconnectWithNewPasswordUpdatesTheSecret) {
     EXPECT_EQ(f.secrets->value_of("iscsi-volume-driver:vol-1")->reveal(), "pass-2");
 }
 
+// Another attachment holds the secret: a rotated password the target refuses must not reach it (the other
+// attachment's reconnects read it); once the target accepts the new one, it is set.
+TEST(NetworkDiskPath, ARefusedPasswordNeverReachesTheSecret) {
+    Fixture f;
+    auto path = f.path();
+    ASSERT_TRUE(connect(*path, volume(three_portals)).ok());
+    std::string rotated = three_portals;
+    rotated.replace(rotated.find("pass-1"), 6, "pass-2");
+    f.outcomes = {ProbeOutcome::auth_failed, ProbeOutcome::auth_failed, ProbeOutcome::auth_failed};
+    auto refused = connect(*path, volume(rotated));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().status, Status::auth);
+    EXPECT_EQ(f.secrets->value_of("iscsi-volume-driver:vol-1")->reveal(), "pass-1");
+    auto ids = f.ledger->attachments("iscsi-volume-driver:vol-1");
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(ids->size(), 1u) << "the refused connect left no record";
+    f.outcomes.clear();
+    ASSERT_TRUE(connect(*path, volume(rotated)).ok());
+    EXPECT_EQ(f.secrets->value_of("iscsi-volume-driver:vol-1")->reveal(), "pass-2");
+}
+
 TEST(NetworkDiskPath, SkipsUnhealthyPortalsInListedOrderAndSaysWhy) {
     Fixture f;
     f.outcomes = {ProbeOutcome::unreachable, ProbeOutcome::timeout, ProbeOutcome::healthy};

@@ -56,7 +56,7 @@ class CountingLedger final : public net_disk::AttachmentLedger {
 public:
     struct Calls {
         std::atomic<int> attachments{0}, add{0}, remove{0}, clear{0};
-        int record_reads() const { return attachments + add + remove; }  // add counts the other adds too
+        int record_reads() const { return attachments + add + remove; }  // add counts add_to_found_secret too
         void reset() { attachments = add = remove = clear = 0; }
     };
     CountingLedger(std::string state_dir, std::chrono::milliseconds lock_timeout, Calls &calls)
@@ -73,10 +73,6 @@ public:
     Result<void> add_to_found_secret(const std::string &usage, const std::string &id) override {
         ++calls_.add;
         return file_.add_to_found_secret(usage, id);
-    }
-    Result<bool> add_if_first(const std::string &usage, const std::string &id) override {
-        ++calls_.add;
-        return file_.add_if_first(usage, id);
     }
     Result<void> remove(const std::string &usage, const std::string &id) override {
         ++calls_.remove;
