@@ -87,6 +87,8 @@ def guestscale_row(raw, res, rows):
                      'not run (stage guestscale: tests/vm_lab guest)' if not gs else 'incomplete (see raw/guestscale.log)',
                      '<= 1.2x', 'not run'))
         return
+    gs = dict(gs)  # results.json stays small: the per-step times stay in raw/guestscale.json
+    gs['cycles'] = [{k: v for k, v in c.items() if k != 'steps_ms'} for c in gs.get('cycles', [])]
     res['guestscale'] = gs
     levels = gs['per_level_ms']
     first, last = levels[0]['level'], levels[-1]['level']
