@@ -61,4 +61,24 @@ Json::Value BenchLines::last(const std::string &kind) const {
     return it == by_kind_.end() || it->second.empty() ? Json::Value() : it->second[it->second.size() - 1];
 }
 
+vmlab::GuestRun run_bench_guest(const vmlab::GuestOptions &options, BenchLines &lines, const std::string &console_path) {
+    const auto on_line = [&](const std::string &line) { lines(line); };
+    const auto on_request = [](const std::string &action) { return fmt::format("ACK {} fail unknown action", action); };
+    vmlab::GuestRun run = vmlab::run_guest(options, on_line, on_request);
+    if (!console_path.empty()) std::ofstream(console_path) << vmlab::redact(run.console, options.secret);
+    return run;
+}
+
+Json::Value guest_run_fields(const vmlab::GuestOptions &options, const BenchImage &image, const vmlab::GuestRun &run) {
+    Json::Value out(Json::objectValue);
+    out["accel"] = options.accel;
+    out["image_key"] = image.key;
+    out["image_s"] = image.build_s;
+    out["guest_run_s"] = run.run_s;
+    out["guest_done"] = run.done;
+    out["guest_timed_out"] = run.timed_out;
+    out["password_on_console"] = !options.secret.empty() && run.console.find(options.secret) != std::string::npos;
+    return out;
+}
+
 }  // namespace ivd::bench

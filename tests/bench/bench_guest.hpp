@@ -3,6 +3,8 @@
 // guest's "VMLAB BENCH <kind> {json}" / "VMLAB ERROR ..." console lines.
 #pragma once
 
+#include "vm_lab_runner.hpp"
+
 #include <json/json.h>
 
 #include <filesystem>
@@ -41,5 +43,12 @@ private:
     std::map<std::string, Json::Value> by_kind_;
     Json::Value errors_{Json::arrayValue};
 };
+
+// Boots the guest with `options` (its secret is redacted from the echo), hands every console line to `lines`
+// and answers no host request; the redacted console goes to `console_path` when it is not empty.
+vmlab::GuestRun run_bench_guest(const vmlab::GuestOptions &options, BenchLines &lines, const std::string &console_path);
+
+// The fields every guest bench reports about its run: accel, image key and build time, guest time, done / timed out.
+Json::Value guest_run_fields(const vmlab::GuestOptions &options, const BenchImage &image, const vmlab::GuestRun &run);
 
 }  // namespace ivd::bench

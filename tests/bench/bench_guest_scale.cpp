@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -133,29 +132,17 @@ int run_guest_scale(const Args &args) {
                            fmt::join(levels, " "), rounds));
 
     BenchLines lines(password);
-    const auto on_line = [&](const std::string &line) { lines(line); };
-    const auto on_request = [](const std::string &action) { return fmt::format("ACK {} fail unknown action", action); };
     const GuestOptions options{.image = image.dir, .stage = stage.dir, .deadline_s = deadline_s, .accel = accel,
                                .memory_mb = 1536, .secret = password, .echo = &std::cerr};
-    const GuestRun run = run_guest(options, on_line, on_request);
-    if (const std::string console = args.get("console", ""); !console.empty()) {
-        std::ofstream(console) << redact(run.console, password);
-    }
-
+    const GuestRun run = run_bench_guest(options, lines, args.get("console", ""));
     const Json::Value cycles = lines.all("cycle"), guest_summary = lines.last("summary");
-    Json::Value out(Json::objectValue);
-    out["accel"] = accel;
-    out["image_key"] = image.key;
-    out["guest_run_s"] = run.run_s;
-    out["guest_done"] = run.done;
-    out["guest_timed_out"] = run.timed_out;
+    Json::Value out = guest_run_fields(options, image, run);
     out["rounds"] = rounds;
     out["setup"] = lines.last("setup");
     out["levels"] = lines.all("level");
     out["cycles"] = cycles;
     out["guest_summary"] = guest_summary;
     out["errors"] = lines.errors();
-    out["password_on_console"] = run.console.find(password) != std::string::npos;
     out["per_level_ms"] = level_medians(cycles, levels);
     add_growth(out);
     out["target_growth"] = 1.2;

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <stdexcept>
@@ -133,23 +132,11 @@ int run_osbrick(const Args &args) {
     write_file(stage.dir / "ci-lun1.json", connection_info(p1, p2, iqn, 1, user, password));
 
     BenchLines lines(password);
-    const auto on_line = [&](const std::string &line) { lines(line); };
-    const auto on_request = [](const std::string &action) { return fmt::format("ACK {} fail unknown action", action); };
     const GuestOptions options{.image = image.dir, .stage = stage.dir, .deadline_s = deadline_s, .accel = accel,
                          .secret = password, .echo = &std::cerr};
-    const GuestRun run = run_guest(options, on_line, on_request);
-    if (const std::string console = args.get("console", ""); !console.empty()) {
-        std::ofstream(console) << redact(run.console, password);
-    }
-
+    const GuestRun run = run_bench_guest(options, lines, args.get("console", ""));
     const Json::Value cycles = lines.all("cycle"), guest_summary = lines.last("summary");
-    Json::Value out(Json::objectValue);
-    out["accel"] = accel;
-    out["image_key"] = image.key;
-    out["image_s"] = image.build_s;
-    out["guest_run_s"] = run.run_s;
-    out["guest_done"] = run.done;
-    out["guest_timed_out"] = run.timed_out;
+    Json::Value out = guest_run_fields(options, image, run);
     out["rounds"] = rounds;
     out["warmup"] = warmup;
     out["setup"] = lines.last("setup");
@@ -157,7 +144,6 @@ int run_osbrick(const Args &args) {
     out["guest_summary"] = guest_summary;
     out["ours_debug_log"] = lines.last("diag");  // one extra untimed cycle of ours at debug level, lines stamped in seconds
     out["errors"] = lines.errors();
-    out["password_on_console"] = run.console.find(password) != std::string::npos;
     for (const char *variant : {"ours", "osbrick"}) {
         Json::Value &v = out[variant];
         v["connect_ms"] = stats_ms(cycles, variant, "connect_s");
