@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -189,6 +190,14 @@ Result<void> PrivateDir::remove_file(std::string_view name) const {
 }
 
 Result<std::vector<std::string>> PrivateDir::list_names() const {
+    return list_names_if([](std::string_view name) { return name.front() != '.'; });
+}
+
+Result<std::vector<std::string>> PrivateDir::list_names_starting(std::string_view prefix) const {
+    return list_names_if([prefix](std::string_view name) { return name.starts_with(prefix); });
+}
+
+Result<std::vector<std::string>> PrivateDir::list_names_if(const std::function<bool(std::string_view)> &keep) const {
     // A descriptor of its own: a dup() would share (and move) the offset of fd_.
     const int fd = ::openat(fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return make_error(Status::backend, fmt::format("{}: list: {}", path_, std::strerror(errno)));
@@ -200,7 +209,8 @@ Result<std::vector<std::string>> PrivateDir::list_names() const {
     }
     std::vector<std::string> names;
     while (const dirent *e = ::readdir(listing)) {
-        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+        const std::string_view name(e->d_name);
+        if (name != "." && name != ".." && keep(name)) names.emplace_back(name);
     }
     ::closedir(listing);
     std::sort(names.begin(), names.end());

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,9 +69,12 @@ public:
 
     // The names in this directory, sorted; names starting with '.' (ours and iscsiadm's temporary files) left out.
     Result<std::vector<std::string>> list_names() const;
+    // The names starting with `prefix` (dot names too, when it starts with '.'), sorted.
+    Result<std::vector<std::string>> list_names_starting(std::string_view prefix) const;
 
 private:
     PrivateDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+    Result<std::vector<std::string>> list_names_if(const std::function<bool(std::string_view)> &keep) const;
     // Writes `content` into `tmp` of `where` (opened with O_CREAT | create_flag), synced, renamed to `name` here.
     Result<void> replace_via(const PrivateDir &where, const std::string &tmp, int create_flag, std::string_view name,
                              std::string_view content) const;

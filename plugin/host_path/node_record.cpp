@@ -97,13 +97,6 @@ Result<NodeRecord> checked_record(const DirPtr &dir, const std::string &name) {
     return NodeRecord{dir, name, {}};
 }
 
-std::string staging_path_for(const std::string &node_dir) {
-    std::string_view dir = node_dir;
-    while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
-    const std::size_t slash = dir.rfind('/');
-    return slash == std::string_view::npos || slash == 0 ? std::string() : std::string(dir.substr(0, slash));
-}
-
 // "HOST,PORT" or "HOST,PORT,TPGT" (HOST may be a bracketed IPv6 address).
 std::optional<request::Portal> portal_of(const std::string &name) {
     const auto first = name.find(',');
@@ -217,7 +210,7 @@ Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, 
             auto ours = static_record_of(*record, iface);
             if (!ours) return std::move(ours).error();
             if (!*ours) continue;
-            record->staging = staging_path_for(node_dir);
+            record->staging = node_record_staging_dir(node_dir);
             return Found(std::move(*record));
         }
         auto sub = existing_subdir(**iqn_dir, name);  // discovered: HOST,PORT,TPGT/IFACE
@@ -228,10 +221,17 @@ Result<std::optional<NodeRecord>> find_node_record(const std::string &node_dir, 
         if (*iface_type == 0) continue;
         auto record = checked_record(*sub, iface);
         if (!record) return std::move(record).error();
-        record->staging = staging_path_for(node_dir);
+        record->staging = node_record_staging_dir(node_dir);
         return Found(std::move(*record));
     }
     return Found{};
+}
+
+std::string node_record_staging_dir(const std::string &node_dir) {
+    std::string_view dir = node_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+    const std::size_t slash = dir.rfind('/');
+    return slash == std::string_view::npos || slash == 0 ? std::string() : std::string(dir.substr(0, slash));
 }
 
 Result<std::vector<FoundRecord>> list_node_records(const std::string &node_dir) {
@@ -274,7 +274,7 @@ Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, 
     if (*type == 0) return Found{};
     auto record = checked_record(*dir, parts.back());
     if (!record) return std::move(record).error();
-    record->staging = staging_path_for(node_dir);
+    record->staging = node_record_staging_dir(node_dir);
     return Found(std::move(*record));
 }
 
@@ -287,7 +287,7 @@ Result<void> replace_record(const NodeRecord &record, std::string_view text) {
         if (auto staging = PrivateDir::open(record.staging, field)) {
             std::uint64_t hash = 1469598103934665603ull;  // FNV-1a of the record's path
             for (const unsigned char c : record.path()) hash = (hash ^ c) * 1099511628211ull;
-            auto written = record.dir->write_file_staged(*staging, fmt::format(".ivd-node-{:016x}.tmp", hash),
+            auto written = record.dir->write_file_staged(*staging, fmt::format("{}{:016x}.tmp", staged_prefix, hash),
                                                          record.name, text);
             if (!written) return written;
             // What an earlier version's crash left beside the record would be read by iscsiadm as a record.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ivd::host_path {
@@ -45,6 +46,11 @@ Result<std::vector<FoundRecord>> list_node_records(const std::string &node_dir);
 
 // The record at `relative` (as FoundRecord names it), checked again; none when it is gone.
 Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, const std::string &relative);
+
+// Where a record's rewrite is staged before it is renamed in (NodeRecord::staging): node_dir's parent, or ""
+// for a node_dir right under / (then beside the record). The staged files' names start with staged_prefix.
+std::string node_record_staging_dir(const std::string &node_dir);
+inline constexpr std::string_view staged_prefix = ".ivd-node-";
 
 // Writes (or, with password == nullptr, removes) node.session.auth.password in the record. A record that would
 // not change is not rewritten.

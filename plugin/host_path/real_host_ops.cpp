@@ -8,6 +8,7 @@
 #include "host_path/device_io.hpp"
 #include "host_path/host_tools.hpp"
 #include "host_path/node_record.hpp"
+#include "host_path/node_record_cleanup.hpp"
 #include "host_path/path_removal.hpp"
 #include "host_path/sysfs.hpp"
 #include "host_path/udev_gate.hpp"
@@ -395,34 +396,11 @@ Result<std::shared_ptr<const PrivateDir>> RealHostOps::lock_dir() {
 }
 
 Result<std::vector<Leftover>> RealHostOps::find_leftovers() {
-    std::vector<Leftover> found;
-    auto records = list_node_records(c_.iscsi_node_dir);
-    if (!records) return std::move(records).error().context("cleanup: scanning the node records");
-    for (const FoundRecord &f : *records) {
-        Leftover item;
-        item.kind = "node_record_password";
-        item.name = f.relative;
-        item.detail["record"] = c_.iscsi_node_dir + "/" + f.relative;
-        item.detail["iqn"] = f.iqn;
-        if (!f.portal.host.empty()) item.detail["portal"] = f.portal.to_string();
-        if (f.record && !c_.scrub_chap_from_node_record) continue;  // by default a record keeps its password
-        auto has = f.record ? record_has_password(*f.record) : Result<bool>(f.record.error());
-        if (!has) {
-            item.kind = "node_record";  // unsafe or unreadable: never read or written, only reported
-            item.removable = false;
-            item.reason = has.error().message;
-            found.push_back(std::move(item));
-            continue;
-        }
-        if (!*has) continue;
-        item.reason = "scrub_chap_from_node_record is true but the record holds a CHAP password (a login was "
-                      "interrupted before the password was removed again, or it predates the opt-in)";
-        found.push_back(std::move(item));
-    }
-    return found;
+    return node_record_leftovers(c_.iscsi_node_dir, c_.scrub_chap_from_node_record);
 }
 
 Result<void> RealHostOps::remove_leftover(const Leftover &leftover) {
+    if (leftover.kind == "node_record_staging") return remove_staged_rewrite(c_.iscsi_node_dir, leftover.name);
     const json::Value &portal_text = leftover.detail["portal"];
     const json::Value &iqn = leftover.detail["iqn"];
     auto parsed = portal_text.is_string() ? request::parse_portal(portal_text.as_string())

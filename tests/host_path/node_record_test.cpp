@@ -2,7 +2,9 @@
 // written and scanned by the PrivateDir rules. The simulated host writes static records only, hence these.
 #include "test_support.hpp"
 #include "host_path/node_record.hpp"
+#include "host_path/node_record_cleanup.hpp"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,6 +100,31 @@ TEST_F(NodeRecordTest, ARewriteCreatesNoFileInsideTheNodeTree) {
     for (const auto &entry : fs::directory_iterator(base_)) {
         EXPECT_EQ(entry.path().filename(), "nodes") << "a temporary file was left in the staging directory";
     }
+}
+
+// A crash between a staged rewrite and its rename leaves a copy of the record (maybe with its password) beside
+// the node tree: cleanup reports and removes it once nothing has written it for a minute, never a fresh one.
+TEST_F(NodeRecordTest, CleanupRemovesAStagedRewriteACrashLeftButNotOneInProgress) {
+    const fs::path old_file = base_ / ".ivd-node-00000000000000aa.tmp", fresh = base_ / ".ivd-node-00000000000000bb.tmp";
+    const fs::path foreign = base_ / ".other.tmp";
+    for (const fs::path &f : {old_file, fresh, foreign}) std::ofstream(f) << "node.session.auth.password = Nr-Secret-3\n";
+    for (const fs::path &f : {old_file, foreign}) {
+        const timespec two_minutes_ago[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+        ASSERT_EQ(::utimensat(AT_FDCWD, f.c_str(), two_minutes_ago, 0), 0);
+    }
+    auto found = node_record_leftovers(nodes_.string(), false);
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    ASSERT_EQ(found->size(), 1u);
+    EXPECT_EQ((*found)[0].kind, "node_record_staging");
+    EXPECT_EQ((*found)[0].name, old_file.filename());
+    EXPECT_TRUE((*found)[0].removable);
+    EXPECT_EQ(ivd::json::write((*found)[0].detail).find("Nr-Secret-3"), std::string::npos);
+    ASSERT_TRUE(remove_staged_rewrite(nodes_.string(), (*found)[0].name).ok());
+    EXPECT_FALSE(fs::exists(old_file));
+    EXPECT_TRUE(remove_staged_rewrite(nodes_.string(), fresh.filename()).ok());
+    EXPECT_TRUE(fs::exists(fresh)) << "a rewrite in progress is never taken";
+    EXPECT_FALSE(remove_staged_rewrite(nodes_.string(), foreign.filename()).ok()) << "not ours";
+    EXPECT_TRUE(fs::exists(foreign));
 }
 
 TEST_F(NodeRecordTest, MissingRecordsAndDirectoriesAreNoneAndNothingIsCreated) {
