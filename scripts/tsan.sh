@@ -5,7 +5,7 @@
 # "N passed, N failed".
 #
 #   scripts/tsan.sh [ctest args...]   env: IVD_TSAN_BUILD_DIR (default build-tsan), IVD_JOBS (default 2),
-#                                          IVD_CONC_* (scale, see tests/concurrency/concurrency_test.cpp)
+#                                          IVD_CONC_* (scale, see tests/concurrency/concurrency_support.hpp)
 #
 # Only our code is instrumented; libvirt, libiscsi, glib, jsoncpp and fmt are not, so TSan cannot see their
 # synchronisation (atomics, futexes) and misreports some of their intercepted calls: scripts/tsan.supp names each
