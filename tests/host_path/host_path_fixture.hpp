@@ -1,5 +1,5 @@
 // The fixture of the host path tests on the simulated host: a private tgtd (TgtdLab), a simulated host under a
-// temporary directory, and a Driver pointed at it. Shared by host_path_test.cpp and host_path_extend_test.cpp.
+// temporary directory, and a Driver pointed at it. Shared by the host_path_*_test.cpp files on the simulated host.
 #pragma once
 
 #include "test_support.hpp"
@@ -41,6 +41,13 @@ inline std::size_t count_entries(const fs::path &p) {
     std::size_t n = 0;
     for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) ++n;
     return n;
+}
+
+// The failed_portals rows inside an error message ("...: [{...}, ...]").
+inline Json::Value rows_in(const std::string &message) {
+    const auto at = message.find('[');
+    if (at == std::string::npos) return Json::Value(Json::arrayValue);
+    return parse(message.substr(at));
 }
 
 class HostPathTest : public ::testing::Test {
