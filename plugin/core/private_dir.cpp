@@ -128,7 +128,7 @@ Result<UniqueFd> PrivateDir::open_file(std::string_view name, int flags) const {
 }
 
 Result<void> PrivateDir::write_file(std::string_view name, std::string_view content) const {
-    return replace_via(*this, fmt::format(".{}.tmp", name), O_TRUNC, name, content);
+    return replace_via(*this, fmt::format(".{}.tmp", name), name, content);
 }
 
 Result<void> PrivateDir::write_file_staged(const PrivateDir &staging, std::string_view temp_name,
@@ -136,12 +136,12 @@ Result<void> PrivateDir::write_file_staged(const PrivateDir &staging, std::strin
     if (!one_component(temp_name) || temp_name.front() != '.') {
         return make_error(Status::internal, fmt::format("bad temporary file name '{}'", temp_name));
     }
-    return replace_via(staging, std::string(temp_name), O_TRUNC, name, content);
+    return replace_via(staging, std::string(temp_name), name, content);
 }
 
-Result<void> PrivateDir::replace_via(const PrivateDir &where, const std::string &tmp, int create_flag,
-                                     std::string_view name, std::string_view content) const {
-    auto fd = where.open_file(tmp, O_WRONLY | O_CREAT | create_flag);
+Result<void> PrivateDir::replace_via(const PrivateDir &where, const std::string &tmp, std::string_view name,
+                                     std::string_view content) const {
+    auto fd = where.open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (!fd) return std::move(fd).error();
     const auto fail = [&](const char *what, int e) {
         ::unlinkat(where.fd(), tmp.c_str(), 0);

@@ -75,8 +75,8 @@ public:
 private:
     PrivateDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
     Result<std::vector<std::string>> list_names_if(const std::function<bool(std::string_view)> &keep) const;
-    // Writes `content` into `tmp` of `where` (opened with O_CREAT | create_flag), synced, renamed to `name` here.
-    Result<void> replace_via(const PrivateDir &where, const std::string &tmp, int create_flag, std::string_view name,
+    // Writes `content` into `tmp` of `where` (created or truncated), synced, renamed to `name` here.
+    Result<void> replace_via(const PrivateDir &where, const std::string &tmp, std::string_view name,
                              std::string_view content) const;
 
     std::string path_;

@@ -1,5 +1,6 @@
 #include "host_path/attachment_journal.hpp"
 
+#include "core/hash.hpp"
 #include "core/private_dir.hpp"
 
 #include <fcntl.h>
@@ -20,15 +21,6 @@ namespace {
 
 constexpr std::size_t max_record_bytes = 1 << 20;
 constexpr std::string_view journal_subdir = "host-attachments";
-
-std::uint64_t fnv1a(std::string_view s) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 // "volume:abc" -> "a-volume%3aabc"; long keys become a hash (the record names its volume, so a collision shows).
 std::string base_name(const std::string &volume) {

@@ -1,5 +1,7 @@
 #include "host_path/node_record.hpp"
 
+#include "core/hash.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 
 namespace ivd::host_path {
@@ -285,9 +286,8 @@ namespace {
 Result<void> replace_record(const NodeRecord &record, std::string_view text) {
     if (!record.staging.empty()) {
         if (auto staging = PrivateDir::open(record.staging, field)) {
-            std::uint64_t hash = 1469598103934665603ull;  // FNV-1a of the record's path
-            for (const unsigned char c : record.path()) hash = (hash ^ c) * 1099511628211ull;
-            auto written = record.dir->write_file_staged(*staging, fmt::format("{}{:016x}.tmp", staged_prefix, hash),
+            auto written = record.dir->write_file_staged(*staging,
+                                                         fmt::format("{}{:016x}.tmp", staged_prefix, fnv1a(record.path())),
                                                          record.name, text);
             if (!written) return written;
             // What an earlier version's crash left beside the record would be read by iscsiadm as a record.

@@ -1,5 +1,6 @@
 #include "net_disk/attachment_ledger.hpp"
 
+#include "core/hash.hpp"
 #include "core/json.hpp"
 #include "core/private_dir.hpp"
 
@@ -25,15 +26,6 @@ namespace {
 constexpr std::string_view usage_prefix = "iscsi-volume-driver:";
 constexpr unsigned lock_stripes = 64;  // a fixed set of lock files: the directory never grows with volumes
 constexpr std::size_t max_record_bytes = 1 << 20;
-
-std::uint64_t fnv1a(std::string_view s) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 class FlockLock final : public LedgerLock {
 public:
