@@ -2,10 +2,12 @@
 // single path, all at once for multipath). The result (map, device_info) is in host_path_result.cpp, one path's
 // attach and undo in host_path_attempt.cpp, disconnect in host_path_disconnect.cpp.
 #include "host_path/host_path.hpp"
+#include "host_path/node_record.hpp"
 #include "host_path/path_attempt.hpp"
 #include "host_path/step_times.hpp"
 
 #include "core/json_output.hpp"
+#include "request/json_input.hpp"
 
 #include <fmt/format.h>
 
@@ -99,6 +101,18 @@ Status common_status(const std::vector<Status> &statuses) {
     return status;
 }
 
+// open-iscsi keeps the CHAP credentials in the node record, one line each, white space around the value
+// stripped: what would come back different is refused before anything is done (never echoing it).
+Result<void> credentials_fit_node_record(const request::VolumeRequest &volume) {
+    if (!volume.chap) return {};
+    const request::Where data{"connection_info", "data"};
+    constexpr std::string_view why = "cannot be kept in an open-iscsi node record, which the host path logs in "
+                                     "through: it holds a line break or a NUL, or begins or ends with white space";
+    if (!fits_node_record(volume.chap->username)) return request::invalid(data.key("auth_username"), why);
+    if (!fits_node_record(volume.chap->password.reveal())) return request::invalid(data.key("auth_password"), why);
+    return {};
+}
+
 }  // namespace
 
 HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<HostOps> ops, StorageQueries queries,
@@ -113,6 +127,7 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     StepReport report(log_, "connect", volume.volume_key());
     StepTimes &steps = report.times;
     if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
+    if (auto r = credentials_fit_node_record(volume); !r) return std::move(r).error();
     if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
     if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
     steps.lap("prepare");
@@ -120,8 +135,8 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);
     steps.lap("discovery");
     // Attached already: keep the paths that are there, add the missing ones (host_path_repair.cpp).
-    const request::ChapCredentials *volume_chap = volume.chap ? &*volume.chap : nullptr;
-    if (auto present = find_attached(resolved.targets, multipath, volume_chap); !present.empty()) {
+    const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
+    if (auto present = find_attached(resolved.targets, multipath, chap); !present.empty()) {
         steps.lap("find_attached");
         auto info = reconnect(ctx, resolved, present);
         steps.lap("reconnect");
@@ -144,7 +159,6 @@ Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     JournalEnd journal_end{journal->get()};
     steps.lap("journal");
 
-    const request::ChapCredentials *chap = volume.chap ? &*volume.chap : nullptr;
     const std::vector<PathAttempt> attempts =
         multipath ? attach_all(*usable, chap, failed) : attach_in_turn(*usable, chap, failed);
     steps.lap("paths");

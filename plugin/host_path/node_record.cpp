@@ -156,11 +156,18 @@ Result<void> read_record(const NodeRecord &record, WipedText &into) {
     }
 }
 
-bool is_password_line(std::string_view line) {
-    if (line.rfind(password_key, 0) != 0) return false;
-    const std::string_view rest = line.substr(password_key.size());
-    return !rest.empty() && (rest.front() == ' ' || rest.front() == '=');
+constexpr std::string_view record_space = " \t\n\v\f\r";  // isspace() in the C locale, as open-iscsi strips
+constexpr std::string_view name_end = " \t\n\v\f\r=";
+
+// The name a record line sets, as open-iscsi reads it ("" for a comment or a blank line).
+std::string_view line_name(std::string_view line) {
+    const std::size_t start = line.find_first_not_of(record_space);
+    if (start == std::string_view::npos || line[start] == '#') return {};
+    line = line.substr(start);
+    return line.substr(0, line.find_first_of(name_end));
 }
+
+bool is_password_line(std::string_view line) { return line_name(line) == password_key; }
 
 // The value of `key` in a record ("" when the record has no such line).
 Result<std::string> record_value(const NodeRecord &record, std::string_view key) {
@@ -299,37 +306,76 @@ Result<void> replace_record(const NodeRecord &record, std::string_view text) {
 
 }  // namespace
 
-Result<void> set_record_password(const NodeRecord &record, const SecretString *password) {
+bool fits_node_record(std::string_view value) noexcept {
+    return !value.empty() && value.find_first_of(std::string_view("\n\r\0", 3)) == std::string_view::npos &&
+           record_space.find(value.front()) == std::string_view::npos &&
+           record_space.find(value.back()) == std::string_view::npos;
+}
+
+Result<void> write_record_settings(const NodeRecord &record, std::span<const RecordSetting> settings,
+                                   const SecretString *password) {
+    for (const RecordSetting &s : settings) {
+        if (!fits_node_record(s.value)) {
+            return make_error(Status::invalid_argument, fmt::format("{}: the value of {} cannot be kept in node record {}",
+                                                                    field, s.name, record.path()));
+        }
+    }
+    if (password != nullptr && !fits_node_record(password->reveal())) {
+        return make_error(Status::invalid_argument, fmt::format("{}: the CHAP password cannot be kept in node record {}",
+                                                                field, record.path()));
+    }
     WipedText text;
     if (auto r = read_record(record, text); !r) return r;
     WipedText out;
-    out.reserve_more(text.text.size() + password_key.size() + 8 + (password ? password->size() : 0));
-    bool inserted = false;
-    const auto add_password = [&] {
-        if (password == nullptr || inserted) return;
-        out.text.append(password_key);
+    std::size_t more = password_key.size() + 8 + (password ? password->size() : 0);
+    for (const RecordSetting &s : settings) more += s.name.size() + s.value.size() + 4;
+    out.reserve_more(text.text.size() + more);
+    std::vector<bool> written(settings.size(), false);
+    bool password_written = false;
+    const auto add_line = [&](std::string_view name, std::string_view value) {
+        out.text.append(name);
         out.text += " = ";
-        out.text.append(password->reveal());
+        out.text.append(value);
         out.text += '\n';
-        inserted = true;
     };
-    // Line by line over views: no stream buffer keeps a copy of the old password.
+    const auto add_missing = [&] {
+        for (std::size_t i = 0; i < settings.size(); ++i) {
+            if (!written[i]) add_line(settings[i].name, settings[i].value);
+            written[i] = true;
+        }
+        if (password != nullptr && !password_written) add_line(password_key, password->reveal());
+        password_written = true;
+    };
+    // Line by line over views: no stream buffer keeps a copy of the old password. A setting replaces its line
+    // in place (every earlier copy of it dropped); the password goes last, before the end mark.
     std::string_view rest(text.text);
     while (!rest.empty()) {
         const std::size_t nl = rest.find('\n');
         const std::string_view line = rest.substr(0, nl);
         rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-        if (is_password_line(line)) continue;  // replaced below
-        if (line.rfind("# END RECORD", 0) == 0) add_password();
+        const std::string_view name = line_name(line);
+        if (name == password_key) continue;  // replaced below
+        const auto setting = std::find_if(settings.begin(), settings.end(), [&](const RecordSetting &s) { return s.name == name; });
+        if (setting != settings.end()) {
+            const auto i = static_cast<std::size_t>(setting - settings.begin());
+            if (!written[i]) add_line(setting->name, setting->value);
+            written[i] = true;
+            continue;
+        }
+        if (line.rfind("# END RECORD", 0) == 0) add_missing();
         out.text.append(line);
         out.text += '\n';
     }
-    add_password();
+    add_missing();
     if (out.text == text.text) return {};  // unchanged: no rewrite, no fsync
     if (auto r = replace_record(record, out.text); !r) {
         return make_error(Status::backend, fmt::format("{}: cannot replace node record {}: {}", field, record.path(), r.error().message));
     }
     return {};
+}
+
+Result<void> set_record_password(const NodeRecord &record, const SecretString *password) {
+    return write_record_settings(record, {}, password);
 }
 
 Result<bool> record_has_password(const NodeRecord &record) {

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,8 +53,24 @@ Result<std::optional<NodeRecord>> open_node_record(const std::string &node_dir, 
 std::string node_record_staging_dir(const std::string &node_dir);
 inline constexpr std::string_view staged_prefix = ".ivd-node-";
 
-// Writes (or, with password == nullptr, removes) node.session.auth.password in the record. A record that would
-// not change is not rewritten.
+// Whether a value comes back unchanged from a record: open-iscsi reads one line per setting and strips the
+// white space around its value, so an empty value, a line break, a NUL or white space at either end do not.
+bool fits_node_record(std::string_view value) noexcept;
+
+// One non-secret setting of a record, `name = value`.
+struct RecordSetting {
+    std::string_view name;
+    std::string value;
+};
+
+// In one rewrite: each setting's line replaced in place (or added before "# END RECORD"), and
+// node.session.auth.password written (or, with password == nullptr, removed). What iscsiadm's `--op update`
+// would write, without a process per record or the password on a command line. Refused, with nothing written,
+// when a value does not fit a record. A record that would not change is not rewritten.
+Result<void> write_record_settings(const NodeRecord &record, std::span<const RecordSetting> settings,
+                                   const SecretString *password);
+
+// write_record_settings with the password alone.
 Result<void> set_record_password(const NodeRecord &record, const SecretString *password);
 
 // Whether the record holds a node.session.auth.password line.

@@ -305,9 +305,9 @@ public:
     Result<void> remove_leftover(const Leftover &leftover) override;
 
 private:
-    // The node record as the login needs it: created if missing, settings applied through iscsiadm (one update
-    // carrying every -n/-v pair; os-brick spends one process per setting), the CHAP password written (or removed)
-    // in the file itself. Returns the record (none only without CHAP and a record iscsiadm did not keep).
+    // The node record as the login needs it: created by iscsiadm if missing, then its settings and the CHAP
+    // password (or none) written into the file itself in one rewrite (os-brick spends an iscsiadm run per
+    // setting). Returns the record (none only without CHAP and a record not found where iscsiadm keeps it).
     Result<std::optional<NodeRecord>> prepare_node_record(const request::Portal &portal, const std::string &iqn,
                                                           const request::ChapCredentials *chap, const std::string &iface,
                                                           int tpgt);
@@ -337,25 +337,26 @@ Result<std::optional<NodeRecord>> RealHostOps::prepare_node_record(const request
         auto r = tools_.iscsiadm({"-m", "node", "-T", iqn, "-p", where, "--interface", iface, "--op", "new"});
         if (!r) return std::move(r).error();
     }
-    // Non-secret settings go through iscsiadm; LUNs are scanned one by one, never all at login.
-    std::vector<std::string> update = {"-m", "node", "-T", iqn, "-p", p, "--interface", iface, "--op", "update"};
-    auto set = [&](const char *name, const std::string &value) { update.insert(update.end(), {"-n", name, "-v", value}); };
-    set("node.startup", "manual");
-    set("node.session.scan", "manual");
-    set("node.session.auth.authmethod", chap ? "CHAP" : "None");
-    if (chap) set("node.session.auth.username", chap->username);
-    if (auto r = tools_.iscsiadm(std::move(update)); !r) return std::move(r).error();
-    auto record = find_node_record(c_.iscsi_node_dir, portal, iqn, iface);
+    // LUNs are scanned one by one, never all at login; the record is written directly (one rewrite carrying
+    // the settings and the password) as iscsiadm reads every record on each node command, so a process per
+    // setting grows with the host's records. Through iscsiadm only when its record is not where it is looked for.
+    std::vector<RecordSetting> settings = {{"node.startup", "manual"},
+                                           {"node.session.scan", "manual"},
+                                           {"node.session.auth.authmethod", chap ? "CHAP" : "None"}};
+    if (chap) settings.push_back({"node.session.auth.username", chap->username});
+    auto record = *before ? std::move(before) : find_node_record(c_.iscsi_node_dir, portal, iqn, iface);
     if (!record) return std::move(record).error();
-    if (chap) {
-        if (!*record) {
+    if (!*record) {
+        if (chap) {
             return make_error(Status::backend, fmt::format("no node record for {} {} under {} after iscsiadm "
                                                            "created it", p, iqn, c_.iscsi_node_dir));
         }
-        if (auto r = set_record_password(**record, &chap->password); !r) return std::move(r).error();
-    } else if (*record) {
-        if (auto r = set_record_password(**record, nullptr); !r) return std::move(r).error();
+        std::vector<std::string> update = {"-m", "node", "-T", iqn, "-p", p, "--interface", iface, "--op", "update"};
+        for (const RecordSetting &s : settings) update.insert(update.end(), {"-n", std::string(s.name), "-v", s.value});
+        if (auto r = tools_.iscsiadm(std::move(update)); !r) return std::move(r).error();
+        return record;
     }
+    if (auto r = write_record_settings(**record, settings, chap ? &chap->password : nullptr); !r) return std::move(r).error();
     return record;
 }
 

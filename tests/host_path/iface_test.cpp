@@ -170,9 +170,6 @@ TEST_F(HostPathTest, TheDefaultIfaceRunsTheSameIscsiadmCommandsAsBefore) {
     const std::string p = ps[0].to_string();
     EXPECT_EQ(iscsiadm, (std::vector<std::string>{
                             "iscsiadm -m node -T " + iqn + " -p " + p + " --interface default --op new",
-                            "iscsiadm -m node -T " + iqn + " -p " + p +
-                                " --interface default --op update -n node.startup -v manual -n node.session.scan -v "
-                                "manual -n node.session.auth.authmethod -v None",
                             "iscsiadm -m node -T " + iqn + " -p " + p + " --interface default --login",
                             "iscsiadm -m node -T " + iqn + " -p " + p + " --interface default --logout",
                             "iscsiadm -m node -T " + iqn + " -p " + p + " --interface default --op delete",

@@ -67,6 +67,57 @@ TEST_F(NodeRecordTest, DiscoveredRecordIsFoundAndWrittenAtomicallyWith0600) {
     EXPECT_FALSE(record_has_password(**found).value());
 }
 
+// The login's settings as iscsiadm's `--op update` would leave them: each line replaced where it stood (an extra
+// copy dropped, a line only starting with the name kept), a missing one added before the end mark, the password
+// last; written again with the same values, the file is not rewritten.
+TEST_F(NodeRecordTest, SettingsReplaceTheirLinesInPlaceAndMissingOnesGoBeforeTheEnd) {
+    const fs::path file = nodes_ / iqn / "[fd00::1],3260";
+    std::ofstream(file) << "# BEGIN RECORD 2.1.8\nnode.name = " << iqn << "\nnode.startup = automatic\n"
+                        << "node.session.auth.authmethod = None\nnode.session.auth.password_in = keep\n"
+                        << "  node.startup=onboot\nnode.session.auth.password = Old-Secret\n# END RECORD\n";
+    auto found = find_node_record(nodes_.string(), portal("fd00::1", true), iqn);
+    ASSERT_TRUE(found.ok() && found->has_value());
+    const std::vector<RecordSetting> settings = {{"node.startup", "manual"},
+                                                 {"node.session.auth.authmethod", "CHAP"},
+                                                 {"node.session.auth.username", "nr-user"}};
+    const ivd::SecretString password("Nr-Secret-4");
+    ASSERT_TRUE(write_record_settings(**found, settings, &password).ok());
+    const std::string expected = std::string("# BEGIN RECORD 2.1.8\nnode.name = ") + iqn +
+                                 "\nnode.startup = manual\nnode.session.auth.authmethod = CHAP\n"
+                                 "node.session.auth.password_in = keep\nnode.session.auth.username = nr-user\n"
+                                 "node.session.auth.password = Nr-Secret-4\n# END RECORD\n";
+    EXPECT_EQ(slurp(file), expected);
+    struct stat before {};
+    ASSERT_EQ(::stat(file.c_str(), &before), 0);
+    ASSERT_TRUE(write_record_settings(**found, settings, &password).ok());
+    struct stat after {};
+    ASSERT_EQ(::stat(file.c_str(), &after), 0);
+    EXPECT_EQ(before.st_ino, after.st_ino) << "an unchanged record was rewritten";
+    EXPECT_EQ(slurp(file), expected);
+}
+
+// open-iscsi strips the white space around a value and reads a line per setting: a value that would not come
+// back the same (or would add a line of its own) is refused and the record left as it was.
+TEST_F(NodeRecordTest, AValueARecordCannotHoldIsRefusedAndNothingIsWritten) {
+    for (const char *value : {"", " lead", "trail\t", "two\nlines", "cr\rhere"}) {
+        EXPECT_FALSE(fits_node_record(value)) << value;
+    }
+    EXPECT_TRUE(fits_node_record("in side\tspaces # and = signs"));
+    auto found = find_node_record(nodes_.string(), portal("127.0.0.1"), iqn);
+    ASSERT_TRUE(found.ok() && found->has_value());
+    const std::vector<RecordSetting> bad_setting = {{"node.startup", "manual"},
+                                                    {"node.session.auth.username", "x\nnode.startup = automatic"}};
+    auto r = write_record_settings(**found, bad_setting, nullptr);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().status, ivd::Status::invalid_argument);
+    EXPECT_NE(r.error().message.find("node.session.auth.username"), std::string::npos) << r.error().message;
+    const ivd::SecretString bad_password("Nr-Secret-5\nnode.startup = automatic");
+    auto p = write_record_settings(**found, {}, &bad_password);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.error().message.find("Nr-Secret-5"), std::string::npos) << "the password was echoed";
+    EXPECT_EQ(slurp(nodes_ / iqn / "127.0.0.1,3260,1" / "default"), text);
+}
+
 // iscsiadm reads every record of every target on each node command; a temporary file it lists and that is renamed
 // away before it opens it fails the command ("encountered iSCSI database failure", seen when two paths of one
 // volume log in at once). So a rewrite's temporary file is written outside the tree: only the rename shows there.

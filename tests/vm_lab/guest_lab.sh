@@ -62,6 +62,17 @@ else
     fail multipath_paths "$DM1: slaves=$PATHS1 active-in-multipath-ll=$LLPATHS portals='$GOT' want '$EXPECTED_PORTALS'"
 fi
 
+# The logins took their settings from the records the driver wrote itself (no iscsiadm update): only LUN 1 was
+# scanned though the target has LUN 2 too (node.session.scan = manual), and no record logs in at boot.
+lun_devices() { ls /sys/class/scsi_device 2>/dev/null | awk -F: -v l="$1" '$4 == l' | wc -l; }
+REC_MANUAL=$(grep -rhE '^node\.(startup|session\.scan) = manual$' /etc/iscsi/nodes 2>/dev/null | wc -l)
+REC_OTHER=$(grep -rhE '^node\.(startup|session\.scan) = ' /etc/iscsi/nodes 2>/dev/null | grep -vc ' = manual$')
+if [[ -n "$DEV1" && "$(lun_devices 1)" == 2 && "$(lun_devices 2)" == 0 && "$REC_MANUAL" == 4 && "$REC_OTHER" == 0 ]]; then
+    pass record_settings "2 paths of LUN 1 and none of LUN 2 scanned; startup and scan manual in both records"
+else
+    fail record_settings "LUN 1 devices $(lun_devices 1) (want 2), LUN 2 $(lun_devices 2) (want 0); manual settings $REC_MANUAL (want 4), others $REC_OTHER"
+fi
+
 # === 2. one portal dropped on the host side while attached =========================================================
 if [[ -n "$DEV1" ]] && why=$(request drop_portal2); then
     start=$SECONDS

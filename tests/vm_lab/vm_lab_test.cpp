@@ -96,7 +96,7 @@ TEST(VmLab, HostPathOnRealKernel) {
     std::cout << fmt::format("[vm-lab] image {:.1f} s, guest run {:.1f} s (DONE at {:.1f} s), total {:.1f} s; console: {}\n",
                              image_s, run.run_s, run.done_at, seconds_since(t0), IVD_VM_LAB_CONSOLE_LOG);
     expect_guest_run(run, lines,
-                     {"connect_lun1", "bytes_lun1", "multipath_paths", "io_after_portal_drop", "path_failed_seen",
+                     {"connect_lun1", "bytes_lun1", "multipath_paths", "record_settings", "io_after_portal_drop", "path_failed_seen",
                       "path_restored", "connect_lun2", "detach_lun1_keeps_lun2", "disconnect_clean", "no_session_left",
                       "secret_not_in_cmdline", "secret_not_in_logs"},
                      password, IVD_VM_LAB_CONSOLE_LOG);
