@@ -182,6 +182,36 @@ TEST_F(HostPathTest, EachPathSpawnsOnlyNodeNewAndLoginAndTheRecordCarriesEverySe
     ASSERT_TRUE(disconnect(ci, *info).ok());
 }
 
+// A record not where iscsi_node_dir says (a host whose iscsiadm keeps them elsewhere): without CHAP the settings
+// go through one `iscsiadm --op update` as before; with CHAP the password has nowhere safe to go, so the path
+// fails and is undone.
+TEST_F(HostPathTest, ARecordNotFoundWhereConfiguredFallsBackToOneUpdateOrRefusesChap) {
+    const std::string iqn = lab_.make_iqn("elsewhere");
+    const int tid = lab_.create_target(iqn);
+    lab_.add_lun(tid, 1);
+    lab_.add_account(chap_user, chap_password);
+    const auto ps = portals(1);
+    fs::create_directories(dir_ / "elsewhere");
+    driver({{"iscsi_node_dir", (dir_ / "elsewhere").string()}});
+    const Json::Value plain = lists(ps, {iqn}, {1});
+    auto info = connect(plain);
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    const std::string log = argv_log();
+    EXPECT_NE(log.find("--op update -n node.startup -v manual -n node.session.scan -v manual "
+                       "-n node.session.auth.authmethod -v None"), std::string::npos) << log;
+    const std::string record = slurp(dir_ / "etc/iscsi/nodes" / iqn / (ps[0].host + "," + std::to_string(ps[0].port)));
+    EXPECT_NE(record.find("node.session.scan = manual"), std::string::npos) << record;
+    ASSERT_TRUE(disconnect(plain, *info).ok());
+
+    lab_.bind_account(tid, chap_user);
+    auto refused = connect(lists(ps, {iqn}, {1}, /*chap=*/true));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("no node record"), std::string::npos) << refused.error().message;
+    EXPECT_EQ(sessions(), 0u);
+    EXPECT_FALSE(fs::exists(dir_ / "etc/iscsi/nodes" / iqn)) << "the record iscsiadm made was left";
+    EXPECT_EQ(argv_log().find(chap_password), std::string::npos);
+}
+
 // CHAP credentials live in the node record, a line per setting with the white space around values stripped:
 // a password with a line break would be cut there (or set whatever follows it), one with a space at an end would
 // silently change. Refused up front, naming the field, never echoing it, with nothing created.
