@@ -55,6 +55,17 @@ std::int64_t status_field(const std::string &name) {
 std::int64_t rss_kib() { return status_field("VmRSS"); }
 std::int64_t hwm_kib() { return status_field("VmHWM"); }
 
+std::int64_t mem_available_kib() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::int64_t value = 0;
+    std::string unit;
+    while (in >> key >> value >> unit) {
+        if (key == "MemAvailable:") return value;
+    }
+    return -1;
+}
+
 bool reset_hwm() {
     std::ofstream out("/proc/self/clear_refs");
     out << "5";

@@ -33,6 +33,8 @@ Json::Value summary(const std::vector<double> &values);
 // Resident set size and its high-water mark of this process, in KiB (from /proc/self/status).
 std::int64_t rss_kib();
 std::int64_t hwm_kib();
+// The machine's MemAvailable in KiB (from /proc/meminfo); -1 when missing.
+std::int64_t mem_available_kib();
 // Resets VmHWM to the current RSS (writes 5 to /proc/self/clear_refs); false when the kernel refuses.
 bool reset_hwm();
 // Raises RLIMIT_NOFILE to its hard limit; returns the new soft limit.
