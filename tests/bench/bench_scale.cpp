@@ -1,6 +1,6 @@
 // The scale run: D domains x V CHAP volumes, attach all then detach all with 1/2/4 threads, the plugin and the
 // floor (plain libvirt calls) in the same run, plus an async detach of everything by alias.
-// The variants are those of bench_attach.cpp's e2e ("plugin", "floor").
+// The variants are those of bench_e2e.cpp ("plugin", "floor").
 #include "bench_common.hpp"
 #include "bench_libvirt.hpp"
 #include "bench_main.hpp"
