@@ -62,4 +62,19 @@ void Plugin::disconnect(const Volume &v) const {
 
 std::string disk_xml_of(const std::string &device_info) { return parse_json(device_info)["disk_xml"].asString(); }
 
+void attach_volume(const Plugin &plugin, virDomainPtr dom, Volume &v, bool use_plugin) {
+    if (use_plugin) {
+        v.device_info = plugin.connect(v);
+        v.disk_xml = disk_xml_of(v.device_info);
+        attach_or_throw(dom, v.disk_xml);
+    } else {
+        attach_or_throw(dom, v.floor_xml);
+    }
+}
+
+void detach_volume(const Plugin &plugin, virDomainPtr dom, const Volume &v, bool use_plugin) {
+    detach_or_throw(dom, use_plugin ? v.disk_xml : v.floor_xml);
+    if (use_plugin) plugin.disconnect(v);
+}
+
 }  // namespace ivd::bench

@@ -5,6 +5,8 @@
 #include "driver_loader.hpp"
 #include "tgtd_lab.hpp"
 
+#include <libvirt/libvirt.h>
+
 #include <memory>
 #include <string>
 
@@ -42,5 +44,10 @@ private:
 
 // Host side of the plugin variant: read disk_xml out of device_info (jsoncpp, as a host would).
 std::string disk_xml_of(const std::string &device_info);
+
+// The two variants' attach: "plugin" connects (v keeps device_info and disk_xml), then libvirt attaches its
+// disk_xml; "floor" attaches v.floor_xml. The detach undoes it in the opposite order.
+void attach_volume(const Plugin &plugin, virDomainPtr dom, Volume &v, bool use_plugin);
+void detach_volume(const Plugin &plugin, virDomainPtr dom, const Volume &v, bool use_plugin);
 
 }  // namespace ivd::bench

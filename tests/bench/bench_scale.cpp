@@ -120,22 +120,6 @@ void run_on_threads(int threads, const std::string &what, const Share &share) {
     }
 }
 
-// The plugin connects and libvirt attaches its disk_xml; the floor attaches its own XML.
-void attach_volume(const Plugin &plugin, virDomainPtr dom, Volume &v, bool use_plugin) {
-    if (use_plugin) {
-        v.device_info = plugin.connect(v);
-        v.disk_xml = disk_xml_of(v.device_info);
-        attach_or_throw(dom, v.disk_xml);
-    } else {
-        attach_or_throw(dom, v.floor_xml);
-    }
-}
-
-void detach_volume(const Plugin &plugin, virDomainPtr dom, const Volume &v, bool use_plugin) {
-    detach_or_throw(dom, use_plugin ? v.disk_xml : v.floor_xml);
-    if (use_plugin) plugin.disconnect(v);
-}
-
 // Thread t's share of an attach-all or detach-all: the volumes of the domains with index % threads == t, one
 // after another, each one's time in ms appended to `ms`.
 void attach_or_detach_share(ScaleRig &rig, bool use_plugin, bool attach, int threads, int t, std::vector<double> &ms) {
