@@ -5,10 +5,9 @@
 //               slowest single probe is a timeout.
 // tgtd is one single-threaded process doing every login, so its CPU time during a run is reported next to the
 // wall time: concurrent wall / tgtd CPU near 1 means tgtd was the bottleneck, not the prober.
-#include "bench_common.hpp"
 #include "bench_main.hpp"
+#include "bench_probe.hpp"
 
-#include "iscsi/iscsi_probe.hpp"
 #include "tgtd_lab.hpp"
 
 #include <unistd.h>
@@ -16,8 +15,6 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -26,51 +23,6 @@
 namespace ivd::bench {
 
 namespace {
-
-// On-CPU and run-queue wait time of one thread from /proc/PID/task/TID/schedstat (ns precision), and the whole
-// process's CPU from /proc/PID/stat (all threads, in clock ticks). tgtd's main thread does the iSCSI work; its
-// backing-store threads (16 per LU) only serve READ/WRITE, which a probe does not send.
-struct Sched {
-    double cpu_ms = 0;
-    double wait_ms = 0;
-    double process_cpu_ms = 0;
-    Sched operator-(const Sched &o) const {
-        return Sched{cpu_ms - o.cpu_ms, wait_ms - o.wait_ms, process_cpu_ms - o.process_cpu_ms};
-    }
-};
-
-Sched sched_of(pid_t pid) {
-    Sched s;
-    {
-        std::ifstream in(fmt::format("/proc/{}/task/{}/schedstat", pid, pid));
-        double cpu_ns = 0, wait_ns = 0;
-        if (in >> cpu_ns >> wait_ns) {
-            s.cpu_ms = cpu_ns / 1e6;
-            s.wait_ms = wait_ns / 1e6;
-        }
-    }
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    if (close != std::string::npos) {
-        std::stringstream rest(text.substr(close + 2));
-        std::string field;
-        double utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && rest >> field; ++i) {  // field 3 is the state; utime is 14, stime 15
-            if (i == 14) utime = std::stod(field);
-            if (i == 15) stime = std::stod(field);
-        }
-        s.process_cpu_ms = (utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-    }
-    return s;
-}
-
-std::string loadavg() {
-    std::ifstream in("/proc/loadavg");
-    std::string a, b, c;
-    in >> a >> b >> c;
-    return a + " " + b + " " + c;
-}
 
 std::vector<int> parse_list(const std::string &text) {
     std::vector<int> out;
@@ -81,45 +33,6 @@ std::vector<int> parse_list(const std::string &text) {
     return out;
 }
 
-// One timed prober call with what tgtd and this process spent meanwhile.
-struct Run {
-    double wall_ms = 0;
-    Sched tgtd;
-    Sched self;
-    iscsi::ProbeStats stats;
-    std::map<std::string, int> outcomes;
-    std::vector<iscsi::ProbeResult> results;
-};
-
-// tgtd <= 0: no CPU sampling (single probes: the caller samples around the whole series).
-Run timed_probe(const std::vector<request::Target> &targets, iscsi::ProbeOptions options, pid_t tgtd) {
-    Run run;
-    options.stats = &run.stats;
-    const Sched t0 = tgtd > 0 ? sched_of(tgtd) : Sched{}, s0 = tgtd > 0 ? sched_of(::getpid()) : Sched{};
-    const auto start = Clock::now();
-    run.results = iscsi::probe_targets(targets, options);
-    run.wall_ms = micros_since(start) / 1000.0;
-    if (tgtd > 0) {
-        run.tgtd = sched_of(tgtd) - t0;
-        run.self = sched_of(::getpid()) - s0;
-    }
-    for (const auto &r : run.results) ++run.outcomes[iscsi::probe_outcome_name(r.outcome)];
-    return run;
-}
-
-Json::Value outcome_json(const std::map<std::string, int> &counts) {
-    Json::Value o(Json::objectValue);
-    for (const auto &[name, n] : counts) o[name] = n;
-    return o;
-}
-
-// The portal list: targets x per portals of the lab, every `dead_every`th entry replaced by `bad(index)`.
-struct Layout {
-    std::vector<request::Target> targets;
-    std::vector<bool> bad;  // per entry: the refused / black-hole one
-    int bad_count = 0;
-};
-
 }  // namespace
 
 // --targets N (250) --portals-per-target N (4) --dead-every N (10: every 10th portal entry does not answer)
@@ -127,6 +40,7 @@ struct Layout {
 // --black-hole-timeout-ms N (1000; 0 skips the black-hole variant) --black-hole-singles N (2 per round)
 // --cap-sweep a,b,c (none): concurrent runs of both variants at these in-flight caps, rounds interleaved
 int run_probe(const Args &args) {
+    using namespace probe;
     const std::uint64_t fd_limit = raise_fd_limit();
     const int n_targets = static_cast<int>(args.number("targets", 250));
     const int per = static_cast<int>(args.number("portals-per-target", 4));
