@@ -1,10 +1,13 @@
-// The probe bench's measurements: CPU of tgtd and of this process from /proc, one timed prober call.
+// The probe bench's measurements: CPU of tgtd and of this process from /proc, one timed prober call, a layout's
+// portals one at a time, and the check that every outcome is the expected one.
 #include "bench_probe.hpp"
 
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -63,6 +66,38 @@ Json::Value outcome_json(const std::map<std::string, int> &counts) {
     Json::Value o(Json::objectValue);
     for (const auto &[name, n] : counts) o[name] = n;
     return o;
+}
+
+void OutcomeCheck::check(const Layout &layout, const Run &run, iscsi::ProbeOutcome bad_outcome) {
+    for (std::size_t i = 0; i < run.results.size(); ++i) {
+        const auto want = layout.bad[i] ? bad_outcome : iscsi::ProbeOutcome::healthy;
+        if (run.results[i].outcome != want) {
+            if (++wrong <= 5) {
+                std::fprintf(stderr, "unexpected outcome for %s: %s (%s)\n",
+                             layout.targets[i].portal.to_string().c_str(),
+                             iscsi::probe_outcome_name(run.results[i].outcome), run.results[i].detail.c_str());
+            }
+        }
+    }
+}
+
+Sequential one_at_a_time(const Layout &layout, const iscsi::ProbeOptions &options, bool with_bad,
+                         iscsi::ProbeOutcome bad_outcome, pid_t tgtd, OutcomeCheck &checks) {
+    Sequential seq;
+    const Sched t0 = sched_of(tgtd), s0 = sched_of(::getpid());
+    for (std::size_t i = 0; i < layout.targets.size(); ++i) {
+        if (!with_bad && layout.bad[i]) continue;
+        const Run run = timed_probe({layout.targets[i]}, options, 0);
+        seq.singles.push_back(run.wall_ms);
+        seq.slowest_ms = std::max(seq.slowest_ms, run.wall_ms);
+        seq.total_ms += run.wall_ms;
+        const auto outcome = run.results.at(0).outcome;
+        seq.healthy += outcome == iscsi::ProbeOutcome::healthy ? 1 : 0;
+        if (outcome != (layout.bad[i] ? bad_outcome : iscsi::ProbeOutcome::healthy)) ++checks.wrong;
+    }
+    seq.tgtd_cpu_ms = (sched_of(tgtd) - t0).cpu_ms;
+    seq.self_cpu_ms = (sched_of(::getpid()) - s0).cpu_ms;
+    return seq;
 }
 
 }  // namespace ivd::bench::probe
