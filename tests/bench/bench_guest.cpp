@@ -33,7 +33,7 @@ void stage_guest_bench(const fs::path &stage, const std::vector<std::string> &ex
     fs::copy_file(IVD_MODULE_PATH, stage / "bin/iscsi_volume_driver.so");
     fs::copy_file(lab / "guest_bench.sh", stage / "guest_lab.sh");  // the name the init stub runs
     fs::permissions(stage / "guest_lab.sh", fs::perms::owner_all);
-    std::vector<std::string> scripts{"guest_stack.sh", "guest_bench.py", "guest_steps.py"};
+    std::vector<std::string> scripts{"guest_stack.sh", "guest_bench.py", "guest_osbrick.py", "guest_steps.py"};
     scripts.insert(scripts.end(), extra.begin(), extra.end());
     for (const auto &name : scripts) fs::copy_file(lab / name, stage / name);
 }

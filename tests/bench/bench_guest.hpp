@@ -24,7 +24,7 @@ struct BenchImage {
 BenchImage bench_image(const char *bench_name);
 
 // volume-host, the module, guest_bench.sh (as guest_lab.sh, the name the init stub runs), guest_stack.sh,
-// guest_bench.py and guest_steps.py, plus `extra` scripts of tests/vm_lab (e.g. guest_scale.py).
+// guest_bench.py, guest_osbrick.py and guest_steps.py, plus `extra` scripts of tests/vm_lab (e.g. guest_scale.py).
 void stage_guest_bench(const std::filesystem::path &stage, const std::vector<std::string> &extra = {});
 
 // Collects the guest's bench lines: every "VMLAB BENCH kind {json}" by kind, in order; errors redacted.

@@ -53,7 +53,6 @@ the paths in parallel threads); steps overlap, so they do not add up to the tota
 """
 import glob
 import json
-import logging
 import os
 import re
 import statistics
@@ -63,7 +62,8 @@ import threading
 import time
 import traceback
 
-from guest_steps import SleepMeter, StepMeter, ours_steps  # beside this file, in /lab
+from guest_osbrick import OsBrick, metered_osbrick  # beside this file, in /lab
+from guest_steps import ours_steps
 
 LAB = '/lab'
 RUN = '/run/vmlab'
@@ -198,25 +198,6 @@ def force_clean():
     run(['udevadm', 'settle', '--timeout=10'])
 
 
-def setup_osbrick():
-    t = time.monotonic()
-    logging.basicConfig(filename=LOGS + '/osbrick.log', level=logging.INFO)  # nova's default level, never the console
-    from oslo_config import cfg
-    from oslo_concurrency import lockutils  # noqa: F401 (registers [oslo_concurrency] lock_path)
-    cfg.CONF([], project='ivd-osbrick-bench', default_config_files=[])
-    os.makedirs(RUN + '/osbrick-locks', exist_ok=True)
-    cfg.CONF.set_override('lock_path', RUN + '/osbrick-locks', group='oslo_concurrency')
-    import os_brick
-    os_brick.setup(cfg.CONF)
-    from os_brick import privileged
-    # No privsep daemon: privileged entrypoints run in this (root) process, as in os-brick's own unit tests.
-    privileged.default.set_client_mode(False)
-    from os_brick.initiator.connectors import iscsi
-    # root_helper is ignored once privsep handles root calls; nova passes "sudo nova-rootwrap ...".
-    connector = iscsi.ISCSIConnector(root_helper='sudo', use_multipath=True)
-    return connector, time.monotonic() - t
-
-
 # --- the two variants: (connect seconds, device path, handle), disconnect seconds ------------------------------------
 
 class Ours:
@@ -252,41 +233,9 @@ class Ours:
         return self.run('disconnect', ['disconnect', self.ci_file, self.info_file], subprocess.DEVNULL)[1]
 
 
-class OsBrick:
-    name = 'osbrick'
-
-    def __init__(self, connector, props, meter, steps):
-        self.c, self.props, self.meter, self.step_meter = connector, props, meter, steps
-
-    def connect(self):
-        self.steps = {}
-        self.meter.reset()
-        self.step_meter.reset()
-        t = self.step_meter.t0
-        info = self.c.connect_volume(dict(self.props))
-        end = time.monotonic()
-        self.connect_sleeps = self.meter.snapshot()
-        self.steps['connect'] = dict(self.step_meter.connect_steps(end, self.connect_sleeps),
-                                     call=round((end - t) * 1000, 1))
-        return end - t, (info or {}).get('path', ''), info
-
-    def disconnect(self, info):
-        self.meter.reset()
-        self.step_meter.reset()
-        t = self.step_meter.t0
-        self.c.disconnect_volume(dict(self.props), info)
-        end = time.monotonic()
-        self.disconnect_sleeps = self.meter.snapshot()
-        self.steps['disconnect'] = dict(self.step_meter.disconnect_steps(end, self.disconnect_sleeps),
-                                        call=round((end - t) * 1000, 1))
-        return end - t
-
-
-def sleeps_json(sleeps):
-    sites, main_s = sleeps
-    return {'calling_thread_s': round(main_s, 3),
-            'sites': {k: {'calls': v[0], 's': round(v[1], 3), 'calling_thread_s': round(v[2], 3)}
-                      for k, v in sorted(sites.items(), key=lambda kv: -kv[1][1])}}
+def osbrick_variant(props):
+    """os-brick's variant (guest_osbrick.py), its log and locks in this lab's run directory: (variant, setup s)."""
+    return metered_osbrick(props, LOGS + '/osbrick.log', RUN + '/osbrick-locks')
 
 
 def settle():
@@ -329,8 +278,7 @@ def one_cycle(variant, rnd, expected_paths, warmup):
             force_clean()
     rec['steps_ms'] = getattr(variant, 'steps', {})
     if isinstance(variant, OsBrick):
-        rec['osbrick_sleep_connect'] = sleeps_json(variant.connect_sleeps)
-        rec['osbrick_sleep_disconnect'] = sleeps_json(variant.disconnect_sleeps)
+        rec.update(variant.sleep_fields())
     say('cycle', rec)
     return rec
 
@@ -374,11 +322,7 @@ def main():
     rounds, warmup = int(env.get('ROUNDS', '5')), int(env.get('WARMUP', '1'))
     expected = sorted([[env['PORTAL1'], env['IQN'], 1], [env['PORTAL2'], env['IQN'], 1]])
 
-    meter = SleepMeter()
-    connector, import_s = setup_osbrick()
-    meter.install()
-    step_meter = StepMeter()
-    step_meter.install(connector)
+    osbrick, import_s = osbrick_variant(props)
     import importlib.metadata as md
     pkgs = {}
     rc, out = run(['dpkg-query', '-W', '-f', '${Package} ${Version}\n', 'open-iscsi', 'multipath-tools', 'udev',
@@ -390,7 +334,7 @@ def main():
                   'packages': pkgs, 'osbrick_import_setup_s': round(import_s, 3), 'rounds': rounds, 'warmup': warmup,
                   'privsep': 'in-process (client mode off)', 'left_before': leftovers_full()})
 
-    variants = [Ours(), OsBrick(connector, props, meter, step_meter)]
+    variants = [Ours(), osbrick]
     records = []
     # Warm-up (not counted): page cache, udev rules, both variants' first multipath -a of the WWID.
     for i in range(rounds + warmup):

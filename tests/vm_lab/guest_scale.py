@@ -2,12 +2,12 @@
 """Benchmark 6b (guestscale), guest side: the attach of the next volume with N volumes attached already, ours and
 os-brick 6.1 alternating in the same guest, against the same target (issue #18 item 1, the real-kernel half).
 
-Staged beside guest_bench.py (whose variants, checks and redaction it reuses) and run by guest_bench.sh instead of
-it. Reads /lab/lab.env: LEVELS (e.g. "0 10 30": volumes attached before the measured cycles), ROUNDS; and
-/lab/ci-vol<i>.json (connection_info, CHAP on; they hold the password, which never reaches the console):
-vol0 is the measured volume, vol1.. the volumes kept attached. Each is its own target behind both portals, so
-every attached volume adds two sessions, two SCSI disks and a dm map: what an initiator that re-reads the host's
-state on each attach pays for.
+Staged beside guest_bench.py (whose variants, checks and redaction it reuses; os-brick's come from guest_osbrick.py)
+and run by guest_bench.sh instead of it. Reads /lab/lab.env: LEVELS (e.g. "0 10 30": volumes attached before the
+measured cycles), ROUNDS; and /lab/ci-vol<i>.json (connection_info, CHAP on; they hold the password, which never
+reaches the console): vol0 is the measured volume, vol1.. the volumes kept attached. Each is its own target behind
+both portals, so every attached volume adds two sessions, two SCSI disks and a dm map: what an initiator that
+re-reads the host's state on each attach pays for.
 
 The attached volumes are attached with ours (volume-host, untimed for the comparison) and stay attached while
 both variants connect and disconnect vol0 in turn; each level adds volumes to the previous one's. Prints:
@@ -26,7 +26,6 @@ import time
 import traceback
 
 import guest_bench as gb  # beside this file, in /lab
-from guest_steps import SleepMeter, StepMeter
 
 LAB = gb.LAB
 RUN = gb.RUN
@@ -164,15 +163,11 @@ def main():
     rounds = int(env.get('ROUNDS', '3'))
     expected = sorted([p, q, 1] for p, q in zip(props['target_portals'], props['target_iqns']))
 
-    meter, step_meter = SleepMeter(), StepMeter()
-    connector, import_s = gb.setup_osbrick()
-    meter.install()
-    step_meter.install(connector)
+    osbrick, import_s = gb.osbrick_variant(props)
     gb.say('setup', {'kernel': os.uname().release, 'levels': levels, 'rounds': rounds,
                      'osbrick_import_setup_s': round(import_s, 3), 'state_before': state_counts(host_state())})
 
-    variants = [gb.Ours(ci_file(0), RUN + '/device_info-vol0.json'),
-                gb.OsBrick(connector, props, meter, step_meter)]
+    variants = [gb.Ours(ci_file(0), RUN + '/device_info-vol0.json'), osbrick]
     records, attached = [], []
     def cycle(v, level, rnd):
         try:
