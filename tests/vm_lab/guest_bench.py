@@ -313,16 +313,8 @@ def med(values):
     return round(statistics.median(values), 4) if values else None
 
 
-def main():
-    global SECRET
-    env = lab_env()
-    with open(CI_FILE) as f:
-        props = json.load(f)['data']
-    SECRET = props.get('auth_password', '')
-    rounds, warmup = int(env.get('ROUNDS', '5')), int(env.get('WARMUP', '1'))
-    expected = sorted([[env['PORTAL1'], env['IQN'], 1], [env['PORTAL2'], env['IQN'], 1]])
-
-    osbrick, import_s = osbrick_variant(props)
+def say_setup(import_s, rounds, warmup):
+    """The setup line: versions, os-brick's import + setup time, and what was left before the first cycle."""
     import importlib.metadata as md
     pkgs = {}
     rc, out = run(['dpkg-query', '-W', '-f', '${Package} ${Version}\n', 'open-iscsi', 'multipath-tools', 'udev',
@@ -334,7 +326,9 @@ def main():
                   'packages': pkgs, 'osbrick_import_setup_s': round(import_s, 3), 'rounds': rounds, 'warmup': warmup,
                   'privsep': 'in-process (client mode off)', 'left_before': leftovers_full()})
 
-    variants = [Ours(), osbrick]
+
+def run_rounds(variants, rounds, warmup, expected):
+    """Every cycle's record, warm-up ones included; a failed cycle is recorded as failed and cleaned up after."""
     records = []
     # Warm-up (not counted): page cache, udev rules, both variants' first multipath -a of the WWID.
     for i in range(rounds + warmup):
@@ -347,21 +341,44 @@ def main():
                 error(traceback.format_exc())
                 records.append({'variant': v.name, 'round': i - warmup, 'warmup': i < warmup, 'failed': True})
                 force_clean()
+    return records
 
+
+def variant_summary(rs):
+    ok = [r for r in rs if not r.get('failed')]
+    return {'cycles': len(rs), 'failed': len(rs) - len(ok),
+            'connect_s_median': med([r['connect_s'] for r in ok]),
+            'disconnect_s_median': med([r['disconnect_s'] for r in ok]),
+            'cycle_s_median': med([r['cycle_s'] for r in ok]),
+            'cycle_s': [r['cycle_s'] for r in ok],
+            'paths_ok': sum(1 for r in ok if r['paths_ok']),
+            'paths_at_return_min': min((r['paths_at_return'] for r in ok), default=None),
+            'left_at_return': sum(1 for r in ok if r['left_at_return']),
+            'left_after_10s': sum(1 for r in ok if r.get('left_after_10s'))}
+
+
+def osbrick_sleeps(summary, rs):
+    """os-brick's sleeps on the calling thread, median per cycle and by site over the counted cycles."""
+    sleep_sites = {}
+    for r in rs:
+        for phase in ('connect', 'disconnect'):
+            for site, v in r.get(f'osbrick_sleep_{phase}', {}).get('sites', {}).items():
+                s = sleep_sites.setdefault(f'{phase} {site}', {'calls': 0, 's': 0.0, 'calling_thread_s': 0.0})
+                s['calls'] += v['calls']
+                s['s'] = round(s['s'] + v['s'], 3)
+                s['calling_thread_s'] = round(s['calling_thread_s'] + v['calling_thread_s'], 3)
+    summary['osbrick_sleep_calling_thread_s_median'] = med(
+        [r['osbrick_sleep_connect']['calling_thread_s'] + r['osbrick_sleep_disconnect']['calling_thread_s']
+         for r in rs if 'osbrick_sleep_connect' in r])
+    summary['osbrick_sleep_sites_total'] = sleep_sites
+
+
+def summarize(records, rounds):
     counted = [r for r in records if not r['warmup']]
     by = {n: [r for r in counted if r['variant'] == n] for n in ('ours', 'osbrick')}
     summary = {'rounds': rounds}
     for n, rs in by.items():
-        ok = [r for r in rs if not r.get('failed')]
-        summary[n] = {'cycles': len(rs), 'failed': len(rs) - len(ok),
-                      'connect_s_median': med([r['connect_s'] for r in ok]),
-                      'disconnect_s_median': med([r['disconnect_s'] for r in ok]),
-                      'cycle_s_median': med([r['cycle_s'] for r in ok]),
-                      'cycle_s': [r['cycle_s'] for r in ok],
-                      'paths_ok': sum(1 for r in ok if r['paths_ok']),
-                      'paths_at_return_min': min((r['paths_at_return'] for r in ok), default=None),
-                      'left_at_return': sum(1 for r in ok if r['left_at_return']),
-                      'left_after_10s': sum(1 for r in ok if r.get('left_after_10s'))}
+        summary[n] = variant_summary(rs)
     pairs = []
     for rnd in range(rounds):
         o = [r for r in by['ours'] if r['round'] == rnd and not r.get('failed')]
@@ -376,25 +393,28 @@ def main():
     ident = {(r['wwid'], r['map_name'], json.dumps(r['paths'])) for r in counted if not r.get('failed')}
     summary['same_device_and_paths'] = len(ident) == 1 and all(r.get('paths_ok') for r in counted)
     summary['wwid'] = next(iter(ident))[0] if len(ident) == 1 else sorted(i[0] for i in ident)
-    # os-brick's sleeps on the calling thread, median per cycle and by site over the counted cycles.
-    sleep_sites = {}
-    for r in by['osbrick']:
-        for phase in ('connect', 'disconnect'):
-            for site, v in r.get(f'osbrick_sleep_{phase}', {}).get('sites', {}).items():
-                s = sleep_sites.setdefault(f'{phase} {site}', {'calls': 0, 's': 0.0, 'calling_thread_s': 0.0})
-                s['calls'] += v['calls']
-                s['s'] = round(s['s'] + v['s'], 3)
-                s['calling_thread_s'] = round(s['calling_thread_s'] + v['calling_thread_s'], 3)
-    summary['osbrick_sleep_calling_thread_s_median'] = med(
-        [r['osbrick_sleep_connect']['calling_thread_s'] + r['osbrick_sleep_disconnect']['calling_thread_s']
-         for r in by['osbrick'] if 'osbrick_sleep_connect' in r])
-    summary['osbrick_sleep_sites_total'] = sleep_sites
+    osbrick_sleeps(summary, by['osbrick'])
+    return summary
+
+
+def main():
+    global SECRET
+    env = lab_env()
+    with open(CI_FILE) as f:
+        props = json.load(f)['data']
+    SECRET = props.get('auth_password', '')
+    rounds, warmup = int(env.get('ROUNDS', '5')), int(env.get('WARMUP', '1'))
+    expected = sorted([[env['PORTAL1'], env['IQN'], 1], [env['PORTAL2'], env['IQN'], 1]])
+
+    osbrick, import_s = osbrick_variant(props)
+    say_setup(import_s, rounds, warmup)
+    records = run_rounds([Ours(), osbrick], rounds, warmup, expected)
+    summary = summarize(records, rounds)
     summary['left_at_end'] = leftovers_full()
     say('summary', summary)
     if env.get('DIAG', '1') == '1':
         say('diag', diag_ours())
     return 0 if all(not r.get('failed') for r in records) else 1
-
 
 if __name__ == '__main__':
     try:
