@@ -312,8 +312,10 @@ bool fits_node_record(std::string_view value) noexcept {
            record_space.find(value.back()) == std::string_view::npos;
 }
 
-Result<void> write_record_settings(const NodeRecord &record, std::span<const RecordSetting> settings,
-                                   const SecretString *password) {
+namespace {
+
+// What would not come back the same from the record, refused before anything is read or written.
+Result<void> refuse_unfit(const NodeRecord &record, std::span<const RecordSetting> settings, const SecretString *password) {
     for (const RecordSetting &s : settings) {
         if (!fits_node_record(s.value)) {
             return make_error(Status::invalid_argument, fmt::format("{}: the value of {} cannot be kept in node record {}",
@@ -324,6 +326,14 @@ Result<void> write_record_settings(const NodeRecord &record, std::span<const Rec
         return make_error(Status::invalid_argument, fmt::format("{}: the CHAP password cannot be kept in node record {}",
                                                                 field, record.path()));
     }
+    return {};
+}
+
+}  // namespace
+
+Result<void> write_record_settings(const NodeRecord &record, std::span<const RecordSetting> settings,
+                                   const SecretString *password) {
+    if (auto r = refuse_unfit(record, settings, password); !r) return r;
     WipedText text;
     if (auto r = read_record(record, text); !r) return r;
     WipedText out;
@@ -346,8 +356,9 @@ Result<void> write_record_settings(const NodeRecord &record, std::span<const Rec
         if (password != nullptr && !password_written) add_line(password_key, password->reveal());
         password_written = true;
     };
-    // Line by line over views: no stream buffer keeps a copy of the old password. A setting replaces its line
-    // in place (every earlier copy of it dropped); the password goes last, before the end mark.
+    // Line by line over views: no stream buffer keeps a copy of the old password. A setting replaces its first
+    // line in place (later copies dropped); the password goes last, before the end mark. The reservation above
+    // covers the result, so `out` never reallocates and leaves no unwiped copy behind.
     std::string_view rest(text.text);
     while (!rest.empty()) {
         const std::size_t nl = rest.find('\n');
