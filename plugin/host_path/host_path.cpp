@@ -120,16 +120,20 @@ HostPath::HostPath(request::HostPathConfig config, Logger log, std::unique_ptr<H
     : config_(std::move(config)), log_(log), ops_(std::move(ops)), queries_(std::move(queries)),
       journal_(journal ? std::move(journal) : make_memory_journal()) {}
 
+Result<void> HostPath::ready_to_connect(const request::VolumeRequest &volume, const std::string &initiator) {
+    if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
+    if (auto r = credentials_fit_node_record(volume); !r) return r;
+    if (auto r = ops_->prepare(); !r) return r;  // unsafe lock_dir: nothing is done
+    return ensure_ifaces();                      // a missing iface: nothing is done
+}
+
 Result<request::DeviceInfo> HostPath::connect(const ConnectContext &ctx) {
     const request::VolumeRequest &volume = ctx.volume;
     const bool multipath = ctx.decision.multipath;
     const std::string &initiator = ctx.initiator();
     StepReport report(log_, "connect", volume.volume_key());
     StepTimes &steps = report.times;
-    if (initiator.empty()) return missing_initiator_error(config_.initiator_name_file);
-    if (auto r = credentials_fit_node_record(volume); !r) return std::move(r).error();
-    if (auto r = ops_->prepare(); !r) return std::move(r).error();  // unsafe lock_dir: nothing is done
-    if (auto r = ensure_ifaces(); !r) return std::move(r).error();   // a missing iface: nothing is done
+    if (auto r = ready_to_connect(volume, initiator); !r) return std::move(r).error();
     steps.lap("prepare");
 
     const ResolvedTargets resolved = resolve_targets(volume, initiator, multipath);

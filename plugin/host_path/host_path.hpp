@@ -109,6 +109,9 @@ private:
     Result<void> undo_attachment(JournalEntry &entry, const std::vector<JournalRecord> &others);
 
     // Connect, step by step (host_path.cpp).
+    // What must hold before anything on the host changes: an initiator name, credentials a node record can
+    // keep, a safe lock_dir, the configured ifaces.
+    Result<void> ready_to_connect(const request::VolumeRequest &volume, const std::string &initiator);
     ResolvedTargets resolve_targets(const request::VolumeRequest &volume, const std::string &initiator, bool multipath);
     // VPD 0x83 on every path before any login: an error when two paths lead to different LUs or none is usable;
     // the paths left out get a failure row in `failed`.
