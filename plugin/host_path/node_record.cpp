@@ -169,15 +169,20 @@ std::string_view line_name(std::string_view line) {
 
 bool is_password_line(std::string_view line) { return line_name(line) == password_key; }
 
+// The next line of `rest` (without its newline), which moves past it. Views only: no copy of a password.
+std::string_view next_line(std::string_view &rest) {
+    const std::size_t nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    return line;
+}
+
 // The value of `key` in a record ("" when the record has no such line).
 Result<std::string> record_value(const NodeRecord &record, std::string_view key) {
     WipedText text;
     if (auto r = read_record(record, text); !r) return std::move(r).error();
-    std::string_view rest(text.text);
-    while (!rest.empty()) {
-        const std::size_t nl = rest.find('\n');
-        std::string_view line = rest.substr(0, nl);
-        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    for (std::string_view rest(text.text); !rest.empty();) {
+        const std::string_view line = next_line(rest);
         if (line.rfind(key, 0) != 0 || line.substr(key.size()).rfind(" = ", 0) != 0) continue;
         return std::string(line.substr(key.size() + 3));
     }
@@ -359,11 +364,8 @@ Result<void> write_record_settings(const NodeRecord &record, std::span<const Rec
     // Line by line over views: no stream buffer keeps a copy of the old password. A setting replaces its first
     // line in place (later copies dropped); the password goes last, before the end mark. The reservation above
     // covers the result, so `out` never reallocates and leaves no unwiped copy behind.
-    std::string_view rest(text.text);
-    while (!rest.empty()) {
-        const std::size_t nl = rest.find('\n');
-        const std::string_view line = rest.substr(0, nl);
-        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    for (std::string_view rest(text.text); !rest.empty();) {
+        const std::string_view line = next_line(rest);
         const std::string_view name = line_name(line);
         if (name == password_key) continue;  // replaced below
         const auto setting = std::find_if(settings.begin(), settings.end(), [&](const RecordSetting &s) { return s.name == name; });
@@ -392,11 +394,8 @@ Result<void> set_record_password(const NodeRecord &record, const SecretString *p
 Result<bool> record_has_password(const NodeRecord &record) {
     WipedText text;
     if (auto r = read_record(record, text); !r) return std::move(r).error();
-    std::string_view rest(text.text);
-    while (!rest.empty()) {
-        const std::size_t nl = rest.find('\n');
-        if (is_password_line(rest.substr(0, nl))) return true;
-        rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    for (std::string_view rest(text.text); !rest.empty();) {
+        if (is_password_line(next_line(rest))) return true;
     }
     return false;
 }
